@@ -1,0 +1,50 @@
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { EXIT_USAGE } from '../errors.js';
+import { runCleanups } from '../util/cleanup.js';
+import { VERSION } from '../version.js';
+import { commands } from './commands.js';
+import { abortForShutdown } from './run.js';
+
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+
+function installSignalHandlers(): void {
+  let stopping = false;
+  for (const sig of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) {
+    process.on(sig, () => {
+      if (stopping) return;
+      stopping = true;
+      process.stderr.write(`ctrbake: ${sig} received, cleaning up\n`);
+      abortForShutdown(sig);
+      void runCleanups().then((errors) => {
+        for (const e of errors) process.stderr.write(`ctrbake: ${e.message}: ${String((e as Error).cause)}\n`);
+        process.exit(SIGNAL_EXIT[sig]);
+      });
+    });
+  }
+}
+
+export async function main(argv: string[] = hideBin(process.argv)): Promise<number> {
+  installSignalHandlers();
+  let parser = yargs(argv)
+    .scriptName('ctrbake')
+    .usage('$0 <command> [options]\n\nBake container images into embedded Linux images at build time.')
+    .option('json', { type: 'boolean', default: false, describe: 'NDJSON events on stdout and one final result object' })
+    .version(VERSION)
+    .strict()
+    .demandCommand(1, 'Give a command; see --help.')
+    .recommendCommands()
+    .epilogue(
+      'Exit codes: 0 ok, 1 failure, 2 usage error, 3 does not fit the budget.\n' +
+        'Docs: docs/cli.md, error codes: docs/errors.md.',
+    )
+    .fail((msg, err) => {
+      if (err) throw err;
+      process.stderr.write(`ctrbake: ${msg}\nRun 'ctrbake --help' or 'ctrbake <command> --help'.\n`);
+      process.exitCode = EXIT_USAGE;
+    })
+    .wrap(Math.min(100, process.stdout.columns ?? 100));
+  for (const c of commands) parser = parser.command(c);
+  await parser.parseAsync();
+  return Number(process.exitCode ?? 0);
+}

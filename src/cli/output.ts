@@ -1,0 +1,81 @@
+/**
+ * What a command tells its user while it works.
+ * - `--json`: NDJSON on stdout, one `{"type":"event",...}` per step and one final
+ *   `{"type":"result",...}` or `{"type":"error",...}` object.
+ * - otherwise: human lines on stderr; a progress line redrawn in place only on a TTY.
+ */
+
+export interface ProgressEvent {
+  /** Stable machine name of the step, e.g. "fetch.blob". */
+  event: string;
+  /** Human text. */
+  message?: string;
+  /** Bytes or items done / total, for progress bars. */
+  current?: number;
+  total?: number;
+  [key: string]: unknown;
+}
+
+export interface Reporter {
+  event(e: ProgressEvent): void;
+  /** Progress update that a TTY may redraw in place; dropped on non-TTY human output. */
+  progress(e: ProgressEvent): void;
+  result(value: Record<string, unknown>): void;
+  error(error: { code: string; message: string; [key: string]: unknown }): void;
+}
+
+/** A reporter that drops everything: the default for library callers. */
+export const silentReporter: Reporter = {
+  event() {},
+  progress() {},
+  result() {},
+  error() {},
+};
+
+export interface ReporterOptions {
+  json: boolean;
+  stdout?: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr?: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+export function createReporter(options: ReporterOptions): Reporter {
+  const stdout = options.stdout ?? process.stdout;
+  const stderr = options.stderr ?? process.stderr;
+  if (options.json) {
+    const write = (obj: Record<string, unknown>) => stdout.write(`${JSON.stringify(obj)}\n`);
+    return {
+      event: (e) => write({ type: 'event', ...e }),
+      progress: (e) => write({ type: 'progress', ...e }),
+      result: (value) => write({ type: 'result', ...value }),
+      error: (err) => write({ type: 'error', ...err }),
+    };
+  }
+  const tty = Boolean(stderr.isTTY);
+  let progressShown = false;
+  const clearProgress = () => {
+    if (progressShown) {
+      stderr.write('\r\x1b[K');
+      progressShown = false;
+    }
+  };
+  return {
+    event(e) {
+      clearProgress();
+      if (e.message) stderr.write(`${e.message}\n`);
+    },
+    progress(e) {
+      if (!tty) return;
+      const pct = e.total ? ` ${Math.floor(((e.current ?? 0) / e.total) * 100)}%` : '';
+      const text = `${e.message ?? e.event}${pct}`;
+      stderr.write(`\r\x1b[K${text.slice(0, (stderr as { columns?: number }).columns ?? 100)}`);
+      progressShown = true;
+    },
+    result() {
+      clearProgress();
+    },
+    error(err) {
+      clearProgress();
+      stderr.write(`ctrbake: error ${err.code}: ${err.message}\n`);
+    },
+  };
+}

@@ -1,0 +1,6 @@
+/** The public library API. Every CLI command is a thin shell over a function exported here. */
+export * from './errors.js';
+export { VERSION } from './version.js';
+export type { Reporter, ProgressEvent } from './cli/output.js';
+export { silentReporter } from './cli/output.js';
+export * from './formats.js';
