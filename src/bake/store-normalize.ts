@@ -1,0 +1,82 @@
+/**
+ * Helpers shared by the docker and podman store normalizers: identifiers derived from
+ * content instead of the engine's random ones, and timestamps of what the bake wrote.
+ */
+import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { CommandError } from '../errors.js';
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/**
+ * A layer directory name for docker's layer store (the engine picks 64 random hex digits):
+ * sha256 of the layer's chain id, so it is unique per layer stack and the same in every bake.
+ */
+export function cacheIdForChain(chainId: string): string {
+  return sha256Hex(chainId.startsWith('sha256:') ? chainId : `sha256:${chainId}`);
+}
+
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+/** RFC 4648 base32 without padding. */
+export function base32(bytes: Uint8Array): string {
+  let out = '';
+  let bits = 0;
+  let value = 0;
+  for (const byte of bytes) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
+  return out;
+}
+
+/**
+ * The short name of an overlay layer under `l/` (both engines: 26 base32 chars from 16
+ * random bytes; kept short so the overlay mount options fit in a page). Ours: the same
+ * shape, from the layer directory name.
+ */
+export function linkNameFor(layerDirName: string): string {
+  const digest = createHash('sha256').update(`ctrbake overlay link ${layerDirName}`).digest();
+  return base32(digest.subarray(0, 16)).slice(0, 26);
+}
+
+/** RFC 3339 form of SOURCE_DATE_EPOCH, as Go writes times in engine metadata. */
+export function sourceDateEpochIso(sourceDateEpoch: number): string {
+  return new Date(sourceDateEpoch * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+/**
+ * Marks the start of what a bake writes: every file in the engine root newer than the
+ * marker was written by the engine or by ctrbake during the bake (metadata, layer roots,
+ * whiteouts), not taken from an image layer. Waits past the filesystem's timestamp
+ * granularity (a kernel tick) so nothing written afterwards shares the marker's mtime.
+ */
+export async function writeTimeMarker(path: string): Promise<void> {
+  await writeFile(path, '');
+  await sleep(50);
+}
+
+/**
+ * Sets the mtime (and atime) of every entry under `root` newer than `marker` to
+ * SOURCE_DATE_EPOCH, symlinks included (not their targets). Mtimes that come from the image
+ * layers stay as the image defines them: containers see the files the image describes.
+ */
+export async function clampBakeTimes(root: string, marker: string, sourceDateEpoch: number): Promise<void> {
+  const result = await execa(
+    'find',
+    [root, '-newer', marker, '-exec', 'touch', '--no-dereference', '--no-create', `--date=@${sourceDateEpoch}`, '{}', '+'],
+    { reject: false, stdin: 'ignore' },
+  );
+  if (result.exitCode !== 0) {
+    throw new CommandError('E_STORE_NORMALIZE', `setting bake timestamps under ${root} failed: ${result.stderr || `exit code ${result.exitCode}`}`);
+  }
+}
