@@ -4,3 +4,4 @@ export { VERSION } from './version.js';
 export type { Reporter, ProgressEvent } from './cli/output.js';
 export { silentReporter } from './cli/output.js';
 export * from './formats.js';
+export * from './fetch/index.js';

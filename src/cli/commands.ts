@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
+import { fetchCommand } from './fetch.js';
 
 /**
  * Every CLI command, one module each. Add a command by adding its module here.
  */
-export const commands: CommandModule<object, any>[] = [];
+export const commands: CommandModule<object, any>[] = [fetchCommand];

@@ -1,0 +1,53 @@
+import type { Argv, CommandModule } from 'yargs';
+import { FETCHER_CHOICES } from '../fetch/config.js';
+import { fetchImages, type FetchResult } from '../fetch/fetch.js';
+import type { FetcherChoice } from '../fetch/types.js';
+import { runCommand, type GlobalArgs } from './run.js';
+
+interface FetchArgs extends GlobalArgs {
+  lock: string;
+  cache: string;
+  fetcher: FetcherChoice;
+  authfile?: string;
+  insecureRegistry?: string[];
+  retries?: number;
+}
+
+function human(result: FetchResult): string {
+  const fetched = result.images.filter((i) => i.status === 'fetched').length;
+  return (
+    `${result.images.length} image(s) in ${result.cacheDir}: ${fetched} fetched${result.fetcher ? ` with ${result.fetcher}` : ''}, ` +
+    `${result.images.length - fetched} already cached; ${result.blobsFetched} blob(s) downloaded (${result.bytesFetched} bytes), ` +
+    `${result.blobsAlreadyCached} already cached`
+  );
+}
+
+export const fetchCommand: CommandModule<GlobalArgs, FetchArgs> = {
+  command: 'fetch',
+  describe: 'Download what a lock file pins into a content-addressed, digest-verified cache (the only step that uses the network)',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .option('lock', { type: 'string', demandOption: true, describe: 'lock file written by `ctrbake lock`' })
+      .option('cache', { type: 'string', demandOption: true, describe: 'cache directory (created if missing; e.g. Yocto DL_DIR/ctrbake)' })
+      .option('fetcher', { choices: FETCHER_CHOICES, default: 'auto' as FetcherChoice, describe: 'auto: skopeo when installed, else an isolated docker, else podman' })
+      .option('authfile', { type: 'string', describe: 'registry credentials: docker config.json or containers auth.json' })
+      .option('insecure-registry', { type: 'string', array: true, describe: 'HOST:PORT served over plain HTTP or with an untrusted certificate (repeatable)' })
+      .option('retries', { type: 'number', describe: 'retries of transient registry errors (default 4, backoff 1 s doubling)' }) as unknown as Argv<FetchArgs>,
+  handler: (argv) =>
+    runCommand<FetchResult & Record<string, unknown>>(
+      argv,
+      async ({ reporter, signal }) => ({
+        ...(await fetchImages({
+          lockPath: argv.lock,
+          cacheDir: argv.cache,
+          fetcher: argv.fetcher,
+          ...(argv.authfile ? { authfile: argv.authfile } : {}),
+          insecureRegistries: argv.insecureRegistry ?? [],
+          ...(argv.retries !== undefined ? { retry: { retries: argv.retries } } : {}),
+          reporter,
+          signal,
+        })),
+      }),
+      human,
+    ),
+};

@@ -1,0 +1,56 @@
+import { resolve } from 'node:path';
+import { silentReporter, type Reporter } from '../cli/output.js';
+import { ConfigError } from '../errors.js';
+import type { LockFile } from '../formats.js';
+import { readAuthFile, secretsOf } from './auth.js';
+import { E_BAD_OPTION } from './errors.js';
+import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
+import type { FetcherChoice, ResolvedFetchConfig } from './types.js';
+
+export interface FetchOptions {
+  /** The lock file to fetch; or pass `lock` directly. */
+  lockPath?: string;
+  lock?: LockFile;
+  cacheDir: string;
+  /** Default 'auto': skopeo when installed, else the isolated engine (docker, else podman). */
+  fetcher?: FetcherChoice;
+  /** docker config.json or containers auth.json with registry credentials. */
+  authfile?: string;
+  /** HOST[:PORT] of registries spoken to over plain HTTP or without TLS verification. */
+  insecureRegistries?: readonly string[];
+  /** Retries of transient registry errors (default: 4 retries, 1 s doubling up to 15 s). */
+  retry?: Partial<RetryPolicy>;
+  reporter?: Reporter;
+  signal?: AbortSignal;
+}
+
+export const FETCHER_CHOICES: readonly FetcherChoice[] = ['auto', 'skopeo', 'docker', 'podman'];
+
+/** The one place fetch options are checked and normalized. */
+export async function resolveFetchConfig(options: FetchOptions): Promise<ResolvedFetchConfig> {
+  const bad = (msg: string): never => {
+    throw new ConfigError(E_BAD_OPTION, msg);
+  };
+  if (!options.cacheDir) bad('a cache directory is required (--cache DIR)');
+  if ((options.lockPath === undefined) === (options.lock === undefined)) bad('give exactly one of lockPath (--lock FILE) or lock');
+  const fetcher = options.fetcher ?? 'auto';
+  if (!FETCHER_CHOICES.includes(fetcher)) bad(`unknown fetcher ${JSON.stringify(fetcher)}; use one of ${FETCHER_CHOICES.join(', ')}`);
+  const insecure = new Set<string>();
+  for (const host of options.insecureRegistries ?? []) {
+    if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(host)) bad(`--insecure-registry ${JSON.stringify(host)} is not HOST[:PORT]`);
+    insecure.add(host);
+  }
+  const retry = { ...DEFAULT_RETRY, ...options.retry };
+  if (!Number.isInteger(retry.retries) || retry.retries < 0) bad('retries must be a non-negative integer');
+  const auth = options.authfile ? await readAuthFile(options.authfile) : undefined;
+  return Object.freeze({
+    cacheDir: resolve(options.cacheDir),
+    fetcher,
+    ...(auth ? { auth } : {}),
+    secrets: Object.freeze(secretsOf(auth)),
+    insecureRegistries: insecure,
+    retry: Object.freeze(retry),
+    reporter: options.reporter ?? silentReporter,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}

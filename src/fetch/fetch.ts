@@ -1,0 +1,178 @@
+import { readFile } from 'node:fs/promises';
+import { InputError } from '../errors.js';
+import type { LockedImage, LockFile } from '../formats.js';
+import { blobPath, ensureCacheLayout, evictBlob } from './cache.js';
+import { checkCacheComplete, type ImageCacheStatus } from './complete.js';
+import { resolveFetchConfig, type FetchOptions } from './config.js';
+import { E_CACHE_MISS } from './errors.js';
+import { readLockForFetch, validateLockForFetch } from './lock-input.js';
+import { recoverStaleDownloads } from './salvage.js';
+import { createFetcher } from './select.js';
+import type { FetcherName, ImageFetcher, ResolvedFetchConfig } from './types.js';
+import { checkManifestMatchesLock, imageLabel } from './verify.js';
+
+export interface FetchedLayer {
+  /** The layer's digest in the manifest. */
+  digest: string;
+  /** The digest it is cached under: the same, or its diff_id when stored uncompressed. */
+  cachedAs: string;
+  uncompressed: boolean;
+}
+
+export interface FetchedImage {
+  reference: string;
+  /** Platform manifest digest. */
+  digest: string;
+  /** 'cached': nothing was downloaded for this image. */
+  status: 'cached' | 'fetched';
+  manifestCached: boolean;
+  layers: FetchedLayer[];
+}
+
+export interface FetchResult {
+  cacheDir: string;
+  /** The fetcher that ran; null when the cache already held everything (no network I/O). */
+  fetcher: FetcherName | null;
+  images: FetchedImage[];
+  /** Distinct blobs this run moved into the cache, and their bytes. */
+  blobsFetched: number;
+  bytesFetched: number;
+  /** Distinct blobs the lock needs that were already in the cache. */
+  blobsAlreadyCached: number;
+}
+
+/**
+ * Downloads exactly what the lock names (platform manifest, config, layers) into the
+ * content-addressed cache; see docs/fetch.md. Checks the cache first: a complete cache means
+ * no fetcher starts and no network I/O happens.
+ */
+export async function fetchImages(options: FetchOptions): Promise<FetchResult> {
+  const config = await resolveFetchConfig(options);
+  const lock = options.lock ? validateLockForFetch(options.lock) : await readLockForFetch(options.lockPath!);
+  const { cacheDir, reporter } = config;
+  await ensureCacheLayout(cacheDir);
+  const recovered = await recoverStaleDownloads(cacheDir, lock.images);
+  if (recovered.length > 0) {
+    reporter.event({ event: 'fetch.recovered', message: `kept ${recovered.length} complete blob(s) of an interrupted fetch`, digests: recovered });
+  }
+  reporter.event({ event: 'fetch.start', message: `fetching ${lock.images.length} image(s) into ${cacheDir}`, images: lock.images.length });
+
+  const before = await checkCacheComplete(cacheDir, lock);
+  const cachedAtStart = new Set<string>();
+  for (const status of before.images) for (const d of presentDigests(status, lockImage(lock, status))) cachedAtStart.add(d);
+
+  const stored = new Map<string, number>();
+  let fetcher: ImageFetcher | undefined;
+  try {
+    for (const [i, image] of lock.images.entries()) {
+      config.signal?.throwIfAborted();
+      // Re-checked per image: an earlier image or a parallel fetch may have brought its blobs.
+      let status = await statusForFetch(config, image);
+      if (status.missing.length === 0) {
+        reporter.event({ event: 'fetch.image', message: `${image.reference}: cached`, reference: image.reference, digest: image.manifest.digest, status: 'cached' });
+        continue;
+      }
+      fetcher ??= await createFetcher(config);
+      reporter.event({
+        event: 'fetch.image',
+        message: `${image.reference}: fetching ${status.missing.length} missing blob(s) with ${fetcher.name}`,
+        reference: image.reference,
+        digest: image.manifest.digest,
+        status: 'fetching',
+        fetcher: fetcher.name,
+      });
+      const outcome = await fetcher.fetchImage(image);
+      let done = 0;
+      const total = outcome.blobs.reduce((n, b) => n + b.size, 0);
+      for (const blob of outcome.blobs) {
+        if (blob.outcome === 'stored') stored.set(blob.digest, blob.size);
+        done += blob.size;
+        reporter.event({ event: 'fetch.blob', reference: image.reference, ...blob });
+        reporter.progress({ event: 'fetch.progress', message: `${image.reference}: ${i + 1}/${lock.images.length} images`, current: done, total });
+      }
+      if (!outcome.manifestCached) {
+        reporter.event({
+          event: 'fetch.manifest-not-cached',
+          message: `${image.reference}: ${fetcher.name} cannot give the platform manifest's original bytes; it is recorded in the lock only`,
+          reference: image.reference,
+          digest: image.manifest.digest,
+        });
+      }
+      status = await statusForFetch(config, image);
+      if (status.missing.length > 0) {
+        throw new InputError(E_CACHE_MISS, `after fetching ${imageLabel(image)}, the cache still lacks ${status.missing.map((m) => m.digest).join(', ')}; please report this`);
+      }
+    }
+  } finally {
+    await fetcher?.close();
+  }
+
+  const after = await checkCacheComplete(cacheDir, lock);
+  const images: FetchedImage[] = after.images.map((status, i) => {
+    const image = lock.images[i]!;
+    const fetched = presentDigests(status, image).some((d) => stored.has(d) && !cachedAtStart.has(d));
+    return {
+      reference: image.reference,
+      digest: image.manifest.digest,
+      status: fetched ? 'fetched' : 'cached',
+      manifestCached: status.manifestCached,
+      layers: image.layers.map((layer, j) => ({
+        digest: layer.digest,
+        cachedAs: status.layers[j]!.digest,
+        uncompressed: !status.layers[j]!.asPublished,
+      })),
+    };
+  });
+  const needed = new Set<string>();
+  for (const [i, status] of after.images.entries()) for (const d of presentDigests(status, lock.images[i]!)) needed.add(d);
+  const fetchedNow = [...needed].filter((d) => stored.has(d) && !cachedAtStart.has(d));
+  const result: FetchResult = {
+    cacheDir,
+    fetcher: fetcher?.name ?? null,
+    images,
+    blobsFetched: fetchedNow.length,
+    bytesFetched: fetchedNow.reduce((n, d) => n + stored.get(d)!, 0),
+    blobsAlreadyCached: needed.size - fetchedNow.length,
+  };
+  reporter.event({
+    event: 'fetch.done',
+    message: `${result.blobsFetched} blob(s) fetched (${result.bytesFetched} bytes), ${result.blobsAlreadyCached} already cached`,
+  });
+  return result;
+}
+
+function lockImage(lock: LockFile, status: ImageCacheStatus): LockedImage {
+  return lock.images.find((img) => img.manifest.digest === status.digest && img.reference === status.reference)!;
+}
+
+/** Digests of this image's blobs that are in the cache (config, layers as stored, manifest). */
+function presentDigests(status: ImageCacheStatus, image: LockedImage): string[] {
+  const out: string[] = [];
+  if (!status.missing.some((m) => m.kind === 'config')) out.push(image.config.digest);
+  for (const layer of status.layers) if (layer) out.push(layer.digest);
+  if (status.manifestCached) out.push(image.manifest.digest);
+  return out;
+}
+
+/**
+ * The cache status of one image, repairing what fetch may repair: a blob of the wrong size is
+ * evicted (and so fetched again); a cached manifest that contradicts the lock is an error.
+ */
+async function statusForFetch(config: ResolvedFetchConfig, image: LockedImage): Promise<ImageCacheStatus> {
+  const { cacheDir, reporter } = config;
+  let status = (await checkCacheComplete(cacheDir, { images: [image] })).images[0]!;
+  const damaged = status.missing.filter((m) => m.reason === 'wrong size');
+  if (damaged.length > 0) {
+    for (const m of damaged) {
+      reporter.event({ event: 'fetch.evict', message: `removing damaged cache file ${blobPath(cacheDir, m.digest)} (wrong size)`, digest: m.digest });
+      await evictBlob(cacheDir, m.digest);
+    }
+    status = (await checkCacheComplete(cacheDir, { images: [image] })).images[0]!;
+  }
+  if (status.manifestCached) {
+    checkManifestMatchesLock(await readFile(blobPath(cacheDir, image.manifest.digest), 'utf8'), image);
+  }
+  return status;
+}
+
+export type { FetchOptions };

@@ -1,0 +1,66 @@
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LockedImage } from '../formats.js';
+import { cacheTmpDir, commitBlob, listCacheTmp, parseDigest, tmpEntryOwnerPid, type ExpectedBlob } from './cache.js';
+import { imageLabel } from './verify.js';
+
+/** The blobs of an image that a download directory may hold, by hex name. */
+export function wantedBlobs(image: LockedImage): Map<string, ExpectedBlob> {
+  const label = imageLabel(image);
+  const wanted = new Map<string, ExpectedBlob>();
+  wanted.set(parseDigest(image.config.digest), { ...image.config, what: `config of ${label}` });
+  image.layers.forEach((layer, i) => wanted.set(parseDigest(layer.digest), { ...layer, what: `layer ${i} of ${label}` }));
+  return wanted;
+}
+
+/**
+ * Moves the complete blobs a (failed or interrupted) download left in `dir` into the cache,
+ * so the next run does not download them again. Every file is verified like any other blob:
+ * partial or damaged files are dropped. Returns the digests stored.
+ */
+export async function salvageBlobs(cacheDir: string, dir: string, wanted: ReadonlyMap<string, ExpectedBlob>): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const stored: string[] = [];
+  for (const name of names) {
+    const expected = wanted.get(name);
+    if (!expected) continue;
+    try {
+      if ((await commitBlob(cacheDir, join(dir, name), expected)) === 'stored') stored.push(expected.digest);
+    } catch {
+      // Incomplete or damaged: commitBlob removed it; it is downloaded again.
+    }
+  }
+  return stored;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Download directories in CACHE/tmp/ whose owner process (on this host) is gone: keep their
+ * complete blobs, remove the rest. A live neighbour's directories are left alone.
+ */
+export async function recoverStaleDownloads(cacheDir: string, images: readonly LockedImage[]): Promise<string[]> {
+  const wanted = new Map<string, ExpectedBlob>();
+  for (const image of images) for (const [k, v] of wantedBlobs(image)) wanted.set(k, v);
+  const stored: string[] = [];
+  for (const name of await listCacheTmp(cacheDir)) {
+    const pid = tmpEntryOwnerPid(name);
+    if (pid === undefined || isAlive(pid)) continue;
+    const dir = join(cacheTmpDir(cacheDir), name);
+    stored.push(...(await salvageBlobs(cacheDir, join(dir, 'image'), wanted)));
+    await rm(dir, { recursive: true, force: true });
+  }
+  return stored;
+}

@@ -1,0 +1,29 @@
+import { CommandError } from '../errors.js';
+import { E_FETCHER_MISSING } from './errors.js';
+import { findExecutable } from './exec.js';
+import { createSkopeoFetcher } from './skopeo.js';
+import type { FetcherName, ImageFetcher, ResolvedFetchConfig } from './types.js';
+
+/** Which fetcher `auto` means on this machine: skopeo when installed, else docker, else podman. */
+export async function detectFetcher(): Promise<FetcherName | undefined> {
+  if (await findExecutable('skopeo')) return 'skopeo';
+  if (await findExecutable('dockerd')) return 'docker';
+  if (await findExecutable('podman')) return 'podman';
+  return undefined;
+}
+
+export async function createFetcher(config: ResolvedFetchConfig): Promise<ImageFetcher> {
+  const name = config.fetcher === 'auto' ? await detectFetcher() : config.fetcher;
+  switch (name) {
+    case 'skopeo':
+      return createSkopeoFetcher(config);
+    case 'docker':
+    case 'podman':
+      throw new CommandError(E_FETCHER_MISSING, `fetcher ${name} is not available yet`);
+    default:
+      throw new CommandError(
+        E_FETCHER_MISSING,
+        'no fetcher found: install skopeo (Debian: apt-get install skopeo), or docker.io or podman for --fetcher docker|podman',
+      );
+  }
+}
