@@ -7,6 +7,7 @@ PACKAGES=(
   docker.io podman skopeo docker-registry uidmap
   squashfs-tools squashfs-tools-ng
   busybox-static shellcheck apache2-utils attr jq e2fsprogs util-linux tar
+  debootstrap
   gcc libc6-dev
 )
 
