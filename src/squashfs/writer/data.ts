@@ -1,0 +1,247 @@
+/**
+ * The data area of the image: file blocks and fragment blocks, streamed as files arrive.
+ *
+ * Blocks are compressed in parallel but written in submission order (a FIFO of pending
+ * compressions with a fixed depth: that depth bounds memory and pushes back on the tar
+ * input). All-zero blocks are stored as sparse (size word 0, no bytes). The tail of each
+ * file (< block size) is packed into shared fragment blocks. Identical files are stored
+ * once: the whole-file sha256 is known only at the end, so a duplicate's blocks, already
+ * queued or written, are dropped and the write position rewinds to where they started
+ * (a file's blocks are contiguous in the queue, nothing else is interleaved).
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { writeSync } from 'node:fs';
+import type { BlockCompressor, CompressedBlock } from './compressor.js';
+import { DATA_UNCOMPRESSED, INVALID_FRAGMENT } from './metadata.js';
+import type { ContentPiece } from './tar-input.js';
+
+/** Where a regular file's content lives in the image. */
+export class FileData {
+  /** Image offset of the first block (meaningful when blocks is not empty). */
+  start = 0;
+  startSet = false;
+  /** Size words, one per full block (and per block of a file without tail packing). */
+  blocks: number[] = [];
+  fragment = INVALID_FRAGMENT;
+  fragmentOffset = 0;
+  sparseBytes = 0;
+  discarded = false;
+  constructor(readonly size: number) {}
+}
+
+interface FragmentEntry {
+  start: number;
+  sizeWord: number;
+}
+
+interface QueueItem {
+  result: Promise<CompressedBlock> | null;
+  file: FileData | null;
+  fragment: number;
+}
+
+export interface DataWriterStats {
+  dataBytesIn: number;
+  duplicatesSaved: number;
+}
+
+export class DataWriter {
+  /** Next write position in the image. */
+  position: number;
+  readonly fragments: FragmentEntry[] = [];
+  readonly stats: DataWriterStats = { dataBytesIn: 0, duplicatesSaved: 0 };
+  private readonly queue: QueueItem[] = [];
+  private readonly maxQueue: number;
+  private readonly zero: Buffer;
+  private readonly files = new Map<string, FileData>();
+  private readonly tails = new Map<string, [number, number]>();
+  private fragmentBuf: Buffer;
+  private fragmentUsed = 0;
+  /** Highest offset ever written (rewinds leave bytes beyond position). */
+  highWater: number;
+
+  constructor(
+    private readonly fd: number,
+    start: number,
+    private readonly blockSize: number,
+    private readonly compressor: BlockCompressor,
+    workers: number,
+  ) {
+    this.position = start;
+    this.highWater = start;
+    this.maxQueue = Math.max(4, workers * 3);
+    this.zero = Buffer.alloc(blockSize);
+    this.fragmentBuf = Buffer.allocUnsafeSlow(blockSize);
+  }
+
+  /** Streams one regular file's content; returns where it was stored (shared for duplicates). */
+  async addFile(size: number, content: AsyncIterable<ContentPiece>, onBytes: () => void): Promise<FileData> {
+    const bs = this.blockSize;
+    const file = new FileData(size);
+    const hash = createHash('sha256');
+    let block = Buffer.allocUnsafeSlow(bs);
+    let used = 0;
+    let total = 0;
+    for await (const piece of content) {
+      if (typeof piece === 'number') {
+        let hole = piece;
+        total += hole;
+        while (hole > 0) {
+          if (used === 0 && hole >= bs) {
+            const n = Math.floor(hole / bs);
+            for (let i = 0; i < n; i++) {
+              hashZeros(hash, this.zero, bs);
+              await this.submitSparse(file);
+            }
+            hole -= n * bs;
+            continue;
+          }
+          const n = Math.min(hole, bs - used);
+          block.fill(0, used, used + n);
+          used += n;
+          hole -= n;
+          if (used === bs) {
+            hash.update(block);
+            await this.submitBlock(file, block);
+            block = Buffer.allocUnsafeSlow(bs);
+            used = 0;
+          }
+        }
+      } else {
+        let at = 0;
+        total += piece.length;
+        while (at < piece.length) {
+          const n = Math.min(piece.length - at, bs - used);
+          piece.copy(block, used, at, at + n);
+          used += n;
+          at += n;
+          if (used === bs) {
+            hash.update(block);
+            await this.submitBlock(file, block);
+            block = Buffer.allocUnsafeSlow(bs);
+            used = 0;
+          }
+        }
+      }
+      onBytes();
+    }
+    if (total !== size) throw new Error(`internal: file content ${total} bytes, expected ${size}`);
+    const tail = block.subarray(0, used);
+    if (used > 0) hash.update(tail);
+    this.stats.dataBytesIn += size;
+    if (size === 0) return file;
+
+    const key = `${hash.digest('base64')}:${size}`;
+    const existing = this.files.get(key);
+    if (existing) {
+      this.discard(file);
+      this.stats.duplicatesSaved += size;
+      return existing;
+    }
+    this.files.set(key, file);
+    // A file smaller than a block is all tail: its whole-file key is its tail key.
+    if (used > 0) this.addTail(file, tail, size < bs ? key : undefined);
+    return file;
+  }
+
+  private addTail(file: FileData, tail: Buffer, wholeKey: string | undefined): void {
+    const key = wholeKey ?? `${createHash('sha256').update(tail).digest('base64')}:${tail.length}`;
+    const known = this.tails.get(key);
+    if (known) {
+      [file.fragment, file.fragmentOffset] = known;
+      return;
+    }
+    if (this.fragmentUsed + tail.length > this.blockSize) this.flushFragment();
+    tail.copy(this.fragmentBuf, this.fragmentUsed);
+    file.fragment = this.fragments.length;
+    file.fragmentOffset = this.fragmentUsed;
+    this.fragmentUsed += tail.length;
+    this.tails.set(key, [file.fragment, file.fragmentOffset]);
+  }
+
+  /** Queues the current fragment block (its index is fragments.length at call time). */
+  private flushFragment(): void {
+    if (this.fragmentUsed === 0) return;
+    const index = this.fragments.length;
+    this.fragments.push({ start: 0, sizeWord: 0 });
+    const result = this.compressor.compress(this.fragmentBuf, this.fragmentUsed);
+    this.queue.push({ result, file: null, fragment: index });
+    this.fragmentBuf = Buffer.allocUnsafeSlow(this.blockSize);
+    this.fragmentUsed = 0;
+  }
+
+  private discard(file: FileData): void {
+    file.discarded = true;
+    if (file.startSet) this.position = file.start;
+  }
+
+  private async submitSparse(file: FileData): Promise<void> {
+    await this.makeRoom();
+    this.queue.push({ result: null, file, fragment: -1 });
+  }
+
+  private async submitBlock(file: FileData, block: Buffer): Promise<void> {
+    if (block.equals(this.zero)) {
+      await this.submitSparse(file);
+      return;
+    }
+    await this.makeRoom();
+    this.queue.push({ result: this.compressor.compress(block, block.length), file, fragment: -1 });
+  }
+
+  private async makeRoom(): Promise<void> {
+    while (this.queue.length >= this.maxQueue) await this.writeHead();
+  }
+
+  private async writeHead(): Promise<void> {
+    const item = this.queue.shift()!;
+    const file = item.file;
+    if (file !== null) {
+      if (file.discarded) {
+        if (item.result) await item.result;
+        return;
+      }
+      if (!file.startSet) {
+        file.start = this.position;
+        file.startSet = true;
+      }
+      if (item.result === null) {
+        file.blocks.push(0);
+        file.sparseBytes += this.blockSize;
+        return;
+      }
+      const block = await item.result;
+      file.blocks.push(this.writeBlock(block));
+      return;
+    }
+    const block = await item.result!;
+    const entry = this.fragments[item.fragment]!;
+    entry.start = this.position;
+    entry.sizeWord = this.writeBlock(block);
+  }
+
+  private writeBlock(block: CompressedBlock): number {
+    const data = block.data;
+    let at = 0;
+    while (at < data.length) at += writeSync(this.fd, data, at, data.length - at, this.position + at);
+    this.position += data.length;
+    if (this.position > this.highWater) this.highWater = this.position;
+    return block.compressed ? data.length : data.length | DATA_UNCOMPRESSED;
+  }
+
+  /** Flushes the last fragment and writes everything still queued. */
+  async finish(): Promise<void> {
+    this.flushFragment();
+    while (this.queue.length > 0) await this.writeHead();
+  }
+
+  /** Waits for in-flight compressions (after a failure) without writing them. */
+  async abandon(): Promise<void> {
+    const results = this.queue.splice(0).map((item) => item.result);
+    await Promise.allSettled(results);
+  }
+}
+
+function hashZeros(hash: Hash, zero: Buffer, n: number): void {
+  hash.update(zero.subarray(0, n));
+}
