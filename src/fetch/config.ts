@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { silentReporter, type Reporter } from '../cli/output.js';
 import { ConfigError } from '../errors.js';
 import type { LockFile } from '../formats.js';
-import { readAuthFile, secretsOf } from './auth.js';
+import { loadAuthFile, secretsOf } from './auth.js';
 import { E_BAD_OPTION } from './errors.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 import type { FetcherChoice, ResolvedFetchConfig } from './types.js';
@@ -42,7 +42,7 @@ export async function resolveFetchConfig(options: FetchOptions): Promise<Resolve
   }
   const retry = { ...DEFAULT_RETRY, ...options.retry };
   if (!Number.isInteger(retry.retries) || retry.retries < 0) bad('retries must be a non-negative integer');
-  const auth = options.authfile ? await readAuthFile(options.authfile) : undefined;
+  const auth = options.authfile ? await loadAuthFile(options.authfile) : undefined;
   return Object.freeze({
     cacheDir: resolve(options.cacheDir),
     fetcher,
