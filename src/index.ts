@@ -5,3 +5,5 @@ export type { Reporter, ProgressEvent } from './cli/output.js';
 export { silentReporter } from './cli/output.js';
 export * from './formats.js';
 export * from './fetch/index.js';
+export * from './lock/index.js';
+export * from './registry/index.js';

@@ -68,19 +68,27 @@ export interface BlobResponse {
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+/** Connection failures worth another attempt; anything else (DNS name unknown, TLS errors, a port fetch refuses) fails at once. */
+const TRANSIENT_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN',
+  'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
+]);
 
 export function sha256Digest(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
+/** The innermost error code (or message) of a failed fetch: "ECONNREFUSED", "bad port"... */
 function networkReason(error: unknown): string {
   let e: unknown = error;
-  for (let i = 0; i < 4 && e; i++) {
+  let reason = error instanceof Error ? error.message : String(error);
+  for (let i = 0; i < 5 && e; i++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string') return code;
+    if (e instanceof Error && e.message) reason = e.message;
     e = (e as { cause?: unknown }).cause;
   }
-  return error instanceof Error ? error.message : String(error);
+  return reason;
 }
 
 interface HostAuth {
@@ -296,7 +304,7 @@ export class RegistryClient {
         lastReason = `HTTP ${res.status}`;
         if (attempt >= this.retry.attempts) return res;
         await discard(res);
-      } else if (attempt >= this.retry.attempts) {
+      } else if (attempt >= this.retry.attempts || !TRANSIENT_CODES.has(lastReason)) {
         throw unreachable(registry, lastReason, attempt, this.insecure.has(registry));
       }
       const delayMs = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));

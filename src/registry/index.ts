@@ -1,0 +1,7 @@
+/** The registry client's public API. */
+export { RegistryClient, DEFAULT_RETRY, sha256Digest, type RegistryClientOptions, type RetryOptions, type FetchedManifest, type ManifestHead, type BlobResponse } from './client.js';
+export { parseReference, formatReference, isDigest, type ImageReference, type Repository } from './reference.js';
+export { parsePlatform, normalizePlatform, platformMatches, configMatchesPlatform } from './platform.js';
+export { readAuthfile, parseAuthfile, findCredentials, Secret, type Credentials } from './auth.js';
+export { pushBlob, pushManifest } from './push.js';
+export * as mediaTypes from './media-types.js';
