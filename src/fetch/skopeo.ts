@@ -38,9 +38,11 @@ async function fetchWithSkopeo(config: ResolvedFetchConfig, command: string[], i
   const dest = join(workDir, 'image');
   const wanted = wantedBlobs(image);
   let child: ResultPromise | undefined;
+  // After a digest mismatch the registry and the lock disagree: keep nothing of this download.
+  let salvage = true;
   const release = async () => {
     child?.kill('SIGKILL');
-    await salvageBlobs(cacheDir, dest, wanted).catch(() => []);
+    if (salvage) await salvageBlobs(cacheDir, dest, wanted).catch(() => []);
     await rm(workDir, { recursive: true, force: true });
   };
   const unregister = registerCleanup(`skopeo download ${workDir}`, release);
@@ -90,6 +92,7 @@ async function fetchWithSkopeo(config: ResolvedFetchConfig, command: string[], i
     return await commitSkopeoDir(config, dest, image);
   } catch (error) {
     signal?.throwIfAborted();
+    if (error instanceof DigestMismatchError) salvage = false;
     throw error;
   } finally {
     unregister();

@@ -1,0 +1,249 @@
+/**
+ * `ctrbake fetch` with skopeo against a real docker-registry: what lands in the cache, offline
+ * reruns, auth, retries, failures, parallel fetches and interrupted fetches.
+ */
+import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fetchImages } from '../../src/fetch/index.js';
+import type { LockFile } from '../../src/formats.js';
+import { pushFixtureImages, type FixtureImages } from '../fixtures/images.js';
+import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import {
+  cacheBlobs,
+  fixtureLock,
+  lockDigests,
+  parseCliOutput,
+  runCli,
+  startCli,
+  startFaultProxy,
+  writeLock,
+} from './fetch-helpers.js';
+
+let work: string;
+let registry: TestRegistry;
+let images: FixtureImages;
+let lock: LockFile;
+let lockPath: string;
+let authRegistry: TestRegistry;
+let authImages: FixtureImages;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'ctrbake-fetch-skopeo-'));
+  registry = await startRegistry();
+  images = await pushFixtureImages(registry);
+  lock = fixtureLock(images);
+  lockPath = await writeLock(join(work, 'ctrbake.lock.json'), lock);
+  authRegistry = await startRegistry({ auth: true });
+  authImages = await pushFixtureImages(authRegistry);
+});
+
+afterAll(async () => {
+  await registry?.close();
+  await authRegistry?.close();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+let n = 0;
+const newCache = () => join(work, `cache-${++n}`);
+
+async function expectCacheHoldsLock(cacheDir: string, l: LockFile): Promise<void> {
+  const { digests, wrong } = await cacheBlobs(cacheDir);
+  expect(wrong, 'files in blobs/ whose bytes do not match their name').toEqual([]);
+  expect(digests).toEqual(lockDigests(l));
+  expect(await readdir(join(cacheDir, 'tmp'))).toEqual([]);
+}
+
+describe('fetch with skopeo', () => {
+  it('stores exactly what the lock names, verified, shared layers once; a rerun with the registry stopped does no network I/O', async () => {
+    const cache = newCache();
+    const first = await runCli(['fetch', '--lock', lockPath, '--cache', cache, '--fetcher', 'skopeo', '--insecure-registry', registry.host, '--json']);
+    expect(first.error).toBeUndefined();
+    expect(first.exitCode).toBe(0);
+    await expectCacheHoldsLock(cache, lock);
+    // sample and fidelity share the busybox layer: 3 manifests + 3 configs + distinct layers.
+    const distinct = lockDigests(lock).size;
+    const named = lock.images.reduce((k, i) => k + 2 + i.layers.length, 0);
+    expect(distinct).toBeLessThan(named);
+    expect(first.result).toMatchObject({ fetcher: 'skopeo', blobsFetched: distinct, blobsAlreadyCached: 0 });
+    const bytes = [...lockDigests(lock)].reduce((k, d) => {
+      const desc = lock.images.flatMap((i) => [i.manifest, i.config, ...i.layers]).find((x) => x.digest === d)!;
+      return k + desc.size;
+    }, 0);
+    expect(first.result!.bytesFetched).toBe(bytes);
+    expect(first.lines.filter((l) => l.event === 'fetch.blob').length).toBeGreaterThanOrEqual(distinct);
+
+    await registry.stop();
+    try {
+      const second = await runCli(['fetch', '--lock', lockPath, '--cache', cache, '--insecure-registry', registry.host, '--json', '--retries', '0']);
+      expect(second.error).toBeUndefined();
+      expect(second.result).toMatchObject({ fetcher: null, blobsFetched: 0, bytesFetched: 0, blobsAlreadyCached: distinct });
+      expect((second.result!.images as { status: string }[]).map((i) => i.status)).toEqual(['cached', 'cached', 'cached']);
+    } finally {
+      await registry.start();
+    }
+  });
+
+  it('an image whose blobs another image already brought is not downloaded again', async () => {
+    const cache = newCache();
+    const sampleOnly: LockFile = { ...lock, images: [lock.images[0]!] };
+    await fetchImages({ lock: sampleOnly, cacheDir: cache, fetcher: 'skopeo', insecureRegistries: [registry.host] });
+    const both: LockFile = { ...lock, images: [lock.images[0]!, lock.images[1]!] };
+    const result = await fetchImages({ lock: both, cacheDir: cache, fetcher: 'skopeo', insecureRegistries: [registry.host] });
+    expect(result.images.map((i) => i.status)).toEqual(['cached', 'fetched']);
+    // The shared busybox layer and sample's manifest and config were there already.
+    expect(result.blobsAlreadyCached).toBe(3);
+    await expectCacheHoldsLock(cache, both);
+  });
+
+  it('fetches from a registry with auth using --authfile; the password appears nowhere', async () => {
+    const authLock = fixtureLock(authImages);
+    const path = await writeLock(join(work, 'auth.lock.json'), authLock);
+    const cache = newCache();
+    const { password, username } = authRegistry.auth!;
+
+    const refused = await runCli(['fetch', '--lock', path, '--cache', cache, '--insecure-registry', authRegistry.host, '--json', '--retries', '0']);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.error?.code).toBe('E_AUTH_REFUSED');
+    expect(refused.error?.message).toContain('--authfile');
+
+    const wrongAuthfile = join(work, 'wrong-auth.json');
+    const wrongPassword = `${password}-but-wrong`;
+    await writeFile(wrongAuthfile, JSON.stringify({ auths: { [authRegistry.host]: { auth: Buffer.from(`${username}:${wrongPassword}`).toString('base64') } } }));
+    const wrong = await runCli(['fetch', '--lock', path, '--cache', cache, '--authfile', wrongAuthfile, '--insecure-registry', authRegistry.host, '--json', '--retries', '0']);
+    expect(wrong.error?.code).toBe('E_AUTH_REFUSED');
+    expect(wrong.stdout + wrong.stderr).not.toContain(wrongPassword);
+
+    const ok = await runCli(['fetch', '--lock', path, '--cache', cache, '--authfile', authRegistry.authfile!, '--insecure-registry', authRegistry.host, '--json']);
+    expect(ok.error).toBeUndefined();
+    await expectCacheHoldsLock(cache, authLock);
+    const everything = refused.stdout + refused.stderr + wrong.stdout + wrong.stderr + ok.stdout + ok.stderr;
+    expect(everything).not.toContain(password);
+    expect(everything).not.toContain(Buffer.from(`${username}:${password}`).toString('base64'));
+    const grep = await execa('grep', ['-r', '-l', '-F', password, cache], { reject: false });
+    expect(grep.exitCode, `files in the cache holding the password: ${grep.stdout}`).toBe(1);
+  });
+
+  it('retries transient 503 answers with backoff and succeeds', async () => {
+    const proxy = await startFaultProxy(registry.host, { failFirst: 3 });
+    const events: string[] = [];
+    try {
+      const proxied = fixtureLock(images, proxy.host);
+      const result = await fetchImages({
+        lock: { ...proxied, images: [proxied.images[0]!] },
+        cacheDir: newCache(),
+        fetcher: 'skopeo',
+        insecureRegistries: [proxy.host],
+        retry: { initialDelayMs: 100 },
+        reporter: { event: (e) => events.push(e.event), progress() {}, result() {}, error() {} },
+      });
+      expect(proxy.stats.failed).toBe(3);
+      expect(events.filter((e) => e === 'fetch.retry').length).toBeGreaterThanOrEqual(1);
+      expect(result.images[0]!.status).toBe('fetched');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('E_REGISTRY_UNREACHABLE when the registry stays down after the retries', async () => {
+    const proxy = await startFaultProxy(registry.host, { failFirst: 1_000_000 });
+    try {
+      const path = await writeLock(join(work, 'down.lock.json'), fixtureLock(images, proxy.host));
+      const run = await runCli(['fetch', '--lock', path, '--cache', newCache(), '--insecure-registry', proxy.host, '--json', '--retries', '1']);
+      expect(run.exitCode).toBe(1);
+      expect(run.error?.code).toBe('E_REGISTRY_UNREACHABLE');
+      expect(run.error?.message).toContain(proxy.host);
+    } finally {
+      await proxy.close();
+    }
+    const refused = await writeLock(join(work, 'refused.lock.json'), fixtureLock(images, '127.0.0.1:1'));
+    const run = await runCli(['fetch', '--lock', refused, '--cache', newCache(), '--insecure-registry', '127.0.0.1:1', '--json', '--retries', '0']);
+    expect(run.error?.code).toBe('E_REGISTRY_UNREACHABLE');
+  });
+
+  it('E_REGISTRY_TLS names --insecure-registry for a plain-HTTP registry', async () => {
+    const run = await runCli(['fetch', '--lock', lockPath, '--cache', newCache(), '--json', '--retries', '0']);
+    expect(run.error?.code).toBe('E_REGISTRY_TLS');
+    expect(run.error?.message).toContain(`--insecure-registry ${registry.host}`);
+  });
+
+  it('E_DIGEST_MISMATCH for a blob tampered in the registry storage: the bad blob never enters blobs/', async () => {
+    const fidelity = lock.images[1]!;
+    const target = fidelity.layers[fidelity.layers.length - 1]!;
+    const hex = target.digest.slice('sha256:'.length);
+    const stored = join(registry.dataDir, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
+    const backup = join(work, 'blob-backup');
+    await copyFile(stored, backup);
+    const bytes = await readFile(stored);
+    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    await writeFile(stored, bytes);
+    const cache = newCache();
+    try {
+      const run = await runCli(['fetch', '--lock', lockPath, '--cache', cache, '--insecure-registry', registry.host, '--json', '--retries', '0']);
+      expect(run.exitCode).toBe(1);
+      expect(run.error?.code).toBe('E_DIGEST_MISMATCH');
+      const { digests, wrong } = await cacheBlobs(cache);
+      expect(wrong).toEqual([]);
+      expect(digests.has(target.digest)).toBe(false);
+      expect(digests.has(fidelity.manifest.digest)).toBe(false);
+    } finally {
+      await copyFile(backup, stored);
+    }
+  });
+
+  it.each([
+    ['config digest', (l: LockFile) => ({ ...l.images[0]!, config: { ...l.images[0]!.config, digest: l.images[1]!.config.digest } })],
+    ['layer size', (l: LockFile) => ({ ...l.images[0]!, layers: [{ ...l.images[0]!.layers[0]!, size: l.images[0]!.layers[0]!.size + 1 }] })],
+  ])('E_DIGEST_MISMATCH for a lock edited to another %s; nothing enters blobs/', async (_what, edit) => {
+    const edited: LockFile = { ...lock, images: [edit(lock)] };
+    const path = await writeLock(join(work, `edited-${n}.lock.json`), edited);
+    const cache = newCache();
+    const run = await runCli(['fetch', '--lock', path, '--cache', cache, '--insecure-registry', registry.host, '--json', '--retries', '0']);
+    expect(run.error?.code).toBe('E_DIGEST_MISMATCH');
+    expect((await cacheBlobs(cache)).digests.size).toBe(0);
+  });
+
+  it('two CLI processes fetching the same lock into one cache at once both succeed', async () => {
+    const cache = newCache();
+    const args = ['fetch', '--lock', lockPath, '--cache', cache, '--insecure-registry', registry.host, '--json'];
+    const [a, b] = (await Promise.all([startCli(args), startCli(args)])).map(parseCliOutput);
+    expect(a!.error).toBeUndefined();
+    expect(b!.error).toBeUndefined();
+    expect([a!.exitCode, b!.exitCode]).toEqual([0, 0]);
+    await expectCacheHoldsLock(cache, lock);
+  });
+
+  it.each(['SIGTERM', 'SIGKILL'] as const)('a fetch killed with %s mid-download leaves only verified blobs, no downloader, and a rerun completes', async (signal) => {
+    const cache = newCache();
+    let blobFlowing!: () => void;
+    const flowing = new Promise<void>((r) => (blobFlowing = r));
+    const proxy = await startFaultProxy(registry.host, { bytesPerSecond: 64 * 1024, onBlobBody: () => blobFlowing() });
+    try {
+      const slowLock = fixtureLock(images, proxy.host);
+      const path = await writeLock(join(work, `slow-${signal}.lock.json`), slowLock);
+      const child = startCli(['fetch', '--lock', path, '--cache', cache, '--insecure-registry', proxy.host, '--json']);
+      await flowing;
+      await new Promise((r) => setTimeout(r, 300));
+      child.kill(signal);
+      const killed = parseCliOutput(await child);
+      if (signal === 'SIGTERM') expect(killed.exitCode).toBe(143);
+      else expect(killed.signal).toBe('SIGKILL');
+      // No skopeo left writing into this cache.
+      await new Promise((r) => setTimeout(r, 500));
+      const ps = await execa('ps', ['-eo', 'args'], { reject: false });
+      expect(ps.stdout.split('\n').filter((l) => l.includes(cache))).toEqual([]);
+      const afterKill = await cacheBlobs(cache);
+      expect(afterKill.wrong).toEqual([]);
+      if (signal === 'SIGTERM') expect(await readdir(join(cache, 'tmp'))).toEqual([]);
+      expect(afterKill.digests.size).toBeLessThan(lockDigests(slowLock).size);
+
+      const rerun = await runCli(['fetch', '--lock', lockPath, '--cache', cache, '--insecure-registry', registry.host, '--json']);
+      expect(rerun.error).toBeUndefined();
+      await expectCacheHoldsLock(cache, lock);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
