@@ -18,6 +18,15 @@ export function unsafePathError(name: string, options: CtrbakeErrorOptions = {})
   );
 }
 
+/** An entry lies under a path that is not a directory (e.g. a symlink): writing it would go through that path. */
+export function notUnderDirectoryError(name: string, parent: string, options: CtrbakeErrorOptions = {}): InputError {
+  return new InputError(
+    E_TAR_UNSAFE_PATH,
+    `tar entry ${JSON.stringify(name)} lies under ${JSON.stringify(parent)}, which is not a directory in the tar; fix the tar so every parent is a directory`,
+    { ...options, details: { entry: name, parent, ...options.details } },
+  );
+}
+
 /** Two entries normalise to the same path. */
 export function duplicateError(name: string, options: CtrbakeErrorOptions = {}): InputError {
   return new InputError(

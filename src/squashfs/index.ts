@@ -1,0 +1,217 @@
+/**
+ * SquashFS from a tar stream, behind one interface with three backends:
+ * `builtin` (ctrbake's own streaming writer, no host tools, no root), `tar2sqfs`
+ * (squashfs-tools-ng) and `sqfstar` (squashfs-tools >= 4.5). Every backend writes a temp
+ * sibling of the output and renames it at the end, so a failure leaves no output file.
+ */
+import { createReadStream } from 'node:fs';
+import { open, rename, rm, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { dirname } from 'node:path';
+import { ConfigError, InputError } from '../errors.js';
+import { silentReporter, type Reporter } from '../cli/output.js';
+import { registerCleanup } from '../util/cleanup.js';
+import { fsyncDir, sha256File, tempSiblingPath } from '../util/fs.js';
+import { parseSourceDateEpoch } from '../util/sde.js';
+import { builtinBackend } from './backends/builtin.js';
+import { sqfstarBackend } from './backends/sqfstar.js';
+import { tar2sqfsBackend } from './backends/tar2sqfs.js';
+
+export const SQUASHFS_BACKENDS = ['builtin', 'tar2sqfs', 'sqfstar'] as const;
+export type SquashfsBackendName = (typeof SQUASHFS_BACKENDS)[number];
+export const SQUASHFS_COMPRESSIONS = ['gzip', 'zstd', 'lz4', 'xz'] as const;
+export type SquashfsCompression = (typeof SQUASHFS_COMPRESSIONS)[number];
+
+export const E_SQUASHFS_OPTION = 'E_SQUASHFS_OPTION';
+export const E_SQUASHFS_INPUT = 'E_SQUASHFS_INPUT';
+
+export const DEFAULT_BLOCK_SIZE = 128 * 1024;
+
+export interface CreateSquashfsOptions {
+  /** A tar file path, or a tar byte stream (a Readable or any async iterable of bytes). */
+  input: string | AsyncIterable<Uint8Array>;
+  outPath: string;
+  backend?: SquashfsBackendName;
+  compression?: SquashfsCompression;
+  /** Compressor level; each backend's default when unset. */
+  level?: number;
+  /** Power of two, 4 KiB .. 1 MiB; 128 KiB by default. */
+  blockSize?: number;
+  /** Superblock time and implicit directories' mtime; SOURCE_DATE_EPOCH or 0 when unset. */
+  sourceDateEpoch?: number;
+  /** Compression threads/processes; all cores by default. */
+  workers?: number;
+  signal?: AbortSignal;
+  reporter?: Reporter;
+  /** Compute the output's sha256 (default true). */
+  digest?: boolean;
+}
+
+export interface ResolvedSquashfsOptions {
+  readonly backend: SquashfsBackendName;
+  readonly compression: SquashfsCompression;
+  readonly level?: number;
+  readonly blockSize: number;
+  readonly sourceDateEpoch: number;
+  readonly workers: number;
+  readonly signal?: AbortSignal;
+  /** Progress hook: input bytes consumed so far. */
+  readonly onInputBytes?: (bytes: number) => void;
+  /** A backend's warning for the user (a limitation of the host tool, say). */
+  readonly onWarning?: (message: string) => void;
+}
+
+export interface SquashfsResult {
+  [key: string]: unknown;
+  path: string;
+  backend: SquashfsBackendName;
+  tool: { name: string; version: string };
+  compression: SquashfsCompression;
+  blockSize: number;
+  /** Size of the image. */
+  bytes: number;
+  sha256?: string;
+  /** Tar bytes read, when the backend reports it. */
+  inputBytes?: number;
+  /** Tar entries read, when the backend reports it. */
+  entries?: number;
+}
+
+/** What one backend run reports back. */
+export interface SquashfsBackendRun {
+  entries?: number;
+  inputBytes?: number;
+  inodes?: number;
+}
+
+export interface PreparedSquashfsBackend {
+  tool: { name: string; version: string };
+  write(input: AsyncIterable<Uint8Array>, tmpPath: string, config: ResolvedSquashfsOptions): Promise<SquashfsBackendRun>;
+}
+
+/** A backend: `prepare` checks its prerequisites (tools, versions) before any input is read. */
+export interface SquashfsBackendImpl {
+  name: SquashfsBackendName;
+  prepare(config: ResolvedSquashfsOptions): Promise<PreparedSquashfsBackend>;
+}
+
+const BACKENDS: Record<SquashfsBackendName, SquashfsBackendImpl> = {
+  builtin: builtinBackend,
+  tar2sqfs: tar2sqfsBackend,
+  sqfstar: sqfstarBackend,
+};
+
+const LEVELS: Record<SquashfsCompression, [number, number]> = { gzip: [1, 9], zstd: [1, 22], lz4: [0, 1], xz: [0, 9] };
+
+/** Checks and completes the options; the only place that reads the environment. */
+export function resolveSquashfsOptions(
+  options: Omit<CreateSquashfsOptions, 'input' | 'outPath'>,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedSquashfsOptions {
+  const backend = options.backend ?? 'builtin';
+  if (!SQUASHFS_BACKENDS.includes(backend)) {
+    throw new ConfigError(E_SQUASHFS_OPTION, `unknown SquashFS backend ${JSON.stringify(backend)}; use one of ${SQUASHFS_BACKENDS.join(', ')}`);
+  }
+  const compression = options.compression ?? 'gzip';
+  if (!SQUASHFS_COMPRESSIONS.includes(compression)) {
+    throw new ConfigError(E_SQUASHFS_OPTION, `unknown compression ${JSON.stringify(compression)}; use one of ${SQUASHFS_COMPRESSIONS.join(', ')}`);
+  }
+  const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+  if (!Number.isInteger(blockSize) || blockSize < 4096 || blockSize > 1024 * 1024 || (blockSize & (blockSize - 1)) !== 0) {
+    throw new ConfigError(E_SQUASHFS_OPTION, `block size ${blockSize} is not a power of two from 4096 to 1048576`);
+  }
+  const [min, max] = LEVELS[compression];
+  if (options.level !== undefined && (!Number.isInteger(options.level) || options.level < min || options.level > max)) {
+    throw new ConfigError(E_SQUASHFS_OPTION, `level ${options.level} is out of range for ${compression} (${min}..${max})`);
+  }
+  const workers = options.workers ?? availableParallelism();
+  if (!Number.isInteger(workers) || workers < 1) {
+    throw new ConfigError(E_SQUASHFS_OPTION, `workers must be a positive integer, got ${workers}`);
+  }
+  let sourceDateEpoch = options.sourceDateEpoch;
+  if (sourceDateEpoch === undefined) {
+    try {
+      sourceDateEpoch = parseSourceDateEpoch(env.SOURCE_DATE_EPOCH);
+    } catch (error) {
+      throw new ConfigError('E_SOURCE_DATE_EPOCH', (error as Error).message, { cause: error });
+    }
+  }
+  if (!Number.isInteger(sourceDateEpoch) || sourceDateEpoch < 0 || sourceDateEpoch > 0x7fffffff) {
+    throw new ConfigError(E_SQUASHFS_OPTION, `source date epoch ${sourceDateEpoch} is outside 0..2147483647`);
+  }
+  return Object.freeze({ backend, compression, level: options.level, blockSize, sourceDateEpoch, workers, signal: options.signal });
+}
+
+async function openInput(input: string | AsyncIterable<Uint8Array>): Promise<{ stream: AsyncIterable<Uint8Array>; total?: number }> {
+  if (typeof input !== 'string') return { stream: input };
+  let size: number;
+  try {
+    const st = await stat(input);
+    if (!st.isFile()) throw new Error('not a regular file');
+    size = st.size;
+  } catch (error) {
+    throw new InputError(E_SQUASHFS_INPUT, `cannot read the tar ${input}: ${(error as Error).message}`, { cause: error });
+  }
+  return { stream: createReadStream(input, { highWaterMark: 1024 * 1024 }), total: size };
+}
+
+/** Writes a SquashFS image of the tar `input` at `outPath` with the chosen backend. */
+export async function createSquashfs(options: CreateSquashfsOptions): Promise<SquashfsResult> {
+  const reporter = options.reporter ?? silentReporter;
+  const base = resolveSquashfsOptions(options);
+  const outDir = dirname(options.outPath);
+  const dirStat = await stat(outDir).catch(() => null);
+  if (!dirStat?.isDirectory()) {
+    throw new ConfigError(E_SQUASHFS_OPTION, `the output directory ${outDir} does not exist; create it first`);
+  }
+  const backend = BACKENDS[base.backend];
+  const prepared = await backend.prepare(base);
+  const input = options.input;
+  const { stream, total } = await openInput(input);
+  const config: ResolvedSquashfsOptions = Object.freeze({
+    ...base,
+    onInputBytes: (bytes: number) =>
+      reporter.progress({ event: 'squashfs.progress', message: `squashfs (${base.backend}): ${formatMiB(bytes)} read`, current: bytes, total }),
+    onWarning: (message: string) => reporter.event({ event: 'squashfs.warning', message: `warning: ${message}` }),
+  });
+  const tmpPath = tempSiblingPath(options.outPath);
+  const unregister = registerCleanup(`remove ${tmpPath}`, () => rm(tmpPath, { force: true }));
+  reporter.event({ event: 'squashfs.start', message: `writing ${options.outPath} with ${prepared.tool.name} ${prepared.tool.version}`, backend: base.backend });
+  try {
+    const run = await prepared.write(stream, tmpPath, config);
+    const fh = await open(tmpPath, 'r+');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmpPath, options.outPath);
+    await fsyncDir(outDir);
+    const bytes = (await stat(options.outPath)).size;
+    const sha256 = options.digest === false ? undefined : await sha256File(options.outPath);
+    return {
+      path: options.outPath,
+      backend: base.backend,
+      tool: prepared.tool,
+      compression: base.compression,
+      blockSize: base.blockSize,
+      bytes,
+      ...(sha256 ? { sha256 } : {}),
+      ...(run.inputBytes !== undefined ? { inputBytes: run.inputBytes } : {}),
+      ...(run.entries !== undefined ? { entries: run.entries } : {}),
+    };
+  } catch (error) {
+    await rm(tmpPath, { force: true });
+    const destroyable = stream as unknown as { destroy?: () => void };
+    if (typeof input === 'string' && typeof destroyable.destroy === 'function') destroyable.destroy();
+    throw error;
+  } finally {
+    unregister();
+  }
+}
+
+function formatMiB(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+export * from './errors.js';
