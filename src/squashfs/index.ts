@@ -22,7 +22,8 @@ export type SquashfsBackendName = (typeof SQUASHFS_BACKENDS)[number];
 export const SQUASHFS_COMPRESSIONS = ['gzip', 'zstd', 'lz4', 'xz'] as const;
 export type SquashfsCompression = (typeof SQUASHFS_COMPRESSIONS)[number];
 
-export const E_SQUASHFS_OPTION = 'E_SQUASHFS_OPTION';
+/** Same code as the builtin writer uses for bad options. */
+export const E_SQUASHFS_OPTION = 'E_SQUASHFS_OPTIONS';
 export const E_SQUASHFS_INPUT = 'E_SQUASHFS_INPUT';
 
 export const DEFAULT_BLOCK_SIZE = 128 * 1024;

@@ -54,7 +54,7 @@ function levelArgs(compression: string, level: number | undefined): string[] {
     case 'lz4':
       return level > 0 ? ['-Xhc'] : [];
     default:
-      throw new ConfigError('E_SQUASHFS_OPTION', `sqfstar has no compression level for ${compression}; drop --level or use another backend`);
+      throw new ConfigError('E_SQUASHFS_OPTIONS', `sqfstar has no compression level for ${compression}; drop --level or use another backend`);
   }
 }
 
