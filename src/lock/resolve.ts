@@ -54,6 +54,9 @@ interface ResolvedLockConfig {
 }
 
 async function resolveConfig(options: LockOptions): Promise<Readonly<ResolvedLockConfig>> {
+  if (options.platform === undefined || options.platform === null || options.platform === '') {
+    throw new ConfigError('E_BAD_PLATFORM', 'the target platform is missing: give --platform OS/ARCH[/VARIANT], e.g. linux/arm64');
+  }
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : parsePlatform(formatPlatform(options.platform));
   for (const host of options.insecureRegistries ?? []) {
     if (!HOST_PORT_RE.test(host)) {
