@@ -12,7 +12,7 @@ import { TransientError } from './retry.js';
 import { imageLabel } from './verify.js';
 
 const DIGEST = /digest did not match|digest mismatch|does not match (the )?(expected )?digest|computed digest/i;
-const AUTH = /unauthorized|authentication required|invalid username\/password|incorrect username or password|access to the resource is denied|\b401\b|\b403\b|forbidden/i;
+const AUTH = /unauthorized|no basic auth credentials|authentication required|invalid username\/password|incorrect username or password|access to the resource is denied|\b401\b|\b403\b|forbidden/i;
 const TLS = /server gave HTTP response to HTTPS client|x509:|certificate|tls: /i;
 const TRANSIENT =
   /connection refused|connection reset|no such host|i\/o timeout|timeout|TLS handshake|\bEOF\b|\b50[0-9]\b|\b429\b|too many requests|toomanyrequests|network is unreachable|broken pipe|server misbehaving|temporary failure|service unavailable|bad gateway/i;
@@ -41,7 +41,7 @@ export function classifyRegistryFailure(
         `If this registry serves plain HTTP or a self-signed certificate, pass --insecure-registry ${image.registry}.`,
     );
   }
-  if (AUTH.test(text) && !/\b50[0-9]\b/.test(text)) {
+  if (AUTH.test(text)) {
     return new RegistryError(
       E_AUTH_REFUSED,
       `${image.registry} refused access to ${label}: ${text}. ` +

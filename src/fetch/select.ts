@@ -1,5 +1,6 @@
 import { CommandError } from '../errors.js';
 import { E_FETCHER_MISSING } from './errors.js';
+import { createDockerFetcher, createPodmanFetcher } from './engine-fetcher.js';
 import { findExecutable } from './exec.js';
 import { createSkopeoFetcher } from './skopeo.js';
 import type { FetcherName, ImageFetcher, ResolvedFetchConfig } from './types.js';
@@ -18,8 +19,9 @@ export async function createFetcher(config: ResolvedFetchConfig): Promise<ImageF
     case 'skopeo':
       return createSkopeoFetcher(config);
     case 'docker':
+      return createDockerFetcher(config);
     case 'podman':
-      throw new CommandError(E_FETCHER_MISSING, `fetcher ${name} is not available yet`);
+      return createPodmanFetcher(config);
     default:
       throw new CommandError(
         E_FETCHER_MISSING,
