@@ -1,0 +1,224 @@
+/**
+ * `bake --mode store`: the engine's own image store with the locked images already in it,
+ * as OUT/store.tar (paths relative to the data-root / graphroot) plus OUT/manifest.json.
+ *
+ *   1. a staging dir next to OUT (same filesystem: the final rename is atomic; the engine
+ *      root can be large, so it does not go to /tmp)
+ *   2. a time marker, then a private engine on STAGING/root with an explicit storage driver
+ *   3. load every locked image from the cache (offline), check id and platform
+ *   4. stop the engine cleanly, normalize its root (store-docker.ts / store-podman.ts:
+ *      runtime state out, random names replaced by content-derived ones)
+ *   5. everything the bake wrote gets mtime SOURCE_DATE_EPOCH; GNU tar writes store.tar
+ *   6. manifest.json, then STAGING/out is renamed to OUT: no half OUT on failure
+ */
+import { mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { ConfigError, InputError } from '../errors.js';
+import type { BakeManifest, EngineName, LockFile, LockedImage, ManifestImage } from '../formats.js';
+import { formatPlatform } from '../formats.js';
+import { blobPath, readCachedDiffIds, resolveLayerBlob } from '../fetch/cache.js';
+import { silentReporter, type Reporter } from '../cli/output.js';
+import { registerCleanup } from '../util/cleanup.js';
+import { sha256File, toJsonFile, writeFileAtomic } from '../util/fs.js';
+import { DEFAULT_SOURCE_DATE_EPOCH } from '../util/sde.js';
+import { VERSION } from '../version.js';
+import { writeDockerArchive } from './docker-archive.js';
+import { startBakeEngine, type BakeEngine } from './engine-session.js';
+import { normalizeDockerStore, type NormalizedStore } from './store-docker.js';
+import { clampBakeTimes, writeTimeMarker } from './store-normalize.js';
+import { normalizePodmanStore } from './store-podman.js';
+import { checkGnuTar, writeStoreTar } from './store-tar.js';
+import { normalizeListedReference } from './verify-store.js';
+
+export const STORE_TAR = 'store.tar';
+
+export const DEFAULT_STORE_DRIVER: Record<EngineName, string> = { docker: 'overlay2', podman: 'overlay' };
+const STORE_DRIVERS: Record<EngineName, readonly string[]> = { docker: ['overlay2', 'vfs'], podman: ['overlay', 'vfs'] };
+
+export interface BakeStoreOptions {
+  lock: LockFile;
+  cacheDir: string;
+  engine: EngineName;
+  /** docker: overlay2 (default) | vfs; podman: overlay (default) | vfs. */
+  storageDriver?: string;
+  outDir: string;
+  sourceDateEpoch?: number;
+  reporter?: Reporter;
+  signal?: AbortSignal;
+  /** Engine binary (dockerd / podman), for tests and unusual installs. */
+  engineBinary?: string;
+}
+
+export interface BakeStoreResult {
+  outDir: string;
+  manifest: BakeManifest;
+  storeTar: { path: string; sha256: string; size: number };
+}
+
+export function resolveStoreDriver(engine: EngineName, storageDriver: string | undefined): string {
+  const driver = storageDriver ?? DEFAULT_STORE_DRIVER[engine];
+  if (!STORE_DRIVERS[engine].includes(driver)) {
+    throw new ConfigError(
+      'E_STORE_DRIVER',
+      `storage driver ${driver} is not supported for a ${engine} store: use ${STORE_DRIVERS[engine].join(' or ')} (--storage-driver)`,
+      { details: { engine, storageDriver: driver } },
+    );
+  }
+  return driver;
+}
+
+function cacheMiss(image: LockedImage, digest: string, cacheDir: string): InputError {
+  return new InputError(
+    'E_CACHE_MISS',
+    `${image.reference}: ${digest} is not in the cache ${cacheDir}; run ctrbake fetch with this lock first (bake is offline)`,
+    { details: { reference: image.reference, digest } },
+  );
+}
+
+async function loadImage(engine: BakeEngine, image: LockedImage, cacheDir: string, archivePath: string, sourceDateEpoch: number): Promise<string[]> {
+  let configBytes: Buffer;
+  try {
+    configBytes = await readFile(blobPath(cacheDir, image.config.digest));
+  } catch {
+    throw cacheMiss(image, image.config.digest, cacheDir);
+  }
+  const diffIds = (await readCachedDiffIds(cacheDir, image.config.digest)) ?? [];
+  if (diffIds.length !== image.layers.length) {
+    throw new InputError('E_STORE_INPUT', `${image.reference}: the cached config declares ${diffIds.length} layers, the lock ${image.layers.length}`);
+  }
+  const layers = [];
+  for (const [i, layer] of image.layers.entries()) {
+    const blob = await resolveLayerBlob(cacheDir, layer, diffIds[i]);
+    if (!blob) throw cacheMiss(image, layer.digest, cacheDir);
+    layers.push({ path: blob.path, name: `${blob.digest.replace(/^sha256:/, '')}${blob.compressed ? '.tar.gz' : '.tar'}` });
+  }
+  await writeDockerArchive(
+    archivePath,
+    [{ configBytes, configName: `${image.config.digest.replace(/^sha256:/, '')}.json`, layers, repoTags: [image.reference] }],
+    sourceDateEpoch,
+  );
+  await engine.load(archivePath);
+  await rm(archivePath, { force: true });
+  const inspected = await engine.inspect(image.reference);
+  if (!inspected) throw new InputError('E_STORE_INPUT', `${image.reference} is not in the ${engine.name} store after loading it`);
+  if (inspected.id !== image.config.digest) {
+    throw new InputError('E_STORE_INPUT', `${image.reference} loaded as image ${inspected.id}, the lock pins config ${image.config.digest}`);
+  }
+  const want = image.platform;
+  if (inspected.os !== want.os || inspected.architecture !== want.architecture) {
+    throw new InputError(
+      'E_WRONG_PLATFORM',
+      `${image.reference} is ${inspected.os}/${inspected.architecture}, the lock wants ${formatPlatform(want)}; lock again for the right platform`,
+    );
+  }
+  return diffIds;
+}
+
+function checkStoreHolds(store: NormalizedStore, lock: LockFile, engine: EngineName): void {
+  for (const image of lock.images) {
+    const found = store.images.find((i) => i.id === image.config.digest);
+    const refs = (found?.references ?? []).map(normalizeListedReference);
+    if (!found || !refs.includes(normalizeListedReference(image.reference))) {
+      throw new InputError('E_STORE_LAYOUT', `the ${engine} store lacks ${image.reference} (image ${image.config.digest}) after loading it`);
+    }
+  }
+}
+
+async function replaceDir(staged: string, outDir: string, trash: string): Promise<void> {
+  let existed = false;
+  try {
+    await stat(outDir);
+    existed = true;
+  } catch {
+    // OUT is new
+  }
+  if (existed) await rename(outDir, trash);
+  await rename(staged, outDir);
+  if (existed) await rm(trash, { recursive: true, force: true });
+}
+
+export async function bakeStore(options: BakeStoreOptions): Promise<BakeStoreResult> {
+  const reporter = options.reporter ?? silentReporter;
+  const sourceDateEpoch = options.sourceDateEpoch ?? DEFAULT_SOURCE_DATE_EPOCH;
+  const driver = resolveStoreDriver(options.engine, options.storageDriver);
+  if (options.lock.images.length === 0) throw new ConfigError('E_STORE_INPUT', 'the lock holds no image: nothing to bake');
+  await checkGnuTar();
+  options.signal?.throwIfAborted();
+
+  const outDir = resolve(options.outDir);
+  await mkdir(dirname(outDir), { recursive: true });
+  const staging = await mkdtemp(join(dirname(outDir), `.${basename(outDir)}.store-`));
+  const removeStaging = () => rm(staging, { recursive: true, force: true, maxRetries: 3 });
+  const unregister = registerCleanup(`store bake staging ${staging}`, removeStaging);
+  let engine: BakeEngine | undefined;
+  try {
+    const root = join(staging, 'root');
+    const out = join(staging, 'out');
+    await mkdir(root, { mode: 0o710 });
+    await mkdir(out);
+    const marker = join(staging, 'bake-start');
+    await writeTimeMarker(marker);
+
+    reporter.event({ event: 'store.engine', message: `starting a private ${options.engine} (${driver})` });
+    engine = await startBakeEngine({
+      engine: options.engine,
+      storageDriver: driver,
+      dataRoot: root,
+      keepDataRoot: true,
+      ...(options.engineBinary ? { binary: options.engineBinary } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const version = engine.version;
+    const images: ManifestImage[] = [];
+    for (const [index, image] of options.lock.images.entries()) {
+      options.signal?.throwIfAborted();
+      reporter.event({ event: 'store.load', message: `loading ${image.reference}`, current: index, total: options.lock.images.length });
+      const diffIds = await loadImage(engine, image, options.cacheDir, join(staging, 'load.tar'), sourceDateEpoch);
+      images.push({
+        reference: image.reference,
+        repository: image.repository,
+        tag: image.tag,
+        digest: image.manifest.digest,
+        indexDigest: image.indexDigest,
+        imageId: image.config.digest,
+        platform: image.platform,
+        layers: image.layers.map((l, i) => ({ ...l, diffId: diffIds[i]! })),
+      });
+    }
+    reporter.event({ event: 'store.stop', message: `stopping ${options.engine} ${version}` });
+    await engine.stop();
+    engine = undefined;
+
+    reporter.event({ event: 'store.normalize', message: 'keeping image metadata and layers, content-derived names' });
+    const store =
+      options.engine === 'docker'
+        ? await normalizeDockerStore(root, driver as 'overlay2' | 'vfs')
+        : await normalizePodmanStore(root, driver as 'overlay' | 'vfs', sourceDateEpoch);
+    checkStoreHolds(store, options.lock, options.engine);
+    await clampBakeTimes(root, marker, sourceDateEpoch);
+
+    reporter.event({ event: 'store.tar', message: `writing ${STORE_TAR}` });
+    const tarPath = join(out, STORE_TAR);
+    await writeStoreTar(root, store.members, tarPath, options.signal);
+    const storeTar = { path: STORE_TAR, sha256: await sha256File(tarPath), size: (await stat(tarPath)).size };
+    const manifest: BakeManifest = {
+      manifestVersion: 1,
+      ctrbakeVersion: VERSION,
+      mode: 'store',
+      engine: { name: options.engine, version },
+      storageDriver: driver,
+      platform: options.lock.platform,
+      sourceDateEpoch,
+      images,
+      outputs: [storeTar],
+    };
+    await writeFileAtomic(join(out, 'manifest.json'), toJsonFile(manifest));
+    await replaceDir(out, outDir, join(staging, 'previous-out'));
+    reporter.event({ event: 'store.done', message: `${outDir}/${STORE_TAR}: ${storeTar.size} bytes, sha256 ${storeTar.sha256}` });
+    return { outDir, manifest, storeTar: { ...storeTar, path: join(outDir, STORE_TAR) } };
+  } finally {
+    if (engine) await engine.stop();
+    await removeStaging();
+    unregister();
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Shared setup for the store tests: the fixture images pushed to a local registry, locked
+ * (amd64: fidelity + sample; arm64: the multi image) and fetched into a cache, then the
+ * registry stopped: every bake below is offline.
+ */
+import { execa } from 'execa';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { fetchImages } from '../../src/fetch/index.js';
+import type { LockFile } from '../../src/formats.js';
+import { resolveLock } from '../../src/lock/index.js';
+import { pushFixtureImages, type FixtureImages } from '../fixtures/fixture-images.js';
+import { startRegistry } from '../fixtures/registry.js';
+
+export interface StoreFixture {
+  images: FixtureImages;
+  /** linux/amd64: fidelity and sample (they share the busybox layer). */
+  lock: LockFile;
+  /** linux/arm64: the multi image's arm64 variant. */
+  arm64Lock: LockFile;
+  cacheDir: string;
+  /** Scratch dir for OUT dirs; removed by dispose(). */
+  work: string;
+  dispose(): Promise<void>;
+}
+
+export async function setupStoreFixture(): Promise<StoreFixture> {
+  const work = await mkdtemp('/tmp/ctrbake-store-test-');
+  const registry = await startRegistry();
+  try {
+    const images = await pushFixtureImages(registry);
+    const insecureRegistries = [registry.host];
+    const { lock } = await resolveLock({ references: [images.fidelity, images.sample], platform: 'linux/amd64', insecureRegistries });
+    const { lock: arm64Lock } = await resolveLock({ references: [images.multi], platform: 'linux/arm64', insecureRegistries });
+    const cacheDir = join(work, 'cache');
+    await fetchImages({ lock, cacheDir, insecureRegistries, fetcher: 'skopeo' });
+    await fetchImages({ lock: arm64Lock, cacheDir, insecureRegistries, fetcher: 'skopeo' });
+    return {
+      images,
+      lock,
+      arm64Lock,
+      cacheDir,
+      work,
+      dispose: () => rm(work, { recursive: true, force: true }),
+    };
+  } finally {
+    await registry.close();
+  }
+}
+
+/** Every entry name of a tar, in order (GNU tar, so PAX headers are read, not listed). */
+export async function tarNames(tarFile: string): Promise<string[]> {
+  const r = await execa('tar', ['--list', '--file', tarFile]);
+  return r.stdout.split('\n').filter((l) => l !== '');
+}
+
+/** Strings a build host could leak into a store: its name and temp dir names. */
+export function hostStrings(extra: readonly string[]): string[] {
+  return [hostname(), ...extra].filter((s) => s.length >= 4);
+}
+
+/** Byte offsets where `needle` occurs in the file (binary-safe grep). */
+export async function grepFile(file: string, needle: string): Promise<boolean> {
+  const r = await execa('grep', ['-c', '-a', '-F', '--', needle, file], { reject: false });
+  return r.exitCode === 0;
+}
