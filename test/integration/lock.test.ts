@@ -6,7 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LockFile } from '../../src/formats.js';
 import type { ProgressEvent, Reporter } from '../../src/cli/output.js';
 import { resolveLock } from '../../src/lock/resolve.js';
+import { RegistryClient } from '../../src/registry/client.js';
+import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST } from '../../src/registry/media-types.js';
+import { pushManifest } from '../../src/registry/push.js';
 import { pushFixtureImages, type FixtureImages } from '../fixtures/images.js';
+import { sha256 } from '../fixtures/layers.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -171,6 +175,50 @@ describe('ctrbake lock against a real registry', () => {
     const amd = await resolveLock({ references: [tagAndDigest], platform: 'linux/amd64', insecureRegistries: [registry.host], reporter, retry: FAST });
     expect(amd.lock.images[0]).toMatchObject({ reference: tagAndDigest, tag: '1.0', indexDigest: images.sampleImage.manifest.digest });
     expect(reporter.events.filter((e) => e.event === 'lock.image').map((e) => e.reference)).toContain(tagAndDigest);
+  });
+
+  it('reads a Docker manifest list: arm64 without variant matches linux/arm64, attestation entries are ignored', async () => {
+    // The multi image's blobs again, as Docker v2s2 manifests in a Docker manifest list.
+    const client = await RegistryClient.create({ insecureRegistries: [registry.host] });
+    const repo = { registry: registry.host, repository: 'ctrbake/multi' };
+    const asDocker = async (image: FixtureImages['multiAmd64']) => {
+      const bytes = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: DOCKER_MANIFEST,
+          config: { ...image.config, mediaType: DOCKER_CONFIG },
+          layers: image.layers.map((l) => ({ ...l, mediaType: DOCKER_LAYER_GZIP })),
+        }),
+      );
+      return { mediaType: DOCKER_MANIFEST, digest: await pushManifest(client, repo, sha256(bytes), bytes, DOCKER_MANIFEST), size: bytes.length };
+    };
+    const amd = await asDocker(images.multiAmd64);
+    const arm = await asDocker(images.multiArm64);
+    const list = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: DOCKER_MANIFEST_LIST,
+        manifests: [
+          { ...amd, platform: { os: 'linux', architecture: 'amd64' } },
+          { ...amd, platform: { os: 'unknown', architecture: 'unknown' } },
+          { ...arm, platform: { os: 'linux', architecture: 'arm64' } },
+        ],
+      }),
+    );
+    const listDigest = await pushManifest(client, repo, 'docker-list', list, DOCKER_MANIFEST_LIST);
+    const ref = `${registry.host}/ctrbake/multi:docker-list`;
+    const { lock } = await resolveLock({ references: [ref], platform: 'linux/arm64', insecureRegistries: [registry.host], retry: FAST });
+    expect(lock.images[0]).toMatchObject({
+      indexDigest: listDigest,
+      indexMediaType: DOCKER_MANIFEST_LIST,
+      manifest: arm,
+      config: { ...images.multiArm64.config, mediaType: DOCKER_CONFIG },
+      platform: { os: 'linux', architecture: 'arm64' },
+    });
+    await expect(resolveLock({ references: [ref], platform: 'linux/riscv64', insecureRegistries: [registry.host], retry: FAST })).rejects.toMatchObject({
+      code: 'E_PLATFORM_NOT_FOUND',
+      details: { available: ['linux/amd64', 'linux/arm64/v8'] },
+    });
   });
 
   it('fails on a pinned digest the registry does not have: E_MANIFEST_UNKNOWN, exit 1', async () => {
