@@ -9,6 +9,7 @@ PACKAGES=(
   busybox-static shellcheck apache2-utils attr jq e2fsprogs util-linux tar
   debootstrap
   gcc libc6-dev
+  chromium zstd
 )
 
 missing=()
