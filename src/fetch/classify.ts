@@ -5,8 +5,9 @@ import {
   DigestMismatchError,
   E_AUTH_REFUSED,
   E_FETCHER_FAILED,
-  E_IMAGE_NOT_FOUND,
-  E_REGISTRY_TLS,
+  E_BLOB_UNKNOWN,
+  E_MANIFEST_UNKNOWN,
+  E_REGISTRY_UNREACHABLE,
 } from './errors.js';
 import { TransientError } from './retry.js';
 import { imageLabel } from './verify.js';
@@ -36,7 +37,7 @@ export function classifyRegistryFailure(
   }
   if (TLS.test(text)) {
     return new RegistryError(
-      E_REGISTRY_TLS,
+      E_REGISTRY_UNREACHABLE,
       `${tool} could not talk TLS to ${image.registry} for ${label}: ${text}. ` +
         `If this registry serves plain HTTP or a self-signed certificate, pass --insecure-registry ${image.registry}.`,
     );
@@ -50,9 +51,14 @@ export function classifyRegistryFailure(
     );
   }
   if (TRANSIENT.test(text)) return new TransientError(`${tool}: ${text}`);
+  if (/blob unknown/i.test(text)) {
+    return new RegistryError(E_BLOB_UNKNOWN, `${image.registry} lacks a blob of ${label}: ${text}. Push the image again.`, {
+      details: { registry: image.registry, repository: image.repository, digest: image.manifest.digest },
+    });
+  }
   if (NOT_FOUND.test(text)) {
     return new RegistryError(
-      E_IMAGE_NOT_FOUND,
+      E_MANIFEST_UNKNOWN,
       `${image.registry} does not have ${label}: ${text}. The image was deleted or the lock was edited; run \`ctrbake lock\` again.`,
       { details: { registry: image.registry, repository: image.repository, digest: image.manifest.digest } },
     );

@@ -3,7 +3,7 @@ import { silentReporter, type Reporter } from '../cli/output.js';
 import { ConfigError } from '../errors.js';
 import type { LockFile } from '../formats.js';
 import { loadAuthFile, secretsOf } from './auth.js';
-import { E_BAD_OPTION } from './errors.js';
+import { E_BAD_INSECURE_REGISTRY, E_BAD_OPTION } from './errors.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 import type { FetcherChoice, ResolvedFetchConfig } from './types.js';
 
@@ -37,7 +37,9 @@ export async function resolveFetchConfig(options: FetchOptions): Promise<Resolve
   if (!FETCHER_CHOICES.includes(fetcher)) bad(`unknown fetcher ${JSON.stringify(fetcher)}; use one of ${FETCHER_CHOICES.join(', ')}`);
   const insecure = new Set<string>();
   for (const host of options.insecureRegistries ?? []) {
-    if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(host)) bad(`--insecure-registry ${JSON.stringify(host)} is not HOST[:PORT]`);
+    if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(host)) {
+      throw new ConfigError(E_BAD_INSECURE_REGISTRY, `--insecure-registry ${JSON.stringify(host)} is not HOST[:PORT]; give the registry as in the lock, without scheme or path`);
+    }
     insecure.add(host);
   }
   const retry = { ...DEFAULT_RETRY, ...options.retry };

@@ -1,19 +1,21 @@
 import { RegistryError, type CtrbakeErrorOptions } from '../errors.js';
 
 /**
- * Error codes of the fetch stage (docs/errors.md, "Fetch and cache"). Messages never carry
+ * Error codes of the fetch stage (docs/errors.md, "Fetch and cache"; codes shared with lock
+ * keep the meaning they have there). Messages never carry
  * credentials: text from external tools goes through redactSecrets() before it lands here.
  */
 export const E_REGISTRY_UNREACHABLE = 'E_REGISTRY_UNREACHABLE';
 export const E_AUTH_REFUSED = 'E_AUTH_REFUSED';
 export const E_DIGEST_MISMATCH = 'E_DIGEST_MISMATCH';
-export const E_IMAGE_NOT_FOUND = 'E_IMAGE_NOT_FOUND';
-export const E_REGISTRY_TLS = 'E_REGISTRY_TLS';
+export const E_MANIFEST_UNKNOWN = 'E_MANIFEST_UNKNOWN';
+export const E_BLOB_UNKNOWN = 'E_BLOB_UNKNOWN';
 export const E_LOCK_INVALID = 'E_LOCK_INVALID';
 export const E_FETCHER_MISSING = 'E_FETCHER_MISSING';
 export const E_FETCHER_FAILED = 'E_FETCHER_FAILED';
 export const E_CACHE_MISS = 'E_CACHE_MISS';
 export const E_BAD_OPTION = 'E_BAD_OPTION';
+export const E_BAD_INSECURE_REGISTRY = 'E_BAD_INSECURE_REGISTRY';
 
 /** A blob's bytes (or size) are not what the lock says. Nothing was moved into blobs/. */
 export class DigestMismatchError extends RegistryError {

@@ -43,6 +43,14 @@ export function fixtureLock(f: FixtureImages, registry = f.registry): LockFile {
   };
 }
 
+/** The same images served by another host (a proxy, a second registry with the same pushes). */
+export function rehost(lock: LockFile, host: string): LockFile {
+  return {
+    ...lock,
+    images: lock.images.map((i) => ({ ...i, registry: host, reference: i.reference.replace(i.registry, host) })),
+  };
+}
+
 export async function writeLock(path: string, lock: LockFile): Promise<string> {
   await writeFile(path, `${JSON.stringify(lock, null, 2)}\n`);
   return path;

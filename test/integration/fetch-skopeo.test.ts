@@ -13,7 +13,7 @@ import { pushFixtureImages, type FixtureImages } from '../fixtures/images.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
 import {
   cacheBlobs,
-  fixtureLock,
+  rehost,
   lockDigests,
   parseCliOutput,
   runCli,
@@ -28,16 +28,18 @@ let images: FixtureImages;
 let lock: LockFile;
 let lockPath: string;
 let authRegistry: TestRegistry;
-let authImages: FixtureImages;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'ctrbake-fetch-skopeo-'));
   registry = await startRegistry();
   images = await pushFixtureImages(registry);
-  lock = fixtureLock(images);
-  lockPath = await writeLock(join(work, 'ctrbake.lock.json'), lock);
+  // The lock comes from `ctrbake lock`: sample and fidelity share the busybox layer, multi is an index.
+  lockPath = join(work, 'ctrbake.lock.json');
+  const locked = await runCli(['lock', '--platform', 'linux/amd64', images.sample, images.fidelity, images.multi, '--insecure-registry', registry.host, '-o', lockPath]);
+  if (locked.exitCode !== 0) throw new Error(`ctrbake lock failed: ${locked.stderr}`);
+  lock = JSON.parse(await readFile(lockPath, 'utf8')) as LockFile;
   authRegistry = await startRegistry({ auth: true });
-  authImages = await pushFixtureImages(authRegistry);
+  await pushFixtureImages(authRegistry);
 });
 
 afterAll(async () => {
@@ -88,18 +90,21 @@ describe('fetch with skopeo', () => {
 
   it('an image whose blobs another image already brought is not downloaded again', async () => {
     const cache = newCache();
-    const sampleOnly: LockFile = { ...lock, images: [lock.images[0]!] };
-    await fetchImages({ lock: sampleOnly, cacheDir: cache, fetcher: 'skopeo', insecureRegistries: [registry.host] });
-    const both: LockFile = { ...lock, images: [lock.images[0]!, lock.images[1]!] };
+    const byRepo = (r: string) => lock.images.find((i) => i.repository === r)!;
+    const sample = byRepo('ctrbake/sample');
+    const fidelity = byRepo('ctrbake/fidelity');
+    await fetchImages({ lock: { ...lock, images: [sample] }, cacheDir: cache, fetcher: 'skopeo', insecureRegistries: [registry.host] });
+    const both: LockFile = { ...lock, images: [sample, fidelity] };
     const result = await fetchImages({ lock: both, cacheDir: cache, fetcher: 'skopeo', insecureRegistries: [registry.host] });
     expect(result.images.map((i) => i.status)).toEqual(['cached', 'fetched']);
     // The shared busybox layer and sample's manifest and config were there already.
     expect(result.blobsAlreadyCached).toBe(3);
+    expect(result.blobsFetched).toBe(2 + fidelity.layers.length - 1);
     await expectCacheHoldsLock(cache, both);
   });
 
   it('fetches from a registry with auth using --authfile; the password appears nowhere', async () => {
-    const authLock = fixtureLock(authImages);
+    const authLock = rehost(lock, authRegistry.host);
     const path = await writeLock(join(work, 'auth.lock.json'), authLock);
     const cache = newCache();
     const { password, username } = authRegistry.auth!;
@@ -118,6 +123,8 @@ describe('fetch with skopeo', () => {
 
     const ok = await runCli(['fetch', '--lock', path, '--cache', cache, '--authfile', authRegistry.authfile!, '--insecure-registry', authRegistry.host, '--json']);
     expect(ok.error).toBeUndefined();
+    // --fetcher auto (the default) picks skopeo when it is installed.
+    expect(ok.result).toMatchObject({ fetcher: 'skopeo' });
     await expectCacheHoldsLock(cache, authLock);
     const everything = refused.stdout + refused.stderr + wrong.stdout + wrong.stderr + ok.stdout + ok.stderr;
     expect(everything).not.toContain(password);
@@ -130,7 +137,7 @@ describe('fetch with skopeo', () => {
     const proxy = await startFaultProxy(registry.host, { failFirst: 3 });
     const events: string[] = [];
     try {
-      const proxied = fixtureLock(images, proxy.host);
+      const proxied = rehost(lock, proxy.host);
       const result = await fetchImages({
         lock: { ...proxied, images: [proxied.images[0]!] },
         cacheDir: newCache(),
@@ -150,7 +157,7 @@ describe('fetch with skopeo', () => {
   it('E_REGISTRY_UNREACHABLE when the registry stays down after the retries', async () => {
     const proxy = await startFaultProxy(registry.host, { failFirst: 1_000_000 });
     try {
-      const path = await writeLock(join(work, 'down.lock.json'), fixtureLock(images, proxy.host));
+      const path = await writeLock(join(work, 'down.lock.json'), rehost(lock, proxy.host));
       const run = await runCli(['fetch', '--lock', path, '--cache', newCache(), '--insecure-registry', proxy.host, '--json', '--retries', '1']);
       expect(run.exitCode).toBe(1);
       expect(run.error?.code).toBe('E_REGISTRY_UNREACHABLE');
@@ -158,19 +165,19 @@ describe('fetch with skopeo', () => {
     } finally {
       await proxy.close();
     }
-    const refused = await writeLock(join(work, 'refused.lock.json'), fixtureLock(images, '127.0.0.1:1'));
+    const refused = await writeLock(join(work, 'refused.lock.json'), rehost(lock, '127.0.0.1:1'));
     const run = await runCli(['fetch', '--lock', refused, '--cache', newCache(), '--insecure-registry', '127.0.0.1:1', '--json', '--retries', '0']);
     expect(run.error?.code).toBe('E_REGISTRY_UNREACHABLE');
   });
 
-  it('E_REGISTRY_TLS names --insecure-registry for a plain-HTTP registry', async () => {
+  it('E_REGISTRY_UNREACHABLE (TLS, not retried) names --insecure-registry for a plain-HTTP registry', async () => {
     const run = await runCli(['fetch', '--lock', lockPath, '--cache', newCache(), '--json', '--retries', '0']);
-    expect(run.error?.code).toBe('E_REGISTRY_TLS');
+    expect(run.error?.code).toBe('E_REGISTRY_UNREACHABLE');
     expect(run.error?.message).toContain(`--insecure-registry ${registry.host}`);
   });
 
   it('E_DIGEST_MISMATCH for a blob tampered in the registry storage: the bad blob never enters blobs/', async () => {
-    const fidelity = lock.images[1]!;
+    const fidelity = lock.images.find((i) => i.repository === 'ctrbake/fidelity')!;
     const target = fidelity.layers[fidelity.layers.length - 1]!;
     const hex = target.digest.slice('sha256:'.length);
     const stored = join(registry.dataDir, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
@@ -221,7 +228,7 @@ describe('fetch with skopeo', () => {
     const flowing = new Promise<void>((r) => (blobFlowing = r));
     const proxy = await startFaultProxy(registry.host, { bytesPerSecond: 64 * 1024, onBlobBody: () => blobFlowing() });
     try {
-      const slowLock = fixtureLock(images, proxy.host);
+      const slowLock = rehost(lock, proxy.host);
       const path = await writeLock(join(work, `slow-${signal}.lock.json`), slowLock);
       const child = startCli(['fetch', '--lock', path, '--cache', cache, '--insecure-registry', proxy.host, '--json']);
       await flowing;

@@ -113,8 +113,8 @@ describe('classifyRegistryFailure', () => {
   const { image } = makeImage();
   it.each([
     ['writing blob: happened during read: Digest did not match, expected sha256:aa, got sha256:bb', 'E_DIGEST_MISMATCH'],
-    ['reading manifest sha256:00 in 127.0.0.1:5000/app: manifest unknown: manifest unknown', 'E_IMAGE_NOT_FOUND'],
-    ['pinging container registry 127.0.0.1:5000: Get "https://127.0.0.1:5000/v2/": http: server gave HTTP response to HTTPS client', 'E_REGISTRY_TLS'],
+    ['reading manifest sha256:00 in 127.0.0.1:5000/app: manifest unknown: manifest unknown', 'E_MANIFEST_UNKNOWN'],
+    ['pinging container registry 127.0.0.1:5000: Get "https://127.0.0.1:5000/v2/": http: server gave HTTP response to HTTPS client', 'E_REGISTRY_UNREACHABLE'],
     ['initializing source: reading manifest: unauthorized: authentication required', 'E_AUTH_REFUSED'],
     ['unable to retrieve auth token: invalid username/password: unauthorized', 'E_AUTH_REFUSED'],
     ['something odd happened', 'E_FETCHER_FAILED'],
