@@ -1,0 +1,176 @@
+/**
+ * bake --mode archive: from the lock and the cache, fully offline, one archive per image.
+ *
+ * For each image: write a docker-archive from the cached config and layer blobs, load it into
+ * the private engine (no network), check the image id (= the lock's config digest) and the
+ * platform, save it with the engine, and normalize the saved tar (or convert it to an OCI
+ * archive). Then OUT/manifest.json. Everything happens in a staging dir renamed to OUT at the end.
+ */
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EngineError, InputError } from '../errors.js';
+import { formatPlatform, type BakeManifest, type LockedImage, type LockFile, type ManifestImage, type OutputFile } from '../formats.js';
+import { assertCacheComplete } from '../fetch/complete.js';
+import { blobPath } from '../fetch/cache.js';
+import { readLockForFetch } from '../fetch/lock-input.js';
+import { configMatchesPlatform } from '../registry/platform.js';
+import { sha256File, toJsonFile, writeFileAtomic } from '../util/fs.js';
+import { VERSION } from '../version.js';
+import { writeDockerArchive } from './docker-archive.js';
+import { startBakeEngine, type BakeEngine } from './engine-session.js';
+import { normalizeTar } from './normalize-archive.js';
+import { writeOciArchive } from './oci-archive.js';
+import type { ResolvedBakeConfig } from './options.js';
+import { stageOutput } from './output-dir.js';
+import { readSavedArchive } from './saved-archive.js';
+import { indexTar } from './tar-index.js';
+
+export interface BakeResult {
+  outDir: string;
+  manifestPath: string;
+  manifest: BakeManifest;
+  [key: string]: unknown;
+}
+
+/** The tag an image is loaded and saved under: the lock's reference without a digest. */
+export function imageTag(image: LockedImage): string | undefined {
+  return image.tag ? `${image.registry}/${image.repository}:${image.tag}` : undefined;
+}
+
+/** A file name for an image's archive: the reference with path and tag separators flattened. */
+export function archiveFileName(image: LockedImage, format: ResolvedBakeConfig['archiveFormat'], taken: Set<string>): string {
+  const base = `${image.registry}/${image.repository}${image.tag ? `:${image.tag}` : `@${image.manifest.digest}`}`.replace(/[^A-Za-z0-9._-]+/g, '_');
+  const ext = format === 'oci-archive' ? '.oci.tar' : '.tar';
+  let name = `${base}${ext}`;
+  for (let n = 2; taken.has(name); n++) name = `${base}-${n}${ext}`;
+  taken.add(name);
+  return name;
+}
+
+async function loadAndCheck(engine: BakeEngine, image: LockedImage, lock: LockFile, inputArchive: string): Promise<string> {
+  await engine.load(inputArchive);
+  const ref = imageTag(image) ?? image.config.digest;
+  const inspected = await engine.inspect(ref);
+  if (!inspected) throw new EngineError('E_ENGINE_COMMAND', `${engine.name} loaded ${image.reference} but does not list it as ${ref}`);
+  if (inspected.id !== image.config.digest) {
+    throw new InputError('E_DIGEST_MISMATCH', `${image.reference}: ${engine.name} loaded image id ${inspected.id}, the lock's config digest is ${image.config.digest}; the cache is damaged: run \`ctrbake fetch\` again`, {
+      details: { reference: image.reference, imageId: inspected.id, expected: image.config.digest },
+    });
+  }
+  const have = { os: inspected.os, architecture: inspected.architecture, ...(inspected.variant ? { variant: inspected.variant } : {}) };
+  if (!configMatchesPlatform(lock.platform, have)) {
+    throw new InputError('E_WRONG_PLATFORM', `${image.reference} is ${formatPlatform(have)} in ${engine.name}, the lock is for ${formatPlatform(lock.platform)}; lock it again with \`ctrbake lock --platform ${formatPlatform(lock.platform)}\``, {
+      details: { reference: image.reference, platform: have, expected: lock.platform },
+    });
+  }
+  return ref;
+}
+
+export async function bakeArchive(config: Readonly<ResolvedBakeConfig>): Promise<BakeResult> {
+  const { reporter, signal } = config;
+  const lock = await readLockForFetch(config.lockPath);
+  reporter.event({ event: 'bake.start', message: `baking ${lock.images.length} image(s) for ${formatPlatform(lock.platform)} with ${config.engine} (${config.storageDriver}), offline`, mode: 'archive', images: lock.images.length });
+  const cache = await assertCacheComplete(config.cacheDir, lock);
+  signal?.throwIfAborted();
+
+  const staged = await stageOutput(config.outDir);
+  let engine: BakeEngine | undefined;
+  try {
+    engine = await startBakeEngine({
+      engine: config.engine,
+      storageDriver: config.storageDriver,
+      dataRoot: join(staged.staging, 'engine'),
+      ...(config.engineBinary ? { binary: config.engineBinary } : {}),
+      ...(config.tmpBase ? { tmpBase: config.tmpBase } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    reporter.event({ event: 'engine.started', message: `${engine.name} ${engine.version} started (private, no network, ${engine.storageDriver})`, engine: engine.name, version: engine.version, storageDriver: engine.storageDriver, privateDir: engine.privateDir });
+
+    const taken = new Set<string>();
+    const images: ManifestImage[] = [];
+    const outputs: OutputFile[] = [];
+    for (const [i, image] of lock.images.entries()) {
+      signal?.throwIfAborted();
+      const status = cache.images[i]!;
+      const configBytes = await readFile(blobPath(config.cacheDir, image.config.digest));
+      const inputArchive = join(staged.work, `in-${i}.tar`);
+      await writeDockerArchive(
+        inputArchive,
+        [
+          {
+            configBytes,
+            configName: `${image.config.digest.slice(7)}.json`,
+            layers: status.layers.map((l, n) => ({ path: l!.path, name: `layers/${n}-${l!.digest.slice(7)}` })),
+            repoTags: imageTag(image) ? [imageTag(image)!] : [],
+          },
+        ],
+        config.sourceDateEpoch,
+      );
+      const ref = await loadAndCheck(engine, image, lock, inputArchive);
+      await rm(inputArchive, { force: true });
+      reporter.event({ event: 'image.loaded', message: `loaded ${image.reference} (${image.config.digest.slice(0, 19)}, ${formatPlatform(lock.platform)})`, reference: image.reference, imageId: image.config.digest });
+
+      signal?.throwIfAborted();
+      const raw = join(staged.work, `saved-${i}.tar`);
+      await engine.save(ref, raw);
+      const name = archiveFileName(image, config.archiveFormat, taken);
+      const relPath = `archives/${name}`;
+      const target = join(staged.outTmp, 'archives', name);
+      await mkdir(join(staged.outTmp, 'archives'), { recursive: true });
+      const normalized = config.archiveFormat === 'docker-archive' ? target : join(staged.work, `normalized-${i}.tar`);
+      await normalizeTar(raw, normalized, config.sourceDateEpoch);
+      await rm(raw, { force: true });
+      const [saved] = await readSavedArchive(normalized, await indexTar(normalized));
+      if (!saved || saved.configName.replace(/\.json$/, '') !== image.config.digest.slice(7)) {
+        throw new EngineError('E_ENGINE_COMMAND', `${engine.name} save of ${image.reference} did not write the image ${image.config.digest}`);
+      }
+      const diffIds = saved.config.rootfs?.diff_ids ?? [];
+      if (config.archiveFormat === 'oci-archive') {
+        await writeOciArchive(target, normalized, saved, imageTag(image), staged.work, config.sourceDateEpoch);
+        await rm(normalized, { force: true });
+      }
+      const { size } = await stat(target);
+      const sha256 = await sha256File(target);
+      outputs.push({ path: relPath, sha256, size });
+      images.push({
+        reference: image.reference,
+        repository: image.repository,
+        tag: image.tag,
+        digest: image.manifest.digest,
+        indexDigest: image.indexDigest,
+        imageId: image.config.digest,
+        platform: image.platform,
+        layers: image.layers.map((l, n) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, diffId: diffIds[n] ?? '' })),
+        archive: relPath,
+      });
+      reporter.event({ event: 'image.saved', message: `saved ${image.reference} -> ${relPath} (${size} bytes, sha256 ${sha256.slice(0, 12)})`, reference: image.reference, path: relPath, sha256, size });
+    }
+
+    const version = engine.version;
+    const storageDriver = engine.storageDriver;
+    await engine.stop();
+    reporter.event({ event: 'engine.stopped', message: `${config.engine} stopped and removed` });
+
+    const manifest: BakeManifest = {
+      manifestVersion: 1,
+      ctrbakeVersion: VERSION,
+      mode: 'archive',
+      engine: { name: config.engine, version },
+      storageDriver,
+      archiveFormat: config.archiveFormat,
+      platform: lock.platform,
+      sourceDateEpoch: config.sourceDateEpoch,
+      images,
+      outputs: outputs.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
+    };
+    await writeFileAtomic(join(staged.outTmp, 'manifest.json'), toJsonFile(manifest));
+    signal?.throwIfAborted();
+    await staged.commit();
+    const manifestPath = join(config.outDir, 'manifest.json');
+    reporter.event({ event: 'bake.done', message: `wrote ${outputs.length} archive(s) and ${manifestPath}`, outDir: config.outDir });
+    return { outDir: config.outDir, manifestPath, manifest };
+  } finally {
+    await engine?.stop();
+    await staged.discard();
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Bake options: what a library caller or the CLI gives, and the one resolve step that checks
+ * them, fills defaults and reads the environment (SOURCE_DATE_EPOCH, CTRBAKE_TMPDIR).
+ */
+import { resolve } from 'node:path';
+import { ConfigError } from '../errors.js';
+import type { ArchiveFormat, BakeMode, EngineName } from '../formats.js';
+import { silentReporter, type Reporter } from '../cli/output.js';
+import { parseSourceDateEpoch } from '../util/sde.js';
+
+export interface BakeOptions {
+  lockPath: string;
+  cacheDir: string;
+  mode: BakeMode;
+  outDir: string;
+  /** Default docker. */
+  engine?: EngineName;
+  /** Default: overlay2 for docker, overlay for podman. */
+  storageDriver?: string;
+  /** Archive mode: default docker-archive. */
+  archiveFormat?: ArchiveFormat;
+  /**
+   * Bake never uses the network: engines run in an empty network namespace and everything
+   * comes from the cache. `offline` is accepted for symmetry with fetch and recorded in events.
+   */
+  offline?: boolean;
+  /** Default: SOURCE_DATE_EPOCH from the environment, else 0. */
+  sourceDateEpoch?: number;
+  /** Engine binary (dockerd or podman); default from PATH. */
+  engineBinary?: string;
+  /** Base for the engine's private dir (unix sockets: keep it short). Default CTRBAKE_TMPDIR or /tmp. */
+  tmpBase?: string;
+  reporter?: Reporter;
+  signal?: AbortSignal;
+}
+
+export interface ResolvedBakeConfig {
+  lockPath: string;
+  cacheDir: string;
+  mode: BakeMode;
+  outDir: string;
+  engine: EngineName;
+  storageDriver: string;
+  archiveFormat: ArchiveFormat;
+  offline: boolean;
+  sourceDateEpoch: number;
+  engineBinary?: string;
+  tmpBase?: string;
+  reporter: Reporter;
+  signal?: AbortSignal;
+}
+
+const DRIVERS: Record<EngineName, readonly string[]> = { docker: ['overlay2', 'vfs'], podman: ['overlay', 'vfs'] };
+
+export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv = process.env): Readonly<ResolvedBakeConfig> {
+  const bad = (message: string): never => {
+    throw new ConfigError('E_CONFIG', message);
+  };
+  if (options.mode !== 'archive' && options.mode !== 'store') bad(`--mode must be archive or store, got ${String(options.mode)}`);
+  const engine = options.engine ?? 'docker';
+  if (engine !== 'docker' && engine !== 'podman') bad(`--engine must be docker or podman, got ${String(engine)}`);
+  let storageDriver = options.storageDriver ?? (engine === 'docker' ? 'overlay2' : 'overlay');
+  // One spelling for both engines is convenient in build recipes: podman calls overlay2 "overlay".
+  if (engine === 'podman' && storageDriver === 'overlay2') storageDriver = 'overlay';
+  if (!DRIVERS[engine].includes(storageDriver)) {
+    bad(`--storage-driver ${storageDriver} does not work with ${engine}: use ${DRIVERS[engine].join(' or ')}`);
+  }
+  const archiveFormat = options.archiveFormat ?? 'docker-archive';
+  if (archiveFormat !== 'docker-archive' && archiveFormat !== 'oci-archive') bad(`--archive-format must be docker-archive or oci-archive, got ${String(archiveFormat)}`);
+  let sourceDateEpoch = options.sourceDateEpoch;
+  if (sourceDateEpoch === undefined) {
+    try {
+      sourceDateEpoch = parseSourceDateEpoch(env.SOURCE_DATE_EPOCH);
+    } catch (error) {
+      throw new ConfigError('E_CONFIG', (error as Error).message, { cause: error });
+    }
+  }
+  if (!Number.isInteger(sourceDateEpoch) || sourceDateEpoch < 0) bad(`sourceDateEpoch must be a non-negative integer, got ${sourceDateEpoch}`);
+  for (const [flag, value] of [['--lock', options.lockPath], ['--cache', options.cacheDir], ['-o', options.outDir]] as const) {
+    if (!value) bad(`${flag} is required`);
+  }
+  const tmpBase = options.tmpBase ?? (env.CTRBAKE_TMPDIR || undefined);
+  return Object.freeze({
+    lockPath: resolve(options.lockPath),
+    cacheDir: resolve(options.cacheDir),
+    mode: options.mode,
+    outDir: resolve(options.outDir),
+    engine,
+    storageDriver,
+    archiveFormat,
+    offline: options.offline ?? false,
+    sourceDateEpoch,
+    ...(options.engineBinary ? { engineBinary: options.engineBinary } : {}),
+    ...(tmpBase ? { tmpBase } : {}),
+    reporter: options.reporter ?? silentReporter,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}

@@ -1,0 +1,57 @@
+import type { Argv, CommandModule } from 'yargs';
+import { bake } from '../bake/bake.js';
+import type { BakeResult } from '../bake/archive.js';
+import type { ArchiveFormat, BakeMode, EngineName } from '../formats.js';
+import { runCommand, type GlobalArgs } from './run.js';
+
+interface BakeArgs extends GlobalArgs {
+  lock: string;
+  cache: string;
+  mode: BakeMode;
+  engine: EngineName;
+  storageDriver?: string;
+  out: string;
+  offline: boolean;
+  archiveFormat: ArchiveFormat;
+}
+
+function human(result: BakeResult): string {
+  const m = result.manifest;
+  const lines = [`baked ${m.images.length} image(s) with ${m.engine.name} ${m.engine.version} (${m.storageDriver}) into ${result.outDir}:`];
+  for (const o of m.outputs) lines.push(`  ${o.path}  ${o.size} bytes  sha256:${o.sha256}`);
+  lines.push(`  manifest.json`);
+  return lines.join('\n');
+}
+
+export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
+  command: 'bake',
+  describe: 'Offline, from the cache: load the locked images into a private engine and write one archive per image (or a store) plus OUT/manifest.json',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .option('lock', { type: 'string', demandOption: true, describe: 'lock file written by `ctrbake lock`' })
+      .option('cache', { type: 'string', demandOption: true, describe: 'cache directory filled by `ctrbake fetch`' })
+      .option('mode', { choices: ['archive', 'store'] as const, demandOption: true, describe: 'archive: one archive per image; store: a baked engine store' })
+      .option('engine', { choices: ['docker', 'podman'] as const, default: 'docker' as EngineName, describe: 'the private engine to bake with' })
+      .option('storage-driver', { type: 'string', choices: ['overlay2', 'vfs', 'overlay'], describe: 'docker: overlay2 (default) or vfs; podman: overlay (default) or vfs' })
+      .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'output directory (replaced as a whole at the end)' })
+      .option('offline', { type: 'boolean', default: false, describe: 'state that no network may be used (bake never uses it: the engine has no network)' })
+      .option('archive-format', { choices: ['docker-archive', 'oci-archive'] as const, default: 'docker-archive' as ArchiveFormat, describe: 'archive mode: the archive format' }) as unknown as Argv<BakeArgs>,
+  handler: (argv) =>
+    runCommand<BakeResult>(
+      argv,
+      ({ reporter, signal }) =>
+        bake({
+          lockPath: argv.lock,
+          cacheDir: argv.cache,
+          mode: argv.mode,
+          engine: argv.engine,
+          ...(argv.storageDriver ? { storageDriver: argv.storageDriver } : {}),
+          outDir: argv.out,
+          offline: argv.offline,
+          archiveFormat: argv.archiveFormat,
+          reporter,
+          signal,
+        }),
+      human,
+    ),
+};
