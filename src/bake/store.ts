@@ -2,8 +2,8 @@
  * `bake --mode store`: the engine's own image store with the locked images already in it,
  * as OUT/store.tar (paths relative to the data-root / graphroot) plus OUT/manifest.json.
  *
- *   1. a staging dir next to OUT (same filesystem: the final rename is atomic; the engine
- *      root can be large, so it does not go to /tmp)
+ *   1. a staging dir next to OUT (stageOutput: same filesystem, the final rename is atomic;
+ *      the engine root can be large, so it does not go to /tmp)
  *   2. a time marker, then a private engine on STAGING/root with an explicit storage driver
  *   3. load every locked image from the cache (offline), check id and platform
  *   4. stop the engine cleanly, normalize its root (store-docker.ts / store-podman.ts:
@@ -11,19 +11,24 @@
  *   5. everything the bake wrote gets mtime SOURCE_DATE_EPOCH; GNU tar writes store.tar
  *   6. manifest.json, then STAGING/out is renamed to OUT: no half OUT on failure
  */
-import { mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { ConfigError, InputError } from '../errors.js';
-import type { BakeManifest, EngineName, LockFile, LockedImage, ManifestImage } from '../formats.js';
+import type { BakeManifest, EngineName, LockFile, LockedImage, ManifestImage, Platform } from '../formats.js';
 import { formatPlatform } from '../formats.js';
 import { blobPath, readCachedDiffIds, resolveLayerBlob } from '../fetch/cache.js';
+import { assertCacheComplete } from '../fetch/complete.js';
+import { readLockForFetch } from '../fetch/lock-input.js';
+import { configMatchesPlatform } from '../registry/platform.js';
 import { silentReporter, type Reporter } from '../cli/output.js';
-import { registerCleanup } from '../util/cleanup.js';
 import { sha256File, toJsonFile, writeFileAtomic } from '../util/fs.js';
 import { DEFAULT_SOURCE_DATE_EPOCH } from '../util/sde.js';
 import { VERSION } from '../version.js';
 import { writeDockerArchive } from './docker-archive.js';
+import { imageTag, type BakeResult } from './archive.js';
 import { startBakeEngine, type BakeEngine } from './engine-session.js';
+import type { ResolvedBakeConfig } from './options.js';
+import { stageOutput } from './output-dir.js';
 import { normalizeDockerStore, type NormalizedStore } from './store-docker.js';
 import { clampBakeTimes, writeTimeMarker } from './store-normalize.js';
 import { normalizePodmanStore } from './store-podman.js';
@@ -47,6 +52,8 @@ export interface BakeStoreOptions {
   signal?: AbortSignal;
   /** Engine binary (dockerd / podman), for tests and unusual installs. */
   engineBinary?: string;
+  /** Base of the engine's private dir (unix sockets: keep it short). */
+  tmpBase?: string;
 }
 
 export interface BakeStoreResult {
@@ -75,7 +82,7 @@ function cacheMiss(image: LockedImage, digest: string, cacheDir: string): InputE
   );
 }
 
-async function loadImage(engine: BakeEngine, image: LockedImage, cacheDir: string, archivePath: string, sourceDateEpoch: number): Promise<string[]> {
+async function loadImage(engine: BakeEngine, image: LockedImage, platform: Platform, cacheDir: string, archivePath: string, sourceDateEpoch: number): Promise<string[]> {
   let configBytes: Buffer;
   try {
     configBytes = await readFile(blobPath(cacheDir, image.config.digest));
@@ -86,6 +93,8 @@ async function loadImage(engine: BakeEngine, image: LockedImage, cacheDir: strin
   if (diffIds.length !== image.layers.length) {
     throw new InputError('E_STORE_INPUT', `${image.reference}: the cached config declares ${diffIds.length} layers, the lock ${image.layers.length}`);
   }
+  // Loaded under the tag (a reference pinned by digest only stays untagged: found by its id).
+  const tag = imageTag(image);
   const layers = [];
   for (const [i, layer] of image.layers.entries()) {
     const blob = await resolveLayerBlob(cacheDir, layer, diffIds[i]);
@@ -94,21 +103,22 @@ async function loadImage(engine: BakeEngine, image: LockedImage, cacheDir: strin
   }
   await writeDockerArchive(
     archivePath,
-    [{ configBytes, configName: `${image.config.digest.replace(/^sha256:/, '')}.json`, layers, repoTags: [image.reference] }],
+    [{ configBytes, configName: `${image.config.digest.replace(/^sha256:/, '')}.json`, layers, repoTags: tag ? [tag] : [] }],
     sourceDateEpoch,
   );
   await engine.load(archivePath);
   await rm(archivePath, { force: true });
-  const inspected = await engine.inspect(image.reference);
+  const inspected = await engine.inspect(tag ?? image.config.digest);
   if (!inspected) throw new InputError('E_STORE_INPUT', `${image.reference} is not in the ${engine.name} store after loading it`);
   if (inspected.id !== image.config.digest) {
     throw new InputError('E_STORE_INPUT', `${image.reference} loaded as image ${inspected.id}, the lock pins config ${image.config.digest}`);
   }
-  const want = image.platform;
-  if (inspected.os !== want.os || inspected.architecture !== want.architecture) {
+  const have = { os: inspected.os, architecture: inspected.architecture, ...(inspected.variant ? { variant: inspected.variant } : {}) };
+  if (!configMatchesPlatform(platform, have)) {
     throw new InputError(
       'E_WRONG_PLATFORM',
-      `${image.reference} is ${inspected.os}/${inspected.architecture}, the lock wants ${formatPlatform(want)}; lock again for the right platform`,
+      `${image.reference} is ${formatPlatform(have)} in ${engine.name}, the lock is for ${formatPlatform(platform)}; lock it again with \`ctrbake lock --platform ${formatPlatform(platform)}\``,
+      { details: { reference: image.reference, platform: have, expected: platform } },
     );
   }
   return diffIds;
@@ -118,23 +128,11 @@ function checkStoreHolds(store: NormalizedStore, lock: LockFile, engine: EngineN
   for (const image of lock.images) {
     const found = store.images.find((i) => i.id === image.config.digest);
     const refs = (found?.references ?? []).map(normalizeListedReference);
-    if (!found || !refs.includes(normalizeListedReference(image.reference))) {
+    const tag = imageTag(image);
+    if (!found || (tag !== undefined && !refs.includes(normalizeListedReference(tag)))) {
       throw new InputError('E_STORE_LAYOUT', `the ${engine} store lacks ${image.reference} (image ${image.config.digest}) after loading it`);
     }
   }
-}
-
-async function replaceDir(staged: string, outDir: string, trash: string): Promise<void> {
-  let existed = false;
-  try {
-    await stat(outDir);
-    existed = true;
-  } catch {
-    // OUT is new
-  }
-  if (existed) await rename(outDir, trash);
-  await rename(staged, outDir);
-  if (existed) await rm(trash, { recursive: true, force: true });
 }
 
 export async function bakeStore(options: BakeStoreOptions): Promise<BakeStoreResult> {
@@ -146,17 +144,13 @@ export async function bakeStore(options: BakeStoreOptions): Promise<BakeStoreRes
   options.signal?.throwIfAborted();
 
   const outDir = resolve(options.outDir);
-  await mkdir(dirname(outDir), { recursive: true });
-  const staging = await mkdtemp(join(dirname(outDir), `.${basename(outDir)}.store-`));
-  const removeStaging = () => rm(staging, { recursive: true, force: true, maxRetries: 3 });
-  const unregister = registerCleanup(`store bake staging ${staging}`, removeStaging);
+  await assertCacheComplete(options.cacheDir, options.lock);
+  const staged = await stageOutput(outDir);
   let engine: BakeEngine | undefined;
   try {
-    const root = join(staging, 'root');
-    const out = join(staging, 'out');
+    const root = join(staged.staging, 'root');
     await mkdir(root, { mode: 0o710 });
-    await mkdir(out);
-    const marker = join(staging, 'bake-start');
+    const marker = join(staged.work, 'bake-start');
     await writeTimeMarker(marker);
 
     reporter.event({ event: 'store.engine', message: `starting a private ${options.engine} (${driver})` });
@@ -166,6 +160,7 @@ export async function bakeStore(options: BakeStoreOptions): Promise<BakeStoreRes
       dataRoot: root,
       keepDataRoot: true,
       ...(options.engineBinary ? { binary: options.engineBinary } : {}),
+      ...(options.tmpBase ? { tmpBase: options.tmpBase } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
     const version = engine.version;
@@ -173,7 +168,7 @@ export async function bakeStore(options: BakeStoreOptions): Promise<BakeStoreRes
     for (const [index, image] of options.lock.images.entries()) {
       options.signal?.throwIfAborted();
       reporter.event({ event: 'store.load', message: `loading ${image.reference}`, current: index, total: options.lock.images.length });
-      const diffIds = await loadImage(engine, image, options.cacheDir, join(staging, 'load.tar'), sourceDateEpoch);
+      const diffIds = await loadImage(engine, image, options.lock.platform, options.cacheDir, join(staged.work, 'load.tar'), sourceDateEpoch);
       images.push({
         reference: image.reference,
         repository: image.repository,
@@ -198,7 +193,7 @@ export async function bakeStore(options: BakeStoreOptions): Promise<BakeStoreRes
     await clampBakeTimes(root, marker, sourceDateEpoch);
 
     reporter.event({ event: 'store.tar', message: `writing ${STORE_TAR}` });
-    const tarPath = join(out, STORE_TAR);
+    const tarPath = join(staged.outTmp, STORE_TAR);
     await writeStoreTar(root, store.members, tarPath, options.signal);
     const storeTar = { path: STORE_TAR, sha256: await sha256File(tarPath), size: (await stat(tarPath)).size };
     const manifest: BakeManifest = {
@@ -212,13 +207,30 @@ export async function bakeStore(options: BakeStoreOptions): Promise<BakeStoreRes
       images,
       outputs: [storeTar],
     };
-    await writeFileAtomic(join(out, 'manifest.json'), toJsonFile(manifest));
-    await replaceDir(out, outDir, join(staging, 'previous-out'));
+    await writeFileAtomic(join(staged.outTmp, 'manifest.json'), toJsonFile(manifest));
+    await staged.commit();
     reporter.event({ event: 'store.done', message: `${outDir}/${STORE_TAR}: ${storeTar.size} bytes, sha256 ${storeTar.sha256}` });
     return { outDir, manifest, storeTar: { ...storeTar, path: join(outDir, STORE_TAR) } };
   } finally {
     if (engine) await engine.stop();
-    await removeStaging();
-    unregister();
+    await staged.discard();
   }
+}
+
+/** The `bake --mode store` entry: the resolved bake config, the lock read from its file. */
+export async function bakeStoreFromConfig(config: Readonly<ResolvedBakeConfig>): Promise<BakeResult> {
+  const lock = await readLockForFetch(config.lockPath);
+  const result = await bakeStore({
+    lock,
+    cacheDir: config.cacheDir,
+    engine: config.engine,
+    storageDriver: config.storageDriver,
+    outDir: config.outDir,
+    sourceDateEpoch: config.sourceDateEpoch,
+    reporter: config.reporter,
+    ...(config.engineBinary ? { engineBinary: config.engineBinary } : {}),
+    ...(config.tmpBase ? { tmpBase: config.tmpBase } : {}),
+    ...(config.signal ? { signal: config.signal } : {}),
+  });
+  return { outDir: result.outDir, manifestPath: join(result.outDir, 'manifest.json'), manifest: result.manifest, storeTar: result.storeTar };
 }

@@ -49,6 +49,14 @@ export interface VerifyStoreOptions {
   signal?: AbortSignal;
 }
 
+interface VerifyTarget {
+  reference: string;
+  /** What the engine lists it as; undefined for a reference pinned by digest only. */
+  name?: string;
+  imageId?: string;
+  platform?: Platform;
+}
+
 export interface VerifiedImage {
   reference: string;
   /** What the container printed (stdout), when it ran. */
@@ -97,6 +105,13 @@ export function demuxDockerLogs(buffer: Buffer): { stdout: string; stderr: strin
   return { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
 }
 
+/** The name an image is listed under in a store: the reference without a digest (undefined: digest only). */
+export function listedName(reference: string): string | undefined {
+  const name = reference.replace(/@sha256:[0-9a-f]{64}$/, '');
+  const lastSlash = name.lastIndexOf('/');
+  return name.slice(lastSlash + 1).includes(':') ? name : undefined;
+}
+
 /** Normalizes a reference the way engines list them: docker.io/library/ for Hub short names. */
 export function normalizeListedReference(ref: string): string {
   const first = ref.split('/')[0]!;
@@ -118,20 +133,30 @@ async function runDockerImage(docker: Dockerode, reference: string): Promise<str
   }
 }
 
-async function verifyDocker(dataRoot: string, driver: DockerStorageDriver, references: string[], platforms: Record<string, Platform>, start: StartVerifyDocker): Promise<VerifyStoreResult> {
+function checkListed(target: VerifyTarget, listed: ReadonlySet<string>, ids: ReadonlySet<string>, engine: string): string {
+  if (target.name !== undefined) {
+    if (!listed.has(normalizeListedReference(target.name))) {
+      throw verifyError(`${target.name} is not listed by ${engine} (listed: ${[...listed].join(', ') || 'nothing'})`);
+    }
+    return target.name;
+  }
+  if (!target.imageId || !ids.has(target.imageId)) throw verifyError(`image ${target.imageId ?? target.reference} is not in the store under ${engine}`);
+  return target.imageId;
+}
+
+async function verifyDocker(dataRoot: string, driver: DockerStorageDriver, targets: readonly VerifyTarget[], start: StartVerifyDocker): Promise<VerifyStoreResult> {
   const engine = await start(dataRoot, driver);
   try {
-    const listed = new Set(
-      ((await engine.docker.listImages()) as Array<{ RepoTags?: string[] | null }>).flatMap((i) => i.RepoTags ?? []).map(normalizeListedReference),
-    );
+    const list = (await engine.docker.listImages()) as Array<{ Id: string; RepoTags?: string[] | null }>;
+    const listed = new Set(list.flatMap((i) => i.RepoTags ?? []).map(normalizeListedReference));
+    const ids = new Set(list.map((i) => i.Id));
     const images: VerifiedImage[] = [];
-    for (const reference of references) {
-      if (!listed.has(normalizeListedReference(reference))) {
-        throw verifyError(`${reference} is not listed by dockerd ${engine.version} (listed: ${[...listed].join(', ') || 'nothing'})`);
-      }
-      const notRun = canRunHere(platforms[reference]);
-      const output = notRun ? undefined : await runDockerImage(engine.docker, reference);
-      const saved = await checkSavedArchive((await engine.docker.getImage(reference).get()) as unknown as Readable, `docker save ${reference}`);
+    for (const target of targets) {
+      const { reference } = target;
+      const handle = checkListed(target, listed, ids, `dockerd ${engine.version}`);
+      const notRun = canRunHere(target.platform);
+      const output = notRun ? undefined : await runDockerImage(engine.docker, handle);
+      const saved = await checkSavedArchive((await engine.docker.getImage(handle).get()) as unknown as Readable, `docker save ${handle}`);
       images.push({ reference, ...(output !== undefined ? { output } : {}), ...(notRun ? { notRun } : {}), savedLayers: saved.reduce((n, s) => n + s.layers, 0) });
     }
     return { engine: 'docker', engineVersion: engine.version, storageDriver: driver, images };
@@ -149,24 +174,20 @@ async function checkPodmanImages(
   exec: (args: readonly string[]) => Promise<{ stdout: string }>,
   version: string,
   scratch: string,
-  references: string[],
-  platforms: Record<string, Platform>,
+  targets: readonly VerifyTarget[],
 ): Promise<VerifiedImage[]> {
-  const listed = new Set(
-    (JSON.parse((await exec(['images', '--format', 'json'])).stdout || '[]') as Array<{ Names?: string[] | null }>)
-      .flatMap((i) => i.Names ?? [])
-      .map(normalizeListedReference),
-  );
+  const list = JSON.parse((await exec(['images', '--format', 'json'])).stdout || '[]') as Array<{ Id: string; Names?: string[] | null }>;
+  const listed = new Set(list.flatMap((i) => i.Names ?? []).map(normalizeListedReference));
+  const ids = new Set(list.map((i) => (i.Id.startsWith('sha256:') ? i.Id : `sha256:${i.Id}`)));
   const images: VerifiedImage[] = [];
-  for (const [index, reference] of references.entries()) {
-    if (!listed.has(normalizeListedReference(reference))) {
-      throw verifyError(`${reference} is not listed by podman ${version} (listed: ${[...listed].join(', ') || 'nothing'})`);
-    }
-    const notRun = canRunHere(platforms[reference]);
-    const output = notRun ? undefined : (await exec(['run', '--rm', ...PODMAN_RUN_ARGS, reference])).stdout;
+  for (const [index, target] of targets.entries()) {
+    const { reference } = target;
+    const handle = checkListed(target, listed, ids, `podman ${version}`);
+    const notRun = canRunHere(target.platform);
+    const output = notRun ? undefined : (await exec(['run', '--rm', ...PODMAN_RUN_ARGS, handle])).stdout;
     const archive = join(scratch, `save-${index}.tar`);
-    await exec(['save', '--format', 'docker-archive', '--output', archive, reference]);
-    const saved = await checkSavedArchive(createReadStream(archive), `podman save ${reference}`);
+    await exec(['save', '--format', 'docker-archive', '--output', archive, handle]);
+    const saved = await checkSavedArchive(createReadStream(archive), `podman save ${handle}`);
     await rm(archive, { force: true });
     images.push({ reference, ...(output !== undefined ? { output: `${output}\n` } : {}), ...(notRun ? { notRun } : {}), savedLayers: saved.reduce((n, s) => n + s.layers, 0) });
   }
@@ -182,8 +203,7 @@ async function verifyPodmanAdditionalStore(
   storeDir: string,
   driver: 'overlay' | 'vfs',
   scratch: string,
-  references: string[],
-  platforms: Record<string, Platform>,
+  targets: readonly VerifyTarget[],
 ): Promise<VerifiedImage[]> {
   await execa('mount', ['--bind', storeDir, storeDir]);
   try {
@@ -204,7 +224,7 @@ async function verifyPodmanAdditionalStore(
         if (r.exitCode !== 0) throw verifyError(`podman (additional image store) ${args.join(' ')} failed: ${r.stderr}`);
         return { stdout: r.stdout };
       };
-      return await checkPodmanImages(exec, podman.version, scratch, references, platforms);
+      return await checkPodmanImages(exec, podman.version, scratch, targets);
     } finally {
       await podman.stop();
     }
@@ -216,13 +236,12 @@ async function verifyPodmanAdditionalStore(
 async function verifyPodman(
   graphroot: string,
   driver: 'overlay' | 'vfs',
-  references: string[],
-  platforms: Record<string, Platform>,
+  targets: readonly VerifyTarget[],
   scratch: string,
 ): Promise<VerifyStoreResult> {
   const podman = await startPodman({ storageDriver: driver, root: graphroot, keepRoot: true });
   try {
-    const images = await checkPodmanImages((args) => podman.exec(args), podman.version, scratch, references, platforms);
+    const images = await checkPodmanImages((args) => podman.exec(args), podman.version, scratch, targets);
     return { engine: 'podman', engineVersion: podman.version, storageDriver: driver, images };
   } finally {
     await podman.stop();
@@ -241,8 +260,13 @@ export async function verifyStore(options: VerifyStoreOptions): Promise<VerifySt
   if (!storeTar || !engine || !driver) {
     throw new ConfigError('E_STORE_VERIFY_INPUT', 'verifyStore needs an OUT dir of a store bake, or storeTar with engine and storageDriver');
   }
-  const references = options.references ?? manifest?.images.map((i) => i.reference) ?? [];
-  const platforms = options.platforms ?? Object.fromEntries((manifest?.images ?? []).map((i) => [i.reference, i.platform]));
+  const fromManifest = new Map((manifest?.images ?? []).map((i) => [i.reference, i]));
+  const targets: VerifyTarget[] = (options.references ?? [...fromManifest.keys()]).map((reference) => {
+    const image = fromManifest.get(reference);
+    const name = listedName(reference);
+    const platform = options.platforms?.[reference] ?? image?.platform;
+    return { reference, ...(name ? { name } : {}), ...(image ? { imageId: image.imageId } : {}), ...(platform ? { platform } : {}) };
+  });
 
   const scratch = await makeEnginePrivateDir('ctrbake-v-', '/tmp');
   const cleanup = async () => {
@@ -256,15 +280,15 @@ export async function verifyStore(options: VerifyStoreOptions): Promise<VerifySt
     await extractStoreTar(storeTar, root, options.signal);
     if (engine === 'docker') {
       if (driver !== 'overlay2' && driver !== 'vfs') throw new ConfigError('E_STORE_VERIFY_INPUT', `docker store driver ${driver} is not overlay2 or vfs`);
-      return await verifyDocker(root, driver, references, platforms, options.startDocker ?? defaultStartDocker);
+      return await verifyDocker(root, driver, targets, options.startDocker ?? defaultStartDocker);
     }
     if (driver !== 'overlay' && driver !== 'vfs') throw new ConfigError('E_STORE_VERIFY_INPUT', `podman store driver ${driver} is not overlay or vfs`);
-    const result = await verifyPodman(root, driver, references, platforms, scratch);
+    const result = await verifyPodman(root, driver, targets, scratch);
     if (options.checkAdditionalStore ?? true) {
       const ro = join(scratch, 'ro');
       await mkdir(ro, { mode: 0o710 });
       await extractStoreTar(storeTar, ro, options.signal);
-      result.additionalStore = await verifyPodmanAdditionalStore(ro, driver, scratch, references, platforms);
+      result.additionalStore = await verifyPodmanAdditionalStore(ro, driver, scratch, targets);
     }
     return result;
   } finally {
