@@ -1,16 +1,14 @@
 /** `ctrbake bake`: resolves the options once, then runs the mode's implementation. */
-import { ConfigError } from '../errors.js';
 import type { BakeMode } from '../formats.js';
 import { bakeArchive, type BakeResult } from './archive.js';
 import { resolveBakeOptions, type BakeOptions, type ResolvedBakeConfig } from './options.js';
+import { bakeStoreFromConfig } from './store.js';
 
 type BakeImplementation = (config: Readonly<ResolvedBakeConfig>) => Promise<BakeResult>;
 
 const MODES: Record<BakeMode, BakeImplementation> = {
   archive: bakeArchive,
-  store: async () => {
-    throw new ConfigError('E_NOT_IMPLEMENTED', '--mode store is not available in this version yet; use --mode archive');
-  },
+  store: bakeStoreFromConfig,
 };
 
 export async function bake(options: BakeOptions): Promise<BakeResult> {
