@@ -351,7 +351,7 @@ function unreachable(registry: string, reason: string, attempts: number, insecur
   const hint = insecure
     ? 'check that the registry runs and the host and port are right'
     : `check the host, port and network; for a plain-HTTP registry add --insecure-registry ${registry}`;
-  return new RegistryError('E_REGISTRY_UNREACHABLE', `cannot reach registry ${registry} (${reason}) after ${attempts} attempt${attempts === 1 ? "" : "s"}: ${hint}`, {
+  return new RegistryError('E_REGISTRY_UNREACHABLE', `cannot reach registry ${registry} (${reason}) after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${hint}`, {
     details: { registry, reason, attempts },
   });
 }
