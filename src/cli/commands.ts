@@ -1,9 +1,12 @@
 import type { CommandModule } from 'yargs';
 import { bakeCommand } from './bake.js';
+import { diffCommand } from './diff.js';
 import { fetchCommand } from './fetch.js';
+import { loaderCommand } from './loader.js';
 import { lockCommand } from './lock.js';
+import { reportCommand } from './report.js';
 
 /**
  * Every CLI command, one module each. Add a command by adding its module here.
  */
-export const commands: CommandModule<object, any>[] = [lockCommand, fetchCommand, bakeCommand];
+export const commands: CommandModule<object, any>[] = [lockCommand, fetchCommand, bakeCommand, reportCommand, diffCommand, loaderCommand];

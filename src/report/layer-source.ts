@@ -1,0 +1,85 @@
+/**
+ * Where report reads a layer's tar: the cache blob (CACHE/blobs/sha256/<hex>) through
+ * resolveLayerBlob, decompressed as its media type says (gzip with node:zlib, zstd with the
+ * host's `zstd -dc`: Node 20 has no zstd).
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { createGunzip } from 'node:zlib';
+import { InputError } from '../errors.js';
+import { resolveLayerBlob } from '../fetch/cache.js';
+import type { Descriptor } from '../formats.js';
+
+export const E_REPORT_LAYER_MISSING = 'E_REPORT_LAYER_MISSING';
+export const E_REPORT_LAYER_READ = 'E_REPORT_LAYER_READ';
+
+export type LayerCompression = 'gzip' | 'zstd' | 'none';
+
+export function compressionOf(mediaType: string): LayerCompression {
+  if (/zstd/.test(mediaType)) return 'zstd';
+  if (/gzip/.test(mediaType) || mediaType === 'application/vnd.docker.image.rootfs.diff.tar.gzip') return 'gzip';
+  return 'none';
+}
+
+/** Reads a layer tar from the cache, decompressed, and hands it to `consume`. */
+export async function withLayerTar<T>(
+  cacheDir: string,
+  layer: Descriptor,
+  diffId: string | undefined,
+  what: string,
+  consume: (tar: AsyncIterable<Uint8Array>) => Promise<T>,
+): Promise<T> {
+  const blob = await resolveLayerBlob(cacheDir, layer, diffId);
+  if (!blob) {
+    throw new InputError(E_REPORT_LAYER_MISSING, `${what}: layer ${layer.digest} is not in the cache ${cacheDir}; run \`ctrbake fetch\` with the lock this was baked from, or pass --cache`, {
+      details: { digest: layer.digest, cacheDir },
+    });
+  }
+  const compression = blob.asPublished ? compressionOf(layer.mediaType) : 'none';
+  const file = createReadStream(blob.path, { highWaterMark: 1024 * 1024 });
+  try {
+    if (compression === 'none') return await consume(file);
+    if (compression === 'gzip') {
+      const gunzip = createGunzip();
+      file.pipe(gunzip);
+      file.on('error', (e) => gunzip.destroy(e));
+      try {
+        return await consume(gunzip);
+      } finally {
+        gunzip.destroy();
+      }
+    }
+    return await withZstd(file, what, consume);
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    throw new InputError(E_REPORT_LAYER_READ, `${what}: cannot read layer ${layer.digest} from ${blob.path}: ${(error as Error).message}; run \`ctrbake fetch\` again`, {
+      cause: error,
+      details: { digest: layer.digest },
+    });
+  } finally {
+    file.destroy();
+  }
+}
+
+async function withZstd<T>(file: NodeJS.ReadableStream, what: string, consume: (tar: AsyncIterable<Uint8Array>) => Promise<T>): Promise<T> {
+  const child = spawn('zstd', ['-dc', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on('error', (e: NodeJS.ErrnoException) =>
+      reject(e.code === 'ENOENT' ? new InputError(E_REPORT_LAYER_READ, `${what}: a zstd layer needs the zstd command (Debian package zstd)`) : e),
+    );
+    child.on('close', resolve);
+  });
+  child.stdin.on('error', () => {});
+  file.pipe(child.stdin);
+  try {
+    const ok = exited.then((code) => {
+      if (code !== 0) throw new Error(`zstd -dc exited ${code}: ${stderr.trim()}`);
+    });
+    const [result] = await Promise.all([consume(child.stdout), ok]);
+    return result;
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}

@@ -1,0 +1,92 @@
+/** Human text for `ctrbake report` and `ctrbake diff`: aligned tables. */
+import { formatPlatform } from '../formats.js';
+import { describeBudget } from './budget.js';
+import type { DiffResult } from './diff.js';
+import type { ReportResult } from './report.js';
+import { formatSize } from './size.js';
+
+export function table(headers: string[], rows: string[][], rightAlign: boolean[] = []): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (rightAlign[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+const short = (digest: string) => digest.replace(/^sha256:/, '').slice(0, 12);
+
+export function renderReportText(r: ReportResult): string {
+  const t = r.totals;
+  const out: string[] = [];
+  out.push(`ctrbake report: ${r.source.path} (${r.source.kind}${r.mode ? `, ${r.mode} mode` : ''}), ${formatPlatform(r.platform)}, block size ${r.blockSize}, layout ${r.layout}`);
+  out.push('');
+  out.push(
+    table(
+      ['image', 'compressed', 'unpacked', 'unique unpacked', 'layers'],
+      [
+        ...r.images.map((i) => [i.reference, formatSize(i.compressedBytes), formatSize(i.unpackedBytes), formatSize(i.uniqueUnpackedBytes), String(i.layers.length)]),
+        ['total (shared layers once)', formatSize(t.compressedBytes), formatSize(t.unpackedBytes), '', String(t.layers)],
+      ],
+      [false, true, true, true, true],
+    ),
+  );
+  out.push('');
+  out.push(
+    `Sharing: ${t.sharedLayers} of ${t.layers} layers are shared; sharing saves ${formatSize(t.sharingSavesCompressedBytes)} compressed and ${formatSize(t.sharingSavesUnpackedBytes)} unpacked.`,
+  );
+  const shared = r.layers.filter((l) => l.shared);
+  if (shared.length) {
+    out.push(table(['shared layer', 'compressed', 'unpacked', 'images'], shared.map((l) => [short(l.digest), formatSize(l.compressedBytes), formatSize(l.unpackedBytes), l.images.join(', ')]), [false, true, true, false]));
+  }
+  out.push('');
+  out.push(`Duplicate files across layers: ${t.duplicateGroups} group(s), ${formatSize(t.duplicateWastedBytes)} stored more than once.`);
+  if (r.duplicates.length) {
+    out.push(
+      table(
+        ['content', 'size', 'wasted', 'where'],
+        r.duplicates.slice(0, 20).map((d) => [d.sha256.slice(0, 12), formatSize(d.size), formatSize(d.wastedBytes), d.occurrences.map((o) => `${short(o.layer)}:/${o.path}`).join(' ')]),
+        [false, true, true, false],
+      ),
+    );
+    if (r.duplicates.length > 20) out.push(`... ${r.duplicates.length - 20} more (see --format json)`);
+  }
+  if (r.squashfs.length) {
+    out.push('');
+    out.push(table(['SquashFS', 'size'], r.squashfs.map((q) => [q.path, `${formatSize(q.bytes)} (${q.bytes} bytes)`]), [false, true]));
+  }
+  out.push('');
+  out.push(`First boot, layout ${r.layout}: ${formatSize(r.firstBoot.totalBytes)} on the data partition (store ${formatSize(r.firstBoot.storeBytes)} unpacked).`);
+  out.push(table(['item', 'bytes', 'note'], r.firstBoot.items.map((i) => [i.name, formatSize(i.bytes), i.note]), [false, true, false]));
+  if (r.budget) {
+    out.push('');
+    out.push(
+      r.budget.fits
+        ? `Budget: fits, ${formatSize(r.budget.needBytes)} of ${describeBudget(r.budget)}; ${formatSize(r.budget.headroomBytes)} left.`
+        : `Budget: DOES NOT FIT, needs ${formatSize(r.budget.needBytes)}, ${describeBudget(r.budget)}: over by ${formatSize(r.budget.overBytes)}.`,
+    );
+  }
+  return `${out.join('\n')}\n`;
+}
+
+export function renderDiffText(d: DiffResult): string {
+  const store = (v: number | null) => (v === null ? 'unknown' : formatSize(v));
+  const rows = d.images.map((i) => [
+    i.repository,
+    i.status,
+    `+${i.addedLayers.length} -${i.droppedLayers.length}`,
+    formatSize(i.downloadBytes),
+    store(i.storeBytes),
+  ]);
+  rows.push(['total', '', `+${d.totals.addedLayers} -${d.totals.droppedLayers}`, formatSize(d.totals.downloadBytes), store(d.totals.storeBytes)]);
+  const lines = [
+    `ctrbake diff ${d.old} -> ${d.new}`,
+    '',
+    table(['image', 'status', 'layers', 'download', 'store on device'], rows, [false, false, true, true, true]),
+    '',
+    `Freed after the update: ${store(d.totals.freedBytes)} (layers no new image uses).`,
+  ];
+  if (d.totals.storeBytes === null) lines.push('Unpacked sizes unknown for some new layers: pass --cache with the new layers fetched, or a manifest with layers.json.');
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,338 @@
+/**
+ * `ctrbake report`: sizes, sharing, duplicates, SquashFS sizes, first-boot writes and budget
+ * fit of a bake (OUT/manifest.json) or of a lock before baking (what bake's budget check uses).
+ * Every distinct layer is read once from the cache and measured by scan-layer.ts.
+ */
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ConfigError, DoesNotFitError, InputError } from '../errors.js';
+import type { Platform } from '../formats.js';
+import { silentReporter, type Reporter } from '../cli/output.js';
+import { doesNotFit, judgeBudget, resolveBudget, type BudgetOptions, type BudgetVerdict } from './budget.js';
+import { completeFromCache, readReportInput, type ReportImageInput, type ReportInput } from './input.js';
+import { withLayerTar } from './layer-source.js';
+import { defaultLayout, LAYOUTS, modelFirstBoot, type FirstBootModel, type Layout, type LayoutLayer } from './layout-model.js';
+import { scanLayerTar, type LayerScan } from './scan-layer.js';
+import { roundUp } from './unpacked-model.js';
+
+export const E_REPORT_OPTIONS = 'E_REPORT_OPTIONS';
+export const E_REPORT_OUTPUT_MISMATCH = 'E_REPORT_OUTPUT_MISMATCH';
+export const DEFAULT_BLOCK_SIZE = 4096;
+
+export interface ReportOptions extends BudgetOptions {
+  /** OUT/manifest.json of a bake; or give lockPath. */
+  manifestPath?: string;
+  /** A lock file: report before baking (no archives, no SquashFS yet). */
+  lockPath?: string;
+  /** Pre-read input (bake's budget check); wins over manifestPath/lockPath. */
+  input?: ReportInput;
+  cacheDir?: string;
+  /** Target filesystem block size; default 4096. */
+  blockSize?: number;
+  /** Default: from the manifest (archive; store: split, overlay-vfs for vfs, podman-ro for podman). */
+  layout?: Layout;
+  /** Layers read at once (default 2). */
+  concurrency?: number;
+  reporter?: Reporter;
+  signal?: AbortSignal;
+}
+
+export interface LayerReport {
+  digest: string;
+  diffId?: string;
+  mediaType: string;
+  compressedBytes: number;
+  tarBytes: number;
+  unpackedBytes: number;
+  fileBytes: number;
+  files: number;
+  directories: number;
+  symlinks: number;
+  /** References of the images that use this layer. */
+  images: string[];
+  shared: boolean;
+}
+
+export interface ImageReport {
+  reference: string;
+  digest: string;
+  imageId: string;
+  configBytes: number;
+  /** Layer blobs + config, as a registry serves them. */
+  compressedBytes: number;
+  /** Its layers extracted (model), each layer counted. */
+  unpackedBytes: number;
+  /** Bytes of the layers only this image uses. */
+  uniqueCompressedBytes: number;
+  uniqueUnpackedBytes: number;
+  layers: string[];
+  archive?: { path: string; bytes: number };
+}
+
+export interface DuplicateOccurrence {
+  layer: string;
+  path: string;
+  images: string[];
+}
+
+export interface DuplicateGroup {
+  sha256: string;
+  size: number;
+  /** Layers holding this content beyond the first, times its size rounded to blocks. */
+  wastedBytes: number;
+  layers: number;
+  occurrences: DuplicateOccurrence[];
+}
+
+export interface SquashfsReport {
+  path: string;
+  bytes: number;
+  recordedBytes: number;
+}
+
+export interface ReportTotals {
+  images: number;
+  layers: number;
+  sharedLayers: number;
+  compressedBytes: number;
+  /** Sum over images, as if nothing were shared. */
+  compressedBytesUnshared: number;
+  sharingSavesCompressedBytes: number;
+  unpackedBytes: number;
+  unpackedBytesUnshared: number;
+  sharingSavesUnpackedBytes: number;
+  duplicateGroups: number;
+  duplicateWastedBytes: number;
+  squashfsBytes: number;
+  firstBootBytes: number;
+}
+
+export interface ReportResult {
+  [key: string]: unknown;
+  source: { kind: 'manifest' | 'lock'; path: string };
+  platform: Platform;
+  mode?: string;
+  engine?: string;
+  storageDriver?: string;
+  blockSize: number;
+  layout: Layout;
+  images: ImageReport[];
+  layers: LayerReport[];
+  duplicates: DuplicateGroup[];
+  squashfs: SquashfsReport[];
+  firstBoot: FirstBootModel;
+  totals: ReportTotals;
+  budget?: BudgetVerdict;
+}
+
+/** A DoesNotFitError that carries the report, so the CLI can still print it. */
+export class ReportDoesNotFitError extends DoesNotFitError {
+  constructor(
+    readonly report: ReportResult,
+    base: DoesNotFitError,
+  ) {
+    super(base.message, { details: base.details });
+  }
+}
+
+function resolveBlockSize(value: number | undefined): number {
+  const b = value ?? DEFAULT_BLOCK_SIZE;
+  if (!Number.isInteger(b) || b < 512 || b > 65536 || (b & (b - 1)) !== 0) {
+    throw new ConfigError(E_REPORT_OPTIONS, `--block-size ${b} must be a power of two from 512 to 65536 (ext4 uses 4096)`);
+  }
+  return b;
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Layers are identified by their compressed digest (what registries and locks name). */
+function layerKey(l: { digest: string }): string {
+  return l.digest;
+}
+
+export async function report(options: ReportOptions): Promise<ReportResult> {
+  const reporter = options.reporter ?? silentReporter;
+  const blockSize = resolveBlockSize(options.blockSize);
+  if (options.layout !== undefined && !LAYOUTS.includes(options.layout)) {
+    throw new ConfigError(E_REPORT_OPTIONS, `--layout ${String(options.layout)} is not one of ${LAYOUTS.join(', ')}`);
+  }
+  const budget = resolveBudget(options);
+  let input = options.input;
+  if (!input) {
+    const path = options.manifestPath ?? options.lockPath;
+    if (!path) throw new ConfigError(E_REPORT_OPTIONS, 'give --manifest OUT/manifest.json (or a lock file)');
+    input = await readReportInput(resolve(path));
+  }
+  const cacheDir = options.cacheDir ? resolve(options.cacheDir) : undefined;
+  if (!cacheDir) throw new ConfigError(E_REPORT_OPTIONS, 'report measures layers from the fetch cache: give --cache DIR (the one bake used)');
+  await completeFromCache(input, cacheDir);
+  const layout = options.layout ?? defaultLayout(input.mode, input.engine, input.storageDriver);
+
+  // Distinct layers, in first-seen order.
+  const distinct = new Map<string, { layer: ReportImageInput['layers'][number]; images: string[] }>();
+  for (const image of input.images) {
+    for (const l of image.layers) {
+      const entry = distinct.get(layerKey(l)) ?? { layer: l, images: [] };
+      if (!entry.images.includes(image.reference)) entry.images.push(image.reference);
+      distinct.set(layerKey(l), entry);
+    }
+  }
+  let done = 0;
+  const scans = await mapLimit([...distinct.values()], options.concurrency ?? 2, async ({ layer, images }) => {
+    options.signal?.throwIfAborted();
+    const scan = await withLayerTar(cacheDir, layer, layer.diffId, images[0]!, (tar) => scanLayerTar(tar, blockSize));
+    done++;
+    reporter.progress({ event: 'report.layer', message: `measured ${done}/${distinct.size} layers`, current: done, total: distinct.size });
+    return scan;
+  });
+  const scanOf = new Map<string, LayerScan>();
+  [...distinct.keys()].forEach((k, i) => scanOf.set(k, scans[i]!));
+
+  const layers: LayerReport[] = [...distinct.entries()].map(([k, { layer, images }]) => {
+    const s = scanOf.get(k)!;
+    return {
+      digest: layer.digest,
+      ...(layer.diffId ? { diffId: layer.diffId } : {}),
+      mediaType: layer.mediaType,
+      compressedBytes: layer.size,
+      tarBytes: s.tarBytes,
+      unpackedBytes: s.unpackedBytes,
+      fileBytes: s.fileBytes,
+      files: s.files,
+      directories: s.directories,
+      symlinks: s.symlinks,
+      images,
+      shared: images.length > 1,
+    };
+  });
+  const layerBy = new Map(layers.map((l) => [l.digest, l]));
+
+  const archiveSizes = new Map<string, number>();
+  for (const o of input.outputs) archiveSizes.set(o.path, o.size);
+  const images: ImageReport[] = [];
+  for (const image of input.images) {
+    const keys = image.layers.map(layerKey);
+    const own = [...new Set(keys)];
+    const configBytes = image.configSize ?? 0;
+    let archive: ImageReport['archive'];
+    if (image.archive && input.outDir) {
+      const st = await stat(join(input.outDir, image.archive)).catch(() => undefined);
+      if (st) archive = { path: image.archive, bytes: st.size };
+    }
+    images.push({
+      reference: image.reference,
+      digest: image.digest,
+      imageId: image.imageId,
+      configBytes,
+      compressedBytes: configBytes + own.reduce((s, k) => s + layerBy.get(k)!.compressedBytes, 0),
+      unpackedBytes: own.reduce((s, k) => s + layerBy.get(k)!.unpackedBytes, 0),
+      uniqueCompressedBytes: own.filter((k) => !layerBy.get(k)!.shared).reduce((s, k) => s + layerBy.get(k)!.compressedBytes, 0),
+      uniqueUnpackedBytes: own.filter((k) => !layerBy.get(k)!.shared).reduce((s, k) => s + layerBy.get(k)!.unpackedBytes, 0),
+      layers: keys,
+      ...(archive ? { archive } : {}),
+    });
+  }
+
+  const duplicates = findDuplicates(scanOf, layerBy, blockSize);
+  const squashfs = await checkSquashfsOutputs(input);
+
+  const layoutLayers = new Map<string, LayoutLayer>(layers.map((l) => [l.digest, { key: l.digest, unpackedBytes: l.unpackedBytes, tarBytes: l.tarBytes }]));
+  const firstBoot = modelFirstBoot(
+    layout,
+    images.map((i) => ({ reference: i.reference, configSize: i.configBytes, layers: i.layers, ...(i.archive ? { archiveBytes: i.archive.bytes } : {}) })),
+    layoutLayers,
+    blockSize,
+  );
+
+  const uniqueConfigs = new Map(images.map((i) => [i.imageId, i.configBytes]));
+  const compressedBytes = layers.reduce((s, l) => s + l.compressedBytes, 0) + [...uniqueConfigs.values()].reduce((a, b) => a + b, 0);
+  const compressedBytesUnshared = images.reduce((s, i) => s + i.compressedBytes, 0);
+  const unpackedBytes = layers.reduce((s, l) => s + l.unpackedBytes, 0);
+  const unpackedBytesUnshared = images.reduce((s, i) => s + i.unpackedBytes, 0);
+  const totals: ReportTotals = {
+    images: images.length,
+    layers: layers.length,
+    sharedLayers: layers.filter((l) => l.shared).length,
+    compressedBytes,
+    compressedBytesUnshared,
+    sharingSavesCompressedBytes: compressedBytesUnshared - compressedBytes,
+    unpackedBytes,
+    unpackedBytesUnshared,
+    sharingSavesUnpackedBytes: unpackedBytesUnshared - unpackedBytes,
+    duplicateGroups: duplicates.length,
+    duplicateWastedBytes: duplicates.reduce((s, d) => s + d.wastedBytes, 0),
+    squashfsBytes: squashfs.reduce((s, q) => s + q.bytes, 0),
+    firstBootBytes: firstBoot.totalBytes,
+  };
+
+  const result: ReportResult = {
+    source: { kind: input.kind, path: input.path },
+    platform: input.platform,
+    ...(input.mode ? { mode: input.mode } : {}),
+    ...(input.engine ? { engine: input.engine } : {}),
+    ...(input.storageDriver ? { storageDriver: input.storageDriver } : {}),
+    blockSize,
+    layout,
+    images,
+    layers,
+    duplicates,
+    squashfs,
+    firstBoot,
+    totals,
+  };
+  if (budget) {
+    result.budget = judgeBudget(budget, firstBoot.totalBytes);
+    if (!result.budget.fits) {
+      const what = `the ${layout} layout (first boot on the data partition)`;
+      throw new ReportDoesNotFitError(result, doesNotFit(result.budget, what, images.map((i) => ({ reference: i.reference, bytes: i.unpackedBytes }))));
+    }
+  }
+  return result;
+}
+
+function findDuplicates(scans: ReadonlyMap<string, LayerScan>, layerBy: ReadonlyMap<string, LayerReport>, blockSize: number): DuplicateGroup[] {
+  const groups = new Map<string, { size: number; occurrences: DuplicateOccurrence[]; layers: Set<string> }>();
+  for (const [key, scan] of scans) {
+    for (const f of scan.contents) {
+      const g = groups.get(f.sha256) ?? { size: f.size, occurrences: [], layers: new Set<string>() };
+      g.occurrences.push({ layer: key, path: Buffer.from(f.path, 'latin1').toString('utf8'), images: layerBy.get(key)?.images ?? [] });
+      g.layers.add(key);
+      groups.set(f.sha256, g);
+    }
+  }
+  const out: DuplicateGroup[] = [];
+  for (const [sha256, g] of groups) {
+    if (g.layers.size < 2) continue;
+    out.push({ sha256, size: g.size, wastedBytes: roundUp(g.size, blockSize) * (g.layers.size - 1), layers: g.layers.size, occurrences: g.occurrences });
+  }
+  return out.sort((a, b) => b.wastedBytes - a.wastedBytes || (a.sha256 < b.sha256 ? -1 : 1));
+}
+
+async function checkSquashfsOutputs(input: ReportInput): Promise<SquashfsReport[]> {
+  if (!input.outDir) return [];
+  const out: SquashfsReport[] = [];
+  for (const o of input.outputs) {
+    if (!/\.(sqfs|squashfs)$/.test(o.path)) continue;
+    const file = join(input.outDir, o.path);
+    const st = await stat(file).catch(() => undefined);
+    if (!st) throw new InputError(E_REPORT_OUTPUT_MISMATCH, `${input.path} lists ${o.path}, but ${file} does not exist; bake again or report on the right OUT directory`);
+    if (st.size !== o.size) {
+      throw new InputError(E_REPORT_OUTPUT_MISMATCH, `${file} is ${st.size} bytes, ${input.path} records ${o.size}: the file changed after the bake; bake again`, {
+        details: { path: o.path, bytes: st.size, recordedBytes: o.size },
+      });
+    }
+    out.push({ path: o.path, bytes: st.size, recordedBytes: o.size });
+  }
+  return out;
+}

@@ -1,0 +1,132 @@
+/**
+ * One pass over an uncompressed layer tar: counts what it unpacks to (unpacked-model.ts) and
+ * hashes every regular file's content on the way, for duplicate detection across layers.
+ */
+import { createHash } from 'node:crypto';
+import { TarReader, type TarEntryType } from '../squashfs/backends/tar-reader.js';
+import { directoryBytes, roundUp, symlinkBytes } from './unpacked-model.js';
+
+export interface ScannedFile {
+  /** Path inside the layer, no leading "./" or "/" (binary string: one char per byte). */
+  path: string;
+  size: number;
+  /** sha256 hex of the content. */
+  sha256: string;
+}
+
+export interface LayerScan {
+  /** Bytes of the uncompressed tar stream. */
+  tarBytes: number;
+  /** The layer extracted on the target filesystem (model), including its root directory. */
+  unpackedBytes: number;
+  /** Sum of regular file sizes (what `du --apparent-size` counts for files). */
+  fileBytes: number;
+  files: number;
+  directories: number;
+  symlinks: number;
+  hardlinks: number;
+  /** Devices and fifos (overlay whiteouts are character devices 0/0). */
+  specials: number;
+  /** `.wh.*` entries (AUFS-style whiteouts as registries store them). */
+  whiteouts: number;
+  /** Regular files with content (size > 0), for duplicate detection. */
+  contents: ScannedFile[];
+}
+
+interface Node {
+  type: TarEntryType;
+  size: number;
+  linkLength: number;
+  sha256?: string;
+}
+
+function normalizeName(name: string): string {
+  let p = name.replace(/\/+/g, '/');
+  while (p.startsWith('./')) p = p.slice(2);
+  p = p.replace(/^\/+/, '').replace(/\/+$/, '');
+  if (p === '.') p = '';
+  return p.replace(/\/\.$/, '');
+}
+
+function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i === -1 ? '' : path.slice(0, i);
+}
+
+function baseOf(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+export async function scanLayerTar(source: AsyncIterable<Uint8Array>, blockSize: number): Promise<LayerScan> {
+  const reader = new TarReader(source);
+  const nodes = new Map<string, Node>();
+  try {
+    for (let entry = await reader.next(); entry; entry = await reader.next()) {
+      const path = normalizeName(entry.name);
+      if (entry.type === 'file' && entry.size > 0) {
+        const hash = createHash('sha256');
+        for await (const chunk of reader.data()) hash.update(chunk);
+        nodes.set(path, { type: 'file', size: entry.size, linkLength: 0, sha256: hash.digest('hex') });
+      } else {
+        await reader.skipData();
+        if (path === '' && entry.type === 'dir') continue;
+        nodes.set(path, { type: entry.type, size: entry.type === 'file' ? 0 : entry.size, linkLength: Buffer.byteLength(entry.linkname, 'latin1') });
+      }
+    }
+  } finally {
+    await reader.close();
+  }
+  // Every directory (named or implied by a path) with the names of its entries.
+  const children = new Map<string, string[]>([['', []]]);
+  const addDir = (dir: string): void => {
+    if (children.has(dir)) return;
+    children.set(dir, []);
+    addDir(parentOf(dir));
+    children.get(parentOf(dir))!.push(baseOf(dir));
+  };
+  for (const [path, node] of nodes) {
+    if (path === '') continue;
+    if (node.type === 'dir') addDir(path);
+  }
+  for (const [path, node] of nodes) {
+    if (path === '' || node.type === 'dir') continue;
+    addDir(parentOf(path));
+    children.get(parentOf(path))!.push(baseOf(path));
+  }
+  const scan: LayerScan = {
+    tarBytes: reader.position,
+    unpackedBytes: 0,
+    fileBytes: 0,
+    files: 0,
+    directories: children.size,
+    symlinks: 0,
+    hardlinks: 0,
+    specials: 0,
+    whiteouts: 0,
+    contents: [],
+  };
+  for (const names of children.values()) scan.unpackedBytes += directoryBytes(names.map((n) => n.length), blockSize);
+  for (const [path, node] of nodes) {
+    if (baseOf(path).startsWith('.wh.')) scan.whiteouts++;
+    switch (node.type) {
+      case 'file':
+        scan.files++;
+        scan.fileBytes += node.size;
+        scan.unpackedBytes += roundUp(node.size, blockSize);
+        if (node.sha256) scan.contents.push({ path, size: node.size, sha256: node.sha256 });
+        break;
+      case 'symlink':
+        scan.symlinks++;
+        scan.unpackedBytes += symlinkBytes(node.linkLength, blockSize);
+        break;
+      case 'hardlink':
+        scan.hardlinks++;
+        break;
+      case 'dir':
+        break;
+      default:
+        scan.specials++;
+    }
+  }
+  return scan;
+}
