@@ -64,6 +64,11 @@ export interface DockerdOptions {
   network?: EngineNetwork;
   /** Base of the private dir. Default /tmp (short: socket paths must stay < 100 bytes). */
   tmpBase?: string;
+  /**
+   * Extra daemon.json keys (a device's generated config, say). A `storage-driver` here must
+   * equal storageDriver and replaces the flag (dockerd refuses a directive given twice).
+   */
+  daemonConfig?: Record<string, unknown>;
   signal?: AbortSignal;
 }
 
@@ -233,7 +238,14 @@ export async function startDockerd(options: DockerdOptions): Promise<RunningDock
     checkSocketPath(`${containerdSocket}.ttrpc`);
     const configFile = join(privateDir, 'daemon.json');
     // dockerd 20.10 otherwise writes its identity key to /etc/docker/key.json.
-    await writeFile(configFile, `${JSON.stringify({ 'deprecated-key-path': join(privateDir, 'key.json') })}\n`, { mode: 0o600 });
+    const extra = options.daemonConfig ?? {};
+    for (const key of ['data-root', 'exec-root', 'pidfile', 'hosts', 'containerd', 'bridge', 'iptables', 'ip6tables']) {
+      if (key in extra) throw new ConfigError('E_CONFIG', `daemonConfig must not set ${key}: the private dockerd owns it`);
+    }
+    if ('storage-driver' in extra && extra['storage-driver'] !== options.storageDriver) {
+      throw new ConfigError('E_CONFIG', `daemonConfig storage-driver ${String(extra['storage-driver'])} differs from storageDriver ${options.storageDriver}`);
+    }
+    await writeFile(configFile, `${JSON.stringify({ ...extra, 'deprecated-key-path': join(privateDir, 'key.json') })}\n`, { mode: 0o600 });
     await writeFile(join(privateDir, 'containerd.toml'), containerdConfig(privateDir, containerdSocket), { mode: 0o600 });
     await mkdir(dataRoot, { recursive: true, mode: 0o710 });
     const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
@@ -255,7 +267,7 @@ export async function startDockerd(options: DockerdOptions): Promise<RunningDock
       '--host', `unix://${socketPath}`,
       '--config-file', configFile,
       '--containerd', containerdSocket,
-      '--storage-driver', options.storageDriver,
+      ...('storage-driver' in extra ? [] : ['--storage-driver', options.storageDriver]),
       '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-masq=false', '--userland-proxy=false',
       ...(options.insecureRegistries ?? []).flatMap((r) => ['--insecure-registry', r]),
     ];

@@ -1,0 +1,179 @@
+/**
+ * `ctrbake loader` options: what a caller gives, and the one resolve step that checks them
+ * against the bake's manifest and fills the device path defaults.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, posix, resolve } from 'node:path';
+import { silentReporter, type Reporter } from '../cli/output.js';
+import { ConfigError, InputError } from '../errors.js';
+import type { BakeManifest, EngineName } from '../formats.js';
+import type { SquashfsBackendName, SquashfsCompression } from '../squashfs/index.js';
+
+export const LOADER_LAYOUTS = ['archive', 'overlay-vfs', 'split', 'copy', 'podman-ro'] as const;
+export type LoaderLayout = (typeof LOADER_LAYOUTS)[number];
+export const LOADER_INITS = ['systemd', 'sysvinit', 'busybox'] as const;
+export type LoaderInit = (typeof LOADER_INITS)[number];
+
+export interface LoaderOptions {
+  /** OUT/manifest.json of a bake; the outputs it lists are read from beside it. */
+  manifestPath: string;
+  layout: LoaderLayout;
+  init: LoaderInit;
+  /** The rootfs overlay directory to write (replaced as a whole). */
+  outDir: string;
+  /** Read-only payload dir in the rootfs. Default /usr/share/ctrbake. */
+  payloadDir?: string;
+  /** Writable loader state (data partition). Default /var/lib/ctrbake. */
+  dataDir?: string;
+  /** Engine data-root / graphroot. Default /var/lib/docker, podman /var/lib/containers/storage. */
+  dataRoot?: string;
+  /** Where the store SquashFS is mounted. Default PAYLOAD/store. */
+  storeMount?: string;
+  /** archive: keep archives after loading (default true; false needs a writable payload dir). */
+  keepArchives?: boolean;
+  /** archive: free space required beyond twice the archives' size. Default 16 MiB. */
+  spaceMarginKiB?: number;
+  /** sysvinit/busybox start order of the prepare and load scripts (around the engine's). */
+  startOrder?: { prepare?: number; load?: number };
+  /** Store layouts, when the bake has store.tar and no .sqfs: how to build the SquashFS. */
+  squashfsBackend?: SquashfsBackendName;
+  compression?: SquashfsCompression;
+  reporter?: Reporter;
+  signal?: AbortSignal;
+}
+
+export interface ResolvedLoaderConfig {
+  manifestPath: string;
+  bakeDir: string;
+  manifest: BakeManifest;
+  manifestBytes: Buffer;
+  layout: LoaderLayout;
+  init: LoaderInit;
+  engine: EngineName;
+  outDir: string;
+  payloadDir: string;
+  dataDir: string;
+  dataRoot: string;
+  storeMount: string;
+  storeImage: string;
+  keepArchives: boolean;
+  spaceMarginKiB: number;
+  startOrder: { prepare: number; load: number };
+  engineUnits: string[];
+  enginePidfile: string;
+  sbinDir: string;
+  squashfsBackend: SquashfsBackendName;
+  compression: SquashfsCompression;
+  reporter: Reporter;
+  signal?: AbortSignal;
+}
+
+/** Start orders matching the engines' own scripts: Yocto's docker init (S20), Buildroot's S60dockerd. */
+const DEFAULT_ORDER: Record<LoaderInit, { prepare: number; load: number }> = {
+  systemd: { prepare: 0, load: 0 },
+  sysvinit: { prepare: 19, load: 21 },
+  busybox: { prepare: 59, load: 61 },
+};
+
+function devicePath(flag: string, value: string): string {
+  if (!value.startsWith('/')) throw new ConfigError('E_LOADER_CONFIG', `${flag} must be an absolute device path, got ${JSON.stringify(value)}`);
+  if (!/^[A-Za-z0-9/._+-]+$/.test(value)) {
+    throw new ConfigError('E_LOADER_CONFIG', `${flag} ${JSON.stringify(value)} has characters the device scripts do not accept: use letters, digits and / . _ + -`);
+  }
+  const normalized = posix.normalize(value).replace(/\/$/, '');
+  if (normalized === '' || normalized === '/') throw new ConfigError('E_LOADER_CONFIG', `${flag} cannot be /`);
+  return normalized;
+}
+
+/** Which bakes each layout takes. */
+export function checkLayoutFits(layout: LoaderLayout, manifest: BakeManifest): void {
+  const { mode, storageDriver } = manifest;
+  const engine = manifest.engine.name;
+  const want = (ok: boolean, what: string) => {
+    if (!ok) {
+      throw new ConfigError('E_LOADER_LAYOUT', `--layout ${layout} needs ${what}; the manifest is a ${mode} bake with ${engine} (${storageDriver}): bake again or pick another layout (docs/loader.md)`, {
+        details: { layout, mode, engine, storageDriver },
+      });
+    }
+  };
+  switch (layout) {
+    case 'archive':
+      want(mode === 'archive', 'a bake with --mode archive');
+      break;
+    case 'overlay-vfs':
+      want(mode === 'store' && engine === 'docker' && storageDriver === 'vfs', 'a docker store baked with --storage-driver vfs');
+      break;
+    case 'split':
+      want(mode === 'store' && engine === 'docker' && storageDriver === 'overlay2', 'a docker store baked with --storage-driver overlay2');
+      break;
+    case 'copy':
+      want(mode === 'store', 'a bake with --mode store');
+      break;
+    case 'podman-ro':
+      want(mode === 'store' && engine === 'podman', 'a podman store (--mode store --engine podman)');
+      break;
+  }
+}
+
+export async function resolveLoaderOptions(options: LoaderOptions): Promise<Readonly<ResolvedLoaderConfig>> {
+  if (!LOADER_LAYOUTS.includes(options.layout)) throw new ConfigError('E_LOADER_CONFIG', `--layout must be one of ${LOADER_LAYOUTS.join(', ')}, got ${String(options.layout)}`);
+  if (!LOADER_INITS.includes(options.init)) throw new ConfigError('E_LOADER_CONFIG', `--init must be one of ${LOADER_INITS.join(', ')}, got ${String(options.init)}`);
+  if (!options.outDir) throw new ConfigError('E_LOADER_CONFIG', '-o (the rootfs overlay directory) is required');
+  const manifestPath = resolve(options.manifestPath);
+  let manifestBytes: Buffer;
+  let manifest: BakeManifest;
+  try {
+    manifestBytes = await readFile(manifestPath);
+  } catch (error) {
+    throw new InputError('E_LOADER_INPUT', `cannot read the manifest ${manifestPath}: ${(error as Error).message}; run ctrbake bake first`, { cause: error });
+  }
+  try {
+    manifest = JSON.parse(manifestBytes.toString('utf8')) as BakeManifest;
+  } catch (error) {
+    throw new InputError('E_LOADER_INPUT', `${manifestPath} is not JSON: ${(error as Error).message}`, { cause: error });
+  }
+  if (manifest.manifestVersion !== 1 || !Array.isArray(manifest.images) || !Array.isArray(manifest.outputs) || !manifest.engine) {
+    throw new InputError('E_LOADER_INPUT', `${manifestPath} is not a ctrbake manifest (manifestVersion 1)`);
+  }
+  if (manifest.images.length === 0) throw new InputError('E_LOADER_INPUT', `${manifestPath} lists no image`);
+  checkLayoutFits(options.layout, manifest);
+  const engine = manifest.engine.name;
+  const payloadDir = devicePath('--payload-dir', options.payloadDir ?? '/usr/share/ctrbake');
+  const dataDir = devicePath('--data-dir', options.dataDir ?? '/var/lib/ctrbake');
+  const dataRoot = devicePath('--data-root', options.dataRoot ?? (engine === 'docker' ? '/var/lib/docker' : '/var/lib/containers/storage'));
+  const storeMount = devicePath('--store-mount', options.storeMount ?? `${payloadDir}/store`);
+  for (const [a, b] of [[dataDir, dataRoot], [dataRoot, dataDir], [storeMount, dataRoot], [dataRoot, storeMount], [payloadDir, dataRoot], [dataRoot, payloadDir]] as const) {
+    if (a === b || a.startsWith(`${b}/`)) throw new ConfigError('E_LOADER_CONFIG', `${a} must not be inside (or equal to) ${b}: the loader wipes and rebuilds these separately`);
+  }
+  const spaceMarginKiB = options.spaceMarginKiB ?? 16 * 1024;
+  if (!Number.isInteger(spaceMarginKiB) || spaceMarginKiB < 0) throw new ConfigError('E_LOADER_CONFIG', `--space-margin must be a non-negative number of KiB, got ${spaceMarginKiB}`);
+  const startOrder = { ...DEFAULT_ORDER[options.init], ...(options.startOrder ?? {}) };
+  for (const n of [startOrder.prepare, startOrder.load]) {
+    if (options.init !== 'systemd' && (!Number.isInteger(n) || n < 1 || n > 99)) throw new ConfigError('E_LOADER_CONFIG', `start orders must be 1..99, got ${n}`);
+  }
+  return Object.freeze({
+    manifestPath,
+    bakeDir: dirname(manifestPath),
+    manifest,
+    manifestBytes,
+    layout: options.layout,
+    init: options.init,
+    engine,
+    outDir: resolve(options.outDir),
+    payloadDir,
+    dataDir,
+    dataRoot,
+    storeMount,
+    storeImage: `${payloadDir}/store.sqfs`,
+    keepArchives: options.keepArchives ?? true,
+    spaceMarginKiB,
+    startOrder,
+    engineUnits: engine === 'docker' ? ['docker.service', 'docker.socket'] : ['podman.service', 'podman.socket'],
+    enginePidfile: engine === 'docker' ? '/var/run/docker.pid' : '',
+    sbinDir: '/usr/sbin',
+    squashfsBackend: options.squashfsBackend ?? 'builtin',
+    compression: options.compression ?? 'gzip',
+    reporter: options.reporter ?? silentReporter,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}
