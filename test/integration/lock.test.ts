@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { access, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -286,6 +288,42 @@ describe('ctrbake lock against a real registry', () => {
       });
     } finally {
       await corrupt.close();
+    }
+  });
+
+  it('retries transient 503 and 429 answers with backoff and still writes the same lock', async () => {
+    // A proxy in front of the real registry that fails the first two tries of every request.
+    const tries = new Map<string, number>();
+    const proxy = createServer((req, res) => {
+      const key = `${req.method} ${req.url}`;
+      const n = (tries.get(key) ?? 0) + 1;
+      tries.set(key, n);
+      if (n <= 2) {
+        res.writeHead(n === 1 ? 503 : 429).end();
+        return;
+      }
+      const upstream = httpRequest({ host: '127.0.0.1', port: Number(registry.host.split(':')[1]), method: req.method, path: req.url, headers: req.headers }, (up) => {
+        // The registry's absolute URLs stay valid: lock only reads.
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    const proxyHost = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      const out = join(dir, 'flaky.lock.json');
+      const r = await ctrbake(['lock', '--platform', 'linux/arm64', '--insecure-registry', proxyHost, `${proxyHost}/ctrbake/multi:1.0`, '-o', out], dir);
+      expect(r.stderr).toContain('HTTP 503, retrying');
+      expect(r.stderr).toContain('HTTP 429, retrying');
+      expect(r.code).toBe(0);
+      const lock = await readLock(out);
+      expect(lock.images[0]!.manifest).toEqual(images.multiArm64.manifest);
+      expect(lock.images[0]!.indexDigest).toBe(images.multiIndex.digest);
+      expect([...tries.values()].every((n) => n === 3)).toBe(true);
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise<void>((r) => proxy.close(() => r()));
     }
   });
 
