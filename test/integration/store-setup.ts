@@ -4,7 +4,10 @@
  * registry stopped: every bake below is offline.
  */
 import { execa } from 'execa';
+import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import * as tarStream from 'tar-stream';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fetchImages } from '../../src/fetch/index.js';
@@ -64,4 +67,47 @@ export function hostStrings(extra: readonly string[]): string[] {
 export async function grepFile(file: string, needle: string): Promise<boolean> {
   const r = await execa('grep', ['-c', '-a', '-F', '--', needle, file], { reject: false });
   return r.exitCode === 0;
+}
+
+export interface StoreTarEntry {
+  name: string;
+  type: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  linkname: string | null;
+  devmajor: number;
+  devminor: number;
+  /** PAX records of the entry (SCHILY.xattr.*, mtime...). */
+  pax: Record<string, string>;
+}
+
+/** Every entry of a tar with its metadata, read by tar-stream (independent of GNU tar). */
+export async function readTarEntries(tarFile: string): Promise<StoreTarEntry[]> {
+  const entries: StoreTarEntry[] = [];
+  const extract = tarStream.extract();
+  extract.on('entry', (h, stream, next) => {
+    entries.push({
+      name: h.name,
+      type: h.type ?? 'file',
+      mode: h.mode ?? 0,
+      uid: h.uid ?? 0,
+      gid: h.gid ?? 0,
+      mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000),
+      linkname: h.linkname ?? null,
+      devmajor: h.devmajor ?? 0,
+      devminor: h.devminor ?? 0,
+      pax: (h.pax ?? {}) as Record<string, string>,
+    });
+    stream.on('end', next);
+    stream.resume();
+  });
+  await pipeline(createReadStream(tarFile), extract);
+  return entries;
+}
+
+/** The content of one member of a tar, via GNU tar. */
+export async function tarMember(tarFile: string, name: string): Promise<string> {
+  return (await execa('tar', ['--extract', '--to-stdout', '--file', tarFile, name])).stdout;
 }
