@@ -8,15 +8,16 @@ import { abortForShutdown } from './run.js';
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 
+/** Set when a signal arrived; never resolves: the handler exits the process once the cleanups ran. */
+let shuttingDown: Promise<never> | undefined;
+
 function installSignalHandlers(): void {
-  let stopping = false;
   for (const sig of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) {
     process.on(sig, () => {
-      if (stopping) return;
-      stopping = true;
+      if (shuttingDown) return;
       process.stderr.write(`ctrbake: ${sig} received, cleaning up\n`);
       abortForShutdown(sig);
-      void runCleanups().then((errors) => {
+      shuttingDown = runCleanups().then((errors) => {
         for (const e of errors) process.stderr.write(`ctrbake: ${e.message}: ${String((e as Error).cause)}\n`);
         process.exit(SIGNAL_EXIT[sig]);
       });
@@ -46,5 +47,8 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
     .wrap(Math.min(100, process.stdout.columns ?? 100));
   for (const c of commands) parser = parser.command(c);
   await parser.parseAsync();
+  // A command interrupted by a signal must not exit before the cleanups finished: wait for the
+  // handler, which exits with the signal's code (143 for SIGTERM).
+  if (shuttingDown) await shuttingDown;
   return Number(process.exitCode ?? 0);
 }
