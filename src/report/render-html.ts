@@ -75,7 +75,7 @@ function barsSvg(r: ReportResult): string {
   const max = Math.max(1, ...r.images.map((i) => Math.max(i.compressedBytes, i.unpackedBytes)));
   const rowH = 34;
   const labelW = 300;
-  const barW = 620;
+  const barW = 480;
   const parts: string[] = [];
   r.images.forEach((image, i) => {
     const y = i * rowH + 4;
