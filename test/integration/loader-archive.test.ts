@@ -1,0 +1,194 @@
+/**
+ * The archive layout on a simulated device (test/fixtures/device.ts): real ext4 data
+ * partition on a loop device, private mount namespace, the generated boot steps run in their
+ * order, a private dockerd on the device's data-root with the device's daemon.json.
+ * CTRBAKE_TEST_POWERCUTS sets how many random power cuts / kill -9 the first boot gets (default 2).
+ */
+import type { Readable } from 'node:stream';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
+import { SimDevice, type Boot, type InitStyle } from '../fixtures/device.js';
+import { assertFidelityOutput, SAMPLE_OUTPUT, MULTI_AMD64_OUTPUT } from '../fixtures/images.js';
+import { setupLoaderFixture, type LoaderFixture } from './loader-setup.js';
+
+let f: LoaderFixture;
+const overlays: Partial<Record<string, string>> = {};
+const devices: SimDevice[] = [];
+const MARGIN_KIB = 1024;
+
+beforeAll(async () => {
+  f = await setupLoaderFixture();
+  const a = await f.bake('A', 'archive');
+  const b = await f.bake('B', 'archive');
+  for (const init of ['systemd', 'sysvinit', 'busybox'] as const) overlays[`A-${init}`] = await f.loader(a, { layout: 'archive', init, spaceMarginKiB: MARGIN_KIB });
+  overlays['B-systemd'] = await f.loader(b, { layout: 'archive', init: 'systemd', spaceMarginKiB: MARGIN_KIB });
+}, 300_000);
+
+afterEach(async () => {
+  for (const d of devices.splice(0)) await d.dispose();
+});
+
+afterAll(async () => {
+  await f?.dispose();
+});
+
+async function device(overlay: string, dataSizeMiB = 96): Promise<SimDevice> {
+  const d = await SimDevice.create({ overlayDir: overlay, dataSizeMiB });
+  devices.push(d);
+  return d;
+}
+
+function expectBooted(boot: Boot): void {
+  expect(boot.failure, `boot failed at ${boot.failure?.name}: ${boot.failure?.stderr}`).toBeUndefined();
+}
+
+function loadLog(boot: Boot): string {
+  return boot.steps.filter((s) => /load/.test(s.name)).map((s) => s.stderr ?? '').join('\n');
+}
+
+async function run(d: SimDevice, ref: string): Promise<string> {
+  const r = await d.docker(['run', '--rm', '--network', 'none', ref]);
+  expect(r.exitCode, `docker run ${ref}: ${r.all}`).toBe(0);
+  return String(r.stdout);
+}
+
+/** docker save of the image re-reads every layer; each must hash to its diff_id. */
+async function expectSaves(boot: Boot, ref: string): Promise<void> {
+  const stream = (await boot.engine!.docker.getImage(ref).get()) as unknown as Readable;
+  const saved = await checkSavedArchive(stream, `docker save ${ref}`);
+  expect(saved.length).toBe(1);
+}
+
+async function expectImagesA(d: SimDevice, boot: Boot): Promise<void> {
+  expect((await run(d, f.images.sample)).trim()).toBe(SAMPLE_OUTPUT);
+  assertFidelityOutput(await run(d, f.images.fidelity));
+  for (const ref of [f.images.sample, f.images.fidelity]) await expectSaves(boot, ref);
+}
+
+describe('archive layout on a simulated device', () => {
+  it.each(['systemd', 'sysvinit', 'busybox'] as const)('%s: first boot loads and runs every image; second boot loads nothing', async (init: InitStyle) => {
+    const d = await device(overlays[`A-${init}`]!);
+    const first = await d.boot({ init });
+    expectBooted(first);
+    const order = first.steps.map((s) => s.name);
+    expect(order.indexOf('engine')).toBeGreaterThan(0);
+    expect(order.findIndex((n) => /load/.test(n))).toBeGreaterThan(order.indexOf('engine'));
+    expect(loadLog(first)).toMatch(/loading .*fidelity/);
+    await expectImagesA(d, first);
+    const firstKiB = await d.writtenKiB();
+    await d.shutdown();
+
+    const second = await d.boot({ init });
+    expectBooted(second);
+    expect(loadLog(second)).not.toMatch(/loading/);
+    const secondKiB = await d.writtenKiB();
+    console.log(`archive/${init}: first boot wrote ${firstKiB} KiB (with two container runs), second boot ${secondKiB} KiB`);
+    expect(secondKiB).toBeLessThan(1024);
+    expect(secondKiB * 5).toBeLessThan(firstKiB);
+    await expectImagesA(d, second);
+  });
+
+  it('a data partition too small: a clear error before anything is loaded, then a full load once it is grown', async () => {
+    const d = await device(overlays['A-systemd']!, 12);
+    const failed = await d.boot({ init: 'systemd' });
+    expect(failed.failure?.name).toBe('service:ctrbake-load.service');
+    expect(failed.failure?.stderr).toMatch(/not enough space on the data partition for 2 image\(s\): need \d+ KiB free under \/var\/lib\/docker, have \d+ KiB/);
+    const images = await d.docker(['images', '-q']);
+    expect(String(images.stdout).trim()).toBe('');
+    expect(await d.listDeviceDir('/var/lib/ctrbake/loaded')).toEqual([]);
+    await d.shutdown();
+
+    await d.grow(96);
+    const boot = await d.boot({ init: 'systemd' });
+    expectBooted(boot);
+    await expectImagesA(d, boot);
+  });
+
+  it('a changed shipped manifest (OTA) loads the new image and removes the one no longer listed', async () => {
+    const d = await device(overlays['A-systemd']!);
+    expectBooted(await d.boot({ init: 'systemd' }));
+    await d.shutdown();
+    await d.update(overlays['B-systemd']!);
+    const boot = await d.boot({ init: 'systemd' });
+    expectBooted(boot);
+    const log = loadLog(boot);
+    expect(log).toMatch(/removing .*sample/);
+    expect(log).toMatch(/loading .*multi/);
+    expect(log).not.toMatch(/loading .*fidelity/);
+    expect((await d.docker(['image', 'inspect', f.images.sample])).exitCode).not.toBe(0);
+    expect((await run(d, f.images.multi)).trim()).toBe(MULTI_AMD64_OUTPUT);
+    assertFidelityOutput(await run(d, f.images.fidelity));
+    await expectSaves(boot, f.images.multi);
+  });
+
+  it('the health check finds an empty link file and a missing layer dir, and the next boot repairs them from the archives', async () => {
+    const d = await device(overlays['A-systemd']!);
+    expectBooted(await d.boot({ init: 'systemd' }));
+    await d.shutdown();
+    // Data partition mounted, nothing run: damage the store like a bad power cut would.
+    await d.boot({ init: 'systemd', stopBefore: 'service:ctrbake-prepare.service' });
+    const layers = (await d.listDeviceDir('/var/lib/docker/overlay2')).filter((n) => n !== 'l');
+    expect(layers.length).toBeGreaterThan(1);
+    expect((await d.ns(['truncate', '-s', '0', d.path(`/var/lib/docker/overlay2/${layers[0]}/link`)])).exitCode).toBe(0);
+    expect((await d.ns(['rm', '-rf', d.path(`/var/lib/docker/overlay2/${layers[1]}`)])).exitCode).toBe(0);
+    const check = await d.ns(['busybox', 'sh', d.path('/usr/sbin/ctrbake-device'), 'check'], { CTRBAKE_ROOT: d.root });
+    expect(check.exitCode).toBe(1);
+    expect(String(check.stderr)).toMatch(/is damaged/);
+    await d.shutdown();
+    const boot = await d.boot({ init: 'systemd' });
+    expectBooted(boot);
+    expect(loadLog(boot)).toMatch(/loading/);
+    await expectImagesA(d, boot);
+  });
+
+  it('factory reset returns to the baked images without network', async () => {
+    const d = await device(overlays['A-systemd']!);
+    const first = await d.boot({ init: 'systemd' });
+    expectBooted(first);
+    await run(d, f.images.sample);
+    await d.shutdown();
+    await d.boot({ init: 'systemd', stopBefore: 'engine' });
+    const reset = await d.ns(['busybox', 'sh', d.path('/usr/sbin/ctrbake-device'), 'reset'], { CTRBAKE_ROOT: d.root });
+    expect(reset.exitCode, String(reset.all)).toBe(0);
+    expect(await d.listDeviceDir('/var/lib/docker')).toEqual([]);
+    await d.shutdown();
+    const boot = await d.boot({ init: 'systemd' });
+    expectBooted(boot);
+    expect(loadLog(boot)).toMatch(/loading .*sample/);
+    await expectImagesA(d, boot);
+  });
+
+  it('power cuts and kill -9 at random points of the first boot: the next boot converges, every image intact', async () => {
+    const cuts = Number(process.env.CTRBAKE_TEST_POWERCUTS ?? 2);
+    const d = await device(overlays['A-systemd']!);
+    for (let i = 0; i < cuts; i++) {
+      const mode = i % 2 === 0 ? 'power cut' : 'kill -9';
+      const delayMs = Math.floor(Math.random() * 2500);
+      let fired: Promise<void> | undefined;
+      const cut = await d.boot({
+        init: 'systemd',
+        onStep: (step) => {
+          if (step.name !== 'service:ctrbake-load.service') return;
+          fired = (async () => {
+            await new Promise((r) => setTimeout(r, delayMs));
+            if (mode === 'power cut') await d.powerCut();
+            else d.killAll();
+          })();
+        },
+      });
+      await fired;
+      const interrupted = cut.failure !== undefined || (await d.readDeviceFile('/var/lib/ctrbake/loading')) !== undefined;
+      console.log(`archive: ${mode} ${delayMs} ms into the load step (${interrupted ? 'the load was interrupted' : 'after the load finished'})`);
+      await d.shutdown();
+      const boot = await d.boot({ init: 'systemd' });
+      expectBooted(boot);
+      await expectImagesA(d, boot);
+      await d.shutdown();
+      // Start over from an empty data partition for the next cut (fresh first boot).
+      await d.boot({ init: 'systemd', stopBefore: 'engine' });
+      const reset = await d.ns(['busybox', 'sh', d.path('/usr/sbin/ctrbake-device'), 'reset'], { CTRBAKE_ROOT: d.root });
+      expect(reset.exitCode, String(reset.all)).toBe(0);
+      await d.shutdown();
+    }
+  }, 600_000);
+});
