@@ -60,3 +60,49 @@ export async function prepareBakeInputs(): Promise<BakeInputs> {
     throw error;
   }
 }
+
+export interface TarHeaderInfo {
+  name: string;
+  type: string;
+  mtime: number;
+  uid: number;
+  gid: number;
+  uname: string;
+  gname: string;
+  pax: Record<string, string> | null;
+}
+
+/** Every header of a tar file, in order (content skipped). */
+export async function readTarHeaders(path: string): Promise<TarHeaderInfo[]> {
+  const { extract } = await import('tar-stream');
+  const { createReadStream } = await import('node:fs');
+  const ex = extract();
+  const headers: TarHeaderInfo[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    ex.on('entry', (h, stream, next) => {
+      headers.push({
+        name: h.name,
+        type: h.type ?? 'file',
+        mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000),
+        uid: h.uid ?? 0,
+        gid: h.gid ?? 0,
+        uname: h.uname ?? '',
+        gname: h.gname ?? '',
+        pax: (h.pax as Record<string, string> | undefined) ?? null,
+      });
+      stream.on('end', next);
+      stream.resume();
+    });
+    ex.on('finish', resolve);
+    ex.on('error', reject);
+  });
+  createReadStream(path).pipe(ex);
+  await done;
+  return headers;
+}
+
+/** Names of leftover staging dirs (`.OUT.ctrbake-*`) in `parent`. */
+export async function stagingDirsIn(parent: string): Promise<string[]> {
+  const { readdir } = await import('node:fs/promises');
+  return (await readdir(parent)).filter((n) => n.includes('.ctrbake-'));
+}

@@ -1,0 +1,101 @@
+/**
+ * `ctrbake bake` as a user runs it (node bin/ctrbake.js, the built dist/): --json events and
+ * result, exit codes, and SIGTERM in the middle of a bake leaving nothing behind.
+ */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mountsUnder } from '../../src/engine/mounts.js';
+import { processesMentioning } from '../../src/engine/processes.js';
+import { prepareBakeInputs, stagingDirsIn, type BakeInputs } from './bake-archive.helpers.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'ctrbake.js');
+
+async function assertBuilt(): Promise<void> {
+  for (const [src, dist] of [
+    ['src/cli/bake.ts', 'dist/cli/bake.js'],
+    ['src/bake/archive.ts', 'dist/bake/archive.js'],
+    ['src/engine/dockerd.ts', 'dist/engine/dockerd.js'],
+  ]) {
+    const built = await stat(join(ROOT, dist)).catch(() => undefined);
+    const source = await stat(join(ROOT, src));
+    if (!built || built.mtimeMs < source.mtimeMs) throw new Error(`test prerequisite missing: ${dist} is missing or older than ${src}; run \`npm run build\``);
+  }
+}
+
+function parseLines(stdout: string): Record<string, unknown>[] {
+  return stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+describe('ctrbake bake (CLI)', () => {
+  let inputs: BakeInputs;
+  beforeAll(async () => {
+    await assertBuilt();
+    inputs = await prepareBakeInputs();
+  }, 300_000);
+  afterAll(async () => {
+    await inputs?.close();
+  });
+
+  it('--json prints NDJSON events and one result with the manifest; exit 0', async () => {
+    const out = join(inputs.work, 'out');
+    const r = await execa('node', [BIN, 'bake', '--json', '--lock', inputs.lockAmd64, '--cache', inputs.cacheDir, '--mode', 'archive', '--engine', 'docker', '-o', out, '--offline'], {
+      reject: false,
+      env: { SOURCE_DATE_EPOCH: '1600000000' },
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const lines = parseLines(r.stdout);
+    const events = lines.filter((l) => l.type === 'event').map((l) => l.event);
+    expect(events).toEqual(['bake.start', 'engine.started', 'image.loaded', 'image.saved', 'image.loaded', 'image.saved', 'engine.stopped', 'bake.done']);
+    const result = lines.at(-1)!;
+    expect(result).toMatchObject({ type: 'result', outDir: out, manifest: { mode: 'archive', sourceDateEpoch: 1600000000 } });
+    await stat(join(out, 'manifest.json'));
+  });
+
+  it('SIGTERM after the engine started: exit 143, no dockerd/containerd left, no mount, no private or staging dir, no OUT', async () => {
+    const out = join(inputs.work, 'killed');
+    const child = execa('node', [BIN, 'bake', '--json', '--lock', inputs.lockAmd64, '--cache', inputs.cacheDir, '--mode', 'archive', '--engine', 'docker', '-o', out], {
+      reject: false,
+      buffer: { stdout: true },
+    });
+    let privateDir: string | undefined;
+    let pending = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      pending += chunk.toString();
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        const obj = JSON.parse(line) as Record<string, unknown>;
+        if (obj.event === 'engine.started' && !privateDir) {
+          privateDir = String(obj.privateDir);
+          child.kill('SIGTERM');
+        }
+      }
+    });
+    const r = await child;
+    expect(privateDir, `no engine.started event; stdout:\n${r.stdout}\nstderr:\n${r.stderr}`).toBeDefined();
+    expect(r.exitCode, r.stderr).toBe(143);
+    expect(r.stderr).toContain('SIGTERM received, cleaning up');
+    expect(await processesMentioning(privateDir!)).toEqual([]);
+    expect(await mountsUnder([privateDir!])).toEqual([]);
+    await expect(stat(privateDir!)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await stagingDirsIn(inputs.work)).toEqual([]);
+  });
+
+  it.each([
+    [['--mode', 'archive', '--engine', 'docker', '--storage-driver', 'overlay'], 2, 'E_CONFIG'],
+    [['--mode', 'archive', '--engine', 'podman', '--cache', '/nonexistent-cache'], 1, 'E_CACHE_MISS'],
+    [['--mode', 'archive', '--engine', 'docker', '--cache', '/nonexistent-cache', '--offline'], 1, 'E_CACHE_MISS'],
+  ])('%j => exit %i with %s', async (args, exitCode, code) => {
+    const out = join(inputs.work, `bad-${code}-${args.length}`);
+    const base = ['bake', '--json', '--lock', inputs.lockAmd64, '-o', out];
+    const r = await execa('node', [BIN, ...base, ...(args.includes('--cache') ? [] : ['--cache', inputs.cacheDir]), ...args], { reject: false });
+    expect(r.exitCode, r.stderr).toBe(exitCode);
+    expect(parseLines(r.stdout).at(-1)).toMatchObject({ type: 'error', code });
+    await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});

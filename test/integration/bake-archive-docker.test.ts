@@ -1,0 +1,225 @@
+/**
+ * bake --mode archive with the private dockerd, from a cache filled by fetch, with the
+ * registry stopped. Archives are then loaded into a FRESH private engine and run.
+ */
+import { createHash } from 'node:crypto';
+import { cp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bake } from '../../src/bake/bake.js';
+import type { BakeResult } from '../../src/bake/archive.js';
+import { readSavedArchive } from '../../src/bake/saved-archive.js';
+import { compareTarPaths, indexTar } from '../../src/bake/tar-index.js';
+import { startDockerd, type RunningDockerd } from '../../src/engine/dockerd.js';
+import { PODMAN_RUN_ARGS, startPodman } from '../../src/engine/podman.js';
+import { blobPath } from '../../src/fetch/cache.js';
+import type { BakeManifest } from '../../src/formats.js';
+import { runCleanups } from '../../src/util/cleanup.js';
+import { sha256File } from '../../src/util/fs.js';
+import { VERSION } from '../../src/version.js';
+import { assertFidelityOutput, SAMPLE_OUTPUT } from '../fixtures/images.js';
+import { prepareBakeInputs, readTarHeaders, stagingDirsIn, type BakeInputs } from './bake-archive.helpers.js';
+import { execa } from 'execa';
+
+const SDE = 1_700_000_000;
+
+async function dockerRun(d: RunningDockerd, image: string): Promise<string> {
+  const container = await d.docker.createContainer({ Image: image, HostConfig: { NetworkMode: 'none' } });
+  try {
+    await container.start();
+    const { StatusCode } = (await container.wait()) as { StatusCode: number };
+    const raw = (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+    let out = '';
+    for (let i = 0; i + 8 <= raw.length; ) {
+      const size = raw.readUInt32BE(i + 4);
+      out += raw.subarray(i + 8, i + 8 + size).toString();
+      i += 8 + size;
+    }
+    expect(StatusCode, out).toBe(0);
+    return out;
+  } finally {
+    await container.remove({ force: true });
+  }
+}
+
+async function dockerLoad(d: RunningDockerd, archive: string): Promise<void> {
+  const stream = await d.docker.loadImage(archive);
+  const events = await new Promise<Record<string, unknown>[]>((resolve, reject) =>
+    d.docker.modem.followProgress(stream, (err: Error | null, res: Record<string, unknown>[]) => (err ? reject(err) : resolve(res))),
+  );
+  expect(events.filter((e) => e.error)).toEqual([]);
+}
+
+describe('bake --mode archive --engine docker', () => {
+  let inputs: BakeInputs;
+  let first: BakeResult;
+  let second: BakeResult;
+
+  beforeAll(async () => {
+    inputs = await prepareBakeInputs();
+    // Two bakes of the same lock at once (the registry is already stopped).
+    [first, second] = await Promise.all(
+      ['out-1', 'out-2'].map((o) =>
+        bake({ lockPath: inputs.lockAmd64, cacheDir: inputs.cacheDir, mode: 'archive', engine: 'docker', outDir: join(inputs.work, o), sourceDateEpoch: SDE }),
+      ),
+    );
+  }, 300_000);
+  afterAll(async () => {
+    await runCleanups();
+    await inputs?.close();
+  });
+
+  it('writes OUT/manifest.json that records everything, and archives whose sha256 it lists', async () => {
+    const manifest = JSON.parse(await readFile(join(first.outDir, 'manifest.json'), 'utf8')) as BakeManifest;
+    expect(manifest).toEqual(first.manifest);
+    expect(manifest).toMatchObject({
+      manifestVersion: 1,
+      ctrbakeVersion: VERSION,
+      mode: 'archive',
+      engine: { name: 'docker', version: expect.stringMatching(/^\d+\.\d+\.\d+/) },
+      storageDriver: 'overlay2',
+      archiveFormat: 'docker-archive',
+      platform: { os: 'linux', architecture: 'amd64' },
+      sourceDateEpoch: SDE,
+    });
+    const byRef = Object.fromEntries(manifest.images.map((i) => [i.reference, i]));
+    for (const [ref, built] of [
+      [inputs.images.sample, inputs.images.sampleImage],
+      [inputs.images.fidelity, inputs.images.fidelityImage],
+    ] as const) {
+      const image = byRef[ref]!;
+      expect(image, ref).toMatchObject({ digest: built.manifest.digest, imageId: built.config.digest, platform: { os: 'linux', architecture: 'amd64' } });
+      expect(image.layers).toEqual(built.layers.map((l, n) => ({ ...l, diffId: built.diffIds[n] })));
+      expect(manifest.outputs.map((o) => o.path)).toContain(image.archive);
+    }
+    expect(manifest.outputs).toHaveLength(2);
+    for (const o of manifest.outputs) {
+      const file = join(first.outDir, o.path);
+      expect(await sha256File(file)).toBe(o.sha256);
+      expect((await stat(file)).size).toBe(o.size);
+    }
+    expect(await stagingDirsIn(inputs.work)).toEqual([]);
+  });
+
+  it('gives byte-identical archives for two bakes of the same lock (run at the same time)', () => {
+    expect(second.manifest.outputs).toEqual(first.manifest.outputs);
+    expect(second.manifest).toEqual(first.manifest);
+  });
+
+  it('normalizes the outer tar: sorted, mtime = SOURCE_DATE_EPOCH, owner 0/0 without names, no PAX times', async () => {
+    for (const o of first.manifest.outputs) {
+      const headers = await readTarHeaders(join(first.outDir, o.path));
+      expect(headers.length).toBeGreaterThan(3);
+      for (const h of headers) {
+        expect(h, h.name).toMatchObject({ mtime: SDE, uid: 0, gid: 0, uname: '', gname: '' });
+        expect(Object.keys(h.pax ?? {}).filter((k) => /time/.test(k)), h.name).toEqual([]);
+      }
+      const names = headers.map((h) => h.name.replace(/\/$/, ''));
+      expect(names).toEqual([...names].sort(compareTarPaths));
+    }
+  });
+
+  it('archives load into a fresh private dockerd and run with --network none: every fidelity property intact', async () => {
+    const d = await startDockerd({ storageDriver: 'overlay2' });
+    try {
+      for (const image of first.manifest.images) await dockerLoad(d, join(first.outDir, image.archive!));
+      const fidelity = first.manifest.images.find((i) => i.reference === inputs.images.fidelity)!;
+      expect((await d.docker.getImage(inputs.images.fidelity).inspect()).Id).toBe(fidelity.imageId);
+      assertFidelityOutput(await dockerRun(d, inputs.images.fidelity));
+      expect(await dockerRun(d, inputs.images.sample)).toBe(`${SAMPLE_OUTPUT}\n`);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it('linux/arm64 from the multi-platform index: the archive holds the arm64 config and layers', async () => {
+    const out = join(inputs.work, 'arm64');
+    const result = await bake({ lockPath: inputs.lockArm64, cacheDir: inputs.cacheDir, mode: 'archive', engine: 'docker', outDir: out, sourceDateEpoch: SDE });
+    const arm = inputs.images.multiArm64;
+    expect(result.manifest.platform).toEqual({ os: 'linux', architecture: 'arm64', variant: 'v8' });
+    expect(result.manifest.images).toMatchObject([{ reference: inputs.images.multi, digest: arm.manifest.digest, imageId: arm.config.digest }]);
+    const archive = join(out, result.manifest.images[0]!.archive!);
+    const [saved, ...rest] = await readSavedArchive(archive, await indexTar(archive));
+    expect(rest).toEqual([]);
+    expect(`sha256:${createHash('sha256').update(saved!.configBytes).digest('hex')}`).toBe(arm.config.digest);
+    expect(saved!.config).toMatchObject({ os: 'linux', architecture: 'arm64', rootfs: { diff_ids: arm.diffIds } });
+    expect(saved!.repoTags).toEqual([inputs.images.multi]);
+    // The layers in the archive are the arm64 ones (not the amd64 busybox layer).
+    const fh = await readFile(archive);
+    const layerHashes = saved!.layers.map((l) => `sha256:${createHash('sha256').update(fh.subarray(l.offset, l.offset + l.size)).digest('hex')}`);
+    expect(layerHashes).toEqual(arm.diffIds);
+    expect(layerHashes).not.toContain(inputs.images.multiAmd64.diffIds[0]);
+  });
+
+  it('oci-archive: a real OCI layout that skopeo reads and a fresh podman loads and runs', async () => {
+    const out = join(inputs.work, 'oci');
+    const result = await bake({ lockPath: inputs.lockAmd64, cacheDir: inputs.cacheDir, mode: 'archive', engine: 'docker', outDir: out, archiveFormat: 'oci-archive', sourceDateEpoch: SDE });
+    expect(result.manifest.archiveFormat).toBe('oci-archive');
+    const sample = result.manifest.images.find((i) => i.reference === inputs.images.sample)!;
+    const archive = join(out, sample.archive!);
+    expect(archive.endsWith('.oci.tar')).toBe(true);
+    const names = (await indexTar(archive)).map((e) => e.name);
+    expect(names).toEqual(expect.arrayContaining(['oci-layout', 'index.json', `blobs/sha256/${sample.imageId.slice(7)}`]));
+    const inspected = JSON.parse((await execa('skopeo', ['inspect', '--raw', `oci-archive:${archive}`])).stdout) as { config: { digest: string }; layers: { digest: string }[] };
+    expect(inspected.config.digest).toBe(sample.imageId);
+    expect(inspected.layers.map((l) => l.digest)).toEqual(sample.layers.map((l) => l.diffId));
+    const p = await startPodman({ storageDriver: 'overlay' });
+    try {
+      await p.exec(['pull', `oci-archive:${archive}`]);
+      expect((await p.exec(['image', 'inspect', '--format', '{{.Id}}', inputs.images.sample])).stdout).toBe(sample.imageId.slice(7));
+      expect((await p.exec(['run', '--rm', ...PODMAN_RUN_ARGS, inputs.images.sample])).stdout).toBe(SAMPLE_OUTPUT);
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('E_CACHE_MISS names the image and says to run ctrbake fetch; no OUT, no staging dir', async () => {
+    const cache = join(inputs.work, 'partial-cache');
+    await cp(inputs.cacheDir, cache, { recursive: true });
+    const missingLayer = inputs.images.fidelityImage.layers.at(-1)!.digest;
+    await rm(blobPath(cache, missingLayer));
+    const out = join(inputs.work, 'miss');
+    const error = await bake({ lockPath: inputs.lockAmd64, cacheDir: cache, mode: 'archive', engine: 'docker', outDir: out }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'E_CACHE_MISS' });
+    expect((error as Error).message).toContain(inputs.images.fidelity);
+    expect((error as Error).message).toContain(missingLayer);
+    expect((error as Error).message).toContain('ctrbake fetch');
+    await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await stagingDirsIn(inputs.work)).toEqual([]);
+  });
+
+  it('E_WRONG_PLATFORM when the engine reports another platform than the lock', async () => {
+    const lock = JSON.parse(await readFile(inputs.lockAmd64, 'utf8')) as { platform: unknown };
+    lock.platform = { os: 'linux', architecture: 'arm64', variant: 'v8' };
+    const lockPath = join(inputs.work, 'lying.lock.json');
+    await writeFile(lockPath, JSON.stringify(lock));
+    const out = join(inputs.work, 'wrong');
+    await expect(bake({ lockPath, cacheDir: inputs.cacheDir, mode: 'archive', engine: 'docker', outDir: out })).rejects.toMatchObject({
+      code: 'E_WRONG_PLATFORM',
+      message: expect.stringMatching(/linux\/amd64 in docker, the lock is for linux\/arm64/),
+    });
+    await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await stagingDirsIn(inputs.work)).toEqual([]);
+  });
+
+  it('E_ENGINE_MISSING when dockerd is not installed; nothing left', async () => {
+    const out = join(inputs.work, 'no-engine');
+    await expect(
+      bake({ lockPath: inputs.lockAmd64, cacheDir: inputs.cacheDir, mode: 'archive', engine: 'docker', outDir: out, engineBinary: '/nonexistent/dockerd' }),
+    ).rejects.toMatchObject({ code: 'E_ENGINE_MISSING', message: expect.stringContaining('docker.io') });
+    await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await stagingDirsIn(inputs.work)).toEqual([]);
+  });
+
+  it('replaces an existing OUT as a whole', async () => {
+    const out = join(inputs.work, 'replace');
+    await cp(first.outDir, out, { recursive: true });
+    await writeFile(join(out, 'stale-file'), 'from an older bake');
+    const result = await bake({ lockPath: inputs.lockAmd64, cacheDir: inputs.cacheDir, mode: 'archive', engine: 'docker', storageDriver: 'vfs', outDir: out, sourceDateEpoch: SDE });
+    await expect(stat(join(out, 'stale-file'))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(result.manifest.storageDriver).toBe('vfs');
+    // vfs or overlay2 in the baking engine: the same archives.
+    expect(result.manifest.outputs).toEqual(first.manifest.outputs);
+    expect(await stagingDirsIn(inputs.work)).toEqual([]);
+  });
+});
