@@ -1,0 +1,57 @@
+/**
+ * Engine-version compatibility: a store baked by the host's dockerd 20.10 (Debian 12),
+ * extracted into a fresh data-root, served by the newest dockerd that runs here (Debian 13's
+ * docker.io, 26.x, from a debootstrap tree; see test/fixtures/newer-dockerd.ts): every image
+ * listed, runs with --network none and shows every fidelity property, `docker save` re-reads
+ * every layer. overlay2 and vfs. docs/engine-compat.md records the result.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bakeStore, type BakeStoreResult } from '../../src/bake/store.js';
+import { verifyStore, type StartVerifyDocker, type VerifyStoreResult } from '../../src/bake/verify-store.js';
+import { ensureNewerDockerdTree, startNewerDockerd } from '../fixtures/newer-dockerd.js';
+import { assertFidelityOutput, SAMPLE_OUTPUT } from '../fixtures/images.js';
+import { setupStoreFixture, type StoreFixture } from './store-setup.js';
+
+const DRIVERS = ['overlay2', 'vfs'] as const;
+
+const startNewer: StartVerifyDocker = async (dataRoot, storageDriver) => {
+  const d = await startNewerDockerd({ dataRoot, storageDriver });
+  return { docker: d.docker, version: d.version, stop: d.stop };
+};
+
+let f: StoreFixture;
+const baked = {} as Record<(typeof DRIVERS)[number], BakeStoreResult>;
+const verified = {} as Record<(typeof DRIVERS)[number], VerifyStoreResult>;
+
+beforeAll(async () => {
+  // Builds the Debian 13 tree on a fresh machine (debootstrap from the Debian mirror: minutes).
+  await ensureNewerDockerdTree();
+  f = await setupStoreFixture();
+  for (const driver of DRIVERS) {
+    baked[driver] = await bakeStore({ lock: f.lock, cacheDir: f.cacheDir, engine: 'docker', storageDriver: driver, outDir: join(f.work, driver) });
+    verified[driver] = await verifyStore({ outDir: baked[driver].outDir, startDocker: startNewer });
+  }
+}, 1_200_000);
+
+afterAll(async () => {
+  await f?.dispose();
+});
+
+describe.each(DRIVERS)('a docker 20.10 %s store under Debian 13\'s dockerd', (driver) => {
+  it('was baked by 20.10 and is served by a newer major version', () => {
+    expect(baked[driver].manifest.engine.version).toMatch(/^20\.10\./);
+    const newer = Number(verified[driver].engineVersion.split('.')[0]);
+    expect(newer, verified[driver].engineVersion).toBeGreaterThanOrEqual(26);
+  });
+
+  it('lists every image, runs it with --network none with every fidelity property, saves every layer', () => {
+    const images = verified[driver].images;
+    const fidelity = images.find((i) => i.reference === f.images.fidelity);
+    const sample = images.find((i) => i.reference === f.images.sample);
+    assertFidelityOutput(fidelity?.output ?? '');
+    expect(sample?.output?.trim()).toBe(SAMPLE_OUTPUT);
+    expect(fidelity?.savedLayers).toBe(f.images.fidelityImage.layers.length);
+    expect(sample?.savedLayers).toBe(f.images.sampleImage.layers.length);
+  });
+});
