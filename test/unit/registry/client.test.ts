@@ -15,13 +15,12 @@ import { join } from 'node:path';
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 let server: Server | undefined;
-let tmp: string | undefined;
+const tmpDirs: string[] = [];
 afterEach(async () => {
   server?.closeAllConnections();
   await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   server = undefined;
-  if (tmp) await rm(tmp, { recursive: true, force: true });
-  tmp = undefined;
+  for (const d of tmpDirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
 async function serve(handler: Handler): Promise<string> {
@@ -31,8 +30,9 @@ async function serve(handler: Handler): Promise<string> {
 }
 
 async function authfile(host: string, user: string, password: string): Promise<string> {
-  tmp = await mkdtemp(join(tmpdir(), 'ctrbake-client-test-'));
-  const path = join(tmp, 'auth.json');
+  const dir = await mkdtemp(join(tmpdir(), 'ctrbake-client-test-'));
+  tmpDirs.push(dir);
+  const path = join(dir, 'auth.json');
   await writeFile(path, JSON.stringify({ auths: { [host]: { auth: Buffer.from(`${user}:${password}`).toString('base64') } } }));
   return path;
 }
