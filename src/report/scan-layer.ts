@@ -58,7 +58,14 @@ function baseOf(path: string): string {
 }
 
 export async function scanLayerTar(source: AsyncIterable<Uint8Array>, blockSize: number): Promise<LayerScan> {
-  const reader = new TarReader(source);
+  let tarBytes = 0;
+  const counted = (async function* () {
+    for await (const chunk of source) {
+      tarBytes += chunk.byteLength;
+      yield chunk;
+    }
+  })();
+  const reader = new TarReader(counted);
   const nodes = new Map<string, Node>();
   try {
     for (let entry = await reader.next(); entry; entry = await reader.next()) {
@@ -94,7 +101,7 @@ export async function scanLayerTar(source: AsyncIterable<Uint8Array>, blockSize:
     children.get(parentOf(path))!.push(baseOf(path));
   }
   const scan: LayerScan = {
-    tarBytes: reader.position,
+    tarBytes,
     unpackedBytes: 0,
     fileBytes: 0,
     files: 0,
