@@ -73,8 +73,10 @@ describe('scanLayerTar', () => {
   it('reads "./"-prefixed names (as docker save writes them); a repeated path counts once, the last entry wins', async () => {
     const p = pack();
     const chunks: Buffer[] = [];
-    p.on('data', (c: Buffer) => chunks.push(c));
-    const done = new Promise((r) => p.on('end', r));
+    p.on('data', (c: unknown) => {
+      chunks.push(c as Buffer);
+    });
+    const done = new Promise<void>((r) => p.on('end', () => r()));
     p.entry({ name: './', type: 'directory' });
     p.entry({ name: './etc/', type: 'directory' });
     p.entry({ name: './etc/f', type: 'file' }, Buffer.alloc(3 * B));
