@@ -111,6 +111,14 @@ export async function indexTar(path: string): Promise<TarIndexEntry[]> {
       const prefix = magic.startsWith('ustar') ? cString(header, 345, 155) : '';
       const rawName = pax.path ?? longName ?? (prefix ? `${prefix}/${cString(header, 0, 100)}` : cString(header, 0, 100));
       const name = rawName.replace(/^\.\//, '').replace(/\/+$/, '');
+      if ((name === '' || name === '.') && type === 'directory') {
+        // The archive root ("./"): nothing to keep.
+        pax = {};
+        longName = undefined;
+        longLink = undefined;
+        pos = next;
+        continue;
+      }
       if (name === '' || name.split('/').includes('..') || name.startsWith('/')) fail(`unsafe entry name ${JSON.stringify(rawName)}`);
       entries.push({
         name,

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { resolveBakeOptions, type BakeOptions } from '../../../src/bake/options.js';
+
+const base: BakeOptions = { lockPath: 'l.json', cacheDir: 'cache', mode: 'archive', outDir: 'out' };
+
+describe('resolveBakeOptions', () => {
+  it('fills defaults: docker, overlay2, docker-archive, SOURCE_DATE_EPOCH 0, absolute paths; frozen', () => {
+    const c = resolveBakeOptions(base, {});
+    expect(c).toMatchObject({ engine: 'docker', storageDriver: 'overlay2', archiveFormat: 'docker-archive', sourceDateEpoch: 0, offline: false, mode: 'archive' });
+    expect(c.lockPath.startsWith('/')).toBe(true);
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it.each([
+    [{ engine: 'podman' }, {}, { storageDriver: 'overlay' }],
+    [{ engine: 'podman', storageDriver: 'overlay2' }, {}, { storageDriver: 'overlay' }],
+    [{ engine: 'podman', storageDriver: 'vfs' }, {}, { storageDriver: 'vfs' }],
+    [{ storageDriver: 'vfs' }, {}, { storageDriver: 'vfs' }],
+    [{}, { SOURCE_DATE_EPOCH: '1700000000' }, { sourceDateEpoch: 1700000000 }],
+    [{ sourceDateEpoch: 5 }, { SOURCE_DATE_EPOCH: '1700000000' }, { sourceDateEpoch: 5 }],
+    [{}, { CTRBAKE_TMPDIR: '/t' }, { tmpBase: '/t' }],
+    [{ archiveFormat: 'oci-archive' }, {}, { archiveFormat: 'oci-archive' }],
+  ] as [Partial<BakeOptions>, NodeJS.ProcessEnv, Record<string, unknown>][])('%j with env %j => %j', (opts, env, expected) => {
+    expect(resolveBakeOptions({ ...base, ...opts }, env)).toMatchObject(expected);
+  });
+
+  it.each([
+    [{ storageDriver: 'overlay' }, {}, /does not work with docker: use overlay2 or vfs/],
+    [{ engine: 'podman', storageDriver: 'btrfs' }, {}, /does not work with podman/],
+    [{ engine: 'rkt' }, {}, /--engine must be docker or podman/],
+    [{ mode: 'tarball' }, {}, /--mode must be archive or store/],
+    [{ archiveFormat: 'zip' }, {}, /--archive-format/],
+    [{}, { SOURCE_DATE_EPOCH: 'yesterday' }, /SOURCE_DATE_EPOCH/],
+    [{ sourceDateEpoch: -1 }, {}, /non-negative/],
+    [{ outDir: '' }, {}, /-o is required/],
+  ] as [Partial<BakeOptions>, NodeJS.ProcessEnv, RegExp][])('%j with env %j => E_CONFIG (exit 2)', (opts, env, message) => {
+    expect(() => resolveBakeOptions({ ...base, ...opts } as BakeOptions, env)).toThrow(expect.objectContaining({ code: 'E_CONFIG', exitCode: 2, message: expect.stringMatching(message) }));
+  });
+});
