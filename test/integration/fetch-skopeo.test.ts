@@ -48,6 +48,20 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return check();
+}
+
+async function processesNaming(text: string): Promise<string[]> {
+  const ps = await execa('ps', ['-eo', 'pid=,args='], { reject: false });
+  return String(ps.stdout).split('\n').filter((l) => l.includes(text));
+}
+
 let n = 0;
 const newCache = () => join(work, `cache-${++n}`);
 
@@ -222,33 +236,50 @@ describe('fetch with skopeo', () => {
     await expectCacheHoldsLock(cache, lock);
   });
 
-  it.each(['SIGTERM', 'SIGKILL'] as const)('a fetch killed with %s mid-download leaves only verified blobs, no downloader, and a rerun completes', async (signal) => {
+  it.each(['SIGTERM', 'SIGKILL'] as const)('a fetch killed with %s mid-download leaves only verified blobs, no downloader, and a rerun resumes', async (signal) => {
     const cache = newCache();
-    let blobFlowing!: () => void;
-    const flowing = new Promise<void>((r) => (blobFlowing = r));
-    const proxy = await startFaultProxy(registry.host, { bytesPerSecond: 64 * 1024, onBlobBody: () => blobFlowing() });
+    // Throttled blobs: skopeo copies one blob at a time; the busybox layer (~1 MB) takes ~3 s,
+    // every image starts with it, so skopeo is still busy when the first blob is complete.
+    const proxy = await startFaultProxy(registry.host, { bytesPerSecond: 400 * 1024 });
     try {
       const slowLock = rehost(lock, proxy.host);
       const path = await writeLock(join(work, `slow-${signal}.lock.json`), slowLock);
       const child = startCli(['fetch', '--lock', path, '--cache', cache, '--insecure-registry', proxy.host, '--json']);
-      await flowing;
-      await new Promise((r) => setTimeout(r, 300));
+      // Kill once skopeo holds at least one complete blob in its download dir and is still busy.
+      const completeInTmp = await waitFor(async () => {
+        for (const dir of await readdir(join(cache, 'tmp')).catch(() => [] as string[])) {
+          const names = await readdir(join(cache, 'tmp', dir, 'image')).catch(() => [] as string[]);
+          if (names.some((n) => /^[0-9a-f]{64}$/.test(n))) return true;
+        }
+        return false;
+      }, 30_000);
+      expect(completeInTmp, 'skopeo stored no complete blob within 30 s').toBe(true);
+      expect(child.exitCode).toBeNull();
       child.kill(signal);
       const killed = parseCliOutput(await child);
       if (signal === 'SIGTERM') expect(killed.exitCode).toBe(143);
       else expect(killed.signal).toBe('SIGKILL');
-      // No skopeo left writing into this cache.
-      await new Promise((r) => setTimeout(r, 500));
-      const ps = await execa('ps', ['-eo', 'args'], { reject: false });
-      expect(ps.stdout.split('\n').filter((l) => l.includes(cache))).toEqual([]);
+      // No skopeo left writing into this cache (SIGKILL: its parent-death signal ended it).
+      expect(await waitFor(async () => (await processesNaming(cache)).length === 0, 5_000), `still running: ${await processesNaming(cache)}`).toBe(true);
       const afterKill = await cacheBlobs(cache);
       expect(afterKill.wrong).toEqual([]);
-      if (signal === 'SIGTERM') expect(await readdir(join(cache, 'tmp'))).toEqual([]);
       expect(afterKill.digests.size).toBeLessThan(lockDigests(slowLock).size);
+      if (signal === 'SIGTERM') {
+        // The cleanup kept the complete blobs and removed its download dir.
+        expect(await readdir(join(cache, 'tmp'))).toEqual([]);
+        expect(afterKill.digests.size).toBeGreaterThan(0);
+      }
 
       const rerun = await runCli(['fetch', '--lock', lockPath, '--cache', cache, '--insecure-registry', registry.host, '--json']);
       expect(rerun.error).toBeUndefined();
       await expectCacheHoldsLock(cache, lock);
+      if (signal === 'SIGKILL') {
+        // The dead run's complete blobs were recovered from CACHE/tmp/ and not downloaded again.
+        const recovered = rerun.lines.find((l) => l.event === 'fetch.recovered');
+        expect(recovered?.digests).toEqual(expect.arrayContaining([expect.stringMatching(/^sha256:/)]));
+      }
+      expect(rerun.result!.blobsAlreadyCached).toBeGreaterThan(afterKill.digests.size - 1);
+      expect(rerun.result!.blobsFetched).toBe(lockDigests(lock).size - (rerun.result!.blobsAlreadyCached as number));
     } finally {
       await proxy.close();
     }
