@@ -7,3 +7,5 @@ export * from './formats.js';
 export * from './fetch/index.js';
 export * from './lock/index.js';
 export * from './registry/index.js';
+export * from './engine/index.js';
+export * from './bake/index.js';
