@@ -286,9 +286,17 @@ seed_new() {
 		done
 		;;
 	copy)
-		cp --version 2>/dev/null | grep -q GNU ||
+		# By full path: a BusyBox shell may run its own cp applet for a bare "cp".
+		gnu_cp=""
+		for c in /usr/bin/cp /bin/cp; do
+			if [ -x "$c" ] && "$c" --version 2>/dev/null | grep -q GNU; then
+				gnu_cp="$c"
+				break
+			fi
+		done
+		[ -n "$gnu_cp" ] ||
 			die "the copy layout needs GNU cp on the device (it keeps xattrs such as trusted.overlay.opaque); install coreutils"
-		cp -a "$STORE_MOUNT/." "$new/"
+		"$gnu_cp" -a "$STORE_MOUNT/." "$new/"
 		;;
 	esac
 }
@@ -298,6 +306,14 @@ seed_data_root() {
 	new="$DATA_ROOT.ctrbake-new"
 	old="$DATA_ROOT.ctrbake-old"
 	rm -rf "$new" "$old"
+	mkdir -p "$(dirname "$DATA_ROOT")"
+	# Free space first: copy takes the whole store, split its metadata.
+	if [ "$CTRBAKE_LAYOUT" = copy ]; then need_kb=$(du -sk "$STORE_MOUNT" | cut -f1); else need_kb=$(du -sk "$STORE_MOUNT/image" | cut -f1); fi
+	need_kb=$((need_kb + CTRBAKE_SPACE_MARGIN_KB))
+	avail_kb=$(df -Pk "$(dirname "$DATA_ROOT")" | awk 'NR == 2 { print $4 }')
+	if [ "$avail_kb" -lt "$need_kb" ]; then
+		die "not enough space on the data partition to seed $CTRBAKE_DATA_ROOT: need ${need_kb} KiB free, have ${avail_kb} KiB; grow the partition, then reboot (nothing was written)"
+	fi
 	mkdir -p "$new"
 	chmod 0710 "$new"
 	seed_new "$new"
