@@ -6,6 +6,8 @@ import { VERSION } from '../version.js';
 import { commands } from './commands.js';
 import { abortForShutdown } from './run.js';
 
+class UsageError extends Error {}
+
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 
 /** Set when a signal arrived; never resolves: the handler exits the process once the cleanups ran. */
@@ -40,13 +42,18 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
         'Docs: docs/cli.md, error codes: docs/errors.md.',
     )
     .fail((msg, err) => {
-      if (err) throw err;
-      process.stderr.write(`ctrbake: ${msg}\nRun 'ctrbake --help' or 'ctrbake <command> --help'.\n`);
-      process.exitCode = EXIT_USAGE;
+      // Throwing stops yargs: a command whose arguments were rejected must not run.
+      throw err ?? new UsageError(msg);
     })
     .wrap(Math.min(100, process.stdout.columns ?? 100));
   for (const c of commands) parser = parser.command(c);
-  await parser.parseAsync();
+  try {
+    await parser.parseAsync();
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`ctrbake: ${error.message}\nRun 'ctrbake --help' or 'ctrbake <command> --help'.\n`);
+    process.exitCode = EXIT_USAGE;
+  }
   // A command interrupted by a signal must not exit before the cleanups finished: wait for the
   // handler, which exits with the signal's code (143 for SIGTERM).
   if (shuttingDown) await shuttingDown;
