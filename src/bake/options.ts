@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { ArchiveFormat, BakeMode, EngineName } from '../formats.js';
+import type { BudgetOptions, Layout } from '../report/index.js';
 import { silentReporter, type Reporter } from '../cli/output.js';
 import { parseSourceDateEpoch } from '../util/sde.js';
 
@@ -30,6 +31,8 @@ export interface BakeOptions {
   engineBinary?: string;
   /** Base for the engine's private dir (unix sockets: keep it short). Default CTRBAKE_TMPDIR or /tmp. */
   tmpBase?: string;
+  /** Storage budget checked before anything is written (docs/report.md); over budget: exit 3, no OUT. */
+  fit?: BudgetOptions & { layout?: Layout; blockSize?: number };
   reporter?: Reporter;
   signal?: AbortSignal;
 }

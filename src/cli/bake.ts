@@ -2,6 +2,8 @@ import type { Argv, CommandModule } from 'yargs';
 import { bake } from '../bake/bake.js';
 import type { BakeResult } from '../bake/archive.js';
 import type { ArchiveFormat, BakeMode, EngineName } from '../formats.js';
+import type { Layout } from '../report/index.js';
+import { budgetOptions } from './report.js';
 import { runCommand, type GlobalArgs } from './run.js';
 
 interface BakeArgs extends GlobalArgs {
@@ -13,6 +15,12 @@ interface BakeArgs extends GlobalArgs {
   out: string;
   offline: boolean;
   archiveFormat: ArchiveFormat;
+  budget?: string;
+  partitionSize?: string;
+  watermark?: string;
+  reserve?: string;
+  layout?: Layout;
+  fsBlockSize?: number;
 }
 
 function human(result: BakeResult): string {
@@ -27,7 +35,7 @@ export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
   command: 'bake',
   describe: 'Offline, from the cache: load the locked images into a private engine and write one archive per image (or a store) plus OUT/manifest.json',
   builder: (y: Argv<GlobalArgs>) =>
-    y
+    budgetOptions(y)
       .option('lock', { type: 'string', demandOption: true, describe: 'lock file written by `ctrbake lock`' })
       .option('cache', { type: 'string', demandOption: true, describe: 'cache directory filled by `ctrbake fetch`' })
       .option('mode', { choices: ['archive', 'store'] as const, demandOption: true, describe: 'archive: one archive per image; store: a baked engine store' })
@@ -49,6 +57,14 @@ export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
           outDir: argv.out,
           offline: argv.offline,
           archiveFormat: argv.archiveFormat,
+          fit: {
+            budget: argv.budget,
+            partitionSize: argv.partitionSize,
+            watermarkPct: argv.watermark,
+            reserve: argv.reserve,
+            ...(argv.layout ? { layout: argv.layout } : {}),
+            ...(argv.fsBlockSize !== undefined ? { blockSize: argv.fsBlockSize } : {}),
+          },
           reporter,
           signal,
         }),

@@ -8,7 +8,7 @@ interface DiffArgs extends GlobalArgs {
   old: string;
   new: string;
   cache?: string;
-  blockSize?: number;
+  fsBlockSize?: number;
   format: 'text' | 'json';
 }
 
@@ -20,13 +20,13 @@ export const diffCommand: CommandModule<GlobalArgs, DiffArgs> = {
       .positional('old', { type: 'string', demandOption: true, describe: 'what the device has' })
       .positional('new', { type: 'string', demandOption: true, describe: 'the update' })
       .option('cache', { type: 'string', describe: 'fetch cache with the new layers, for unpacked sizes' })
-      .option('block-size', { type: 'number', describe: 'target filesystem block size (default 4096)' })
+      .option('fs-block-size', { type: 'number', describe: 'block size of the data partition\'s filesystem (default 4096)' })
       .option('format', { choices: ['text', 'json'] as const, default: 'text' as const }) as unknown as Argv<DiffArgs>,
   handler: (argv) =>
     runCommand<DiffResult>(
       argv,
       async ({ json }) => {
-        const result = await diffImages({ oldPath: argv.old, newPath: argv.new, ...(argv.cache ? { cacheDir: argv.cache } : {}), ...(argv.blockSize ? { blockSize: argv.blockSize } : {}) });
+        const result = await diffImages({ oldPath: argv.old, newPath: argv.new, ...(argv.cache ? { cacheDir: argv.cache } : {}), ...(argv.fsBlockSize ? { blockSize: argv.fsBlockSize } : {}) });
         if (!json) process.stdout.write(argv.format === 'json' ? toJsonFile(result) : renderDiffText(result));
         return result;
       },

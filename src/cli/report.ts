@@ -21,7 +21,7 @@ export function budgetOptions<T>(y: Argv<T>): Argv<T> {
     .option('watermark', { type: 'string', describe: 'with --partition-size: fill at most this percentage of it (default 90)' })
     .option('reserve', { type: 'string', describe: 'with --partition-size: bytes kept free for other data (default 0)' })
     .option('layout', { choices: LAYOUTS, describe: 'device layout for the first-boot model (default: from the bake mode and storage driver)' })
-    .option('block-size', { type: 'number', describe: 'target filesystem block size (default 4096)' }) as unknown as Argv<T>;
+    .option('fs-block-size', { type: 'number', describe: 'block size of the data partition\'s filesystem (default 4096)' }) as unknown as Argv<T>;
 }
 
 interface ReportArgs extends GlobalArgs {
@@ -33,7 +33,7 @@ interface ReportArgs extends GlobalArgs {
   watermark?: string;
   reserve?: string;
   layout?: Layout;
-  blockSize?: number;
+  fsBlockSize?: number;
   format: ReportFormat;
   output?: string;
   writeLayers?: boolean;
@@ -75,7 +75,7 @@ export const reportCommand: CommandModule<GlobalArgs, ReportArgs> = {
             watermarkPct: argv.watermark,
             reserve: argv.reserve,
             ...(argv.layout ? { layout: argv.layout } : {}),
-            ...(argv.blockSize !== undefined ? { blockSize: argv.blockSize } : {}),
+            ...(argv.fsBlockSize !== undefined ? { blockSize: argv.fsBlockSize } : {}),
             reporter,
             signal,
           });

@@ -211,6 +211,40 @@ describe('first boot and budgets', () => {
   );
 });
 
+describe('bake with a budget', () => {
+  it('over budget: exit 3 before anything is written, no OUT dir and no staging dir left', async () => {
+    const parent = await mkdtemp(join(work, 'bake-over-'));
+    const out = join(parent, 'out');
+    const cli = await runCli(['bake', '--lock', lock1, '--cache', cacheDir, '--mode', 'archive', '-o', out, '--budget', '100K']);
+    expect(cli.code).toBe(3);
+    expect(cli.stderr).toContain('E_DOES_NOT_FIT');
+    expect(cli.stderr).toMatch(/over by .*Largest images: /);
+    expect(await readdir(parent)).toEqual([]);
+    const store = await runCli(['bake', '--lock', lock1, '--cache', cacheDir, '--mode', 'store', '-o', out, '--partition-size', '200K', '--watermark', '90', '--reserve', '100K']);
+    // split layout: only metadata at first boot (163840 bytes here), over 90% of 200K less 100K.
+    expect(store.code).toBe(3);
+    expect(store.stderr).toContain('split layout');
+    expect(await readdir(parent)).toEqual([]);
+  });
+
+  it('bad budget flags: exit 2, no OUT', async () => {
+    const parent = await mkdtemp(join(work, 'bake-bad-'));
+    const cli = await runCli(['bake', '--lock', lock1, '--cache', cacheDir, '--mode', 'archive', '-o', join(parent, 'out'), '--budget', '10 M']);
+    expect(cli.code).toBe(2);
+    expect(await readdir(parent)).toEqual([]);
+  });
+
+  it('within budget: the bake runs and its report fits the same budget', async () => {
+    const out = join(await mkdtemp(join(work, 'bake-fits-')), 'out');
+    const budget = String(archiveReport.firstBoot.totalBytes + 64 * 1024);
+    const cli = await runCli(['bake', '--lock', lock1, '--cache', cacheDir, '--mode', 'archive', '-o', out, '--budget', budget, '--json']);
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toContain('"event":"bake.budget"');
+    const r = await report({ manifestPath: join(out, 'manifest.json'), cacheDir, budget });
+    expect(r.budget?.fits).toBe(true);
+  });
+});
+
 describe('layers.json and diff', () => {
   it('report --write-layers writes layers.json with per-layer compressed and unpacked sizes', async () => {
     const cli = await runCli(['report', '--manifest', join(archiveOut, 'manifest.json'), '--cache', cacheDir, '--write-layers', '--format', 'json']);
