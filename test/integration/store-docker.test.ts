@@ -5,8 +5,9 @@
  * `docker save` re-reads every layer); store.tar keeps every file property overlay needs and
  * holds nothing but image metadata and layers. Plus a linux/arm64 store.
  */
-import { mkdtemp } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { execa } from 'execa';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bakeStore, type BakeStoreResult } from '../../src/bake/store.js';
@@ -132,6 +133,43 @@ describe.each(DRIVERS)('docker %s store', (driver) => {
 function stripSlash(name: string): string {
   return name.replace(/\/$/, '');
 }
+
+describe('ctrbake bake --mode store (CLI)', () => {
+  it('bakes the same store.tar as the library, and verify-store checks it', async () => {
+    const cli = resolve(import.meta.dirname, '../../bin/ctrbake.js');
+    const lockPath = join(f.work, 'cli.lock.json');
+    await writeFile(lockPath, `${JSON.stringify(f.lock, null, 2)}\n`);
+    const out = join(f.work, 'cli-out');
+    const env = { ...process.env, SOURCE_DATE_EPOCH: '0' };
+    const bake = await execa('node', [cli, 'bake', '--json', '--lock', lockPath, '--cache', f.cacheDir, '--mode', 'store', '--engine', 'docker', '--storage-driver', 'overlay2', '-o', out], { env, reject: false });
+    expect(bake.exitCode, bake.stdout + bake.stderr).toBe(0);
+    const result = JSON.parse(bake.stdout.trim().split('\n').at(-1)!) as { type: string; manifest: { outputs: Array<{ sha256: string }> } };
+    expect(result.type).toBe('result');
+    expect(result.manifest.outputs[0]!.sha256).toBe(runs.overlay2.a.storeTar.sha256);
+    expect(JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8'))).toEqual(runs.overlay2.a.manifest);
+    const verify = await execa('node', [cli, 'verify-store', '--json', '-o', out], { reject: false });
+    expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
+    const verified = JSON.parse(verify.stdout.trim().split('\n').at(-1)!) as { type: string; images: Array<{ reference: string; output?: string }> };
+    expect(verified.type).toBe('result');
+    assertFidelityOutput(verified.images.find((i) => i.reference === f.images.fidelity)?.output ?? '');
+  });
+});
+
+describe('a failed store bake', () => {
+  it('leaves no OUT and no staging dir behind, and keeps an existing OUT', async () => {
+    const parent = await mkdtemp(join(f.work, 'fail-'));
+    const out = join(parent, 'out');
+    await expect(
+      bakeStore({ lock: f.lock, cacheDir: f.cacheDir, engine: 'docker', outDir: out, engineBinary: join(parent, 'no-such-dockerd') }),
+    ).rejects.toMatchObject({ code: 'E_ENGINE_MISSING' });
+    expect(await readdir(parent)).toEqual([]);
+    await mkdir(out);
+    await writeFile(join(out, 'previous'), 'kept');
+    await expect(bakeStore({ lock: f.lock, cacheDir: join(parent, 'empty-cache'), engine: 'docker', outDir: out })).rejects.toMatchObject({ code: expect.stringMatching(/^E_/) });
+    expect(await readdir(parent)).toEqual(['out']);
+    expect(await readFile(join(out, 'previous'), 'utf8')).toBe('kept');
+  });
+});
 
 describe('docker store for linux/arm64', () => {
   it('holds the arm64 image: its config and layers, not the host\'s', async () => {
