@@ -44,7 +44,11 @@ export async function withRetry<T>(
       }
       const delayMs = backoffDelay(policy, attempt);
       hooks.onRetry?.({ attempt, delayMs, reason: error.message });
-      await sleep(delayMs, undefined, { signal: hooks.signal });
+      try {
+        await sleep(delayMs, undefined, { signal: hooks.signal });
+      } catch (abort) {
+        throw hooks.signal?.reason ?? abort;
+      }
     }
   }
 }

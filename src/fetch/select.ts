@@ -6,10 +6,10 @@ import { createSkopeoFetcher } from './skopeo.js';
 import type { FetcherName, ImageFetcher, ResolvedFetchConfig } from './types.js';
 
 /** Which fetcher `auto` means on this machine: skopeo when installed, else docker, else podman. */
-export async function detectFetcher(): Promise<FetcherName | undefined> {
-  if (await findExecutable('skopeo')) return 'skopeo';
-  if (await findExecutable('dockerd')) return 'docker';
-  if (await findExecutable('podman')) return 'podman';
+export async function detectFetcher(path = process.env.PATH ?? ''): Promise<FetcherName | undefined> {
+  if (await findExecutable('skopeo', path)) return 'skopeo';
+  if (await findExecutable('dockerd', path)) return 'docker';
+  if (await findExecutable('podman', path)) return 'podman';
   return undefined;
 }
 
