@@ -9,3 +9,4 @@ export * from './lock/index.js';
 export * from './registry/index.js';
 export * from './engine/index.js';
 export * from './bake/index.js';
+export * from './report/index.js';
