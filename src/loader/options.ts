@@ -168,7 +168,7 @@ export async function resolveLoaderOptions(options: LoaderOptions): Promise<Read
     keepArchives: options.keepArchives ?? true,
     spaceMarginKiB,
     startOrder,
-    engineUnits: engine === 'docker' ? ['docker.service', 'docker.socket'] : ['podman.service', 'podman.socket'],
+    engineUnits: engine === 'docker' ? ['docker.service'] : ['podman.service'],
     enginePidfile: engine === 'docker' ? '/var/run/docker.pid' : '',
     sbinDir: '/usr/sbin',
     squashfsBackend: options.squashfsBackend ?? 'builtin',

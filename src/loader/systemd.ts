@@ -3,18 +3,15 @@
 export function escapeSystemdPath(path: string): string {
   const trimmed = path.replace(/\/+/g, '/').replace(/^\/|\/$/g, '');
   if (trimmed === '') return '-';
-  return trimmed
-    .split('/')
-    .map((part) =>
-      [...Buffer.from(part, 'utf8')]
-        .map((byte, i) => {
-          const c = String.fromCharCode(byte);
-          if (/[A-Za-z0-9:_]/.test(c) || (c === '.' && i > 0)) return c;
-          return `\\x${byte.toString(16).padStart(2, '0')}`;
-        })
-        .join(''),
-    )
-    .join('-');
+  // Like systemd-escape --path: "/" becomes "-"; only a leading "." of the whole name is escaped.
+  return [...Buffer.from(trimmed, 'utf8')]
+    .map((byte, i) => {
+      const c = String.fromCharCode(byte);
+      if (c === '/') return '-';
+      if (/[A-Za-z0-9:_]/.test(c) || (c === '.' && i > 0)) return c;
+      return `\\x${byte.toString(16).padStart(2, '0')}`;
+    })
+    .join('');
 }
 
 export function mountUnitName(where: string): string {

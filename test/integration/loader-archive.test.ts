@@ -4,6 +4,7 @@
  * order, a private dockerd on the device's data-root with the device's daemon.json.
  * CTRBAKE_TEST_POWERCUTS sets how many random power cuts / kill -9 the first boot gets (default 2).
  */
+import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
@@ -75,6 +76,12 @@ describe('archive layout on a simulated device', () => {
     expect(order.findIndex((n) => /load/.test(n))).toBeGreaterThan(order.indexOf('engine'));
     expect(loadLog(first)).toMatch(/loading .*fidelity/);
     await expectImagesA(d, first);
+    // The chain ids the device computes with (images.list) are the engine's own layerdb names.
+    const layerdb = await d.listDeviceDir('/var/lib/docker/image/overlay2/layerdb/sha256');
+    const list = await readFile(d.path('/usr/share/ctrbake/images.list'), 'utf8');
+    const chains = list.trim().split('\n').flatMap((line) => line.split(' ')[4]!.split(','));
+    expect(chains.length).toBeGreaterThan(2);
+    for (const chain of chains) expect(layerdb).toContain(chain);
     const firstKiB = await d.writtenKiB();
     await d.shutdown();
 
