@@ -83,7 +83,9 @@ class TableWriter {
   private sortedChildren(dir: Node): Sorted {
     let list = this.sorted.get(dir);
     if (!list) {
-      list = [...dir.children!.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      // Names are binary strings: the default (UTF-16 code unit) order is the byte order.
+      const children = dir.children!;
+      list = [...children.keys()].sort().map((name): [string, Node] => [name, children.get(name)!]);
       this.sorted.set(dir, list);
     }
     return list;
