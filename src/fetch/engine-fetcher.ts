@@ -52,6 +52,28 @@ async function commitFromArchive(config: ResolvedFetchConfig, image: LockedImage
   return commitSavedImage(config.cacheDir, saved, image, tool);
 }
 
+/**
+ * The engine's image store (docker data-root, podman root) lives in a work dir under
+ * CACHE/tmp/, on the cache's filesystem: unpacked images can be large, and /tmp may be a
+ * small tmpfs. The engine's own private dir (sockets, configs) stays under /tmp.
+ */
+function engineStore(config: ResolvedFetchConfig, kind: string): { dir(): Promise<string>; remove(): Promise<void> } {
+  let made: Promise<string> | undefined;
+  let unregister: (() => void) | undefined;
+  return {
+    dir: () =>
+      (made ??= makeCacheWorkDir(config.cacheDir, kind).then((dir) => {
+        unregister = registerCleanup(`${kind} store ${dir}`, () => rm(dir, { recursive: true, force: true }));
+        return dir;
+      })),
+    async remove() {
+      const dir = await made?.catch(() => undefined);
+      if (dir) await rm(dir, { recursive: true, force: true });
+      unregister?.();
+    },
+  };
+}
+
 // ---- docker ----------------------------------------------------------------------------
 
 interface PullEvent {
@@ -64,13 +86,17 @@ interface PullEvent {
 
 export function createDockerFetcher(config: ResolvedFetchConfig): ImageFetcher {
   let engine: Promise<RunningDockerd> | undefined;
+  const store = engineStore(config, 'dockerd');
   const start = () =>
-    (engine ??= startDockerd({
-      storageDriver: 'vfs',
-      network: 'host',
-      insecureRegistries: [...config.insecureRegistries],
-      ...(config.signal ? { signal: config.signal } : {}),
-    }));
+    (engine ??= store.dir().then((dir) =>
+      startDockerd({
+        storageDriver: 'vfs',
+        network: 'host',
+        dataRoot: join(dir, 'data'),
+        insecureRegistries: [...config.insecureRegistries],
+        ...(config.signal ? { signal: config.signal } : {}),
+      }),
+    ));
   return {
     name: 'docker',
     async fetchImage(image: LockedImage): Promise<ImageFetchOutcome> {
@@ -120,6 +146,7 @@ export function createDockerFetcher(config: ResolvedFetchConfig): ImageFetcher {
     },
     async close() {
       if (engine) await (await engine.catch(() => undefined))?.stop();
+      await store.remove();
     },
   };
 }
@@ -162,13 +189,17 @@ async function checkDockerPulledLayers(dockerd: RunningDockerd, image: LockedIma
 
 export function createPodmanFetcher(config: ResolvedFetchConfig): ImageFetcher {
   let engine: Promise<RunningPodman> | undefined;
+  const store = engineStore(config, 'podman');
   const start = () =>
-    (engine ??= startPodman({
-      storageDriver: 'vfs',
-      network: 'host',
-      insecureRegistries: [...config.insecureRegistries],
-      ...(config.signal ? { signal: config.signal } : {}),
-    }));
+    (engine ??= store.dir().then((dir) =>
+      startPodman({
+        storageDriver: 'vfs',
+        network: 'host',
+        root: join(dir, 'root'),
+        insecureRegistries: [...config.insecureRegistries],
+        ...(config.signal ? { signal: config.signal } : {}),
+      }),
+    ));
   return {
     name: 'podman',
     async fetchImage(image: LockedImage): Promise<ImageFetchOutcome> {
@@ -208,6 +239,7 @@ export function createPodmanFetcher(config: ResolvedFetchConfig): ImageFetcher {
     },
     async close() {
       if (engine) await (await engine.catch(() => undefined))?.stop();
+      await store.remove();
     },
   };
 }
