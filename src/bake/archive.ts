@@ -170,7 +170,10 @@ export async function bakeArchive(config: Readonly<ResolvedBakeConfig>): Promise
     reporter.event({ event: 'bake.done', message: `wrote ${outputs.length} archive(s) and ${manifestPath}`, outDir: config.outDir });
     return { outDir: config.outDir, manifestPath, manifest };
   } finally {
-    await engine?.stop();
-    await staged.discard();
+    try {
+      await engine?.stop();
+    } finally {
+      await staged.discard();
+    }
   }
 }

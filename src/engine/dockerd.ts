@@ -36,7 +36,7 @@ import Dockerode from 'dockerode';
 import { execa, type Options } from 'execa';
 import { ConfigError, EngineError } from '../errors.js';
 import { registerCleanup } from '../util/cleanup.js';
-import { unmountUnder } from './mounts.js';
+import { mountsUnder, unmountUnder } from './mounts.js';
 import { checkPrivileges, resolveBinary } from './prerequisites.js';
 import { checkSocketPath, DEFAULT_ENGINE_TMP_BASE, makeEnginePrivateDir } from './private-dir.js';
 import { descendantsOf, processesMentioning, signalProcess, terminateProcess, waitForExit } from './processes.js';
@@ -153,6 +153,14 @@ function containerdConfig(dir: string, socket: string): string {
   ].join('\n');
 }
 
+/** What to do about failures we know. */
+function hintFor(logTail: string): string {
+  if (/driver not supported|backing file system is unsupported|overlay.*not supported/i.test(logTail)) {
+    return ': the data-root filesystem does not support overlay2 (it may itself be an overlay); use the vfs storage driver or a data-root on ext4/xfs';
+  }
+  return '';
+}
+
 async function waitFor(
   what: string,
   ready: () => Promise<boolean>,
@@ -165,9 +173,10 @@ async function waitFor(
     signal?.throwIfAborted();
     if (await ready()) return;
     if (proc.exited()) {
+      const logTail = await tail(logPath, 30);
       throw new EngineError(
         'E_ENGINE_START',
-        `${what} exited during start (exit code ${proc.exitCode()}); last lines of its log:\n${await tail(logPath, 30)}`,
+        `${what} exited during start (exit code ${proc.exitCode()})${hintFor(logTail)}; last lines of its log:\n${logTail}`,
         { details: { logTail: await tail(logPath, 30) } },
       );
     }
@@ -196,6 +205,8 @@ export async function startDockerd(options: DockerdOptions): Promise<RunningDock
   const unshare = network === 'none' ? await resolveBinary('unshare', 'util-linux') : '';
   await checkPrivileges('a private dockerd');
 
+  // A caller's filesystem mounted at or under an external data-root is not ours to unmount.
+  const preexistingMounts = new Set(options.dataRoot ? await mountsUnder([resolve(options.dataRoot)]) : []);
   const privateDir = await makeEnginePrivateDir('ctrbake-d-', options.tmpBase ?? DEFAULT_ENGINE_TMP_BASE);
   const socketPath = join(privateDir, 'd.sock');
   const containerdSocket = join(privateDir, 'c.sock');
@@ -221,7 +232,7 @@ export async function startDockerd(options: DockerdOptions): Promise<RunningDock
         if (stray.pid === process.pid) continue;
         await terminateProcess(stray.pid, 5_000);
       }
-      const left = await unmountUnder([privateDir, dataRoot]);
+      const left = await unmountUnder([privateDir, dataRoot], preexistingMounts);
       if (left.length > 0) {
         throw new EngineError('E_ENGINE_STOP', `could not unmount ${left.join(', ')} left by the private dockerd`);
       }

@@ -37,16 +37,19 @@ export async function mountsUnder(dirs: readonly string[]): Promise<string[]> {
 
 /**
  * Unmounts everything at or under `dirs`, deepest first; a plain umount first, a lazy one
- * (`umount -l`) as the last resort for a busy mount. Returns what could not be unmounted.
+ * (`umount -l`) as the last resort for a busy mount. Mount points in `keep` (those that were
+ * there before the engine started, e.g. a caller's filesystem mounted at the data-root) stay.
+ * Returns what could not be unmounted.
  */
-export async function unmountUnder(dirs: readonly string[]): Promise<string[]> {
+export async function unmountUnder(dirs: readonly string[], keep: ReadonlySet<string> = new Set()): Promise<string[]> {
+  const ours = async () => (await mountsUnder(dirs)).filter((p) => !keep.has(p));
   for (let round = 0; round < 5; round++) {
-    const points = await mountsUnder(dirs);
+    const points = await ours();
     if (points.length === 0) return [];
     const lazy = round >= 2;
     for (const point of points) {
       await execa('umount', lazy ? ['-l', point] : [point], { reject: false });
     }
   }
-  return mountsUnder(dirs);
+  return ours();
 }

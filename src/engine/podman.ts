@@ -29,7 +29,7 @@ import { execa } from 'execa';
 import { ConfigError, EngineError } from '../errors.js';
 import { registerCleanup } from '../util/cleanup.js';
 import type { EngineNetwork } from './dockerd.js';
-import { unmountUnder } from './mounts.js';
+import { mountsUnder, unmountUnder } from './mounts.js';
 import { checkPrivileges, resolveBinary } from './prerequisites.js';
 import { DEFAULT_ENGINE_TMP_BASE, makeEnginePrivateDir } from './private-dir.js';
 import { processesMentioning, terminateProcess } from './processes.js';
@@ -102,6 +102,8 @@ export async function startPodman(options: PodmanOptions): Promise<RunningPodman
   const unshare = network === 'none' ? await resolveBinary('unshare', 'util-linux') : '';
   await checkPrivileges('a private podman');
 
+  // A caller's filesystem mounted at or under an external root is not ours to unmount.
+  const preexistingMounts = new Set(options.root ? await mountsUnder([resolve(options.root)]) : []);
   const privateDir = await makeEnginePrivateDir('ctrbake-p-', options.tmpBase ?? DEFAULT_ENGINE_TMP_BASE);
   const root = options.root ? resolve(options.root) : join(privateDir, 'root');
   const runroot = join(privateDir, 'run');
@@ -115,7 +117,7 @@ export async function startPodman(options: PodmanOptions): Promise<RunningPodman
           if (p.pid !== process.pid) await terminateProcess(p.pid, 10_000);
         }
       }
-      const left = await unmountUnder([privateDir, root]);
+      const left = await unmountUnder([privateDir, root], preexistingMounts);
       if (left.length > 0) throw new EngineError('E_ENGINE_STOP', `could not unmount ${left.join(', ')} left by the private podman`);
       await rm(privateDir, { recursive: true, force: true, maxRetries: 3 });
       if (options.root && !options.keepRoot) await rm(root, { recursive: true, force: true, maxRetries: 3 });

@@ -86,6 +86,23 @@ describe('ctrbake bake (CLI)', () => {
     expect(await stagingDirsIn(inputs.work)).toEqual([]);
   });
 
+  it.each(['docker', 'podman'])('%s as root without CAP_SYS_ADMIN: E_PRIVILEGES saying what is needed; nothing left', async (engine) => {
+    const out = join(inputs.work, `unprivileged-${engine}`);
+    const r = await execa(
+      'setpriv',
+      ['--inh-caps=-sys_admin', '--bounding-set=-sys_admin', '--', 'node', BIN, 'bake', '--json', '--lock', inputs.lockAmd64, '--cache', inputs.cacheDir, '--mode', 'archive', '--engine', engine, '-o', out],
+      { reject: false },
+    );
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(parseLines(r.stdout).at(-1)).toMatchObject({
+      type: 'error',
+      code: 'E_PRIVILEGES',
+      message: expect.stringContaining('run as root, or in a privileged build container (e.g. cqfd with --privileged)'),
+    });
+    await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await stagingDirsIn(inputs.work)).toEqual([]);
+  });
+
   it.each([
     [['--mode', 'archive', '--engine', 'docker', '--storage-driver', 'overlay'], 2, 'E_CONFIG'],
     [['--mode', 'archive', '--engine', 'podman', '--cache', '/nonexistent-cache'], 1, 'E_CACHE_MISS'],

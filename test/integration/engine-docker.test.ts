@@ -2,7 +2,8 @@
  * The private dockerd: starts, loads and runs a trivial image, stops leaving nothing behind,
  * never touches the host's docker. Real dockerd 20.10 + containerd, no mocks.
  */
-import { mkdtemp, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { execa } from 'execa';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Dockerode from 'dockerode';
@@ -161,6 +162,20 @@ describe('startDockerd', () => {
     expect((error as Error).message).toMatch(/last lines of its log:\n.*not a registry/s);
     const after = (await readdir('/tmp')).filter((n) => n.startsWith('ctrbake-d-'));
     expect(after.filter((n) => !before.includes(n))).toEqual([]);
+  });
+
+  it('overlay2 on an overlayfs data-root: E_ENGINE_START suggesting vfs; the caller\'s mount stays', async () => {
+    const base = join(work, 'ovl');
+    for (const d of ['lower', 'upper', 'work', 'merged']) await mkdir(join(base, d), { recursive: true });
+    const merged = join(base, 'merged');
+    await execa('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${join(base, 'lower')},upperdir=${join(base, 'upper')},workdir=${join(base, 'work')}`, merged]);
+    try {
+      const error = await startDockerd({ storageDriver: 'overlay2', dataRoot: merged, keepDataRoot: true }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'E_ENGINE_START', message: expect.stringContaining('use the vfs storage driver') });
+      expect(await mountsUnder([merged])).toEqual([merged]);
+    } finally {
+      await execa('umount', [merged]);
+    }
   });
 
   it('says which package to install when dockerd is missing', async () => {
