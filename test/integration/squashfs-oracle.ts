@@ -92,21 +92,24 @@ async function sha256Of(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** All xattrs under `root` (getfattr, hex values), keyed by "/"-rooted path. */
-async function xattrsUnder(root: string): Promise<Map<string, Record<string, string>>> {
-  const { stdout } = await sh('getfattr', ['--absolute-names', '-R', '-P', '-d', '-m', '-', '-e', 'hex', root], { allowFail: true });
+/** xattrs of the given paths (getfattr, hex values), keyed by "/"-rooted path. */
+async function xattrsOf(root: string, rels: string[]): Promise<Map<string, Record<string, string>>> {
   const out = new Map<string, Record<string, string>>();
-  let current: Record<string, string> | null = null;
-  for (const line of stdout.split('\n')) {
-    if (line.startsWith('# file: ')) {
-      const raw = unescapeGetfattr(line.slice('# file: '.length));
-      const rel = raw === root ? '/' : raw.slice(root.length);
-      current = {};
-      out.set(rel, current);
-    } else if (current && line.includes('=')) {
-      const eq = line.indexOf('=');
-      const value = line.slice(eq + 1);
-      current[unescapeGetfattr(line.slice(0, eq))] = value.startsWith('0x') ? value.slice(2) : value === '' ? '' : value;
+  for (let i = 0; i < rels.length; i += 200) {
+    const batch = rels.slice(i, i + 200);
+    const { stdout, stderr, code } = await sh('getfattr', ['--absolute-names', '-h', '-d', '-m', '-', '-e', 'hex', ...batch.map((r) => (r === '/' ? root : root + r))], { allowFail: true });
+    if (code !== 0 && stderr.trim()) throw new Error(`getfattr failed under ${root}: ${stderr.slice(0, 1000)}`);
+    let current: Record<string, string> | null = null;
+    for (const line of stdout.split('\n')) {
+      if (line.startsWith('# file: ')) {
+        const raw = unescapeGetfattr(line.slice('# file: '.length));
+        current = {};
+        out.set(raw === root ? '/' : raw.slice(root.length), current);
+      } else if (current && line.includes('=')) {
+        const eq = line.indexOf('=');
+        const value = line.slice(eq + 1);
+        current[unescapeGetfattr(line.slice(0, eq))] = value.startsWith('0x') ? value.slice(2) : value.replace(/^"|"$/g, '');
+      }
     }
   }
   return out;
@@ -148,11 +151,10 @@ function devNumbers(rdev: number): [number, number] {
 export async function treeFromDir(root: string): Promise<ObservedTree> {
   const tree: ObservedTree = {};
   const byInode = new Map<number, string[]>();
-  const xattrs = await xattrsUnder(root);
   const walk = async (abs: string, rel: string): Promise<void> => {
     const st = await lstat(abs);
     const type = typeOf(st);
-    const node: ObservedNode = { type, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), xattrs: xattrs.get(rel) ?? {} };
+    const node: ObservedNode = { type, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), xattrs: {} };
     if (type !== 'symlink') node.mode = st.mode & 0o7777;
     if (type === 'file') {
       node.size = st.size;
@@ -167,6 +169,8 @@ export async function treeFromDir(root: string): Promise<ObservedTree> {
     }
   };
   await walk(root, '/');
+  const xattrs = await xattrsOf(root, Object.keys(tree));
+  for (const [rel, values] of xattrs) if (tree[rel]) tree[rel].xattrs = values;
   for (const paths of byInode.values()) {
     if (paths.length < 2) continue;
     const first = [...paths].sort()[0];

@@ -127,6 +127,23 @@ describe.each(VARIANTS)('tar with $label', ({ label, options }) => {
   });
 });
 
+describe('sqfsdiff against tar2sqfs, small cases', () => {
+  const mountsHere = new Mounts();
+  afterEach(async () => {
+    await mountsHere.releaseAll();
+  });
+  const SMALL: [string, TreeEntry[]][] = [
+    ['an all-zero file smaller than a block', [{ type: 'file', path: 'z', content: { kind: 'zeros', size: 4096 } }]],
+    ['an all-zero file of one block and a bit', [{ type: 'file', path: 'z', content: { kind: 'zeros', size: 131072 + 100 } }]],
+  ];
+  it.each(SMALL)('builtin equals tar2sqfs for %s (inode types included)', async (_name, entries) => {
+    const dir = await mountsHere.tempDir();
+    const a = await createSquashfs({ input: tarStream(entries), outPath: join(dir, 'a.sqfs'), backend: 'tar2sqfs', sourceDateEpoch: SDE });
+    const b = await createSquashfs({ input: tarStream(entries), outPath: join(dir, 'b.sqfs'), backend: 'builtin', sourceDateEpoch: SDE });
+    expect((await sqfsdiff(a.path, b.path)).report).toBe('');
+  });
+});
+
 describe('reproducibility and options', () => {
   const mountsHere = new Mounts();
   afterEach(async () => {
