@@ -9,7 +9,8 @@
  *   on any failure or abort the temp file is removed and outPath is left untouched.
  * - options: see SquashfsWriteOptions. Block size and compression are checked first
  *   (ConfigError E_SQUASHFS_OPTIONS); bad tar input throws InputError with one of
- *   E_TAR_UNSAFE_PATH, E_TAR_DUPLICATE, E_TAR_TRUNCATED, E_TAR_BAD_LINK, E_TAR_CORRUPT.
+ *   E_TAR_UNSAFE_PATH, E_TAR_DUPLICATE, E_TAR_TRUNCATED, E_TAR_BAD_LINK, E_TAR_CORRUPT,
+ *   E_TAR_UNSUPPORTED (docs/errors.md, "SquashFS").
  *
  * What goes in the image is described in docs/squashfs-format.md. The same tar and
  * options always give the same bytes.
@@ -25,11 +26,12 @@ import { DataWriter } from './data.js';
 import { SUPERBLOCK_SIZE } from './metadata.js';
 import { writeTables } from './tables.js';
 import { TarInput, type TarEntry } from './tar-input.js';
-import { Tree, newNode, type NodeKind } from './tree.js';
+import { Tree, newNode, shown, type NodeKind } from './tree.js';
+import { checkXattrNames } from './xattr.js';
 
 export type { SquashfsCompression } from './compressor.js';
 export { SUPPORTED_COMPRESSIONS } from './compressor.js';
-export { E_TAR_CORRUPT } from './tar-input.js';
+export { E_TAR_CORRUPT, E_TAR_UNSUPPORTED } from './tar-input.js';
 
 export const E_SQUASHFS_OPTIONS = 'E_SQUASHFS_OPTIONS';
 
@@ -142,6 +144,7 @@ export async function writeSquashfsFromTar(
           progress();
           continue;
         }
+        if (entry.xattrs.size > 0) checkXattrNames(shown(entry.name), entry.xattrs);
         const kind = KINDS[entry.type]!;
         const add = tree.prepare(entry.name, kind);
         const node = newNode(kind, {

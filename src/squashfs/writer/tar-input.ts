@@ -16,6 +16,11 @@ const BLOCK = 512;
 const MAX_META_SIZE = 16 * 1024 * 1024;
 
 export const E_TAR_CORRUPT = 'E_TAR_CORRUPT';
+export const E_TAR_UNSUPPORTED = 'E_TAR_UNSUPPORTED';
+
+function unsupported(detail: string): InputError {
+  return new InputError(E_TAR_UNSUPPORTED, `the tar stream holds something SquashFS images cannot be built from: ${detail}`);
+}
 
 export type TarEntryType = 'file' | 'hardlink' | 'symlink' | 'chardev' | 'blockdev' | 'dir' | 'fifo';
 
@@ -251,12 +256,12 @@ export class TarInput {
         continue;
       }
       if (flag === 'V' || flag === 'N' || flag === 'M') {
-        if (flag !== 'V') throw corrupt(`unsupported GNU entry type ${flag}`);
+        if (flag !== 'V') throw unsupported(`GNU entry type ${flag} (multi-volume archive)`);
         await this.source.skip(stored + padding(stored), 'a volume header');
         continue;
       }
       const type = TYPES[flag];
-      if (type === undefined) throw corrupt(`unsupported entry type ${JSON.stringify(flag)}`);
+      if (type === undefined) throw unsupported(`entry type ${JSON.stringify(flag)} of ${JSON.stringify(cString(header, 0, 100))}`);
       return this.decode(header, flag, type, stored, mergePax(this.globalPax, pax), longName, longLink);
     }
   }
@@ -366,7 +371,7 @@ export class TarInput {
       if (this.pendingData < 0) throw corrupt('PAX sparse map larger than the entry');
     } else {
       const map = pax.get('GNU.sparse.map');
-      if (!map) throw corrupt('PAX sparse entry without GNU.sparse.map (sparse 0.0 is not supported)');
+      if (!map) throw unsupported('a PAX sparse 0.0 entry (without GNU.sparse.map); re-create the tar with GNU tar 1.27 or later');
       for (const part of map.toString('latin1').split(',')) {
         if (!/^\d+$/.test(part)) throw corrupt('bad GNU.sparse.map');
         numbers.push(Number(part));

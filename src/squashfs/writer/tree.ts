@@ -4,8 +4,9 @@
  * file content is already in the image (FileData says where).
  */
 import { InputError } from '../../errors.js';
-import { badLinkError, duplicateError, E_TAR_DUPLICATE, E_TAR_UNSAFE_PATH, unsafePathError } from '../errors.js';
+import { badLinkError, duplicateError, notUnderDirectoryError, unsafePathError } from '../errors.js';
 import type { FileData } from './data.js';
+import { E_TAR_UNSUPPORTED } from './tar-input.js';
 
 export type NodeKind = 'file' | 'dir' | 'symlink' | 'chardev' | 'blockdev' | 'fifo' | 'socket';
 
@@ -41,15 +42,20 @@ export interface NodeMeta {
 
 const MAX_NAME = 256;
 
+/** A binary-string name as text for messages (UTF-8 decoded). */
+export function shown(name: string): string {
+  return Buffer.from(name, 'latin1').toString('utf8');
+}
+
 /** Splits a tar name into path components; [] is the root. */
 export function normalizePath(raw: string): string[] {
-  if (raw.startsWith('/')) throw unsafePathError(raw);
+  if (raw.startsWith('/')) throw unsafePathError(shown(raw));
   const parts = raw.split('/').filter((p) => p !== '' && p !== '.');
   for (const part of parts) {
-    if (part === '..') throw unsafePathError(raw);
+    if (part === '..') throw unsafePathError(shown(raw));
     if (part.length > MAX_NAME) {
-      throw new InputError(E_TAR_UNSAFE_PATH, `tar entry ${JSON.stringify(raw)} has a name component longer than ${MAX_NAME} bytes; SquashFS cannot store it`, {
-        details: { entry: raw },
+      throw new InputError(E_TAR_UNSUPPORTED, `tar entry ${JSON.stringify(shown(raw))} has a name component longer than ${MAX_NAME} bytes; SquashFS cannot store it`, {
+        details: { entry: shown(raw) },
       });
     }
   }
@@ -85,11 +91,7 @@ export class Tree {
         next = this.implicitDir();
         dir.children!.set(parts[i]!, next);
       } else if (next.kind !== 'dir') {
-        throw new InputError(
-          E_TAR_DUPLICATE,
-          `tar entry ${JSON.stringify(raw)} is inside ${JSON.stringify(parts.slice(0, i + 1).join('/'))}, which the tar also names as a ${next.kind}; a path cannot be both`,
-          { details: { entry: raw } },
-        );
+        throw notUnderDirectoryError(shown(raw), shown(parts.slice(0, i + 1).join('/')));
       }
       dir = next;
     }
@@ -103,7 +105,8 @@ export class Tree {
   prepare(raw: string, kind: NodeKind): (node: Node) => void {
     const parts = normalizePath(raw);
     if (parts.length === 0) {
-      if (kind !== 'dir' || this.root.explicit) throw duplicateError(raw, { details: { why: kind !== 'dir' ? 'the root must be a directory' : 'root named twice' } });
+      if (kind !== 'dir') throw new InputError(E_TAR_UNSUPPORTED, `the root entry ${JSON.stringify(shown(raw))} is not a directory`, { details: { entry: shown(raw) } });
+      if (this.root.explicit) throw duplicateError(shown(raw));
       return (node) => {
         Object.assign(this.root, { mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, xattrs: node.xattrs, explicit: true });
       };
@@ -112,7 +115,7 @@ export class Tree {
     const name = parts[parts.length - 1]!;
     const existing = parent.children!.get(name);
     if (existing !== undefined) {
-      if (!(existing.kind === 'dir' && !existing.explicit && kind === 'dir')) throw duplicateError(raw);
+      if (!(existing.kind === 'dir' && !existing.explicit && kind === 'dir')) throw duplicateError(shown(raw));
       return (node) => {
         Object.assign(existing, { mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, xattrs: node.xattrs, explicit: true });
       };
@@ -132,12 +135,12 @@ export class Tree {
     try {
       targetParts = normalizePath(target);
     } catch (error) {
-      throw badLinkError(raw, target, 'the target is outside the image', { cause: error });
+      throw badLinkError(shown(raw), shown(target), 'the target is outside the image', { cause: error });
     }
     let node: Node | undefined = this.root;
     for (const part of targetParts) node = node?.children?.get(part);
-    if (node === undefined) throw badLinkError(raw, target, 'the target does not appear before the link');
-    if (node.kind === 'dir') throw badLinkError(raw, target, 'the target is a directory');
+    if (node === undefined) throw badLinkError(shown(raw), shown(target), 'the target does not appear before the link');
+    if (node.kind === 'dir') throw badLinkError(shown(raw), shown(target), 'the target is a directory');
     const add = this.prepare(raw, node.kind);
     node.links++;
     add(node);

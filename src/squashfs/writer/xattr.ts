@@ -2,9 +2,12 @@
  * The xattr table. Identical xattr sets are stored once (one xattr id each). Inside the
  * key/value area a value seen before and longer than 8 bytes is stored out of line: a
  * reference to the first copy, as mksquashfs does. Names are kept without their prefix;
- * only the user., trusted. and security. namespaces exist in SquashFS: other names are
- * dropped (counted in `dropped`).
+ * only the user., trusted. and security. namespaces exist in SquashFS: an entry with
+ * another one is refused (E_TAR_UNSUPPORTED, as the other backends do) rather than
+ * silently losing it.
  */
+import { InputError } from '../../errors.js';
+import { E_TAR_UNSUPPORTED } from './tar-input.js';
 import { ByteBuilder, METADATA_SIZE, MetadataWriter, NO_XATTR, XATTR_PREFIXES, XATTR_VALUE_OOL, type SyncCompress } from './metadata.js';
 
 interface XattrItem {
@@ -12,6 +15,20 @@ interface XattrItem {
   /** Name without prefix (binary string). */
   name: string;
   value: Buffer;
+}
+
+/** Refuses xattrs SquashFS cannot store. */
+export function checkXattrNames(entry: string, xattrs: Map<string, Buffer>): void {
+  for (const name of xattrs.keys()) {
+    if (!XATTR_PREFIXES.some(([p]) => name.startsWith(p) && name.length > p.length)) {
+      const text = Buffer.from(name, 'latin1').toString('utf8');
+      throw new InputError(
+        E_TAR_UNSUPPORTED,
+        `tar entry ${JSON.stringify(entry)} has xattr ${JSON.stringify(text)}; SquashFS stores only user.*, trusted.* and security.* xattrs, so drop it from the tar`,
+        { details: { entry, xattr: text } },
+      );
+    }
+  }
 }
 
 export class XattrTable {
