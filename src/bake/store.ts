@@ -13,7 +13,7 @@
  */
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ConfigError, InputError } from '../errors.js';
+import { ConfigError, EngineError, InputError } from '../errors.js';
 import type { BakeManifest, EngineName, LockFile, LockedImage, ManifestImage, Platform } from '../formats.js';
 import { formatPlatform } from '../formats.js';
 import { blobPath, readCachedDiffIds, resolveLayerBlob } from '../fetch/cache.js';
@@ -109,9 +109,13 @@ async function loadImage(engine: BakeEngine, image: LockedImage, platform: Platf
   await engine.load(archivePath);
   await rm(archivePath, { force: true });
   const inspected = await engine.inspect(tag ?? image.config.digest);
-  if (!inspected) throw new InputError('E_STORE_INPUT', `${image.reference} is not in the ${engine.name} store after loading it`);
+  if (!inspected) throw new EngineError('E_ENGINE_COMMAND', `${engine.name} loaded ${image.reference} but does not list it as ${tag ?? image.config.digest}`);
   if (inspected.id !== image.config.digest) {
-    throw new InputError('E_STORE_INPUT', `${image.reference} loaded as image ${inspected.id}, the lock pins config ${image.config.digest}`);
+    throw new InputError(
+      'E_DIGEST_MISMATCH',
+      `${image.reference}: ${engine.name} loaded image id ${inspected.id}, the lock's config digest is ${image.config.digest}; the cache is damaged: run \`ctrbake fetch\` again`,
+      { details: { reference: image.reference, imageId: inspected.id, expected: image.config.digest } },
+    );
   }
   const have = { os: inspected.os, architecture: inspected.architecture, ...(inspected.variant ? { variant: inspected.variant } : {}) };
   if (!configMatchesPlatform(platform, have)) {
