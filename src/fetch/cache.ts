@@ -111,6 +111,8 @@ export async function commitBlob(cacheDir: string, tmpFile: string, expected: Ex
     if (actual !== expected.digest) throw new DigestMismatchError(expected.what, expected.digest, actual);
     const fh = await open(tmpFile, 'r');
     try {
+      // Downloaders create 0600 files; blobs are shared read-only data (report and squashfs may run unprivileged).
+      await fh.chmod(0o644);
       await fh.sync();
     } finally {
       await fh.close();

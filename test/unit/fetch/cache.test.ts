@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -30,6 +30,7 @@ async function tmpFile(content: string): Promise<string> {
   const dir = await makeCacheWorkDir(cache, 'unit');
   const path = join(dir, 'blob');
   await writeFile(path, content);
+  await chmod(path, 0o600);
   return path;
 }
 
@@ -48,6 +49,7 @@ describe('commitBlob', () => {
     const outcome = await commitBlob(cache, file, { digest: digestOf('hello'), size: 5, what: 'test blob' });
     expect(outcome).toBe('stored');
     expect(await readFile(blobPath(cache, digestOf('hello')), 'utf8')).toBe('hello');
+    expect((await stat(blobPath(cache, digestOf('hello')))).mode & 0o777).toBe(0o644);
     await expect(readFile(file)).rejects.toThrow(/ENOENT/);
   });
 
