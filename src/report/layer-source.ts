@@ -4,11 +4,12 @@
  * host's `zstd -dc`: Node 20 has no zstd).
  */
 import { spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
+import { createReadStream, type ReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import { InputError } from '../errors.js';
 import { resolveLayerBlob } from '../fetch/cache.js';
 import type { Descriptor } from '../formats.js';
+import { sniffCompression, type ArchiveLayers } from './archive-source.js';
 
 export const E_REPORT_LAYER_MISSING = 'E_REPORT_LAYER_MISSING';
 export const E_REPORT_LAYER_READ = 'E_REPORT_LAYER_READ';
@@ -21,22 +22,40 @@ export function compressionOf(mediaType: string): LayerCompression {
   return 'none';
 }
 
-/** Reads a layer tar from the cache, decompressed, and hands it to `consume`. */
+/**
+ * Reads a layer tar, decompressed, and hands it to `consume`: from the cache when it has the
+ * layer, else from an archive next to the manifest (archive-source.ts).
+ */
 export async function withLayerTar<T>(
-  cacheDir: string,
+  cacheDir: string | undefined,
   layer: Descriptor,
   diffId: string | undefined,
   what: string,
   consume: (tar: AsyncIterable<Uint8Array>) => Promise<T>,
+  archives?: ArchiveLayers,
 ): Promise<T> {
-  const blob = await resolveLayerBlob(cacheDir, layer, diffId);
-  if (!blob) {
-    throw new InputError(E_REPORT_LAYER_MISSING, `${what}: layer ${layer.digest} is not in the cache ${cacheDir}; run \`ctrbake fetch\` with the lock this was baked from, or pass --cache`, {
-      details: { digest: layer.digest, cacheDir },
-    });
+  const blob = cacheDir ? await resolveLayerBlob(cacheDir, layer, diffId) : undefined;
+  let open: () => ReadStream;
+  let compression: LayerCompression;
+  let where: string;
+  if (blob) {
+    compression = blob.asPublished ? compressionOf(layer.mediaType) : 'none';
+    open = () => createReadStream(blob.path, { highWaterMark: 1024 * 1024 });
+    where = blob.path;
+  } else {
+    const loc = archives?.layers.get(layer.digest) ?? (diffId ? archives?.layers.get(diffId) : undefined);
+    if (!loc) {
+      throw new InputError(
+        E_REPORT_LAYER_MISSING,
+        `${what}: layer ${layer.digest} is ${cacheDir ? `not in the cache ${cacheDir}` : 'not in an archive next to the manifest, and no cache was given'}; pass --cache with the cache the bake used, or run \`ctrbake fetch\` with its lock`,
+        { details: { digest: layer.digest, ...(cacheDir ? { cacheDir } : {}) } },
+      );
+    }
+    compression = await sniffCompression(loc);
+    open = () => createReadStream(loc.file, { start: loc.offset, end: loc.offset + loc.size - 1, highWaterMark: 1024 * 1024 });
+    where = `${loc.file} (bytes ${loc.offset}..${loc.offset + loc.size})`;
   }
-  const compression = blob.asPublished ? compressionOf(layer.mediaType) : 'none';
-  const file = createReadStream(blob.path, { highWaterMark: 1024 * 1024 });
+  const file = open();
   try {
     if (compression === 'none') return await consume(file);
     if (compression === 'gzip') {
@@ -52,7 +71,7 @@ export async function withLayerTar<T>(
     return await withZstd(file, what, consume);
   } catch (error) {
     if (error instanceof InputError) throw error;
-    throw new InputError(E_REPORT_LAYER_READ, `${what}: cannot read layer ${layer.digest} from ${blob.path}: ${(error as Error).message}; run \`ctrbake fetch\` again`, {
+    throw new InputError(E_REPORT_LAYER_READ, `${what}: cannot read layer ${layer.digest} from ${where}: ${(error as Error).message}; run \`ctrbake fetch\` again`, {
       cause: error,
       details: { digest: layer.digest },
     });
@@ -60,7 +79,6 @@ export async function withLayerTar<T>(
     file.destroy();
   }
 }
-
 async function withZstd<T>(file: NodeJS.ReadableStream, what: string, consume: (tar: AsyncIterable<Uint8Array>) => Promise<T>): Promise<T> {
   const child = spawn('zstd', ['-dc', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';

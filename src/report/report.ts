@@ -10,6 +10,7 @@ import type { Platform } from '../formats.js';
 import { silentReporter, type Reporter } from '../cli/output.js';
 import { doesNotFit, judgeBudget, resolveBudget, type BudgetOptions, type BudgetVerdict } from './budget.js';
 import { completeFromCache, readReportInput, type ReportImageInput, type ReportInput } from './input.js';
+import { indexArchiveLayers } from './archive-source.js';
 import { withLayerTar } from './layer-source.js';
 import { defaultLayout, LAYOUTS, modelFirstBoot, type FirstBootModel, type Layout, type LayoutLayer } from './layout-model.js';
 import { scanLayerTar, type LayerScan } from './scan-layer.js';
@@ -175,8 +176,12 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
     input = await readReportInput(resolve(path));
   }
   const cacheDir = options.cacheDir ? resolve(options.cacheDir) : undefined;
-  if (!cacheDir) throw new ConfigError(E_REPORT_OPTIONS, 'report measures layers from the fetch cache: give --cache DIR (the one bake used)');
+  const archives = await indexArchiveLayers(input);
+  if (!cacheDir && archives.layers.size === 0) {
+    throw new ConfigError(E_REPORT_OPTIONS, 'report measures layers from the fetch cache (or from archives next to an archive-mode manifest): give --cache DIR, the one bake used');
+  }
   await completeFromCache(input, cacheDir);
+  for (const image of input.images) image.configSize ??= archives.configSizes.get(image.imageId);
   const layout = options.layout ?? defaultLayout(input.mode, input.engine, input.storageDriver);
 
   // Distinct layers, in first-seen order.
@@ -191,7 +196,7 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
   let done = 0;
   const scans = await mapLimit([...distinct.values()], options.concurrency ?? 2, async ({ layer, images }) => {
     options.signal?.throwIfAborted();
-    const scan = await withLayerTar(cacheDir, layer, layer.diffId, images[0]!, (tar) => scanLayerTar(tar, blockSize));
+    const scan = await withLayerTar(cacheDir, layer, layer.diffId, images[0]!, (tar) => scanLayerTar(tar, blockSize), archives);
     done++;
     reporter.progress({ event: 'report.layer', message: `measured ${done}/${distinct.size} layers`, current: done, total: distinct.size });
     return scan;

@@ -35,6 +35,7 @@ let lock1: string;
 let lock2: string;
 let archiveOut: string;
 let storeOut: string;
+let ociOut: string;
 let ext4: Ext4Mount | undefined;
 let archiveReport: ReportResult;
 let storeReport: ReportResult;
@@ -77,6 +78,8 @@ beforeAll(async () => {
 
   archiveOut = join(work, 'archive-out');
   await bake({ lockPath: lock1, cacheDir, mode: 'archive', engine: 'docker', outDir: archiveOut });
+  ociOut = join(work, 'oci-out');
+  await bake({ lockPath: lock1, cacheDir, mode: 'archive', engine: 'docker', outDir: ociOut, archiveFormat: 'oci-archive' });
   storeOut = join(work, 'store-out');
   await bake({ lockPath: lock1, cacheDir, mode: 'store', engine: 'docker', storageDriver: 'overlay2', outDir: storeOut });
   // What bake --squashfs records: the SquashFS of store.tar listed in the manifest's outputs.
@@ -142,6 +145,23 @@ describe('sizes against ground truth', () => {
     await appendFile(join(copy, 'store.sqfs'), 'x');
     await expect(report({ manifestPath: join(copy, 'manifest.json'), cacheDir })).rejects.toMatchObject({ code: 'E_REPORT_OUTPUT_MISMATCH' });
     await rm(copy, { recursive: true, force: true });
+  });
+});
+
+describe('without the cache', () => {
+  it.each(['docker-archive', 'oci-archive'])('reads the layers from the %s archives next to the manifest: same sizes, sharing and duplicates', async (format) => {
+    const out = format === 'docker-archive' ? archiveOut : ociOut;
+    const r = await report({ manifestPath: join(out, 'manifest.json') });
+    const pick = (x: ReportResult) => ({
+      layers: x.layers.map((l) => [l.digest, l.unpackedBytes, l.files, l.fileBytes, l.shared]),
+      images: x.images.map((i) => [i.reference, i.compressedBytes, i.unpackedBytes, i.configBytes]),
+      duplicates: x.duplicates.map((d) => [d.sha256, d.wastedBytes]),
+    });
+    expect(pick(r)).toEqual(pick(archiveReport));
+  });
+
+  it('a store manifest without a cache is a usage error naming --cache', async () => {
+    await expect(report({ manifestPath: join(storeOut, 'manifest.json') })).rejects.toMatchObject({ code: 'E_REPORT_OPTIONS', message: expect.stringContaining('--cache') });
   });
 });
 
