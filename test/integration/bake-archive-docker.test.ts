@@ -188,6 +188,23 @@ describe('bake --mode archive --engine docker', () => {
     expect(await stagingDirsIn(inputs.work)).toEqual([]);
   });
 
+  it('E_DIGEST_MISMATCH when a cached config was changed (same size): the engine computes another image id', async () => {
+    const cache = join(inputs.work, 'tampered-cache');
+    await cp(inputs.cacheDir, cache, { recursive: true });
+    const configFile = blobPath(cache, inputs.images.sampleImage.config.digest);
+    const original = await readFile(configFile, 'utf8');
+    const changed = original.replace('ctrbake test fixture', 'ctrbake test fixturE');
+    expect(changed).not.toBe(original);
+    await writeFile(configFile, changed);
+    const out = join(inputs.work, 'tampered');
+    await expect(bake({ lockPath: inputs.lockAmd64, cacheDir: cache, mode: 'archive', engine: 'docker', outDir: out })).rejects.toMatchObject({
+      code: 'E_DIGEST_MISMATCH',
+      message: expect.stringContaining('run `ctrbake fetch` again'),
+    });
+    await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await stagingDirsIn(inputs.work)).toEqual([]);
+  });
+
   it('E_WRONG_PLATFORM when the engine reports another platform than the lock', async () => {
     const lock = JSON.parse(await readFile(inputs.lockAmd64, 'utf8')) as { platform: unknown };
     lock.platform = { os: 'linux', architecture: 'arm64', variant: 'v8' };
