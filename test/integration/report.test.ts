@@ -36,6 +36,7 @@ let lock2: string;
 let archiveOut: string;
 let storeOut: string;
 let ociOut: string;
+let vfsOut: string;
 let ext4: Ext4Mount | undefined;
 let archiveReport: ReportResult;
 let storeReport: ReportResult;
@@ -82,6 +83,8 @@ beforeAll(async () => {
   await bake({ lockPath: lock1, cacheDir, mode: 'archive', engine: 'docker', outDir: ociOut, archiveFormat: 'oci-archive' });
   storeOut = join(work, 'store-out');
   await bake({ lockPath: lock1, cacheDir, mode: 'store', engine: 'docker', storageDriver: 'overlay2', outDir: storeOut });
+  vfsOut = join(work, 'vfs-out');
+  await bake({ lockPath: lock1, cacheDir, mode: 'store', engine: 'docker', storageDriver: 'vfs', outDir: vfsOut });
   // What bake --squashfs records: the SquashFS of store.tar listed in the manifest's outputs.
   const sq = await createSquashfs({ input: join(storeOut, 'store.tar'), outPath: join(storeOut, 'store.sqfs') });
   const manifestPath = join(storeOut, 'manifest.json');
@@ -126,6 +129,27 @@ describe('sizes against ground truth', () => {
     console.log('store diff dirs du:', diffs.sort(), 'model:', [...model].sort());
     expect(diffs.sort((a, b) => a - b)).toEqual(model.sort((a, b) => a - b));
     expect(storeReport.totals.unpackedBytes).toBe(diffs.reduce((a, b) => a + b, 0));
+  });
+
+  it('a vfs store: each vfs layer dir (a layer with all its parents) is at most the model, by at most 2 blocks per layer above the base', async () => {
+    const r = await report({ manifestPath: join(vfsOut, 'manifest.json'), cacheDir });
+    expect(r.layout).toBe('overlay-vfs');
+    const root = join(ext4!.dir, 'vfs-store');
+    await mkdir(root);
+    await extractStoreTar(join(vfsOut, 'store.tar'), root);
+    const dirs = await readdir(join(root, 'vfs', 'dir'));
+    const du = (await Promise.all(dirs.map((d) => duBytes(join(root, 'vfs', 'dir', d))))).sort((a, b) => a - b);
+    // The chains: base, base+A, base+B; the model sums the layers, vfs merges the directories they share.
+    const byDigest = new Map(r.layers.map((l) => [l.digest, l.unpackedBytes]));
+    const base = byDigest.get(f.base.digest)!;
+    const model = [base, base + byDigest.get(f.layerA.digest)!, base + byDigest.get(f.layerB.digest)!].sort((a, b) => a - b);
+    console.log('vfs dirs du:', du, 'model:', model);
+    expect(du).toHaveLength(3);
+    du.forEach((d, i) => {
+      expect(d).toBeLessThanOrEqual(model[i]!);
+      expect(model[i]! - d).toBeLessThanOrEqual(2 * 4096);
+    });
+    expect(r.firstBoot.storeBytes - r.firstBoot.items.find((i) => i.name === 'engine metadata')!.bytes).toBe(model.reduce((a, b) => a + b, 0));
   });
 
   it('compressed sizes are the blob sizes plus the config', async () => {
