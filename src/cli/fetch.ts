@@ -1,6 +1,9 @@
 import type { Argv, CommandModule } from 'yargs';
+import { resolve } from 'node:path';
+import { assertCacheComplete } from '../fetch/complete.js';
 import { FETCHER_CHOICES } from '../fetch/config.js';
 import { fetchImages, type FetchResult } from '../fetch/fetch.js';
+import { readLockForFetch } from '../fetch/lock-input.js';
 import type { FetcherChoice } from '../fetch/types.js';
 import { runCommand, type GlobalArgs } from './run.js';
 
@@ -11,6 +14,25 @@ interface FetchArgs extends GlobalArgs {
   authfile?: string;
   insecureRegistry?: string[];
   retries?: number;
+  offline: boolean;
+}
+
+/** `--offline`: what a build without network (BitBake's BB_NO_NETWORK) runs instead of a fetch. */
+interface OfflineCheckResult {
+  [key: string]: unknown;
+  cacheDir: string;
+  offline: true;
+  images: { reference: string; digest: string; status: 'cached' }[];
+}
+
+async function checkOffline(lockPath: string, cacheDir: string): Promise<OfflineCheckResult> {
+  const lock = await readLockForFetch(lockPath);
+  const status = await assertCacheComplete(cacheDir, lock);
+  return {
+    cacheDir: resolve(cacheDir),
+    offline: true,
+    images: status.images.map((i) => ({ reference: i.reference, digest: i.digest, status: 'cached' as const })),
+  };
 }
 
 function human(result: FetchResult): string {
@@ -32,9 +54,20 @@ export const fetchCommand: CommandModule<GlobalArgs, FetchArgs> = {
       .option('fetcher', { choices: FETCHER_CHOICES, default: 'auto' as FetcherChoice, describe: 'auto: skopeo when installed, else an isolated docker, else podman' })
       .option('authfile', { type: 'string', describe: 'registry credentials: docker config.json or containers auth.json' })
       .option('insecure-registry', { type: 'string', array: true, describe: 'HOST:PORT served over plain HTTP or with an untrusted certificate (repeatable)' })
-      .option('retries', { type: 'number', describe: 'retries of transient registry errors (default 4, backoff 1 s doubling)' }) as unknown as Argv<FetchArgs>,
+      .option('retries', { type: 'number', describe: 'retries of transient registry errors (default 4, backoff 1 s doubling)' })
+      .option('offline', {
+        type: 'boolean',
+        default: false,
+        describe: 'no network: only check that the cache has everything the lock needs (E_CACHE_MISS otherwise)',
+      }) as unknown as Argv<FetchArgs>,
   handler: (argv) =>
-    runCommand<FetchResult & Record<string, unknown>>(
+    argv.offline
+      ? runCommand<OfflineCheckResult>(
+          argv,
+          () => checkOffline(argv.lock, argv.cache),
+          (r) => `${r.images.length} image(s) complete in ${r.cacheDir} (offline check, nothing fetched)`,
+        )
+      : runCommand<FetchResult & Record<string, unknown>>(
       argv,
       async ({ reporter, signal }) => ({
         ...(await fetchImages({
