@@ -66,7 +66,7 @@ describe.each([
   ['docker', false],
   ['podman', true],
 ] as const)('fetch with %s', (fetcher, manifestCached) => {
-  it('pulls by digest in a private engine, stores config and diff_id layers; a rerun with the registry stopped fetches nothing', async () => {
+  it('pulls by digest in a private engine, stores config and diff_id layers; a rerun with the registry stopped fetches nothing, and bake works offline from it', async () => {
     const cache = join(work, `${fetcher}-plain`);
     const run = await runCli(['fetch', '--lock', lockPath, '--cache', cache, '--fetcher', fetcher, '--insecure-registry', registry.host, '--json']);
     expect(run.error).toBeUndefined();
@@ -81,6 +81,12 @@ describe.each([
       const again = await runCli(['fetch', '--lock', lockPath, '--cache', cache, '--fetcher', fetcher, '--insecure-registry', registry.host, '--json', '--retries', '0']);
       expect(again.error).toBeUndefined();
       expect(again.result).toMatchObject({ fetcher: null, blobsFetched: 0 });
+      // The cache contract: bake finds the uncompressed layers under their diff_ids, offline.
+      // (The test lock mixes platforms; bake checks them, so bake the linux/amd64 images.)
+      const amd64 = await writeLock(join(work, `${fetcher}-amd64.lock.json`), { ...lock, images: lock.images.slice(0, 2) });
+      const baked = await runCli(['bake', '--lock', amd64, '--cache', cache, '--mode', 'archive', '--offline', '-o', join(work, `${fetcher}-out`), '--json']);
+      expect(baked.error).toBeUndefined();
+      expect(baked.exitCode).toBe(0);
     } finally {
       await registry.start();
     }
