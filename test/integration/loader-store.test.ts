@@ -80,7 +80,7 @@ async function deviceSh(d: SimDevice, command: string): Promise<{ exitCode: numb
   return { exitCode: r.exitCode ?? -1, all: String(r.all), stderr: String(r.stderr) };
 }
 
-describe('store layouts on a simulated device (dockerd 20.10)', () => {
+describe('store layouts on a simulated device (dockerd 20.10 unless said)', () => {
   it.each([
     ['split', 'systemd'],
     ['split', 'sysvinit'],
@@ -122,6 +122,28 @@ describe('store layouts on a simulated device (dockerd 20.10)', () => {
       expect(rmi.exitCode, String(rmi.all)).toBe(0);
       await expectSaves(second, f.images.fidelity);
     }
+    await d.shutdown();
+    expect(await sha256(storeImage)).toBe(before);
+  });
+
+  it.each(['split', 'overlay-vfs'] as const)('%s with Debian 13\'s dockerd (26.x, newer-dockerd tree): images run, save and delete; the store stays untouched', async (layout) => {
+    const d = await device(overlays[`${layout}-systemd`]!);
+    const storeImage = d.path('/usr/share/ctrbake/store.sqfs');
+    const before = await sha256(storeImage);
+    const first = await d.boot({ init: 'systemd', dockerd: 'newer' });
+    expectBooted(first);
+    expect(first.engine!.version).toMatch(/^26\./);
+    const info = await d.docker(['info', '--format', '{{.Driver}}']);
+    expect(String(info.stdout).trim()).toBe(layout === 'split' ? 'overlay2' : 'vfs');
+    await expectImagesA(d, first);
+    expect((await run(d, ['--entrypoint', '/bin/sh', f.images.sample, '-c', 'echo written > /new-file && cat /new-file'])).trim()).toBe('written');
+    expect((await d.docker(['rmi', f.images.sample])).exitCode).toBe(0);
+    await d.shutdown();
+    const second = await d.boot({ init: 'systemd', dockerd: 'newer' });
+    expectBooted(second);
+    expect(prepareLog(second)).not.toMatch(/seeding|new writable layer/);
+    assertFidelityOutput(await run(d, [f.images.fidelity]));
+    await expectSaves(second, f.images.fidelity);
     await d.shutdown();
     expect(await sha256(storeImage)).toBe(before);
   });
