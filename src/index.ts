@@ -10,3 +10,4 @@ export * from './registry/index.js';
 export * from './engine/index.js';
 export * from './bake/index.js';
 export * from './report/index.js';
+export * from './squashfs/index.js';

@@ -169,10 +169,18 @@ export async function createSquashfs(options: CreateSquashfsOptions): Promise<Sq
   const prepared = await backend.prepare(base);
   const input = options.input;
   const { stream, total } = await openInput(input);
+  // Progress at most every 4 MiB or 250 ms, whatever granularity the backend reports in.
+  let lastBytes = -Infinity;
+  let lastTime = 0;
   const config: ResolvedSquashfsOptions = Object.freeze({
     ...base,
-    onInputBytes: (bytes: number) =>
-      reporter.progress({ event: 'squashfs.progress', message: `squashfs (${base.backend}): ${formatMiB(bytes)} read`, current: bytes, total }),
+    onInputBytes: (bytes: number) => {
+      const now = Date.now();
+      if (bytes - lastBytes < 4 * 1024 * 1024 && now - lastTime < 250) return;
+      lastBytes = bytes;
+      lastTime = now;
+      reporter.progress({ event: 'squashfs.progress', message: `squashfs (${base.backend}): ${formatMiB(bytes)}${total ? ` of ${formatMiB(total)}` : ''} read`, current: bytes, total });
+    },
     onWarning: (message: string) => reporter.event({ event: 'squashfs.warning', message: `warning: ${message}` }),
   });
   const tmpPath = tempSiblingPath(options.outPath);

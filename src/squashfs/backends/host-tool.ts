@@ -21,7 +21,7 @@ export interface HostTool {
 
 /** Absolute path of `name` on PATH, or an error naming the Debian package that has it. */
 export async function findHostTool(name: string, debianPackage: string, pathEnv = process.env.PATH ?? ''): Promise<HostTool> {
-  for (const dir of pathEnv.split(delimiter).concat(['/usr/sbin', '/usr/bin', '/sbin', '/bin'])) {
+  for (const dir of pathEnv.split(delimiter)) {
     if (!dir) continue;
     const candidate = join(dir, name);
     try {
