@@ -12,6 +12,7 @@ import { doesNotFit, judgeBudget, resolveBudget, type BudgetOptions, type Budget
 import { completeFromCache, readReportInput, type ReportImageInput, type ReportInput } from './input.js';
 import { indexArchiveLayers } from './archive-source.js';
 import { withLayerTar } from './layer-source.js';
+import { scanStoreLayers } from './store-source.js';
 import { defaultLayout, LAYOUTS, modelFirstBoot, type FirstBootModel, type Layout, type LayoutLayer } from './layout-model.js';
 import { scanLayerTar, type LayerScan } from './scan-layer.js';
 import { roundUp } from './unpacked-model.js';
@@ -177,11 +178,16 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
   }
   const cacheDir = options.cacheDir ? resolve(options.cacheDir) : undefined;
   const archives = await indexArchiveLayers(input);
-  if (!cacheDir && archives.layers.size === 0) {
-    throw new ConfigError(E_REPORT_OPTIONS, 'report measures layers from the fetch cache (or from archives next to an archive-mode manifest): give --cache DIR, the one bake used');
+  // Without a cache, a store-mode report measures the layer dirs inside store.tar.
+  const storeScans = cacheDir ? undefined : await scanStoreLayers(input, blockSize);
+  if (!cacheDir && archives.layers.size === 0 && !storeScans?.scans.size) {
+    throw new ConfigError(
+      E_REPORT_OPTIONS,
+      'report measures layers from the fetch cache, or from the archives or overlay store.tar next to a manifest: give --cache DIR, the one bake used',
+    );
   }
   await completeFromCache(input, cacheDir);
-  for (const image of input.images) image.configSize ??= archives.configSizes.get(image.imageId);
+  for (const image of input.images) image.configSize ??= archives.configSizes.get(image.imageId) ?? storeScans?.configSizes.get(image.imageId);
   const layout = options.layout ?? defaultLayout(input.mode, input.engine, input.storageDriver);
 
   // Distinct layers, in first-seen order.
@@ -196,7 +202,9 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
   let done = 0;
   const scans = await mapLimit([...distinct.values()], options.concurrency ?? 2, async ({ layer, images }) => {
     options.signal?.throwIfAborted();
-    const scan = await withLayerTar(cacheDir, layer, layer.diffId, images[0]!, (tar) => scanLayerTar(tar, blockSize), archives);
+    const scan =
+      (layer.diffId ? storeScans?.scans.get(layer.diffId) : undefined) ??
+      await withLayerTar(cacheDir, layer, layer.diffId, images[0]!, (tar) => scanLayerTar(tar, blockSize), archives);
     done++;
     reporter.progress({ event: 'report.layer', message: `measured ${done}/${distinct.size} layers`, current: done, total: distinct.size });
     return scan;

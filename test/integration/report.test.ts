@@ -184,8 +184,19 @@ describe('without the cache', () => {
     expect(pick(r)).toEqual(pick(archiveReport));
   });
 
-  it('a store manifest without a cache is a usage error naming --cache', async () => {
-    await expect(report({ manifestPath: join(storeOut, 'manifest.json') })).rejects.toMatchObject({ code: 'E_REPORT_OPTIONS', message: expect.stringContaining('--cache') });
+  it('reads the layers from the overlay2 dirs inside store.tar: same sizes, sharing and duplicates', async () => {
+    const r = await report({ manifestPath: join(storeOut, 'manifest.json') });
+    const pick = (x: ReportResult) => ({
+      layers: x.layers.map((l) => [l.digest, l.unpackedBytes, l.files, l.fileBytes, l.shared]),
+      images: x.images.map((i) => [i.reference, i.compressedBytes, i.unpackedBytes, i.configBytes]),
+      duplicates: x.duplicates.map((d) => [d.sha256, d.wastedBytes, d.occurrences.map((o) => o.path)]),
+      squashfs: x.squashfs,
+    });
+    expect(pick(r)).toEqual(pick(storeReport));
+  });
+
+  it('a vfs store (layers merged with their parents) without a cache is a usage error naming --cache', async () => {
+    await expect(report({ manifestPath: join(vfsOut, 'manifest.json') })).rejects.toMatchObject({ code: 'E_REPORT_OPTIONS', message: expect.stringContaining('--cache') });
   });
 });
 
