@@ -29,6 +29,7 @@
  * 1.6 shims put their sockets in /run/containerd/s/<hash of our socket path>, removed when
  * the shim exits.
  */
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -153,6 +154,16 @@ function containerdConfig(dir: string, socket: string): string {
   ].join('\n');
 }
 
+/**
+ * Where a containerd 1.6 shim listens: /run/containerd/s/<sha256 of "ADDRESS/NAMESPACE/ID">
+ * (containerd's runtime/v2/shim SocketAddress), from the shim's own -namespace/-id flags.
+ */
+export function shimSocketPath(containerdSocket: string, shimArgv: readonly string[]): string {
+  const flag = (name: string) => shimArgv[shimArgv.indexOf(name) + 1] ?? '';
+  const hash = createHash('sha256').update(join(containerdSocket, flag('-namespace'), flag('-id'))).digest('hex');
+  return join('/run/containerd/s', hash);
+}
+
 /** What to do about failures we know. */
 function hintFor(logTail: string): string {
   if (/driver not supported|backing file system is unsupported|overlay.*not supported/i.test(logTail)) {
@@ -222,10 +233,13 @@ export async function startDockerd(options: DockerdOptions): Promise<RunningDock
       const grace = options.stopTimeoutMs ?? 20_000;
       if (dockerdProc) await terminateProcess(dockerdProc.pid, grace);
       // Shims are not our children (they re-parent): they name our containerd socket.
-      for (const shim of await processesMentioning(containerdSocket)) {
+      const shims = (await processesMentioning(containerdSocket)).filter((p) => /containerd-shim/.test(p.argv[0] ?? ''));
+      for (const shim of shims) {
         for (const child of (await descendantsOf(shim.pid)).reverse()) signalProcess(child.pid, 'SIGKILL');
         signalProcess(shim.pid, 'SIGKILL');
         await waitForExit(shim.pid, 5_000);
+        // A killed shim leaves its socket behind; its name is a hash of our socket path.
+        await rm(shimSocketPath(containerdSocket, shim.argv), { force: true });
       }
       if (containerdProc) await terminateProcess(containerdProc.pid, grace);
       for (const stray of await processesMentioning(privateDir)) {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeDockerArchive } from '../../src/bake/docker-archive.js';
-import { startDockerd, type RunningDockerd } from '../../src/engine/dockerd.js';
+import { shimSocketPath, startDockerd, type RunningDockerd } from '../../src/engine/dockerd.js';
 import { mountsUnder } from '../../src/engine/mounts.js';
 import { isRunning, processesMentioning } from '../../src/engine/processes.js';
 import { pendingCleanups, runCleanups } from '../../src/util/cleanup.js';
@@ -41,6 +41,7 @@ async function writeTrivialArchive(dir: string): Promise<{ path: string; imageId
     { type: 'file', path: 'bin/busybox', content: busybox, mode: 0o755 },
     { type: 'symlink', path: 'bin/echo', target: 'busybox' },
     { type: 'symlink', path: 'bin/sh', target: 'busybox' },
+    { type: 'symlink', path: 'bin/sleep', target: 'busybox' },
   ]);
   const config = Buffer.from(
     JSON.stringify({
@@ -146,6 +147,27 @@ describe('startDockerd', () => {
     await expectNothingLeft(d);
     expect((await readdir(dataRoot)).sort()).toEqual(expect.arrayContaining(['image', 'vfs']));
     expect(await readdir(join(dataRoot, 'image', 'vfs', 'imagedb', 'content', 'sha256'))).toEqual([archive.imageId.slice(7)]);
+  });
+
+  it('after dockerd was SIGKILLed with a container running: kills shim and container, unmounts, removes', async () => {
+    const d = await startDockerd({ storageDriver: 'overlay2' });
+    const stream = await d.docker.loadImage(archive.path);
+    await new Promise((resolve, reject) => d.docker.modem.followProgress(stream, (err: Error | null, res: unknown) => (err ? reject(err) : resolve(res))));
+    const container = await d.docker.createContainer({ Image: TAG, Cmd: ['/bin/sleep', '1000'], HostConfig: { NetworkMode: 'none' } });
+    await container.start();
+    const { State } = await container.inspect();
+    const shims = (await processesMentioning(join(d.privateDir, 'c.sock'))).filter((p) => p.argv[0]!.includes('containerd-shim'));
+    expect(shims.length).toBe(1);
+    expect(await isRunning(State.Pid)).toBe(true);
+    expect((await mountsUnder([d.dataRoot])).length).toBeGreaterThan(0);
+    const shimSocket = shimSocketPath(join(d.privateDir, 'c.sock'), shims[0]!.argv);
+    expect((await stat(shimSocket)).isSocket()).toBe(true);
+    process.kill(d.pid, 'SIGKILL');
+    await d.stop();
+    await expectNothingLeft(d);
+    expect(await isRunning(State.Pid), 'container process left').toBe(false);
+    expect(await isRunning(shims[0]!.pid), 'shim left').toBe(false);
+    await expect(stat(shimSocket), 'shim socket left in /run/containerd/s').rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('is torn down by the process cleanup registry (what SIGINT/SIGTERM run)', async () => {
