@@ -37,6 +37,7 @@ let archiveOut: string;
 let storeOut: string;
 let ociOut: string;
 let vfsOut: string;
+let podmanOut: string;
 let ext4: Ext4Mount | undefined;
 let archiveReport: ReportResult;
 let storeReport: ReportResult;
@@ -83,6 +84,8 @@ beforeAll(async () => {
   await bake({ lockPath: lock1, cacheDir, mode: 'archive', engine: 'docker', outDir: ociOut, archiveFormat: 'oci-archive' });
   storeOut = join(work, 'store-out');
   await bake({ lockPath: lock1, cacheDir, mode: 'store', engine: 'docker', storageDriver: 'overlay2', outDir: storeOut });
+  podmanOut = join(work, 'podman-out');
+  await bake({ lockPath: lock1, cacheDir, mode: 'store', engine: 'podman', storageDriver: 'overlay', outDir: podmanOut });
   vfsOut = join(work, 'vfs-out');
   await bake({ lockPath: lock1, cacheDir, mode: 'store', engine: 'docker', storageDriver: 'vfs', outDir: vfsOut });
   // What bake --squashfs records: the SquashFS of store.tar listed in the manifest's outputs.
@@ -193,6 +196,15 @@ describe('without the cache', () => {
       squashfs: x.squashfs,
     });
     expect(pick(r)).toEqual(pick(storeReport));
+  });
+
+  it('reads the layers from the overlay dirs inside a podman store.tar; the default layout is podman-ro', async () => {
+    const withCache = await report({ manifestPath: join(podmanOut, 'manifest.json'), cacheDir });
+    const without = await report({ manifestPath: join(podmanOut, 'manifest.json') });
+    expect(withCache.layout).toBe('podman-ro');
+    const pick = (x: ReportResult) => x.layers.map((l) => [l.digest, l.unpackedBytes, l.files, l.shared]);
+    expect(pick(without)).toEqual(pick(withCache));
+    expect(pick(withCache)).toEqual(pick(archiveReport));
   });
 
   it('a vfs store (layers merged with their parents) without a cache is a usage error naming --cache', async () => {
@@ -341,6 +353,9 @@ describe('layers.json and diff', () => {
     const cli = await runCli(['diff', lock1, lock2, '--cache', cacheDir]);
     expect(cli.code).toBe(0);
     expect(cli.stdout).toMatch(/report-a\s+changed\s+\+1 -1/);
+    // A manifest (with layers.json next to it, or the cache) against a lock gives the same.
+    const fromManifest = await diffImages({ oldPath: join(archiveOut, 'manifest.json'), newPath: lock2, cacheDir });
+    expect(fromManifest.totals).toEqual(d.totals);
     // Without a cache the download is known (the lock has sizes), the unpacked size is not.
     const blind = await diffImages({ oldPath: lock1, newPath: lock2 });
     expect(blind.totals.downloadBytes).toBe(f.layerA2.size);
