@@ -128,13 +128,19 @@ export async function writeSquashfsFromTar(
   const unregister = registerCleanup(`squashfs temp ${tmp}`, () => rm(tmp, { force: true }));
   const compressor = await createCompressor(resolved.compression, resolved.level, resolved.workers);
   let data: DataWriter | undefined;
+  let tar: TarInput | undefined;
   try {
     const fh = await open(tmp, 'w', 0o644);
     try {
       data = new DataWriter(fh.fd, SUPERBLOCK_SIZE, resolved.blockSize, compressor, resolved.workers);
-      const tar = new TarInput(input as AsyncIterable<Uint8Array>);
+      tar = new TarInput(input as AsyncIterable<Uint8Array>);
       const tree = new Tree(resolved.sourceDateEpoch);
-      const progress = onProgress ? () => onProgress(tar.bytesConsumed) : () => {};
+      const reader = tar;
+      // Called as content streams in: reports progress and stops a long file on abort.
+      const progress = (): void => {
+        signal?.throwIfAborted();
+        onProgress?.(reader.bytesConsumed);
+      };
       for (;;) {
         signal?.throwIfAborted();
         const entry = await tar.next();
@@ -189,6 +195,7 @@ export async function writeSquashfsFromTar(
       await fh.close().catch(() => {});
     }
   } catch (error) {
+    await tar?.close().catch(() => {});
     await data?.abandon();
     await rm(tmp, { force: true });
     unregister();

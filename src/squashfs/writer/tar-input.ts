@@ -118,6 +118,13 @@ class ByteSource {
     for await (const _ of this.stream(n, what)) void _;
   }
 
+  /** Stops reading: lets the source release itself (a Readable is destroyed). */
+  async close(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    await this.iterator.return?.();
+  }
+
   /** Drains the rest of the input (after the end-of-archive marker). */
   async drain(): Promise<void> {
     while (await this.pull()) {
@@ -220,6 +227,11 @@ export class TarInput {
 
   get bytesConsumed(): number {
     return this.source.consumed;
+  }
+
+  /** Releases the input when giving up before its end. */
+  async close(): Promise<void> {
+    await this.source.close();
   }
 
   /** The next entry, or null after the end-of-archive marker. Unread content is skipped. */

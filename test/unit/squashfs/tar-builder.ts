@@ -15,6 +15,8 @@ export interface TestEntry {
   devmajor?: number;
   devminor?: number;
   pax?: Record<string, string | Buffer>;
+  /** Raw name bytes (ustar field, at most 100 bytes), overriding `name`. */
+  rawName?: Buffer;
   /** Raw typeflag, overriding `type`. */
   flag?: string;
 }
@@ -71,7 +73,7 @@ export function buildTar(entries: TestEntry[], end = true): Buffer {
       const data = Buffer.concat(records.map(([k, v]) => paxRecord(k, Buffer.isBuffer(v) ? v : Buffer.from(v, 'utf8'))));
       parts.push(header('PaxHeader', 'x', data.length, { name: 'PaxHeader' }), ...pad(data));
     }
-    parts.push(header(Buffer.from(e.name, 'utf8').toString('latin1'), e.flag ?? FLAG[type], content.length, e), ...pad(content));
+    parts.push(header((e.rawName ?? Buffer.from(e.name, 'utf8')).toString('latin1'), e.flag ?? FLAG[type], content.length, e), ...pad(content));
   }
   if (end) parts.push(Buffer.alloc(1024));
   return Buffer.concat(parts);

@@ -235,6 +235,31 @@ describe('data layout', () => {
   });
 });
 
+describe('edge cases', () => {
+  it('turns an empty archive into an image with an empty root', async () => {
+    const { entries, reader } = await build(Buffer.alloc(1024), { sourceDateEpoch: 99 });
+    expect([...entries.keys()]).toEqual(['']);
+    expect(entries.get('')).toMatchObject({ type: 'dir', mode: 0o755, mtime: 99, nlink: 2 });
+    reader.close();
+  });
+
+  it('takes the root attributes from a "./" entry that comes last', async () => {
+    const { entries, reader } = await build(buildTar([{ name: 'a/b', content: Buffer.from('b') }, { name: '.', type: 'dir', mode: 0o700, uid: 5, gid: 6 }]));
+    expect(entries.get('')).toMatchObject({ mode: 0o700, uid: 5, gid: 6 });
+    expect(entries.get('a')).toMatchObject({ mode: 0o755, uid: 0 });
+    reader.close();
+  });
+
+  it('keeps non-UTF-8 names byte for byte', async () => {
+    const raw = Buffer.from([0x6e, 0xe9, 0xff, 0x2e, 0x74]);
+    const tar = buildTar([{ name: 'x', rawName: raw, content: Buffer.from('latin1') }]);
+    const image = join(fresh('latin1'), 'x.sqfs');
+    await writeSquashfsFromTar(Readable.from([tar]), image);
+    const out = execFileSync('unsquashfs', ['-lln', image]);
+    expect(out.includes(Buffer.concat([Buffer.from('squashfs-root/'), raw]))).toBe(true);
+  });
+});
+
 describe('reproducibility', () => {
   it('writes the same bytes for the same tar, whatever the worker count', async () => {
     const entries = fullTree();
@@ -291,6 +316,27 @@ describe('bad input', () => {
     await expect(writeSquashfsFromTar(Readable.from([buildTar([ok])]), join(out, 'x.sqfs'), options)).rejects.toMatchObject({
       code: 'E_SQUASHFS_OPTIONS',
     });
+    expect(readdirSync(out)).toEqual([]);
+  });
+
+  it('destroys the input stream when it refuses the tar', async () => {
+    const stream = Readable.from([buildTar([{ name: '../x' }], false), Buffer.alloc(1 << 20)]);
+    await expect(writeSquashfsFromTar(stream, join(fresh('destroy'), 'x.sqfs'))).rejects.toMatchObject({ code: 'E_TAR_UNSAFE_PATH' });
+    expect(stream.destroyed).toBe(true);
+  });
+
+  it('stops inside a large file on abort', async () => {
+    const out = fresh('abort-file');
+    const controller = new AbortController();
+    const head = buildTar([{ name: 'huge', content: Buffer.alloc(64 << 20, 1) }], false).subarray(0, 1024);
+    async function* endless(): AsyncGenerator<Buffer> {
+      yield head;
+      for (let i = 0; ; i++) {
+        if (i === 20) controller.abort(new Error('abort inside the file'));
+        yield Buffer.alloc(65536, 1);
+      }
+    }
+    await expect(writeSquashfsFromTar(endless(), join(out, 'x.sqfs'), { signal: controller.signal })).rejects.toThrow('abort inside the file');
     expect(readdirSync(out)).toEqual([]);
   });
 
