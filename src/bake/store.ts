@@ -157,7 +157,12 @@ export async function bakeStore(options: BakeStoreOptions): Promise<BakeStoreRes
     const marker = join(staged.work, 'bake-start');
     await writeTimeMarker(marker);
 
-    reporter.event({ event: 'store.engine', message: `starting a private ${options.engine} (${driver})` });
+    reporter.event({
+      event: 'bake.start',
+      message: `baking a ${options.engine} ${driver} store of ${options.lock.images.length} image(s) for ${formatPlatform(options.lock.platform)}, offline`,
+      mode: 'store',
+      images: options.lock.images.length,
+    });
     engine = await startBakeEngine({
       engine: options.engine,
       storageDriver: driver,
@@ -168,10 +173,18 @@ export async function bakeStore(options: BakeStoreOptions): Promise<BakeStoreRes
       ...(options.signal ? { signal: options.signal } : {}),
     });
     const version = engine.version;
+    reporter.event({
+      event: 'engine.started',
+      message: `${engine.name} ${version} started (private, no network, ${driver})`,
+      engine: engine.name,
+      version,
+      storageDriver: driver,
+      privateDir: engine.privateDir,
+    });
     const images: ManifestImage[] = [];
     for (const [index, image] of options.lock.images.entries()) {
       options.signal?.throwIfAborted();
-      reporter.event({ event: 'store.load', message: `loading ${image.reference}`, current: index, total: options.lock.images.length });
+      reporter.event({ event: 'image.loading', message: `loading ${image.reference}`, reference: image.reference, current: index, total: options.lock.images.length });
       const diffIds = await loadImage(engine, image, options.lock.platform, options.cacheDir, join(staged.work, 'load.tar'), sourceDateEpoch);
       images.push({
         reference: image.reference,
@@ -184,9 +197,9 @@ export async function bakeStore(options: BakeStoreOptions): Promise<BakeStoreRes
         layers: image.layers.map((l, i) => ({ ...l, diffId: diffIds[i]! })),
       });
     }
-    reporter.event({ event: 'store.stop', message: `stopping ${options.engine} ${version}` });
     await engine.stop();
     engine = undefined;
+    reporter.event({ event: 'engine.stopped', message: `${options.engine} stopped cleanly; its root is kept for the store` });
 
     reporter.event({ event: 'store.normalize', message: 'keeping image metadata and layers, content-derived names' });
     const store =
@@ -213,7 +226,7 @@ export async function bakeStore(options: BakeStoreOptions): Promise<BakeStoreRes
     };
     await writeFileAtomic(join(staged.outTmp, 'manifest.json'), toJsonFile(manifest));
     await staged.commit();
-    reporter.event({ event: 'store.done', message: `${outDir}/${STORE_TAR}: ${storeTar.size} bytes, sha256 ${storeTar.sha256}` });
+    reporter.event({ event: 'bake.done', message: `wrote ${join(outDir, STORE_TAR)} (${storeTar.size} bytes, sha256 ${storeTar.sha256}) and manifest.json`, outDir });
     return { outDir, manifest, storeTar: { ...storeTar, path: join(outDir, STORE_TAR) } };
   } finally {
     if (engine) await engine.stop();

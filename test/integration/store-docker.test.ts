@@ -5,12 +5,14 @@
  * `docker save` re-reads every layer); store.tar keeps every file property overlay needs and
  * holds nothing but image metadata and layers. Plus a linux/arm64 store.
  */
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bakeStore, type BakeStoreResult } from '../../src/bake/store.js';
+import { mountsUnder } from '../../src/engine/mounts.js';
+import { processesMentioning } from '../../src/engine/processes.js';
 import { verifyStore, type VerifyStoreResult } from '../../src/bake/verify-store.js';
 import { FIXTURE_MTIME } from '../fixtures/layers.js';
 import { assertFidelityOutput, CAP_NET_RAW_EP, MULTI_ARM64_ARCH_FILE, SAMPLE_OUTPUT } from '../fixtures/images.js';
@@ -153,6 +155,41 @@ describe('ctrbake bake --mode store (CLI)', () => {
     const verified = JSON.parse(verify.stdout.trim().split('\n').at(-1)!) as { type: string; images: Array<{ reference: string; output?: string }> };
     expect(verified.type).toBe('result');
     assertFidelityOutput(verified.images.find((i) => i.reference === f.images.fidelity)?.output ?? '');
+  });
+});
+
+describe('a store bake killed with SIGTERM', () => {
+  it('after the engine started: exit 143, no engine process, mount, private or staging dir, no OUT', async () => {
+    const cli = resolve(import.meta.dirname, '../../bin/ctrbake.js');
+    const lockPath = join(f.work, 'sigterm.lock.json');
+    await writeFile(lockPath, `${JSON.stringify(f.lock, null, 2)}\n`);
+    const parent = await mkdtemp(join(f.work, 'sigterm-'));
+    const out = join(parent, 'out');
+    const child = execa('node', [cli, 'bake', '--json', '--lock', lockPath, '--cache', f.cacheDir, '--mode', 'store', '--engine', 'docker', '-o', out], { reject: false });
+    // Killed while the first image loads: the engine runs and its root (kept for the store) exists.
+    const started: string[] = [];
+    let killed = false;
+    let pending = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      pending += chunk.toString();
+      for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+        const event = JSON.parse(pending.slice(0, nl)) as { event?: string; privateDir?: string };
+        pending = pending.slice(nl + 1);
+        if (event.event === 'engine.started') started.push(String(event.privateDir));
+        if (event.event === 'image.loading' && !killed) {
+          killed = true;
+          child.kill('SIGTERM');
+        }
+      }
+    });
+    const r = await child;
+    expect(started.length, `no engine.started event; stdout:\n${r.stdout}\nstderr:\n${r.stderr}`).toBe(1);
+    expect(r.exitCode, r.stderr).toBe(143);
+    expect(await processesMentioning(started[0]!)).toEqual([]);
+    expect(await processesMentioning(parent)).toEqual([]);
+    expect(await mountsUnder([started[0]!, parent])).toEqual([]);
+    await expect(stat(started[0]!)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await readdir(parent)).toEqual([]);
   });
 });
 
