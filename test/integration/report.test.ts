@@ -377,7 +377,8 @@ describe('HTML report', () => {
     expect((run.dom.match(/class="tm-layer"/g) ?? []).length).toBe(expected);
     expect(run.dom).toContain(`data-layers-drawn="${expected}"`);
     const png = decodePng(run.png);
-    await writeFile(join(tmpdir(), 'ctrbake-report-screenshot.png'), run.png);
+    // To look at it: CTRBAKE_REPORT_SCREENSHOT=/tmp/shot.png npx vitest run test/integration/report.test.ts
+    if (process.env.CTRBAKE_REPORT_SCREENSHOT) await writeFile(process.env.CTRBAKE_REPORT_SCREENSHOT, run.png);
     expect(countColor(png, SHARED_COLOR)).toBeGreaterThan(5000);
     expect(countColor(png, '#4e79a7')).toBeGreaterThan(2000);
     expect(countColor(png, '#59a14f')).toBeGreaterThan(2000);
