@@ -32,7 +32,7 @@ import type { EngineNetwork } from './dockerd.js';
 import { mountsUnder, unmountUnder } from './mounts.js';
 import { checkPrivileges, resolveBinary } from './prerequisites.js';
 import { DEFAULT_ENGINE_TMP_BASE, makeEnginePrivateDir } from './private-dir.js';
-import { processesMentioning, terminateProcess } from './processes.js';
+import { descendantsOf, processesMentioning, signalProcess, terminateProcess } from './processes.js';
 
 export type PodmanStorageDriver = 'overlay' | 'vfs';
 
@@ -110,11 +110,17 @@ export async function startPodman(options: PodmanOptions): Promise<RunningPodman
   const tmp = join(privateDir, 'tmp');
   const home = join(privateDir, 'home');
   let stopping: Promise<void> | undefined;
+  let exec: RunningPodman['exec'] | undefined;
   const teardown = (): Promise<void> => {
     stopping ??= (async () => {
+      // Containers first, through podman itself (unmounts their rootfs, ends conmon).
+      if (exec) await exec(['rm', '--all', '--force', '--time', '2'], { reject: false, signal: AbortSignal.timeout(30_000) }).catch(() => undefined);
+      // Then anything still naming our dirs (a hung conmon, a podman killed mid-way) and its children.
       for (const dir of [privateDir, root]) {
         for (const p of await processesMentioning(dir)) {
-          if (p.pid !== process.pid) await terminateProcess(p.pid, 10_000);
+          if (p.pid === process.pid) continue;
+          for (const child of (await descendantsOf(p.pid)).reverse()) signalProcess(child.pid, 'SIGKILL');
+          await terminateProcess(p.pid, 10_000);
         }
       }
       const left = await unmountUnder([privateDir, root], preexistingMounts);
@@ -169,7 +175,7 @@ export async function startPodman(options: PodmanOptions): Promise<RunningPodman
     };
     const globalArgs = ['--root', root, '--runroot', runroot, '--storage-driver', options.storageDriver, '--tmpdir', join(tmp, 'libpod'), '--events-backend', 'none', '--cgroup-manager', 'cgroupfs'];
 
-    const exec = async (args: readonly string[], execOptions: PodmanExecOptions = {}): Promise<PodmanExecResult> => {
+    exec = async (args: readonly string[], execOptions: PodmanExecOptions = {}): Promise<PodmanExecResult> => {
       const file = network === 'none' ? unshare : podman;
       const argv = network === 'none' ? ['--net', '--', podman, ...globalArgs, ...args] : [...globalArgs, ...args];
       const result = await execa(file, argv, {
@@ -192,7 +198,8 @@ export async function startPodman(options: PodmanOptions): Promise<RunningPodman
       return out;
     };
     const version = (await exec(['version', '--format', '{{.Client.Version}}'])).stdout.trim();
-    return { privateDir, root, runroot, storageDriver: options.storageDriver, version, env, globalArgs, exec, stop: teardown };
+    const run = exec;
+    return { privateDir, root, runroot, storageDriver: options.storageDriver, version, env, globalArgs, exec: run, stop: teardown };
   } catch (error) {
     await teardown();
     throw error;

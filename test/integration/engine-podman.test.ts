@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeDockerArchive } from '../../src/bake/docker-archive.js';
 import { mountsUnder } from '../../src/engine/mounts.js';
 import { PODMAN_RUN_ARGS, startPodman, type RunningPodman } from '../../src/engine/podman.js';
-import { processesMentioning } from '../../src/engine/processes.js';
+import { isRunning, processesMentioning } from '../../src/engine/processes.js';
 import { pendingCleanups, runCleanups } from '../../src/util/cleanup.js';
 import { buildLayer } from '../fixtures/layers.js';
 
@@ -24,6 +24,7 @@ async function writeTrivialArchive(dir: string): Promise<{ path: string; imageId
   const layer = await buildLayer([
     { type: 'file', path: 'bin/busybox', content: busybox, mode: 0o755 },
     { type: 'symlink', path: 'bin/echo', target: 'busybox' },
+    { type: 'symlink', path: 'bin/sleep', target: 'busybox' },
   ]);
   const config = Buffer.from(
     JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/bin/echo', OUTPUT] }, rootfs: { type: 'layers', diff_ids: [layer.diffId] } }),
@@ -92,6 +93,22 @@ describe('startPodman', () => {
     }
     await expectNothingLeft(p);
     expect(await readdir(join(root, 'overlay-images'))).toContain(archive.imageId);
+  });
+
+  it('stop() with a detached container running: container process, conmon and mounts gone', async () => {
+    const p = await startPodman({ storageDriver: 'overlay' });
+    let pid = 0;
+    try {
+      await p.exec(['load', '-i', archive.path]);
+      const id = (await p.exec(['run', '-d', ...PODMAN_RUN_ARGS, TAG, '/bin/sleep', '1000'])).stdout.trim();
+      pid = Number((await p.exec(['inspect', '--format', '{{.State.Pid}}', id])).stdout.trim());
+      expect(await isRunning(pid)).toBe(true);
+      expect((await mountsUnder([p.root])).length).toBeGreaterThan(0);
+    } finally {
+      await p.stop();
+    }
+    expect(await isRunning(pid), 'container process left').toBe(false);
+    await expectNothingLeft(p);
   });
 
   it('is torn down by the process cleanup registry (what SIGINT/SIGTERM run)', async () => {
