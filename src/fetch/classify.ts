@@ -1,4 +1,4 @@
-import { CommandError, RegistryError, type CtrbakeError } from '../errors.js';
+import { CommandError, InputError, RegistryError, type CtrbakeError } from '../errors.js';
 import type { LockedImage } from '../formats.js';
 import { redactSecrets } from './auth.js';
 import {
@@ -6,12 +6,14 @@ import {
   E_AUTH_REFUSED,
   E_FETCHER_FAILED,
   E_BLOB_UNKNOWN,
+  E_CACHE_IO,
   E_MANIFEST_UNKNOWN,
   E_REGISTRY_UNREACHABLE,
 } from './errors.js';
 import { TransientError } from './retry.js';
 import { imageLabel } from './verify.js';
 
+const LOCAL_IO = /no space left on device|disk quota exceeded|read-only file system/i;
 const DIGEST = /digest did not match|digest mismatch|does not match (the )?(expected )?digest|computed digest/i;
 const AUTH = /unauthorized|no basic auth credentials|authentication required|invalid username\/password|incorrect username or password|access to the resource is denied|\b401\b|\b403\b|forbidden/i;
 const TLS = /server gave HTTP response to HTTPS client|x509:|certificate|tls: /i;
@@ -32,6 +34,9 @@ export function classifyRegistryFailure(
 ): CtrbakeError | TransientError {
   const text = redactSecrets(rawText, secrets);
   const label = imageLabel(image);
+  if (LOCAL_IO.test(text)) {
+    return new InputError(E_CACHE_IO, `${tool} could not write ${label} to the cache: ${text}. Free space or choose another --cache.`);
+  }
   if (DIGEST.test(text)) {
     return new DigestMismatchError(`content of ${label} (${tool}: ${text})`, 'the digests the lock pins', 'other bytes');
   }

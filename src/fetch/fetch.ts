@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { InputError } from '../errors.js';
+import { CtrbakeError, InputError } from '../errors.js';
 import type { LockedImage, LockFile } from '../formats.js';
 import { blobPath, ensureCacheLayout, evictBlob } from './cache.js';
 import { checkCacheComplete, type ImageCacheStatus } from './complete.js';
 import { resolveFetchConfig, type FetchOptions } from './config.js';
-import { E_CACHE_MISS } from './errors.js';
+import { E_CACHE_IO, E_CACHE_MISS } from './errors.js';
 import { readLockForFetch, validateLockForFetch } from './lock-input.js';
 import { recoverStaleDownloads } from './salvage.js';
 import { createFetcher } from './select.js';
@@ -49,6 +49,28 @@ export interface FetchResult {
 export async function fetchImages(options: FetchOptions): Promise<FetchResult> {
   const config = await resolveFetchConfig(options);
   const lock = options.lock ? validateLockForFetch(options.lock) : await readLockForFetch(options.lockPath!);
+  try {
+    return await fetchIntoCache(config, lock);
+  } catch (error) {
+    throw cacheIoError(error, config.cacheDir) ?? error;
+  }
+}
+
+const CACHE_IO_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'ENOTDIR', 'EEXIST', 'EIO']);
+
+/** A filesystem error on the cache (full, read-only, not a directory...) as a CtrbakeError that says so. */
+function cacheIoError(error: unknown, cacheDir: string): CtrbakeError | undefined {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  if (error instanceof CtrbakeError || typeof code !== 'string' || !CACHE_IO_CODES.has(code)) return undefined;
+  return new InputError(
+    E_CACHE_IO,
+    `cannot write to the cache ${cacheDir}: ${(error as Error).message}. Free space, fix its permissions, or choose another --cache; ` +
+      'what is already in blobs/ is complete and verified.',
+    { cause: error, details: { errno: code } },
+  );
+}
+
+async function fetchIntoCache(config: ResolvedFetchConfig, lock: LockFile): Promise<FetchResult> {
   const { cacheDir, reporter } = config;
   await ensureCacheLayout(cacheDir);
   const recovered = await recoverStaleDownloads(cacheDir, lock.images);

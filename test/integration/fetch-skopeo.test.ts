@@ -2,7 +2,7 @@
  * `ctrbake fetch` with skopeo against a real docker-registry: what lands in the cache, offline
  * reruns, auth, retries, failures, parallel fetches and interrupted fetches.
  */
-import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -224,6 +224,24 @@ describe('fetch with skopeo', () => {
     const run = await runCli(['fetch', '--lock', path, '--cache', cache, '--insecure-registry', registry.host, '--json', '--retries', '0']);
     expect(run.error?.code).toBe('E_DIGEST_MISMATCH');
     expect((await cacheBlobs(cache)).digests.size).toBe(0);
+  });
+
+  it('a full cache filesystem gives E_CACHE_IO and leaves only verified blobs', async () => {
+    const small = join(work, 'small-fs');
+    await mkdir(small);
+    // 600 KiB: less than the busybox layer.
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=600k,mode=0700', 'ctrbake-test-full', small]);
+    try {
+      const cache = join(small, 'cache');
+      const run = await runCli(['fetch', '--lock', lockPath, '--cache', cache, '--insecure-registry', registry.host, '--json', '--retries', '0']);
+      expect(run.exitCode).toBe(1);
+      expect(run.error?.code).toBe('E_CACHE_IO');
+      expect(run.error?.message).toContain('--cache');
+      expect((await cacheBlobs(cache)).wrong).toEqual([]);
+      expect(await readdir(join(cache, 'tmp'))).toEqual([]);
+    } finally {
+      await execa('umount', [small]);
+    }
   });
 
   it('two CLI processes fetching the same lock into one cache at once both succeed', async () => {

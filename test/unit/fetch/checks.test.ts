@@ -7,6 +7,7 @@ import { redactSecrets, secretsOf } from '../../../src/fetch/auth.js';
 import { blobPath, commitBlob, ensureCacheLayout, makeCacheWorkDir } from '../../../src/fetch/cache.js';
 import { classifyRegistryFailure } from '../../../src/fetch/classify.js';
 import { assertCacheComplete, checkCacheComplete } from '../../../src/fetch/complete.js';
+import { fetchImages } from '../../../src/fetch/fetch.js';
 import { validateLockForFetch } from '../../../src/fetch/lock-input.js';
 import { backoffDelay, TransientError, withRetry } from '../../../src/fetch/retry.js';
 import { checkManifestMatchesLock } from '../../../src/fetch/verify.js';
@@ -118,6 +119,7 @@ describe('classifyRegistryFailure', () => {
     ['initializing source: reading manifest: unauthorized: authentication required', 'E_AUTH_REFUSED'],
     ['unable to retrieve auth token: invalid username/password: unauthorized', 'E_AUTH_REFUSED'],
     ['something odd happened', 'E_FETCHER_FAILED'],
+    ['writing blob: write /cache/tmp/x/dir-put-blob123: no space left on device', 'E_CACHE_IO'],
   ])('%s -> %s', (text, code) => {
     expect(classifyRegistryFailure(text, image, 'skopeo', [])).toMatchObject({ code });
   });
@@ -188,5 +190,16 @@ describe('withRetry', () => {
   });
   it('backs off exponentially up to the cap', () => {
     expect([1, 2, 3, 4, 5, 6].map((a) => backoffDelay({ retries: 9, initialDelayMs: 1000, maxDelayMs: 15000 }, a))).toEqual([1000, 2000, 4000, 8000, 15000, 15000]);
+  });
+});
+
+describe('fetchImages and the cache filesystem', () => {
+  it('E_CACHE_IO when the cache cannot be created', async () => {
+    const file = join(cache, 'a-file');
+    await writeFile(file, '');
+    const { image } = makeImage();
+    await expect(
+      fetchImages({ lock: { lockVersion: 1, platform: image.platform, images: [image] }, cacheDir: join(file, 'cache') }),
+    ).rejects.toMatchObject({ code: 'E_CACHE_IO', message: expect.stringContaining('--cache') });
   });
 });
