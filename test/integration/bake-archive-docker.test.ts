@@ -3,7 +3,7 @@
  * registry stopped. Archives are then loaded into a FRESH private engine and run.
  */
 import { createHash } from 'node:crypto';
-import { cp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bake } from '../../src/bake/bake.js';
@@ -11,6 +11,7 @@ import type { BakeResult } from '../../src/bake/archive.js';
 import { readSavedArchive } from '../../src/bake/saved-archive.js';
 import { compareTarPaths, indexTar } from '../../src/bake/tar-index.js';
 import { startDockerd, type RunningDockerd } from '../../src/engine/dockerd.js';
+import { mountsUnder } from '../../src/engine/mounts.js';
 import { PODMAN_RUN_ARGS, startPodman } from '../../src/engine/podman.js';
 import { blobPath } from '../../src/fetch/cache.js';
 import type { BakeManifest } from '../../src/formats.js';
@@ -226,6 +227,27 @@ describe('bake --mode archive --engine docker', () => {
     ).rejects.toMatchObject({ code: 'E_ENGINE_MISSING', message: expect.stringContaining('docker.io') });
     await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(await stagingDirsIn(inputs.work)).toEqual([]);
+  });
+
+  it('OUT on an overlayfs (as in a build container): overlay2 says to use vfs, vfs bakes the same archives', async () => {
+    const base = join(inputs.work, 'ovl');
+    for (const d of ['lower', 'upper', 'work', 'merged']) await mkdir(join(base, d), { recursive: true });
+    const merged = join(base, 'merged');
+    await execa('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${join(base, 'lower')},upperdir=${join(base, 'upper')},workdir=${join(base, 'work')}`, merged]);
+    try {
+      const out = join(merged, 'OUT');
+      await expect(bake({ lockPath: inputs.lockAmd64, cacheDir: inputs.cacheDir, mode: 'archive', engine: 'docker', outDir: out, sourceDateEpoch: SDE })).rejects.toMatchObject({
+        code: 'E_ENGINE_START',
+        message: expect.stringContaining('use the vfs storage driver'),
+      });
+      await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
+      expect(await stagingDirsIn(merged)).toEqual([]);
+      const result = await bake({ lockPath: inputs.lockAmd64, cacheDir: inputs.cacheDir, mode: 'archive', engine: 'docker', storageDriver: 'vfs', outDir: out, sourceDateEpoch: SDE });
+      expect(result.manifest.outputs).toEqual(first.manifest.outputs);
+      expect(await mountsUnder([merged])).toEqual([merged]);
+    } finally {
+      await execa('umount', [merged]);
+    }
   });
 
   it('replaces an existing OUT as a whole', async () => {
