@@ -1,7 +1,7 @@
 /**
  * `ctrbake report`: sizes, sharing, duplicates, SquashFS sizes, first-boot writes and budget
  * fit of a bake (OUT/manifest.json) or of a lock before baking (what bake's budget check uses).
- * Every distinct layer is read once from the cache and measured by scan-layer.ts.
+ * Every distinct layer is read once (cache, archives or store.tar) and measured by scan-layer.ts.
  */
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -39,9 +39,12 @@ export interface ReportOptions extends BudgetOptions {
   signal?: AbortSignal;
 }
 
+/** One layer as the engine stores it: on top of its parent (the same digest on another parent is another entry). */
 export interface LayerReport {
   digest: string;
   diffId?: string;
+  /** Digest of the layer below, null for a bottom layer. */
+  parent: string | null;
   mediaType: string;
   compressedBytes: number;
   tarBytes: number;
@@ -158,11 +161,6 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   return out;
 }
 
-/** Layers are identified by their compressed digest (what registries and locks name). */
-function layerKey(l: { digest: string }): string {
-  return l.digest;
-}
-
 export async function report(options: ReportOptions): Promise<ReportResult> {
   const reporter = options.reporter ?? silentReporter;
   const blockSize = resolveBlockSize(options.blockSize);
@@ -190,33 +188,46 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
   for (const image of input.images) image.configSize ??= archives.configSizes.get(image.imageId) ?? storeScans?.configSizes.get(image.imageId);
   const layout = options.layout ?? defaultLayout(input.mode, input.engine, input.storageDriver);
 
-  // Distinct layers, in first-seen order.
-  const distinct = new Map<string, { layer: ReportImageInput['layers'][number]; images: string[] }>();
+  // Engines store a layer once per chain (the layer on top of its exact parents): a layer with
+  // the same digest on other parents is stored again. Download dedupes by digest.
+  const chainsOf = (image: ReportImageInput): string[] => {
+    const keys: string[] = [];
+    image.layers.forEach((l, n) => keys.push(n === 0 ? l.digest : `${keys[n - 1]}>${l.digest}`));
+    return keys;
+  };
+  const distinct = new Map<string, { layer: ReportImageInput['layers'][number]; parent: string | null; images: string[] }>();
+  const byDigest = new Map<string, { layer: ReportImageInput['layers'][number]; images: string[] }>();
   for (const image of input.images) {
-    for (const l of image.layers) {
-      const entry = distinct.get(layerKey(l)) ?? { layer: l, images: [] };
+    const chains = chainsOf(image);
+    image.layers.forEach((l, n) => {
+      const entry = distinct.get(chains[n]!) ?? { layer: l, parent: n === 0 ? null : image.layers[n - 1]!.digest, images: [] };
       if (!entry.images.includes(image.reference)) entry.images.push(image.reference);
-      distinct.set(layerKey(l), entry);
-    }
+      distinct.set(chains[n]!, entry);
+      const d = byDigest.get(l.digest) ?? { layer: l, images: [] };
+      if (!d.images.includes(image.reference)) d.images.push(image.reference);
+      byDigest.set(l.digest, d);
+    });
   }
   let done = 0;
-  const scans = await mapLimit([...distinct.values()], options.concurrency ?? 2, async ({ layer, images }) => {
+  const scans = await mapLimit([...byDigest.values()], options.concurrency ?? 2, async ({ layer, images }) => {
     options.signal?.throwIfAborted();
     const scan =
       (layer.diffId ? storeScans?.scans.get(layer.diffId) : undefined) ??
-      await withLayerTar(cacheDir, layer, layer.diffId, images[0]!, (tar) => scanLayerTar(tar, blockSize), archives);
+      (await withLayerTar(cacheDir, layer, layer.diffId, images[0]!, (tar) => scanLayerTar(tar, blockSize), archives));
     done++;
-    reporter.progress({ event: 'report.layer', message: `measured ${done}/${distinct.size} layers`, current: done, total: distinct.size });
+    reporter.progress({ event: 'report.layer', message: `measured ${done}/${byDigest.size} layers`, current: done, total: byDigest.size });
     return scan;
   });
   const scanOf = new Map<string, LayerScan>();
-  [...distinct.keys()].forEach((k, i) => scanOf.set(k, scans[i]!));
+  [...byDigest.keys()].forEach((k, i) => scanOf.set(k, scans[i]!));
 
-  const layers: LayerReport[] = [...distinct.entries()].map(([k, { layer, images }]) => {
-    const s = scanOf.get(k)!;
-    return {
+  const layerBy = new Map<string, LayerReport>();
+  for (const [chain, { layer, parent, images }] of distinct) {
+    const s = scanOf.get(layer.digest)!;
+    layerBy.set(chain, {
       digest: layer.digest,
       ...(layer.diffId ? { diffId: layer.diffId } : {}),
+      parent,
       mediaType: layer.mediaType,
       compressedBytes: layer.size,
       tarBytes: s.tarBytes,
@@ -227,49 +238,51 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
       symlinks: s.symlinks,
       images,
       shared: images.length > 1,
-    };
-  });
-  const layerBy = new Map(layers.map((l) => [l.digest, l]));
+    });
+  }
+  const layers = [...layerBy.values()];
 
-  const archiveSizes = new Map<string, number>();
-  for (const o of input.outputs) archiveSizes.set(o.path, o.size);
   const images: ImageReport[] = [];
+  const imageChains: string[][] = [];
   for (const image of input.images) {
-    const keys = image.layers.map(layerKey);
-    const own = [...new Set(keys)];
+    const chains = chainsOf(image);
+    imageChains.push(chains);
+    const own = [...new Set(chains)];
+    const ownDigests = [...new Set(image.layers.map((l) => l.digest))];
     const configBytes = image.configSize ?? 0;
     let archive: ImageReport['archive'];
     if (image.archive && input.outDir) {
       const st = await stat(join(input.outDir, image.archive)).catch(() => undefined);
       if (st) archive = { path: image.archive, bytes: st.size };
     }
+    const sharedDigest = (d: string) => byDigest.get(d)!.images.length > 1;
     images.push({
       reference: image.reference,
       digest: image.digest,
       imageId: image.imageId,
       configBytes,
-      compressedBytes: configBytes + own.reduce((s, k) => s + layerBy.get(k)!.compressedBytes, 0),
+      compressedBytes: configBytes + ownDigests.reduce((s, d) => s + byDigest.get(d)!.layer.size, 0),
       unpackedBytes: own.reduce((s, k) => s + layerBy.get(k)!.unpackedBytes, 0),
-      uniqueCompressedBytes: own.filter((k) => !layerBy.get(k)!.shared).reduce((s, k) => s + layerBy.get(k)!.compressedBytes, 0),
+      uniqueCompressedBytes: ownDigests.filter((d) => !sharedDigest(d)).reduce((s, d) => s + byDigest.get(d)!.layer.size, 0),
       uniqueUnpackedBytes: own.filter((k) => !layerBy.get(k)!.shared).reduce((s, k) => s + layerBy.get(k)!.unpackedBytes, 0),
-      layers: keys,
+      layers: image.layers.map((l) => l.digest),
       ...(archive ? { archive } : {}),
     });
   }
 
-  const duplicates = findDuplicates(scanOf, layerBy, blockSize);
+  const duplicates = findDuplicates(scanOf, byDigest, blockSize);
   const squashfs = await checkSquashfsOutputs(input);
 
-  const layoutLayers = new Map<string, LayoutLayer>(layers.map((l) => [l.digest, { key: l.digest, unpackedBytes: l.unpackedBytes, tarBytes: l.tarBytes }]));
+  const layoutLayers = new Map<string, LayoutLayer>([...layerBy].map(([k, l]) => [k, { key: k, unpackedBytes: l.unpackedBytes, tarBytes: l.tarBytes }]));
   const firstBoot = modelFirstBoot(
     layout,
-    images.map((i) => ({ reference: i.reference, configSize: i.configBytes, layers: i.layers, ...(i.archive ? { archiveBytes: i.archive.bytes } : {}) })),
+    images.map((i, n) => ({ reference: i.reference, configSize: i.configBytes, layers: imageChains[n]!, ...(i.archive ? { archiveBytes: i.archive.bytes } : {}) })),
     layoutLayers,
     blockSize,
   );
 
   const uniqueConfigs = new Map(images.map((i) => [i.imageId, i.configBytes]));
-  const compressedBytes = layers.reduce((s, l) => s + l.compressedBytes, 0) + [...uniqueConfigs.values()].reduce((a, b) => a + b, 0);
+  const compressedBytes = [...byDigest.values()].reduce((s, d) => s + d.layer.size, 0) + [...uniqueConfigs.values()].reduce((a, b) => a + b, 0);
   const compressedBytesUnshared = images.reduce((s, i) => s + i.compressedBytes, 0);
   const unpackedBytes = layers.reduce((s, l) => s + l.unpackedBytes, 0);
   const unpackedBytesUnshared = images.reduce((s, i) => s + i.unpackedBytes, 0);
@@ -314,7 +327,7 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
   return result;
 }
 
-function findDuplicates(scans: ReadonlyMap<string, LayerScan>, layerBy: ReadonlyMap<string, LayerReport>, blockSize: number): DuplicateGroup[] {
+function findDuplicates(scans: ReadonlyMap<string, LayerScan>, layerBy: ReadonlyMap<string, { images: string[] }>, blockSize: number): DuplicateGroup[] {
   const groups = new Map<string, { size: number; occurrences: DuplicateOccurrence[]; layers: Set<string> }>();
   for (const [key, scan] of scans) {
     for (const f of scan.contents) {
