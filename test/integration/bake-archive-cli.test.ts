@@ -54,9 +54,9 @@ describe('ctrbake bake (CLI)', () => {
     await stat(join(out, 'manifest.json'));
   });
 
-  it('SIGTERM after the engine started: exit 143, no dockerd/containerd left, no mount, no private or staging dir, no OUT', async () => {
-    const out = join(inputs.work, 'killed');
-    const child = execa('node', [BIN, 'bake', '--json', '--lock', inputs.lockAmd64, '--cache', inputs.cacheDir, '--mode', 'archive', '--engine', 'docker', '-o', out], {
+  it.each(['docker', 'podman'])('%s: SIGTERM after the engine started: exit 143, no engine process left, no mount, no private or staging dir, no OUT', async (engine) => {
+    const out = join(inputs.work, `killed-${engine}`);
+    const child = execa('node', [BIN, 'bake', '--json', '--lock', inputs.lockAmd64, '--cache', inputs.cacheDir, '--mode', 'archive', '--engine', engine, '-o', out], {
       reject: false,
       buffer: { stdout: true },
     });
