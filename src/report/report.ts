@@ -6,15 +6,15 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, DoesNotFitError, InputError } from '../errors.js';
-import type { Platform } from '../formats.js';
 import { silentReporter, type Reporter } from '../cli/output.js';
-import { doesNotFit, judgeBudget, resolveBudget, type BudgetOptions, type BudgetVerdict } from './budget.js';
+import { doesNotFit, judgeBudget, resolveBudget, type BudgetOptions } from './budget.js';
 import { completeFromCache, readReportInput, type ReportImageInput, type ReportInput } from './input.js';
 import { indexArchiveLayers } from './archive-source.js';
 import { withLayerTar } from './layer-source.js';
 import { scanStoreLayers } from './store-source.js';
-import { defaultLayout, LAYOUTS, modelFirstBoot, type FirstBootModel, type Layout, type LayoutLayer } from './layout-model.js';
+import { defaultLayout, LAYOUTS, modelFirstBoot, type Layout, type LayoutLayer } from './layout-model.js';
 import { scanLayerTar, type LayerScan } from './scan-layer.js';
+import type { DuplicateGroup, DuplicateOccurrence, ImageReport, LayerReport, ReportResult, ReportTotals, SquashfsReport } from './types.js';
 import { roundUp } from './unpacked-model.js';
 
 export const E_REPORT_OPTIONS = 'E_REPORT_OPTIONS';
@@ -39,96 +39,7 @@ export interface ReportOptions extends BudgetOptions {
   signal?: AbortSignal;
 }
 
-/** One layer as the engine stores it: on top of its parent (the same digest on another parent is another entry). */
-export interface LayerReport {
-  digest: string;
-  diffId?: string;
-  /** Digest of the layer below, null for a bottom layer. */
-  parent: string | null;
-  mediaType: string;
-  compressedBytes: number;
-  tarBytes: number;
-  unpackedBytes: number;
-  fileBytes: number;
-  files: number;
-  directories: number;
-  symlinks: number;
-  /** References of the images that use this layer. */
-  images: string[];
-  shared: boolean;
-}
-
-export interface ImageReport {
-  reference: string;
-  digest: string;
-  imageId: string;
-  configBytes: number;
-  /** Layer blobs + config, as a registry serves them. */
-  compressedBytes: number;
-  /** Its layers extracted (model), each layer counted. */
-  unpackedBytes: number;
-  /** Bytes of the layers only this image uses. */
-  uniqueCompressedBytes: number;
-  uniqueUnpackedBytes: number;
-  layers: string[];
-  archive?: { path: string; bytes: number };
-}
-
-export interface DuplicateOccurrence {
-  layer: string;
-  path: string;
-  images: string[];
-}
-
-export interface DuplicateGroup {
-  sha256: string;
-  size: number;
-  /** Layers holding this content beyond the first, times its size rounded to blocks. */
-  wastedBytes: number;
-  layers: number;
-  occurrences: DuplicateOccurrence[];
-}
-
-export interface SquashfsReport {
-  path: string;
-  bytes: number;
-  recordedBytes: number;
-}
-
-export interface ReportTotals {
-  images: number;
-  layers: number;
-  sharedLayers: number;
-  compressedBytes: number;
-  /** Sum over images, as if nothing were shared. */
-  compressedBytesUnshared: number;
-  sharingSavesCompressedBytes: number;
-  unpackedBytes: number;
-  unpackedBytesUnshared: number;
-  sharingSavesUnpackedBytes: number;
-  duplicateGroups: number;
-  duplicateWastedBytes: number;
-  squashfsBytes: number;
-  firstBootBytes: number;
-}
-
-export interface ReportResult {
-  [key: string]: unknown;
-  source: { kind: 'manifest' | 'lock'; path: string };
-  platform: Platform;
-  mode?: string;
-  engine?: string;
-  storageDriver?: string;
-  blockSize: number;
-  layout: Layout;
-  images: ImageReport[];
-  layers: LayerReport[];
-  duplicates: DuplicateGroup[];
-  squashfs: SquashfsReport[];
-  firstBoot: FirstBootModel;
-  totals: ReportTotals;
-  budget?: BudgetVerdict;
-}
+export type { DuplicateGroup, DuplicateOccurrence, ImageReport, LayerReport, ReportResult, ReportTotals, SquashfsReport } from './types.js';
 
 /** A DoesNotFitError that carries the report, so the CLI can still print it. */
 export class ReportDoesNotFitError extends DoesNotFitError {
