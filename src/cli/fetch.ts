@@ -15,6 +15,7 @@ interface FetchArgs extends GlobalArgs {
   insecureRegistry?: string[];
   retries?: number;
   offline: boolean;
+  verifyCache: boolean;
 }
 
 /** `--offline`: what a build without network (BitBake's BB_NO_NETWORK) runs instead of a fetch. */
@@ -54,6 +55,7 @@ export const fetchCommand: CommandModule<GlobalArgs, FetchArgs> = {
       .option('fetcher', { choices: FETCHER_CHOICES, default: 'auto' as FetcherChoice, describe: 'auto: skopeo when installed, else an isolated docker, else podman' })
       .option('authfile', { type: 'string', describe: 'registry credentials: docker config.json or containers auth.json' })
       .option('insecure-registry', { type: 'string', array: true, describe: 'HOST:PORT served over plain HTTP or with an untrusted certificate (repeatable)' })
+      .option('verify-cache', { type: 'boolean', default: false, describe: 're-hash the cached blobs the lock needs; damaged ones are fetched again' })
       .option('retries', { type: 'number', describe: 'retries of transient registry errors (default 4, backoff 1 s doubling)' })
       .option('offline', {
         type: 'boolean',
@@ -76,6 +78,7 @@ export const fetchCommand: CommandModule<GlobalArgs, FetchArgs> = {
           fetcher: argv.fetcher,
           ...(argv.authfile ? { authfile: argv.authfile } : {}),
           insecureRegistries: argv.insecureRegistry ?? [],
+          verifyCache: argv.verifyCache,
           ...(argv.retries !== undefined ? { retry: { retries: argv.retries } } : {}),
           reporter,
           signal,

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { CtrbakeError, InputError } from '../errors.js';
 import type { LockedImage, LockFile } from '../formats.js';
+import { sha256File } from '../util/fs.js';
 import { blobPath, ensureCacheLayout, evictBlob } from './cache.js';
 import { checkCacheComplete, type ImageCacheStatus } from './complete.js';
 import { resolveFetchConfig, type FetchOptions } from './config.js';
@@ -84,12 +85,13 @@ async function fetchIntoCache(config: ResolvedFetchConfig, lock: LockFile): Prom
   for (const status of before.images) for (const d of presentDigests(status, lockImage(lock, status))) cachedAtStart.add(d);
 
   const stored = new Map<string, number>();
+  const state: RunState = { verified: new Set(), evicted: new Set() };
   let fetcher: ImageFetcher | undefined;
   try {
     for (const [i, image] of lock.images.entries()) {
       config.signal?.throwIfAborted();
       // Re-checked per image: an earlier image or a parallel fetch may have brought its blobs.
-      let status = await statusForFetch(config, image);
+      let status = await statusForFetch(config, image, state);
       if (status.missing.length === 0) {
         reporter.event({ event: 'fetch.image', message: `${image.reference}: cached`, reference: image.reference, digest: image.manifest.digest, status: 'cached' });
         continue;
@@ -108,6 +110,7 @@ async function fetchIntoCache(config: ResolvedFetchConfig, lock: LockFile): Prom
       const total = outcome.blobs.reduce((n, b) => n + b.size, 0);
       for (const blob of outcome.blobs) {
         if (blob.outcome === 'stored') stored.set(blob.digest, blob.size);
+        state.verified.add(blob.digest);
         done += blob.size;
         reporter.event({ event: 'fetch.blob', reference: image.reference, ...blob });
         reporter.progress({ event: 'fetch.progress', message: `${image.reference}: ${i + 1}/${lock.images.length} images`, current: done, total });
@@ -120,7 +123,7 @@ async function fetchIntoCache(config: ResolvedFetchConfig, lock: LockFile): Prom
           digest: image.manifest.digest,
         });
       }
-      status = await statusForFetch(config, image);
+      status = await statusForFetch(config, image, state);
       if (status.missing.length > 0) {
         throw new InputError(E_CACHE_MISS, `after fetching ${imageLabel(image)}, the cache still lacks ${status.missing.map((m) => m.digest).join(', ')}; please report this`);
       }
@@ -129,6 +132,7 @@ async function fetchIntoCache(config: ResolvedFetchConfig, lock: LockFile): Prom
     await fetcher?.close();
   }
 
+  for (const d of state.evicted) cachedAtStart.delete(d);
   const after = await checkCacheComplete(cacheDir, lock);
   const images: FetchedImage[] = after.images.map((status, i) => {
     const image = lock.images[i]!;
@@ -180,17 +184,40 @@ function presentDigests(status: ImageCacheStatus, image: LockedImage): string[] 
  * The cache status of one image, repairing what fetch may repair: a blob of the wrong size is
  * evicted (and so fetched again); a cached manifest that contradicts the lock is an error.
  */
-async function statusForFetch(config: ResolvedFetchConfig, image: LockedImage): Promise<ImageCacheStatus> {
+interface RunState {
+  /** Digests re-hashed (--verify-cache) or stored in this run. */
+  verified: Set<string>;
+  /** Digests removed as damaged: no longer "already cached". */
+  evicted: Set<string>;
+}
+
+async function statusForFetch(config: ResolvedFetchConfig, image: LockedImage, state: RunState): Promise<ImageCacheStatus> {
+  const { verified } = state;
   const { cacheDir, reporter } = config;
-  let status = (await checkCacheComplete(cacheDir, { images: [image] })).images[0]!;
-  const damaged = status.missing.filter((m) => m.reason === 'wrong size');
-  if (damaged.length > 0) {
-    for (const m of damaged) {
-      reporter.event({ event: 'fetch.evict', message: `removing damaged cache file ${blobPath(cacheDir, m.digest)} (wrong size)`, digest: m.digest });
-      await evictBlob(cacheDir, m.digest);
-    }
-    status = (await checkCacheComplete(cacheDir, { images: [image] })).images[0]!;
+  const check = async () => (await checkCacheComplete(cacheDir, { images: [image] })).images[0]!;
+  let status = await check();
+  const evict = async (digest: string, why: string) => {
+    reporter.event({ event: 'fetch.evict', message: `removing damaged cache file ${blobPath(cacheDir, digest)} (${why})`, digest, reason: why });
+    await evictBlob(cacheDir, digest);
+    state.evicted.add(digest);
+  };
+  let evicted = false;
+  for (const m of status.missing.filter((x) => x.reason === 'wrong size')) {
+    await evict(m.digest, 'wrong size');
+    evicted = true;
   }
+  if (config.verifyCache) {
+    // Presence is normally proof; --verify-cache re-hashes what is there (a copied or mirrored cache).
+    for (const digest of presentDigests(status, image)) {
+      if (verified.has(digest)) continue;
+      if (`sha256:${await sha256File(blobPath(cacheDir, digest))}` === digest) verified.add(digest);
+      else {
+        await evict(digest, 'content does not match its digest');
+        evicted = true;
+      }
+    }
+  }
+  if (evicted) status = await check();
   if (status.manifestCached) {
     checkManifestMatchesLock(await readFile(blobPath(cacheDir, image.manifest.digest), 'utf8'), image);
   }

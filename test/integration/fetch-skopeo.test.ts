@@ -102,6 +102,32 @@ describe('fetch with skopeo', () => {
     }
   });
 
+  it('--verify-cache re-hashes the cache and fetches a damaged blob again; --offline only checks the cache', async () => {
+    const cache = newCache();
+    const missing = await runCli(['fetch', '--lock', lockPath, '--cache', cache, '--offline', '--json']);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.error?.code).toBe('E_CACHE_MISS');
+
+    await fetchImages({ lockPath, cacheDir: cache, insecureRegistries: [registry.host] });
+    const offline = await runCli(['fetch', '--lock', lockPath, '--cache', cache, '--offline', '--json']);
+    expect(offline.error).toBeUndefined();
+    expect(offline.result).toMatchObject({ offline: true });
+
+    // Damage a layer in place, same size (bit rot, a bad copy of a mirrored DL_DIR).
+    const layer = lock.images[0]!.layers[0]!;
+    const path = join(cache, 'blobs', 'sha256', layer.digest.slice(7));
+    const bytes = await readFile(path);
+    bytes[100] ^= 0xff;
+    await writeFile(path, bytes);
+    const trusting = await runCli(['fetch', '--lock', lockPath, '--cache', cache, '--insecure-registry', registry.host, '--json']);
+    expect(trusting.result).toMatchObject({ fetcher: null, blobsFetched: 0 });
+    const verifying = await runCli(['fetch', '--lock', lockPath, '--cache', cache, '--insecure-registry', registry.host, '--verify-cache', '--json']);
+    expect(verifying.error).toBeUndefined();
+    expect(verifying.lines.filter((l) => l.event === 'fetch.evict').map((l) => l.digest)).toEqual([layer.digest]);
+    expect(verifying.result).toMatchObject({ fetcher: 'skopeo', blobsFetched: 1, bytesFetched: layer.size });
+    await expectCacheHoldsLock(cache, lock);
+  });
+
   it('an image whose blobs another image already brought is not downloaded again', async () => {
     const cache = newCache();
     const byRepo = (r: string) => lock.images.find((i) => i.repository === r)!;
