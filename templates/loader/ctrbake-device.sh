@@ -348,8 +348,8 @@ split_check() {
 			bad="empty link file"
 		elif [ -e "$d/lower" ] && [ ! -s "$dst/lower" ]; then
 			bad="empty lower file"
-		elif [ ! -d "$dst/diff" ]; then
-			bad="diff does not reach the store"
+		elif [ "$(readlink "$dst/diff")" != "$d/diff" ] || [ ! -d "$dst/diff" ]; then
+			bad="diff does not link into the store"
 		elif [ ! -L "$DATA_ROOT/overlay2/l/$(cat "$dst/link")" ]; then
 			bad="missing l/ link"
 		fi
