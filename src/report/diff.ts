@@ -10,7 +10,7 @@ import { ConfigError } from '../errors.js';
 import { completeFromCache, readReportInput, type ReportInput, type ReportLayerInput } from './input.js';
 import { withLayerTar } from './layer-source.js';
 import { LAYERS_FILE, readLayersFile, type LayersFile } from './layers-file.js';
-import { DEFAULT_BLOCK_SIZE } from './report.js';
+import { resolveBlockSize } from './report.js';
 import { scanLayerTar } from './scan-layer.js';
 
 export interface DiffOptions {
@@ -150,7 +150,7 @@ function uniqueLayers(layers: readonly DiffLayer[]): DiffLayer[] {
 }
 
 export async function diffImages(options: DiffOptions): Promise<DiffResult> {
-  const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+  const blockSize = resolveBlockSize(options.blockSize);
   if (!options.oldPath || !options.newPath) throw new ConfigError('E_REPORT_OPTIONS', 'diff needs OLD and NEW (lock files, manifest.json or layers.json)');
   const cacheDir = options.cacheDir ? resolve(options.cacheDir) : undefined;
   const oldSide = await readSide(resolve(options.oldPath), cacheDir, blockSize);

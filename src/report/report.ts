@@ -51,7 +51,7 @@ export class ReportDoesNotFitError extends DoesNotFitError {
   }
 }
 
-function resolveBlockSize(value: number | undefined): number {
+export function resolveBlockSize(value: number | undefined): number {
   const b = value ?? DEFAULT_BLOCK_SIZE;
   if (!Number.isInteger(b) || b < 512 || b > 65536 || (b & (b - 1)) !== 0) {
     throw new ConfigError(E_REPORT_OPTIONS, `--fs-block-size ${b} must be a power of two from 512 to 65536 (ext4 uses 4096)`);
