@@ -178,12 +178,11 @@ describe('startDockerd', () => {
   });
 
   it('fails with E_ENGINE_START and the daemon log tail, and cleans up', async () => {
-    const before = (await readdir('/tmp')).filter((n) => n.startsWith('ctrbake-d-'));
-    const error = await startDockerd({ storageDriver: 'overlay2', insecureRegistries: ['not a registry!'] }).catch((e: unknown) => e);
+    const base = await mkdtemp(join(work, 'b'));
+    const error = await startDockerd({ storageDriver: 'overlay2', insecureRegistries: ['not a registry!'], tmpBase: base }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'E_ENGINE_START' });
     expect((error as Error).message).toMatch(/last lines of its log:\n.*not a registry/s);
-    const after = (await readdir('/tmp')).filter((n) => n.startsWith('ctrbake-d-'));
-    expect(after.filter((n) => !before.includes(n))).toEqual([]);
+    expect(await readdir(base), 'private dir left').toEqual([]);
   });
 
   it('overlay2 on an overlayfs data-root: E_ENGINE_START suggesting vfs; the caller\'s mount stays', async () => {
