@@ -82,7 +82,7 @@ async function fetchIntoCache(config: ResolvedFetchConfig, lock: LockFile): Prom
 
   const before = await checkCacheComplete(cacheDir, lock);
   const cachedAtStart = new Set<string>();
-  for (const status of before.images) for (const d of presentDigests(status, lockImage(lock, status))) cachedAtStart.add(d);
+  before.images.forEach((status, i) => presentDigests(status, lock.images[i]!).forEach((d) => cachedAtStart.add(d)));
 
   const stored = new Map<string, number>();
   const state: RunState = { verified: new Set(), evicted: new Set() };
@@ -165,10 +165,6 @@ async function fetchIntoCache(config: ResolvedFetchConfig, lock: LockFile): Prom
     message: `${result.blobsFetched} blob(s) fetched (${result.bytesFetched} bytes), ${result.blobsAlreadyCached} already cached`,
   });
   return result;
-}
-
-function lockImage(lock: LockFile, status: ImageCacheStatus): LockedImage {
-  return lock.images.find((img) => img.manifest.digest === status.digest && img.reference === status.reference)!;
 }
 
 /** Digests of this image's blobs that are in the cache (config, layers as stored, manifest). */
