@@ -98,6 +98,18 @@ describe('report on a lock and a cache', () => {
     expect(treemapLayerCount(r)).toBe(4);
   });
 
+  it('zstd and uncompressed layers measure the same as gzip (zstd through the host zstd command)', async () => {
+    const l = await buildLayer([{ type: 'file', path: 'f', content: Buffer.alloc(2 * B + 1, 7) }]);
+    const { execa } = await import('execa');
+    const zst = (await execa('zstd', ['-q', '-c'], { input: l.tar, encoding: 'buffer' })).stdout as unknown as Buffer;
+    const base = await image('gz', [l]);
+    const zImage: LockedImage = { ...base, reference: 'registry.test/zst:1', repository: 'zst', layers: [{ ...(await putBlob(Buffer.from(zst))), mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd' }] };
+    const tImage: LockedImage = { ...base, reference: 'registry.test/tar:1', repository: 'tar', layers: [{ ...(await putBlob(l.tar)), mediaType: 'application/vnd.oci.image.layer.v1.tar' }] };
+    const r = await report({ lockPath: await writeLock([base, zImage, tImage]), cacheDir });
+    expect(r.layers.map((x) => x.unpackedBytes)).toEqual([4 * B, 4 * B, 4 * B]);
+    expect(r.layers.map((x) => x.tarBytes)).toEqual([l.tar.length, l.tar.length, l.tar.length]);
+  });
+
   it('a layer missing from the cache is an input error naming it', async () => {
     const a = await buildLayer([{ type: 'file', path: 'a', content: 'a' }]);
     const img = await image('a', [a]);
