@@ -14,6 +14,7 @@ interface LoaderArgs extends GlobalArgs {
   dataRoot?: string;
   storeMount?: string;
   keepArchives: boolean;
+  verifyOnBoot: boolean;
   spaceMargin?: number;
   prepareOrder?: number;
   loadOrder?: number;
@@ -39,6 +40,7 @@ export const loaderCommand: CommandModule<GlobalArgs, LoaderArgs> = {
       .option('data-root', { type: 'string', describe: 'engine data-root (default /var/lib/docker; podman /var/lib/containers/storage)' })
       .option('store-mount', { type: 'string', describe: 'mount point of the store SquashFS (default PAYLOAD/store)' })
       .option('keep-archives', { type: 'boolean', default: true, describe: 'archive: keep archives after loading (--no-keep-archives needs a writable payload dir)' })
+      .option('verify-on-boot', { type: 'boolean', default: false, describe: 'archive: after loading, save every image at each boot (re-reads all layers) and reload damaged ones' })
       .option('space-margin', { type: 'number', describe: 'archive: KiB to keep free beyond twice the archives (default 16384)' })
       .option('prepare-order', { type: 'number', describe: 'sysvinit/busybox: start number of the prepare script (19 / 59)' })
       .option('load-order', { type: 'number', describe: 'sysvinit/busybox: start number of the load script (21 / 61)' })
@@ -58,6 +60,7 @@ export const loaderCommand: CommandModule<GlobalArgs, LoaderArgs> = {
           ...(argv.dataRoot ? { dataRoot: argv.dataRoot } : {}),
           ...(argv.storeMount ? { storeMount: argv.storeMount } : {}),
           keepArchives: argv.keepArchives,
+          verifyOnBoot: argv.verifyOnBoot,
           ...(argv.spaceMargin !== undefined ? { spaceMarginKiB: argv.spaceMargin } : {}),
           startOrder: {
             ...(argv.prepareOrder !== undefined ? { prepare: argv.prepareOrder } : {}),

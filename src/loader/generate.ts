@@ -176,6 +176,7 @@ export async function generateLoader(options: LoaderOptions): Promise<LoaderResu
       STORE_MOUNT: usesStore(config.layout) ? config.storeMount : '',
       STORE_ID: storeId,
       KEEP_ARCHIVES: config.keepArchives ? 'yes' : 'no',
+      VERIFY_ON_BOOT: config.verifyOnBoot ? 'yes' : 'no',
       SPACE_MARGIN_KB: String(config.spaceMarginKiB),
       ENGINE_PIDFILE: config.enginePidfile,
     });

@@ -31,6 +31,8 @@ export interface LoaderOptions {
   storeMount?: string;
   /** archive: keep archives after loading (default true; false needs a writable payload dir). */
   keepArchives?: boolean;
+  /** archive: after each load, save every loaded image (re-reads all layers) and reload damaged ones. Default false. */
+  verifyOnBoot?: boolean;
   /** archive: free space required beyond twice the archives' size. Default 16 MiB. */
   spaceMarginKiB?: number;
   /** sysvinit/busybox start order of the prepare and load scripts (around the engine's). */
@@ -57,6 +59,7 @@ export interface ResolvedLoaderConfig {
   storeMount: string;
   storeImage: string;
   keepArchives: boolean;
+  verifyOnBoot: boolean;
   spaceMarginKiB: number;
   startOrder: { prepare: number; load: number };
   engineUnits: string[];
@@ -166,6 +169,7 @@ export async function resolveLoaderOptions(options: LoaderOptions): Promise<Read
     storeMount,
     storeImage: `${payloadDir}/store.sqfs`,
     keepArchives: options.keepArchives ?? true,
+    verifyOnBoot: options.verifyOnBoot ?? false,
     spaceMarginKiB,
     startOrder,
     engineUnits: engine === 'docker' ? ['docker.service'] : ['podman.service'],

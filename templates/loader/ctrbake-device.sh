@@ -7,6 +7,8 @@
 #   ctrbake-device load      archive layout, engine running: load what the manifest lists
 #                            and ctrbake has not loaded yet, remove what it no longer lists
 #   ctrbake-device check     health check only (exit 1 when the store is damaged)
+#   ctrbake-device verify    archive, engine running: save every loaded image (re-reads every
+#                            layer, docker checks each file's checksum); reload the damaged
 #   ctrbake-device reset     factory reset (engine stopped): wipe the writable side, prepare
 #
 # Every success is recorded durably: write a temp file, fsync it, rename, fsync the dir.
@@ -172,6 +174,24 @@ engine_has() {
 	"$ENGINE_CLI" image inspect "sha256:$1" >/dev/null 2>&1
 }
 
+# Saving an image re-reads every layer file; docker checks each against its recorded
+# checksum. A damaged image is removed through the engine and loaded again.
+archive_verify() {
+	damaged=0
+	for rec in "$STATE"/loaded/*; do
+		[ -e "$rec" ] || continue
+		id=$(basename "$rec")
+		if ! "$ENGINE_CLI" save "sha256:$id" >/dev/null 2>&1; then
+			log "$(cat "$rec") (sha256:$id): its layer content no longer matches: loading it again"
+			"$ENGINE_CLI" rmi -f "sha256:$id" >/dev/null 2>&1 || true
+			rm -f "$rec" "$STATE/applied"
+			sync_path "$STATE/loaded"
+			damaged=1
+		fi
+	done
+	if [ "$damaged" = 1 ]; then archive_load; else log "every loaded image verified"; fi
+}
+
 archive_load() {
 	mkdir -p "$STATE/loaded"
 	current=$(manifest_sum)
@@ -237,6 +257,11 @@ archive_load() {
 	done <"$LIST"
 	durable_write "$STATE/applied" "$current"
 	log "all images are loaded"
+}
+
+archive_load_and_verify() {
+	archive_load
+	if [ "$CTRBAKE_VERIFY_ON_BOOT" = yes ]; then archive_verify; fi
 }
 
 archive_reset() {
@@ -444,7 +469,11 @@ prepare)
 	if [ "$CTRBAKE_LAYOUT" = archive ]; then archive_prepare; else store_prepare; fi
 	;;
 load)
-	if [ "$CTRBAKE_LAYOUT" = archive ]; then archive_load; fi
+	if [ "$CTRBAKE_LAYOUT" = archive ]; then archive_load_and_verify; fi
+	;;
+verify)
+	[ "$CTRBAKE_LAYOUT" = archive ] || die "verify is for the archive layout; store layouts: ctrbake-device check"
+	archive_verify
 	;;
 check)
 	if [ "$CTRBAKE_LAYOUT" = archive ]; then archive_check; else store_check; fi
@@ -455,7 +484,7 @@ reset)
 	if [ "$CTRBAKE_LAYOUT" = archive ]; then archive_reset; else store_reset; fi
 	;;
 *)
-	echo "usage: ctrbake-device prepare|load|check|reset" >&2
+	echo "usage: ctrbake-device prepare|load|check|verify|reset" >&2
 	exit 2
 	;;
 esac

@@ -23,6 +23,7 @@ beforeAll(async () => {
   const b = await f.bake('B', 'archive');
   for (const init of ['systemd', 'sysvinit', 'busybox'] as const) overlays[`A-${init}`] = await f.loader(a, { layout: 'archive', init, spaceMarginKiB: MARGIN_KIB });
   overlays['B-systemd'] = await f.loader(b, { layout: 'archive', init: 'systemd', spaceMarginKiB: MARGIN_KIB });
+  overlays['A-verify'] = await f.loader(a, { layout: 'archive', init: 'systemd', spaceMarginKiB: MARGIN_KIB, verifyOnBoot: true });
 }, 300_000);
 
 afterEach(async () => {
@@ -145,6 +146,22 @@ describe('archive layout on a simulated device', () => {
     const boot = await d.boot({ init: 'systemd' });
     expectBooted(boot);
     expect(loadLog(boot)).toMatch(/loading/);
+    await expectImagesA(d, boot);
+  });
+
+  it('--verify-on-boot: layer content that no longer matches is found (docker save) and the images are loaded again', async () => {
+    const d = await device(overlays['A-verify']!);
+    expectBooted(await d.boot({ init: 'systemd' }));
+    await d.shutdown();
+    await d.boot({ init: 'systemd', stopBefore: 'service:ctrbake-prepare.service' });
+    // Empty the busybox binary in the shared base layer: metadata intact, content wrong.
+    const damage = await d.ns(['sh', '-c', `for f in ${d.path('/var/lib/docker/overlay2')}/*/diff/bin/busybox; do : > "$f"; done`]);
+    expect(damage.exitCode).toBe(0);
+    await d.shutdown();
+    const boot = await d.boot({ init: 'systemd' });
+    expectBooted(boot);
+    expect(loadLog(boot)).toMatch(/sample:1\.0 \(sha256:[0-9a-f]{64}\): its layer content no longer matches: loading it again/);
+    expect(loadLog(boot)).toMatch(/loading .*sample/);
     await expectImagesA(d, boot);
   });
 
