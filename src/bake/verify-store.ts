@@ -32,6 +32,25 @@ export interface VerifyDockerEngine {
 
 export type StartVerifyDocker = (dataRoot: string, storageDriver: DockerStorageDriver) => Promise<VerifyDockerEngine>;
 
+/** A podman to verify with: runs `podman ARGS` against one configured storage. */
+export interface VerifyPodmanEngine {
+  version: string;
+  exec(args: readonly string[]): Promise<{ stdout: string }>;
+  stop(): Promise<void>;
+}
+
+export interface StartVerifyPodmanOptions {
+  storageDriver: 'overlay' | 'vfs';
+  /** Use this graphroot (the extracted store). */
+  graphroot?: string;
+  /** An empty graphroot, with this store (mounted read-only) in additionalimagestores. */
+  additionalImageStore?: string;
+  /** Where commands write files (podman save --output). */
+  workDir: string;
+}
+
+export type StartVerifyPodman = (options: StartVerifyPodmanOptions) => Promise<VerifyPodmanEngine>;
+
 export interface VerifyStoreOptions {
   /** OUT dir of a store bake (reads manifest.json and store.tar), or give storeTar + engine + storageDriver. */
   outDir?: string;
@@ -44,6 +63,8 @@ export interface VerifyStoreOptions {
   platforms?: Record<string, Platform>;
   /** docker only: start the engine on the extracted data-root (default: a private host dockerd). */
   startDocker?: StartVerifyDocker;
+  /** podman only: the podman to verify with (default: a private host podman); tests plug in newer ones. */
+  startPodman?: StartVerifyPodman;
   /** podman only: also check the store as a read-only additional image store. Default true. */
   checkAdditionalStore?: boolean;
   signal?: AbortSignal;
@@ -195,54 +216,47 @@ async function checkPodmanImages(
 }
 
 /**
- * A second, empty podman that sees the store only through `additionalimagestores`, the store
- * mounted read-only. Podman ignores additionalimagestores when --root, --runroot or
- * --storage-driver are on its command line (podman 4.3): those come from storage.conf here.
+ * The host's podman, private (src/engine/podman.ts). For an additional image store: podman
+ * 4.3 ignores additionalimagestores when --root, --runroot or --storage-driver are on its
+ * command line, so those come from storage.conf there.
  */
-async function verifyPodmanAdditionalStore(
-  storeDir: string,
-  driver: 'overlay' | 'vfs',
-  scratch: string,
-  targets: readonly VerifyTarget[],
-): Promise<VerifiedImage[]> {
-  await execa('mount', ['--bind', storeDir, storeDir]);
-  try {
-    await execa('mount', ['-o', 'remount,bind,ro', storeDir]);
-    const podman: RunningPodman = await startPodman({ storageDriver: driver });
-    try {
-      const storageConf = podman.env.CONTAINERS_STORAGE_CONF!;
-      const conf = await readFile(storageConf, 'utf8');
-      await writeFile(storageConf, `${conf}[storage.options]\nadditionalimagestores = [${JSON.stringify(storeDir)}]\n`);
-      const global: string[] = [];
-      for (let i = 0; i < podman.globalArgs.length; i++) {
-        const flag = podman.globalArgs[i]!;
-        if (flag === '--root' || flag === '--runroot' || flag === '--storage-driver') i++;
-        else global.push(flag);
-      }
-      const exec = async (args: readonly string[]) => {
-        const r = await execa('unshare', ['--net', '--', 'podman', ...global, ...args], { extendEnv: false, env: podman.env, reject: false });
-        if (r.exitCode !== 0) throw verifyError(`podman (additional image store) ${args.join(' ')} failed: ${r.stderr}`);
-        return { stdout: r.stdout };
-      };
-      return await checkPodmanImages(exec, podman.version, scratch, targets);
-    } finally {
-      await podman.stop();
-    }
-  } finally {
-    await unmountUnder([storeDir]);
+const defaultStartPodman: StartVerifyPodman = async (options) => {
+  if (options.graphroot) {
+    const p = await startPodman({ storageDriver: options.storageDriver, root: options.graphroot, keepRoot: true });
+    return { version: p.version, exec: (args) => p.exec(args), stop: p.stop };
   }
-}
+  const podman: RunningPodman = await startPodman({ storageDriver: options.storageDriver });
+  try {
+    const storageConf = podman.env.CONTAINERS_STORAGE_CONF!;
+    const conf = await readFile(storageConf, 'utf8');
+    await writeFile(storageConf, `${conf}[storage.options]\nadditionalimagestores = [${JSON.stringify(options.additionalImageStore)}]\n`);
+  } catch (error) {
+    await podman.stop();
+    throw error;
+  }
+  const global: string[] = [];
+  for (let i = 0; i < podman.globalArgs.length; i++) {
+    const flag = podman.globalArgs[i]!;
+    if (flag === '--root' || flag === '--runroot' || flag === '--storage-driver') i++;
+    else global.push(flag);
+  }
+  const exec = async (args: readonly string[]) => {
+    const r = await execa('unshare', ['--net', '--', 'podman', ...global, ...args], { extendEnv: false, env: podman.env, reject: false });
+    if (r.exitCode !== 0) throw verifyError(`podman (additional image store) ${args.join(' ')} failed: ${r.stderr}`);
+    return { stdout: r.stdout };
+  };
+  return { version: podman.version, exec, stop: podman.stop };
+};
 
 async function verifyPodman(
-  graphroot: string,
-  driver: 'overlay' | 'vfs',
+  options: StartVerifyPodmanOptions,
+  start: StartVerifyPodman,
   targets: readonly VerifyTarget[],
   scratch: string,
-): Promise<VerifyStoreResult> {
-  const podman = await startPodman({ storageDriver: driver, root: graphroot, keepRoot: true });
+): Promise<{ version: string; images: VerifiedImage[] }> {
+  const podman = await start(options);
   try {
-    const images = await checkPodmanImages((args) => podman.exec(args), podman.version, scratch, targets);
-    return { engine: 'podman', engineVersion: podman.version, storageDriver: driver, images };
+    return { version: podman.version, images: await checkPodmanImages((args) => podman.exec(args), podman.version, scratch, targets) };
   } finally {
     await podman.stop();
   }
@@ -283,12 +297,21 @@ export async function verifyStore(options: VerifyStoreOptions): Promise<VerifySt
       return await verifyDocker(root, driver, targets, options.startDocker ?? defaultStartDocker);
     }
     if (driver !== 'overlay' && driver !== 'vfs') throw new ConfigError('E_STORE_VERIFY_INPUT', `podman store driver ${driver} is not overlay or vfs`);
-    const result = await verifyPodman(root, driver, targets, scratch);
+    const start = options.startPodman ?? defaultStartPodman;
+    const asGraphroot = await verifyPodman({ storageDriver: driver, graphroot: root, workDir: scratch }, start, targets, scratch);
+    const result: VerifyStoreResult = { engine: 'podman', engineVersion: asGraphroot.version, storageDriver: driver, images: asGraphroot.images };
     if (options.checkAdditionalStore ?? true) {
+      // A fresh copy, bind-mounted read-only: proves podman never writes to it.
       const ro = join(scratch, 'ro');
       await mkdir(ro, { mode: 0o710 });
       await extractStoreTar(storeTar, ro, options.signal);
-      result.additionalStore = await verifyPodmanAdditionalStore(ro, driver, scratch, targets);
+      await execa('mount', ['--bind', ro, ro]);
+      try {
+        await execa('mount', ['-o', 'remount,bind,ro', ro]);
+        result.additionalStore = (await verifyPodman({ storageDriver: driver, additionalImageStore: ro, workDir: scratch }, start, targets, scratch)).images;
+      } finally {
+        await unmountUnder([ro]);
+      }
     }
     return result;
   } finally {
