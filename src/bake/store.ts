@@ -63,7 +63,8 @@ export interface BakeStoreResult {
 }
 
 export function resolveStoreDriver(engine: EngineName, storageDriver: string | undefined): string {
-  const driver = storageDriver ?? DEFAULT_STORE_DRIVER[engine];
+  // Podman calls overlay2 "overlay": accept the docker spelling, as bake's option resolution does.
+  const driver = engine === 'podman' && storageDriver === 'overlay2' ? 'overlay' : (storageDriver ?? DEFAULT_STORE_DRIVER[engine]);
   if (!STORE_DRIVERS[engine].includes(driver)) {
     throw new ConfigError(
       'E_STORE_DRIVER',

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { base32, cacheIdForChain, clampBakeTimes, linkNameFor, sourceDateEpochIso, writeTimeMarker } from '../../../src/bake/store-normalize.js';
+import { resolveStoreDriver } from '../../../src/bake/store.js';
 
 describe('base32', () => {
   it.each([
@@ -58,5 +59,25 @@ describe('clampBakeTimes', () => {
     expect((await stat(join(root, 'written'))).mtimeMs).toBe(1_234_000);
     expect((await lstat(join(root, 'link'))).mtimeMs).toBe(1_234_000);
     expect((await stat(root)).mtimeMs).toBe(1_234_000);
+  });
+});
+
+describe('resolveStoreDriver', () => {
+  it.each([
+    ['docker', undefined, 'overlay2'],
+    ['docker', 'vfs', 'vfs'],
+    ['podman', undefined, 'overlay'],
+    ['podman', 'overlay2', 'overlay'],
+    ['podman', 'vfs', 'vfs'],
+  ] as const)('%s %s -> %s', (engine, driver, expected) => {
+    expect(resolveStoreDriver(engine, driver)).toBe(expected);
+  });
+
+  it.each([
+    ['docker', 'overlay'],
+    ['docker', 'btrfs'],
+    ['podman', 'zfs'],
+  ] as const)('%s %s -> E_STORE_DRIVER (exit 2)', (engine, driver) => {
+    expect(() => resolveStoreDriver(engine, driver)).toThrow(expect.objectContaining({ code: 'E_STORE_DRIVER', exitCode: 2 }));
   });
 });
