@@ -1,5 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { unmountUnder } from '../engine/mounts.js';
+import { processesMentioning, terminateProcess } from '../engine/processes.js';
 import type { LockedImage } from '../formats.js';
 import { cacheTmpDir, commitBlob, listCacheTmp, parseDigest, tmpEntryOwnerPid, type ExpectedBlob } from './cache.js';
 import { imageLabel } from './verify.js';
@@ -48,8 +50,32 @@ function isAlive(pid: number): boolean {
 }
 
 /**
+ * A fetch killed with SIGKILL cannot tear down its private engine: its dockerd (detached) or a
+ * running `podman pull` outlive it, with their image store in the dead run's dir. They name
+ * that dir on their command line; their own private dir (/tmp/ctrbake-d-..., ctrbake-p-...)
+ * is the parent of their --exec-root / --runroot. Stop them, unmount, remove the private dir.
+ */
+async function stopOrphanedEngine(dir: string): Promise<void> {
+  const procs = await processesMentioning(dir);
+  const privateDirs = new Set<string>();
+  for (const p of procs) {
+    for (const flag of ['--exec-root', '--runroot']) {
+      const value = p.argv[p.argv.indexOf(flag) + 1];
+      if (p.argv.includes(flag) && value && /^ctrbake-[dp]-/.test(basename(dirname(value)))) privateDirs.add(dirname(value));
+    }
+  }
+  for (const p of procs) if (p.pid !== process.pid) await terminateProcess(p.pid, 10_000);
+  for (const priv of privateDirs) {
+    for (const p of await processesMentioning(priv)) if (p.pid !== process.pid) await terminateProcess(p.pid, 10_000);
+  }
+  await unmountUnder([dir, ...privateDirs]);
+  for (const priv of privateDirs) await rm(priv, { recursive: true, force: true });
+}
+
+/**
  * Download directories in CACHE/tmp/ whose owner process (on this host) is gone: keep their
- * complete blobs, remove the rest. A live neighbour's directories are left alone.
+ * complete blobs, stop what still runs there, remove the rest. A live neighbour's directories
+ * are left alone.
  */
 export async function recoverStaleDownloads(cacheDir: string, images: readonly LockedImage[]): Promise<string[]> {
   const wanted = new Map<string, ExpectedBlob>();
@@ -60,6 +86,7 @@ export async function recoverStaleDownloads(cacheDir: string, images: readonly L
     if (pid === undefined || isAlive(pid)) continue;
     const dir = join(cacheTmpDir(cacheDir), name);
     stored.push(...(await salvageBlobs(cacheDir, join(dir, 'image'), wanted)));
+    await stopOrphanedEngine(dir);
     await rm(dir, { recursive: true, force: true });
   }
   return stored;

@@ -2,7 +2,7 @@
  * `ctrbake fetch --fetcher docker|podman`: pulls by digest in a private engine and stores the
  * config and the uncompressed layers under their diff_ids; bake finds them with resolveLayerBlob.
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -11,7 +11,7 @@ import { blobPath, checkCacheComplete, resolveLayerBlob } from '../../src/fetch/
 import type { LockFile } from '../../src/formats.js';
 import { pushFixtureImages, type FixtureImages } from '../fixtures/images.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
-import { cacheBlobs, fixtureLock, runCli, writeLock } from './fetch-helpers.js';
+import { cacheBlobs, fixtureLock, processesNaming, runCli, startCli, waitFor, writeLock } from './fetch-helpers.js';
 
 let work: string;
 let registry: TestRegistry;
@@ -113,5 +113,29 @@ describe.each([
     const run = await runCli(['fetch', '--lock', path, '--cache', cache, '--fetcher', fetcher, '--insecure-registry', registry.host, '--json', '--retries', '0']);
     expect(run.error?.code).toBe('E_DIGEST_MISMATCH');
     expect((await cacheBlobs(cache)).digests.size).toBe(0);
+  });
+});
+
+describe('a docker fetch killed with SIGKILL', () => {
+  it('the next fetch stops the private dockerd the killed run left running, then completes', async () => {
+    const cache = join(work, 'docker-killed');
+    const child = startCli(['fetch', '--lock', lockPath, '--cache', cache, '--fetcher', 'docker', '--insecure-registry', registry.host, '--json']);
+    const engineUp = await waitFor(async () => (await processesNaming(cache)).some((l) => l.includes('dockerd')), 60_000);
+    expect(engineUp, 'the private dockerd did not start within 60 s').toBe(true);
+    child.kill('SIGKILL');
+    await child;
+    const orphans = await processesNaming(cache);
+    // The daemon is detached: it outlives a SIGKILLed ctrbake (if it ever dies with it, so much the better).
+    const privateDir = /--exec-root (\S+)\/x\b/.exec(orphans.join('\n'))?.[1];
+    expect((await cacheBlobs(cache)).wrong).toEqual([]);
+
+    const rerun = await runCli(['fetch', '--lock', lockPath, '--cache', cache, '--fetcher', 'docker', '--insecure-registry', registry.host, '--json']);
+    expect(rerun.error).toBeUndefined();
+    expect(await processesNaming(cache)).toEqual([]);
+    if (privateDir) {
+      expect(await processesNaming(privateDir)).toEqual([]);
+      await expect(stat(privateDir)).rejects.toThrow(/ENOENT/);
+    }
+    await expectEngineCache(cache, lock, images, false);
   });
 });

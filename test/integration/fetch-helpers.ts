@@ -214,3 +214,19 @@ function throttle(src: IncomingMessage, dest: ServerResponse, bytesPerSecond: nu
     src.destroy();
   });
 }
+
+/** Polls `check` every 50 ms until it holds or `timeoutMs` passed. */
+export async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return check();
+}
+
+/** `pid args` of every process whose command line contains `text`. */
+export async function processesNaming(text: string): Promise<string[]> {
+  const ps = await execa('ps', ['-eo', 'pid=,args='], { reject: false });
+  return String(ps.stdout).split('\n').filter((l) => l.includes(text));
+}

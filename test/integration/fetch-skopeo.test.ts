@@ -18,7 +18,9 @@ import {
   parseCliOutput,
   runCli,
   startCli,
+  processesNaming,
   startFaultProxy,
+  waitFor,
   writeLock,
 } from './fetch-helpers.js';
 
@@ -47,20 +49,6 @@ afterAll(async () => {
   await authRegistry?.close();
   if (work) await rm(work, { recursive: true, force: true });
 });
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return check();
-}
-
-async function processesNaming(text: string): Promise<string[]> {
-  const ps = await execa('ps', ['-eo', 'pid=,args='], { reject: false });
-  return String(ps.stdout).split('\n').filter((l) => l.includes(text));
-}
 
 let n = 0;
 const newCache = () => join(work, `cache-${++n}`);
