@@ -11,3 +11,4 @@ export * from './engine/index.js';
 export * from './bake/index.js';
 export * from './report/index.js';
 export * from './squashfs/index.js';
+export * from './standalone/index.js';

@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { bakeCommand } from './bake.js';
+import { buildCommand } from './build.js';
 import { diffCommand } from './diff.js';
 import { fetchCommand } from './fetch.js';
 import { loaderCommand } from './loader.js';
@@ -11,4 +12,4 @@ import { verifyStoreCommand } from './verify-store.js';
 /**
  * Every CLI command, one module each. Add a command by adding its module here.
  */
-export const commands: CommandModule<object, any>[] = [lockCommand, fetchCommand, bakeCommand, reportCommand, squashfsCommand, diffCommand, loaderCommand, verifyStoreCommand];
+export const commands: CommandModule<object, any>[] = [lockCommand, fetchCommand, bakeCommand, reportCommand, squashfsCommand, diffCommand, loaderCommand, verifyStoreCommand, buildCommand];
