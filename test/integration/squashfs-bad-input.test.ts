@@ -16,6 +16,15 @@ interface BadCase {
   tar: () => Promise<Buffer>;
 }
 
+/** Changes the typeflag of the header at `offset` and fixes its checksum. */
+function setTypeflag(buf: Buffer, offset: number, flag: string): void {
+  buf.write(flag, offset + 156, 'latin1');
+  buf.fill(0x20, offset + 148, offset + 156);
+  let sum = 0;
+  for (let i = offset; i < offset + 512; i++) sum += buf[i];
+  buf.write(`${sum.toString(8).padStart(6, '0')}\0 `, offset + 148, 'latin1');
+}
+
 const tar = (entries: TreeEntry[], options: TarOptions = {}) => () => tarBuffer(entries, options);
 
 const CASES: BadCase[] = [
@@ -45,6 +54,17 @@ const CASES: BadCase[] = [
     tar: async () => {
       const buf = await tarBuffer([f('a'), f('b')]);
       buf[1024 + 10] ^= 0xff;
+      return buf;
+    },
+  },
+  { name: 'a name component over 256 bytes', code: 'E_TAR_UNSUPPORTED', tar: tar([f(`d/${'n'.repeat(257)}`)]) },
+  { name: 'an xattr outside user/trusted/security', code: 'E_TAR_UNSUPPORTED', tar: tar([{ type: 'file', path: 'f', xattrs: { 'system.posix_acl_access': 'x' } }]) },
+  {
+    name: 'a multi-volume continuation entry',
+    code: 'E_TAR_UNSUPPORTED',
+    tar: async () => {
+      const buf = await tarBuffer([f('a'), f('b')]);
+      setTypeflag(buf, 1024, 'M');
       return buf;
     },
   },

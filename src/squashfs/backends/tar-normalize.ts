@@ -67,6 +67,8 @@ function unsupported(message: string, entry: string): InputError {
 type Known = { kind: 'dir' | 'other'; implicit: boolean };
 
 const MAX_DEV = 0o7777777;
+/** SquashFS directory entries hold names of 1..256 bytes. */
+const MAX_NAME = 256;
 const MAX_MTIME = 0xffffffff;
 
 export class TarNormalizer {
@@ -151,6 +153,10 @@ export class TarNormalizer {
       return;
     }
     const parts = path.split('/');
+    const tooLong = parts.find((part) => part.length > MAX_NAME);
+    if (tooLong !== undefined) {
+      throw unsupported(`tar entry ${JSON.stringify(shown)} has a name component of ${tooLong.length} bytes; SquashFS names hold at most ${MAX_NAME} bytes`, entry.name);
+    }
     for (let i = 1; i < parts.length; i++) {
       const parent = parts.slice(0, i).join('/');
       const known = this.known.get(parent);

@@ -282,7 +282,7 @@ export class TarReader {
       const type = TYPES[typeflag];
       if (!type) {
         throw new InputError(
-          E_TAR_CORRUPT,
+          E_TAR_UNSUPPORTED,
           `tar entry ${JSON.stringify(cString(block, 0, 100))} has type ${JSON.stringify(typeflag)}, which a SquashFS image cannot hold; remove it from the tar`,
           { details: { offset, typeflag } },
         );
