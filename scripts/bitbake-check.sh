@@ -1,0 +1,342 @@
+#!/usr/bin/env bash
+# Runs the layer's example recipes with a real BitBake (and parses them with OE-core).
+#
+#   CTRBAKE_BITBAKE_DIR=/path/to/bitbake [CTRBAKE_OECORE_DIR=/path/to/openembedded-core \
+#     CTRBAKE_BB_USER=builder] scripts/bitbake-check.sh [tasks|oecore|all]
+#
+# tasks (default, needs root for the bake's private engines): bitbake alone with a minimal
+#   conf written to a temp dir (bitbake.conf, base.bbclass with fetch/unpack/install/package
+#   tasks, layer.conf) plus this layer. A registry on 127.0.0.1 serves test images. Checks:
+#   1. `bitbake --runall=fetch` fills DL_DIR/ctrbake (locks and blobs);
+#   2. the registry is stopped; with BB_NO_NETWORK = "1" the bundles build and each package
+#      holds the expected files;
+#   3. a second build with nothing changed runs no task;
+#   4. another image digest re-runs do_fetch and do_ctrbake_bake (and what follows) only;
+#   5. a bundle for an aarch64 target holds the arm64 image (platform from TARGET_ARCH);
+#   6. BB_NO_NETWORK with nothing in DL_DIR fails in do_fetch with a message that says what to do;
+#   7. a tag without digest fails at parse time.
+# oecore (needs a non-root user, CTRBAKE_BB_USER when run as root): OE-core + this layer
+#   parse; CTRBAKE_PLATFORM for qemuarm64/qemuarm/qemux86/qemux86-64/qemuriscv64; adding the
+#   layer changes no signature of core-image-minimal's tasks (bitbake -S none, compared).
+#   OE-core's own tasks cannot run here (no network for its native tools' sources).
+#
+# The work dir is a temp dir (kept with CTRBAKE_KEEP=1). Nothing is written to the layer.
+set -euo pipefail
+
+LAYER=$(cd "$(dirname "$0")/.." && pwd)
+WHAT=${1:-tasks}
+: "${CTRBAKE_BITBAKE_DIR:?set CTRBAKE_BITBAKE_DIR to a bitbake checkout (git clone https://git.openembedded.org/bitbake)}"
+BITBAKE_DIR=$(cd "$CTRBAKE_BITBAKE_DIR" && pwd)
+[ -x "$BITBAKE_DIR/bin/bitbake" ] || { echo "bitbake-check: $BITBAKE_DIR/bin/bitbake not found" >&2; exit 2; }
+
+WORK=$(mktemp -d /tmp/ctrbake-bb.XXXXXX)
+chmod 755 "$WORK"
+FIXTURES_PID=""
+cleanup() {
+	if [ -n "$FIXTURES_PID" ]; then kill "$FIXTURES_PID" 2>/dev/null || true; wait "$FIXTURES_PID" 2>/dev/null || true; fi
+	if [ "${CTRBAKE_KEEP:-0}" = 1 ]; then echo "bitbake-check: kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+bb_version() { (cd "$1" && git log -1 --format='%H (%cd)' 2>/dev/null) || echo unknown; }
+echo "bitbake: $BITBAKE_DIR $(grep -m1 '__version__' "$BITBAKE_DIR/lib/bb/__init__.py") commit $(bb_version "$BITBAKE_DIR")"
+
+start_fixtures() {
+	(cd "$LAYER" && exec node_modules/.bin/vite-node test/integration/bitbake-fixtures.ts -- serve "$WORK/refs.json") &
+	FIXTURES_PID=$!
+	for _ in $(seq 120); do [ -s "$WORK/refs.json" ] && break; sleep 0.5; done
+	[ -s "$WORK/refs.json" ] || fail "the fixture registry did not start"
+}
+stop_fixtures() {
+	kill "$FIXTURES_PID"; wait "$FIXTURES_PID" || true; FIXTURES_PID=""
+}
+ref() { jq -r ".$1" "$WORK/refs.json"; }
+
+# A minimal metadata layer: what OE-core's bitbake.conf/base.bbclass provide to a recipe,
+# reduced to the tasks a bundle goes through. Collection "core" satisfies LAYERDEPENDS.
+write_minimal_layer() {
+	local m=$WORK/meta-min
+	mkdir -p "$m/conf" "$m/classes"
+	cat >"$m/conf/layer.conf" <<-'EOF'
+	BBPATH .= ":${LAYERDIR}"
+	BBFILE_COLLECTIONS += "core"
+	BBFILE_PATTERN_core = "^${LAYERDIR}/"
+	BBFILE_PATTERN_IGNORE_EMPTY_core = "1"
+	LAYERSERIES_CORENAMES = "wrynose blacksail"
+	LAYERSERIES_COMPAT_core = "wrynose blacksail"
+	LAYERVERSION_core = "1"
+	EOF
+	cat >"$m/conf/bitbake.conf" <<-'EOF'
+	TMPDIR = "${TOPDIR}/tmp"
+	DL_DIR ?= "${TOPDIR}/downloads"
+	CACHE = "${TMPDIR}/cache"
+	PERSISTENT_DIR = "${TMPDIR}/cache"
+	PN = "${@bb.parse.vars_from_file(d.getVar('FILE', False),d)[0] or 'defaultpkgname'}"
+	PV = "${@bb.parse.vars_from_file(d.getVar('FILE', False),d)[1] or '1.0'}"
+	PR = "${@bb.parse.vars_from_file(d.getVar('FILE', False),d)[2] or 'r0'}"
+	P = "${PN}-${PV}"
+	PF = "${PN}-${PV}-${PR}"
+	PROVIDES = ""
+	DEPENDS = ""
+	SRC_URI = ""
+	FILE_DIRNAME = "${@os.path.dirname(d.getVar('FILE', False))}"
+	FILESPATH = "${FILE_DIRNAME}/${PN}:${FILE_DIRNAME}/files:${FILE_DIRNAME}"
+	WORKDIR = "${TMPDIR}/work/${MACHINE_ARCH}/${PF}"
+	UNPACKDIR = "${WORKDIR}/sources"
+	S = "${UNPACKDIR}"
+	B = "${WORKDIR}/build"
+	D = "${WORKDIR}/image"
+	T = "${WORKDIR}/temp"
+	STAMP = "${TMPDIR}/stamps/${MACHINE_ARCH}/${PF}"
+	DEPLOY_DIR = "${TMPDIR}/deploy"
+	PKG_DIR = "${DEPLOY_DIR}/packages/${MACHINE_ARCH}"
+	MACHINE_ARCH ?= "${TARGET_ARCH}"
+	TARGET_ARCH ?= "x86_64"
+	TARGET_OS ?= "linux"
+	TUNE_FEATURES ?= "m64"
+	TUNE_PKGARCH ?= "core2-64"
+	DISTRO_FEATURES ?= "systemd"
+	OVERRIDES = "${TARGET_OS}:${TARGET_ARCH}"
+	export SOURCE_DATE_EPOCH ?= "1700000000"
+	BB_SIGNATURE_HANDLER = "basichash"
+	BB_BASEHASH_IGNORE_VARS = "TMPDIR FILE PATH PWD BB_TASKHASH BB_UNIHASH HOME LOGNAME SHELL TERM USER \
+	    TOPDIR DL_DIR WORKDIR STAMP FILE_DIRNAME FILESPATH THISDIR BB_WORKERCONTEXT BB_CURRENTTASK \
+	    BB_LIMITEDDEPS SOURCE_DATE_EPOCH BBPATH BBSERVER"
+	BB_HASHCONFIG_IGNORE_VARS = "${BB_BASEHASH_IGNORE_VARS} DATE TIME BB_NO_NETWORK BB_ORIGENV"
+	THISDIR = "${@os.path.dirname(d.getVar('FILE'))}"
+	include conf/local.conf
+	EOF
+	cat >"$m/classes/base.bbclass" <<-'EOF'
+	die() {
+	    bbfatal "$*"
+	}
+	bbnote() {
+	    echo "NOTE:" "$*"
+	}
+	bbwarn() {
+	    echo "WARNING:" "$*"
+	}
+	bbfatal() {
+	    echo "ERROR:" "$*"
+	    exit 1
+	}
+
+	python base_do_fetch() {
+	    src = (d.getVar('SRC_URI') or '').split()
+	    if src:
+	        bb.fetch2.Fetch(src, d).download()
+	}
+	addtask fetch
+	do_fetch[dirs] = "${DL_DIR}"
+	do_fetch[network] = "1"
+
+	python base_do_unpack() {
+	    src = (d.getVar('SRC_URI') or '').split()
+	    if src:
+	        bb.fetch2.Fetch(src, d).unpack(d.getVar('UNPACKDIR'))
+	}
+	addtask unpack after do_fetch
+	do_unpack[cleandirs] = "${UNPACKDIR}"
+
+	base_do_configure() {
+	    :
+	}
+	addtask configure after do_unpack
+	base_do_compile() {
+	    :
+	}
+	addtask compile after do_configure
+	base_do_install() {
+	    :
+	}
+	addtask install after do_compile
+	do_install[dirs] = "${B}"
+	do_install[cleandirs] = "${D}"
+
+	# The "package": a tar of ${D}, the way a package manager would get it.
+	do_package() {
+	    mkdir -p ${PKG_DIR}
+	    tar --sort=name --numeric-owner --owner=0 --group=0 -C ${D} -cf ${PKG_DIR}/${PN}.tar .
+	}
+	addtask package after do_install
+	do_build() {
+	    :
+	}
+	addtask build after do_package
+
+	EXPORT_FUNCTIONS do_fetch do_unpack do_configure do_compile do_install
+	EOF
+}
+
+# Runs bitbake in the build dir; output in $WORK/last.log.
+bb() {
+	(cd "$WORK/build" && LANG=en_US.UTF-8 PATH="$BITBAKE_DIR/bin:$PATH" BBPATH="$WORK/build" bitbake "$@") >"$WORK/last.log" 2>&1
+}
+bb_expect_ok() {
+	bb "$@" || { tail -n 80 "$WORK/last.log" >&2; fail "bitbake $*"; }
+}
+tasks_run() {
+	# "Tasks Summary: Attempted N tasks of which M didn't need to be rerun"
+	sed -n "s/.*Attempted \([0-9]*\) tasks of which \([0-9]*\) didn't need to be rerun.*/\1 \2/p" "$WORK/last.log" | tail -n 1 | awk '{ print $1 - $2 }'
+}
+executed() { grep -o "Running task [0-9]* of [0-9]* (.*)" "$WORK/last.log" | sed 's/.*:\(do_[a-z_]*\))$/\1/; s/.*\/\([^/:]*\.bb\):/\1:/' || true; }
+pkg_has() {
+	local pkg=$1 list; shift
+	list=$(tar -tf "$pkg")
+	for f in "$@"; do
+		grep -qx "./$f" <<<"$list" || { echo "$list" >&2; fail "$(basename "$pkg") lacks $f"; }
+	done
+}
+
+run_tasks() {
+	[ "$(id -u)" = 0 ] || fail "the tasks check bakes with private engines and runs as root (the OE-core check is the non-root one)"
+	[ -f "$LAYER/dist/cli/main.js" ] || (cd "$LAYER" && npm run build >/dev/null)
+	start_fixtures
+	write_minimal_layer
+	mkdir -p "$WORK/build/conf"
+	cat >"$WORK/build/conf/bblayers.conf" <<-EOF
+	BBLAYERS = "$WORK/meta-min $LAYER"
+	EOF
+	local host compose=$WORK/compose.yaml
+	host=$(ref host)
+	cat >"$compose" <<-EOF
+	services:
+	  app:
+	    image: $(ref sample)
+	  multi:
+	    image: "$(ref multi)"
+	EOF
+	cat >"$WORK/build/conf/local.conf" <<-EOF
+	CTRBAKE_EXAMPLE_APP = "$(ref sample)"
+	CTRBAKE_EXAMPLE_COMPOSE = "$compose"
+	CTRBAKE_EXAMPLE_REGISTRIES = "$host"
+	# No engine recipe (meta-virtualization) in this minimal world.
+	CTRBAKE_ENGINE_RDEPENDS = ""
+	EOF
+	# The same app, pinned to another digest (read after local.conf with -R).
+	echo "CTRBAKE_EXAMPLE_APP = \"$(ref sampleV2)\"" >"$WORK/v2.conf"
+	cat >"$WORK/arm64.conf" <<-EOF
+	TARGET_ARCH = "aarch64"
+	TUNE_FEATURES = "aarch64"
+	TUNE_PKGARCH = "cortexa53"
+	CTRBAKE_EXAMPLE_APP = "$(ref multi)"
+	EOF
+	local recipes="ctrbake-example-archive ctrbake-example-split ctrbake-example-podman-ro ctrbake-example-compose ctrbake-example-rootfs"
+
+	# 1. fetch (with network): every recipe, then the v2 digest and the arm64 target
+	bb_expect_ok --runall=fetch $recipes
+	bb_expect_ok -R "$WORK/v2.conf" -c fetch ctrbake-example-archive
+	bb_expect_ok -R "$WORK/arm64.conf" -c fetch ctrbake-example-archive
+	local locks
+	locks=$(find "$WORK/build/downloads/ctrbake/locks" -name '*.lock.json' | wc -l)
+	[ "$locks" -ge 4 ] || fail "expected the locks in DL_DIR/ctrbake/locks, found $locks"
+	pass "--runall=fetch filled DL_DIR/ctrbake ($locks locks, $(find "$WORK/build/downloads/ctrbake/blobs" -type f | wc -l) blobs)"
+
+	# 2. offline
+	stop_fixtures
+	echo 'BB_NO_NETWORK = "1"' >>"$WORK/build/conf/local.conf"
+	bb_expect_ok $recipes
+	local p=$WORK/build/tmp/deploy/packages/x86_64
+	local sample_id
+	pkg_has "$p/ctrbake-example-archive.tar" usr/share/ctrbake/manifest.json usr/share/ctrbake/images.list usr/sbin/ctrbake-device etc/docker/daemon.json
+	grep -q '^./usr/share/ctrbake/archives/.*\.tar$' <<<"$(tar -tf "$p/ctrbake-example-archive.tar")" || fail "archive bundle has no archive"
+	pkg_has "$p/ctrbake-example-split.tar" usr/share/ctrbake/manifest.json usr/share/ctrbake/store.sqfs usr/sbin/ctrbake-device etc/docker/daemon.json
+	pkg_has "$p/ctrbake-example-podman-ro.tar" usr/share/ctrbake/manifest.json usr/share/ctrbake/store.sqfs etc/containers/storage.conf
+	pkg_has "$p/ctrbake-example-compose.tar" usr/share/ctrbake/manifest.json usr/share/ctrbake/compose/compose.yaml
+	[ "$(tar -xOf "$p/ctrbake-example-compose.tar" ./usr/share/ctrbake/manifest.json | jq '.images | length')" = 2 ] || fail "compose bundle: not 2 images"
+	pkg_has "$p/ctrbake-example-rootfs.tar" usr/share/ctrbake/ctrbake-example-rootfs/store.tar usr/share/ctrbake/ctrbake-example-rootfs/manifest.json
+	sample_id=$(tar -xOf "$p/ctrbake-example-archive.tar" ./usr/share/ctrbake/manifest.json | jq -r '.images[0].digest')
+	[ "$(tar -xOf "$p/ctrbake-example-archive.tar" ./usr/share/ctrbake/manifest.json | jq -r '.sourceDateEpoch')" = 1700000000 ] || fail "SOURCE_DATE_EPOCH not passed"
+	pass "BB_NO_NETWORK build: 5 bundle packages with the expected files (archive: $sample_id)"
+
+	# 3. nothing changed: nothing runs
+	bb_expect_ok $recipes
+	[ "$(tasks_run)" = 0 ] || { executed >&2; fail "a rebuild with nothing changed ran $(tasks_run) task(s)"; }
+	pass "rebuild with nothing changed: 0 tasks run"
+
+	# 4. another digest: fetch (offline check) and bake re-run, for that recipe only
+	bb_expect_ok -R "$WORK/v2.conf" $recipes
+	local ran
+	ran=$(executed | sort | tr '\n' ' ')
+	echo "$ran" | grep -q "ctrbake-example-archive.bb:do_ctrbake_bake" || fail "digest change did not re-run the bake: $ran"
+	echo "$ran" | grep -q "ctrbake-example-split" && fail "digest change of the archive recipe re-ran another recipe: $ran"
+	[ "$(tar -xOf "$p/ctrbake-example-archive.tar" ./usr/share/ctrbake/manifest.json | jq -r '.images[0].digest')" = "$(ref sampleV2 | sed 's/.*@//')" ] ||
+		fail "the package does not hold the new digest"
+	pass "digest change: re-ran $ran"
+	bb_expect_ok -R "$WORK/v2.conf" $recipes
+	[ "$(tasks_run)" = 0 ] || fail "second build with the new digest ran $(tasks_run) task(s)"
+	pass "and nothing the second time"
+
+	# 5. aarch64 target: the arm64 image of the multi-platform index, baked on this x86_64 host
+	bb_expect_ok -R "$WORK/arm64.conf" ctrbake-example-archive
+	[ "$(tar -xOf "$WORK/build/tmp/deploy/packages/aarch64/ctrbake-example-archive.tar" ./usr/share/ctrbake/manifest.json | jq -r '.platform | .os + "/" + .architecture + "/" + .variant')" = linux/arm64/v8 ] ||
+		fail "aarch64 bundle is not linux/arm64/v8"
+	pass "TARGET_ARCH aarch64: bundle holds linux/arm64/v8"
+
+	# 6. BB_NO_NETWORK and nothing in DL_DIR for these inputs
+	cat >"$WORK/fresh.conf" <<-EOF
+	CTRBAKE_EXAMPLE_APP = "$host/ctrbake/other:1.0@sha256:$(printf 'ab%.0s' $(seq 32))"
+	EOF
+	if bb -R "$WORK/fresh.conf" -c fetch ctrbake-example-archive; then fail "offline fetch of an image not in DL_DIR succeeded"; fi
+	grep -q "BB_NO_NETWORK is set and DL_DIR has no lock" "$WORK/last.log" || { tail -n 30 "$WORK/last.log" >&2; fail "no clear message"; }
+	pass "BB_NO_NETWORK without DL_DIR content: do_fetch fails with: $(grep -o 'BB_NO_NETWORK is set and DL_DIR has no lock[^:]*' "$WORK/last.log" | head -n1)"
+
+	# 7. a tag without a digest fails at parse time
+	echo "CTRBAKE_EXAMPLE_APP = \"$host/ctrbake/sample:1.0\"" >"$WORK/tag.conf"
+	if bb -R "$WORK/tag.conf" -p; then fail "a tag without digest parsed"; fi
+	grep -q "not pinned by digest" "$WORK/last.log" || { tail -n 30 "$WORK/last.log" >&2; fail "no pin message"; }
+	pass "unpinned tag fails at parse time: $(grep -o 'CTRBAKE_IMAGES: not pinned by digest.*' "$WORK/last.log" | head -n1 | cut -c1-140)..."
+}
+
+run_oecore() {
+	: "${CTRBAKE_OECORE_DIR:?set CTRBAKE_OECORE_DIR to an openembedded-core checkout}"
+	local oe user
+	oe=$(cd "$CTRBAKE_OECORE_DIR" && pwd)
+	echo "openembedded-core: $oe commit $(bb_version "$oe") series $(sed -n 's/^LAYERSERIES_CORENAMES = "\(.*\)"/\1/p' "$oe/meta/conf/layer.conf")"
+	user=$(id -un)
+	if [ "$(id -u)" = 0 ]; then
+		user=${CTRBAKE_BB_USER:?OE-core refuses to run as root: set CTRBAKE_BB_USER to a non-root user}
+	fi
+	as_user() { if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi; }
+	local b=$WORK/oe
+	mkdir -p "$b"
+	chown "$user" "$WORK" "$b"
+	as_user bash -c "
+		set -e
+		cd '$b'
+		export BITBAKEDIR='$BITBAKE_DIR'
+		. '$oe/oe-init-build-env' build >/dev/null
+		cat >>conf/local.conf <<-'EOF'
+		CONNECTIVITY_CHECK_URIS = \"\"
+		EOF
+		bitbake -S none core-image-minimal >../sigs-without.log 2>&1 || { tail -n 40 ../sigs-without.log; exit 1; }
+		mv locked-sigs.inc ../locked-sigs-without.inc
+		bitbake-layers add-layer '$LAYER' >/dev/null
+		bitbake -S none core-image-minimal >../sigs-with.log 2>&1 || { tail -n 40 ../sigs-with.log; exit 1; }
+		mv locked-sigs.inc ../locked-sigs-with.inc
+		for m in qemuarm64 qemuarm qemux86 qemux86-64 qemuriscv64; do
+			MACHINE=\$m bitbake-getvar -r ctrbake-example-archive --value CTRBAKE_PLATFORM 2>/dev/null | tail -n 1 | sed \"s|^|\$m: |\"
+		done >../platforms.txt
+	" || fail "OE-core run failed (see above)"
+	if ! diff -u "$WORK/locked-sigs-without.inc" "$WORK/locked-sigs-with.inc" >"$WORK/sigs.diff"; then
+		head -n 40 "$WORK/sigs.diff" >&2
+		fail "adding the layer changed signatures of core-image-minimal's tasks"
+	fi
+	pass "OE-core: adding the layer changes none of the $(grep -c ':do_' "$WORK/locked-sigs-with.inc") task signatures of core-image-minimal"
+	cat "$WORK/platforms.txt"
+	grep -q "^qemuarm64: linux/arm64/v8$" "$WORK/platforms.txt" || fail "qemuarm64 platform"
+	grep -q "^qemuarm: linux/arm/v7$" "$WORK/platforms.txt" || fail "qemuarm platform"
+	grep -q "^qemux86-64: linux/amd64$" "$WORK/platforms.txt" || fail "qemux86-64 platform"
+	pass "OE-core: CTRBAKE_PLATFORM from each MACHINE's tune"
+}
+
+case "$WHAT" in
+	tasks) run_tasks ;;
+	oecore) run_oecore ;;
+	all) run_tasks; run_oecore ;;
+	*) echo "usage: $0 [tasks|oecore|all]" >&2; exit 2 ;;
+esac
+echo "bitbake-check: all checks passed"
