@@ -59,6 +59,49 @@ const NO_FRAGMENT = 0xffffffff;
 
 export class SquashfsReaderError extends Error {}
 
+/** Decodes one raw LZ4 block (the format SquashFS stores) of at most `max` bytes. */
+export function decodeLz4Block(src: Buffer, max: number): Buffer {
+  const out = Buffer.allocUnsafe(max);
+  let s = 0;
+  let d = 0;
+  const fail = (): never => {
+    throw new SquashfsReaderError('corrupt LZ4 block');
+  };
+  while (s < src.length) {
+    const token = src[s++]!;
+    let literals = token >>> 4;
+    if (literals === 15) {
+      let b: number;
+      do {
+        if (s >= src.length) fail();
+        b = src[s++]!;
+        literals += b;
+      } while (b === 255);
+    }
+    if (s + literals > src.length || d + literals > max) fail();
+    src.copy(out, d, s, s + literals);
+    s += literals;
+    d += literals;
+    if (s >= src.length) break;
+    if (s + 2 > src.length) fail();
+    const offset = src[s]! | (src[s + 1]! << 8);
+    s += 2;
+    if (offset === 0 || offset > d) fail();
+    let length = (token & 15) + 4;
+    if ((token & 15) === 15) {
+      let b: number;
+      do {
+        if (s >= src.length) fail();
+        b = src[s++]!;
+        length += b;
+      } while (b === 255);
+    }
+    if (d + length > max) fail();
+    for (let i = 0; i < length; i++, d++) out[d] = out[d - offset]!;
+  }
+  return out.subarray(0, d);
+}
+
 class Cursor {
   private buf: Buffer = Buffer.alloc(0);
   constructor(
@@ -89,6 +132,7 @@ export class SquashfsReader {
   private xattrIds: Array<{ ref: bigint; count: number }> = [];
   private xattrTableStart = 0;
   private zstd: ((data: Uint8Array) => Uint8Array) | undefined;
+  private lz4 = false;
 
   private constructor(private readonly fd: number) {
     const sb = this.readAt(0, 96);
@@ -121,8 +165,10 @@ export class SquashfsReader {
       if (compression === 6) {
         const zstd = await loadZstd();
         reader.zstd = (d) => zstd.decompress(d);
+      } else if (compression === 5) {
+        reader.lz4 = true;
       } else if (compression !== 1) {
-        throw new SquashfsReaderError(`compression id ${compression} is not supported by this reader (gzip and zstd are)`);
+        throw new SquashfsReaderError(`compression id ${compression} is not supported by this reader (gzip, zstd and lz4 are)`);
       }
       reader.loadTables();
       return reader;
@@ -148,6 +194,7 @@ export class SquashfsReader {
   }
 
   private decompress(data: Buffer): Buffer {
+    if (this.lz4) return decodeLz4Block(data, Math.max(this.superblock.blockSize, 8192));
     return this.zstd ? Buffer.from(this.zstd(data)) : inflateSync(data);
   }
 

@@ -1,8 +1,9 @@
 /**
  * Block compressors for the SquashFS writer. Data blocks compress in parallel: gzip on
- * node:zlib's asynchronous API (libuv thread pool, at most `workers` at once), zstd on a
- * pool of worker threads running the zstd wasm build. Metadata blocks (8 KiB) compress
- * synchronously on the calling thread: they are few and small.
+ * node:zlib's asynchronous API (libuv thread pool, at most `workers` at once), zstd and lz4
+ * on a pool of worker threads running WebAssembly builds (@bokuweb/zstd-wasm,
+ * lz4-wasm-nodejs). Metadata blocks (8 KiB) compress synchronously on the calling thread:
+ * they are few and small.
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
@@ -14,11 +15,12 @@ export type SquashfsCompression = 'gzip' | 'zstd' | 'lz4' | 'xz';
 export const COMPRESSION_ID: Record<SquashfsCompression, number> = { gzip: 1, xz: 4, lz4: 5, zstd: 6 };
 
 /** The compressions this writer can produce. */
-export const SUPPORTED_COMPRESSIONS: readonly SquashfsCompression[] = ['gzip', 'zstd'];
+export const SUPPORTED_COMPRESSIONS: readonly SquashfsCompression[] = ['gzip', 'zstd', 'lz4'];
 
 /** Defaults of mksquashfs and tar2sqfs. */
-export const DEFAULT_LEVEL: Record<SquashfsCompression, number> = { gzip: 9, zstd: 15, lz4: 0, xz: 6 };
-export const LEVEL_RANGE: Record<SquashfsCompression, [number, number]> = { gzip: [1, 9], zstd: [1, 22], lz4: [0, 0], xz: [0, 9] };
+export const DEFAULT_LEVEL: Record<SquashfsCompression, number> = { gzip: 9, zstd: 15, lz4: 1, xz: 6 };
+/** lz4 has one level (plain LZ4, not HC). */
+export const LEVEL_RANGE: Record<SquashfsCompression, [number, number]> = { gzip: [1, 9], zstd: [1, 22], lz4: [1, 1], xz: [0, 9] };
 
 export interface CompressedBlock {
   /** The bytes to store: compressed, or the input itself when compressing did not shrink it. */
@@ -35,12 +37,14 @@ export interface BlockCompressor {
   compress(block: Buffer, length: number): Promise<CompressedBlock>;
   /** Compressed bytes, or null when compressing does not shrink the input. */
   compressSync(data: Buffer): Buffer | null;
+  /** Compressor options stored after the superblock, or null (defaults). */
+  readonly options: Buffer | null;
   close(): Promise<void>;
 }
 
 export async function createCompressor(kind: SquashfsCompression, level: number, workers: number): Promise<BlockCompressor> {
   if (kind === 'gzip') return new GzipCompressor(level, workers);
-  if (kind === 'zstd') return ZstdCompressor.create(level, workers);
+  if (kind === 'zstd' || kind === 'lz4') return WasmPoolCompressor.create(kind, level, workers);
   throw new Error(`compression ${kind} is not supported by the builtin writer`);
 }
 
@@ -64,6 +68,7 @@ class Limiter {
 
 class GzipCompressor implements BlockCompressor {
   readonly id = COMPRESSION_ID.gzip;
+  readonly options = null;
   private readonly limiter: Limiter;
   constructor(
     private readonly level: number,
@@ -99,28 +104,45 @@ interface ZstdModule {
   decompress(data: Uint8Array): Uint8Array;
 }
 
+interface Lz4Module {
+  /** LZ4 block with the uncompressed size prepended (u32 LE). */
+  compress(data: Uint8Array): Uint8Array;
+}
+
 const require = createRequire(import.meta.url);
+const MODULES = { zstd: '@bokuweb/zstd-wasm', lz4: 'lz4-wasm-nodejs' } as const;
 
 /** Loads the zstd wasm module on this thread (shared by the writer and the reader). */
 let zstdModule: Promise<ZstdModule> | undefined;
 export function loadZstd(): Promise<ZstdModule> {
   zstdModule ??= (async () => {
-    const mod = require('@bokuweb/zstd-wasm') as ZstdModule;
+    const mod = require(MODULES.zstd) as ZstdModule;
     await mod.init();
     return mod;
   })();
   return zstdModule;
 }
 
+/** A raw LZ4 block (what SquashFS stores), without lz4-wasm-nodejs's size prefix. */
+function lz4Block(mod: Lz4Module, data: Uint8Array): Uint8Array {
+  return mod.compress(data).subarray(4);
+}
+
+/** SquashFS lz4 always has compressor options: version 1 (LZ4_LEGACY), no flags (no HC). */
+const LZ4_OPTIONS = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
+
 /** Worker body, CommonJS evaluated by node:worker_threads (the writer may run from .ts sources). */
-const ZSTD_WORKER = `
+const WASM_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
-const zstd = require(workerData.modulePath);
-zstd.init().then(() => {
+const mod = require(workerData.modulePath);
+const compress = workerData.kind === 'zstd'
+  ? (input) => mod.compress(input, workerData.level)
+  : (input) => mod.compress(input).subarray(4);
+Promise.resolve(typeof mod.init === 'function' ? mod.init() : undefined).then(() => {
   parentPort.on('message', (job) => {
     try {
       const input = new Uint8Array(job.buf, 0, job.length);
-      const out = zstd.compress(input, workerData.level);
+      const out = compress(input);
       if (out.length < job.length) {
         const copy = new Uint8Array(out);
         parentPort.postMessage({ id: job.id, buf: copy.buffer, length: copy.length, compressed: true }, [copy.buffer]);
@@ -149,25 +171,36 @@ interface PoolWorker {
   outstanding: number;
 }
 
-class ZstdCompressor implements BlockCompressor {
-  readonly id = COMPRESSION_ID.zstd;
+class WasmPoolCompressor implements BlockCompressor {
+  readonly id: number;
+  readonly options: Buffer | null;
   private readonly pending = new Map<number, { resolve: (b: CompressedBlock) => void; reject: (e: Error) => void }>();
   private nextId = 0;
   private failure: Error | undefined;
 
   private constructor(
-    private readonly level: number,
-    private readonly module: ZstdModule,
+    kind: 'zstd' | 'lz4',
+    private readonly syncCompress: (data: Uint8Array) => Uint8Array,
     private readonly pool: PoolWorker[],
-  ) {}
+  ) {
+    this.id = COMPRESSION_ID[kind];
+    this.options = kind === 'lz4' ? LZ4_OPTIONS : null;
+  }
 
-  static async create(level: number, workers: number): Promise<ZstdCompressor> {
-    const module = await loadZstd();
-    const modulePath = require.resolve('@bokuweb/zstd-wasm');
+  static async create(kind: 'zstd' | 'lz4', level: number, workers: number): Promise<WasmPoolCompressor> {
+    let syncCompress: (data: Uint8Array) => Uint8Array;
+    if (kind === 'zstd') {
+      const zstd = await loadZstd();
+      syncCompress = (data) => zstd.compress(data, level);
+    } else {
+      const lz4 = require(MODULES.lz4) as Lz4Module;
+      syncCompress = (data) => lz4Block(lz4, data);
+    }
+    const modulePath = require.resolve(MODULES[kind]);
     const pool: PoolWorker[] = [];
     const ready: Array<Promise<void>> = [];
     for (let i = 0; i < workers; i++) {
-      const worker = new Worker(ZSTD_WORKER, { eval: true, workerData: { modulePath, level } });
+      const worker = new Worker(WASM_WORKER, { eval: true, workerData: { modulePath, level, kind } });
       pool.push({ worker, outstanding: 0 });
       ready.push(
         new Promise<void>((resolve, reject) => {
@@ -183,7 +216,7 @@ class ZstdCompressor implements BlockCompressor {
         }),
       );
     }
-    const compressor = new ZstdCompressor(level, module, pool);
+    const compressor = new WasmPoolCompressor(kind, syncCompress, pool);
     try {
       await Promise.all(ready);
     } catch (error) {
@@ -194,7 +227,7 @@ class ZstdCompressor implements BlockCompressor {
       entry.worker.on('message', (msg: WorkerReply) => compressor.settle(entry, msg));
       entry.worker.on('error', (error) => compressor.fail(error));
       entry.worker.on('exit', (code) => {
-        if (code !== 0) compressor.fail(new Error(`zstd worker exited with code ${code}`));
+        if (code !== 0) compressor.fail(new Error(`compression worker exited with code ${code}`));
       });
     }
     return compressor;
@@ -205,7 +238,7 @@ class ZstdCompressor implements BlockCompressor {
     const waiter = this.pending.get(msg.id);
     if (!waiter) return;
     this.pending.delete(msg.id);
-    if (msg.error !== undefined) waiter.reject(new Error(`zstd compression failed: ${msg.error}`));
+    if (msg.error !== undefined) waiter.reject(new Error(`compression failed in a worker: ${msg.error}`));
     else waiter.resolve({ data: Buffer.from(msg.buf, 0, msg.length), compressed: msg.compressed });
   }
 
@@ -231,7 +264,7 @@ class ZstdCompressor implements BlockCompressor {
   }
 
   compressSync(data: Buffer): Buffer | null {
-    const out = this.module.compress(data, this.level);
+    const out = this.syncCompress(data);
     return out.length < data.length ? Buffer.from(out) : null;
   }
 

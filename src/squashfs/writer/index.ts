@@ -23,7 +23,7 @@ import { fsyncDir, tempSiblingPath } from '../../util/fs.js';
 import { registerCleanup } from '../../util/cleanup.js';
 import { COMPRESSION_ID, DEFAULT_LEVEL, LEVEL_RANGE, SUPPORTED_COMPRESSIONS, createCompressor, type SquashfsCompression } from './compressor.js';
 import { DataWriter } from './data.js';
-import { SUPERBLOCK_SIZE } from './metadata.js';
+import { METADATA_UNCOMPRESSED, SUPERBLOCK_SIZE, SuperFlags } from './metadata.js';
 import { writeTables } from './tables.js';
 import { TarInput, type TarEntry } from './tar-input.js';
 import { Tree, newNode, shown, type NodeKind } from './tree.js';
@@ -38,9 +38,9 @@ export const E_SQUASHFS_OPTIONS = 'E_SQUASHFS_OPTIONS';
 export interface SquashfsWriteOptions {
   /** Data block size: a power of 2 from 4 KiB to 1 MiB. Default 131072. */
   blockSize?: number;
-  /** Default gzip. lz4 and xz are refused by this writer (see docs/squashfs-format.md). */
+  /** Default gzip; gzip, zstd and lz4 are written, xz is refused (see docs/squashfs-format.md). */
   compression?: SquashfsCompression;
-  /** Compression level; default as mksquashfs: gzip 9, zstd 15. */
+  /** Compression level; default as mksquashfs: gzip 9 (1..9), zstd 15 (1..22); lz4 has only 1. */
   level?: number;
   /** Parallel compressions; default os.availableParallelism(). */
   workers?: number;
@@ -132,7 +132,16 @@ export async function writeSquashfsFromTar(
   try {
     const fh = await open(tmp, 'w', 0o644);
     try {
-      data = new DataWriter(fh.fd, SUPERBLOCK_SIZE, resolved.blockSize, compressor, resolved.workers);
+      let dataStart = SUPERBLOCK_SIZE;
+      if (compressor.options) {
+        // Compressor options: one uncompressed metadata block right after the superblock.
+        const block = Buffer.alloc(2 + compressor.options.length);
+        block.writeUInt16LE(compressor.options.length | METADATA_UNCOMPRESSED, 0);
+        compressor.options.copy(block, 2);
+        await fh.write(block, 0, block.length, SUPERBLOCK_SIZE);
+        dataStart += block.length;
+      }
+      data = new DataWriter(fh.fd, dataStart, resolved.blockSize, compressor, resolved.workers);
       tar = new TarInput(input as AsyncIterable<Uint8Array>);
       const tree = new Tree(resolved.sourceDateEpoch);
       const reader = tar;
@@ -181,6 +190,7 @@ export async function writeSquashfsFromTar(
         compress: (b) => compressor.compressSync(b),
         fragments: data.fragments,
         mkfsTime: resolved.sourceDateEpoch,
+        extraFlags: compressor.options ? SuperFlags.CompressorOptions : 0,
       });
       const bytes = Math.ceil(tables.bytesUsed / 4096) * 4096;
       await fh.truncate(bytes);

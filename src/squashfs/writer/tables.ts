@@ -36,6 +36,8 @@ export interface TablesInput {
   compress: SyncCompress;
   fragments: Array<{ start: number; sizeWord: number }>;
   mkfsTime: number;
+  /** Superblock flags the caller adds (compressor options present). */
+  extraFlags: number;
 }
 
 export interface TablesResult {
@@ -327,7 +329,7 @@ export function writeTables(input: TablesInput): TablesResult {
     at += part.length;
   }
 
-  const flags = SuperFlags.Duplicates | SuperFlags.AlwaysFragments | (tw.xattrs.count === 0 ? SuperFlags.NoXattrs : 0);
+  const flags = SuperFlags.Duplicates | SuperFlags.AlwaysFragments | (tw.xattrs.count === 0 ? SuperFlags.NoXattrs : 0) | input.extraFlags;
   const sb = new ByteBuilder(SUPERBLOCK_SIZE);
   sb.u32(SQUASHFS_MAGIC)
     .u32(inodeCount)

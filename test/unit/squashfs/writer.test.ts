@@ -61,7 +61,7 @@ function fullTree(): TestEntry[] {
   return entries;
 }
 
-describe.each<SquashfsCompression>(['gzip', 'zstd'])('round trip with %s', (compression) => {
+describe.each<SquashfsCompression>(['gzip', 'zstd', 'lz4'])('round trip with %s', (compression) => {
   let image: string;
   let reader: SquashfsReader;
   let entries: Map<string, SquashfsEntry>;
@@ -309,7 +309,8 @@ describe('bad input', () => {
   it.each<[string, SquashfsWriteOptions]>([
     ['a block size not a power of 2', { blockSize: 100_000 }],
     ['a block size too large', { blockSize: 2 << 20 }],
-    ['lz4', { compression: 'lz4' }],
+    ['xz', { compression: 'xz' }],
+    ['an lz4 level', { compression: 'lz4', level: 9 }],
     ['a gzip level of 12', { level: 12 }],
   ])('refuses %s with E_SQUASHFS_OPTIONS', async (_what, options) => {
     const out = fresh('opt');
