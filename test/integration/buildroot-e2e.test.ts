@@ -1,0 +1,186 @@
+/**
+ * `ctrbake build` end to end, the way a Buildroot build uses it, without Buildroot:
+ *   - `--fetch-only` with network into a BR2_DL_DIR-like cache (Buildroot's `make source`),
+ *   - the registry stopped, then `--offline` builds from the same .config and image list,
+ *   - the overlay applied to a minimal BusyBox rootfs, the payload as a SquashFS partition
+ *     image (a read-only loop device, as the partition), booted by the device simulation
+ *     (test/fixtures/device.ts) with the BusyBox init scripts run by `busybox sh`,
+ *   - the baked containers running there, the fidelity image showing every property.
+ */
+import { existsSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { silentReporter, type Reporter } from '../../src/cli/output.js';
+import { buildStandalone, type StandaloneBuildResult } from '../../src/standalone/index.js';
+import { SimDevice, type Boot } from '../fixtures/device.js';
+import { assertFidelityOutput, pushFixtureImages, SAMPLE_OUTPUT, type FixtureImages } from '../fixtures/images.js';
+import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { writeBusyboxRootfs } from './buildroot-rootfs.js';
+
+const cli = resolve(import.meta.dirname, '../../bin/ctrbake.js');
+const PARTITION_DEVICE = '/dev/disk/by-partlabel/ctrbake';
+
+let work: string;
+let registry: TestRegistry | undefined;
+let images: FixtureImages;
+let imagesFile: string;
+let br2Config: string;
+let dlDir: string;
+const devices: SimDevice[] = [];
+const loops: string[] = [];
+
+beforeAll(async () => {
+  work = await mkdtemp('/tmp/ctrbake-br-');
+  registry = await startRegistry();
+  images = await pushFixtureImages(registry);
+  imagesFile = join(work, 'images.txt');
+  await writeFile(imagesFile, `# images baked into the target\n${images.sample}\n${images.fidelity}  # prints its properties\n`);
+  // What Buildroot writes for an x86_64 target (the simulated device runs on this host).
+  br2Config = join(work, '.config');
+  await writeFile(br2Config, '#\n# Automatically generated file; DO NOT EDIT.\n# Buildroot 2024.02 Configuration\n#\nBR2_HAVE_DOT_CONFIG=y\nBR2_x86_64=y\nBR2_ARCH="x86_64"\nBR2_DL_DIR="$(TOPDIR)/dl"\nBR2_INIT_BUSYBOX=y\n');
+  dlDir = join(work, 'dl');
+}, 120_000);
+
+afterEach(async () => {
+  for (const d of devices.splice(0)) await d.dispose();
+  for (const loop of loops.splice(0)) await execa('losetup', ['-d', loop], { reject: false });
+});
+
+afterAll(async () => {
+  await registry?.close();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+async function runCli(args: string[]): Promise<{ exitCode: number; result?: StandaloneBuildResult & { type: string }; error?: { code: string; message: string }; events: string[]; stderr: string }> {
+  const r = await execa('node', [cli, 'build', '--json', ...args], { reject: false, env: { SOURCE_DATE_EPOCH: '1700000000' } });
+  const lines = String(r.stdout).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const result = lines.find((l) => l.type === 'result') as (StandaloneBuildResult & { type: string }) | undefined;
+  const error = lines.find((l) => l.type === 'error') as { code: string; message: string } | undefined;
+  return { exitCode: r.exitCode ?? -1, ...(result ? { result } : {}), ...(error ? { error } : {}), events: lines.filter((l) => l.type === 'event').map((l) => String(l.event)), stderr: String(r.stderr) };
+}
+
+/** BR2_ROOTFS_OVERLAY: the overlay copied over a BusyBox rootfs; returns the rootfs dir. */
+async function applyToBusyboxRootfs(overlayDir: string, name: string): Promise<string> {
+  const rootfs = join(work, `rootfs-${name}`);
+  await mkdir(rootfs);
+  await writeBusyboxRootfs(rootfs);
+  await cp(overlayDir, rootfs, { recursive: true, verbatimSymlinks: true, force: true });
+  return rootfs;
+}
+
+/** The partition: the image on a read-only loop device, its node where the device expects it. */
+async function attachPartition(device: SimDevice, image: string): Promise<string> {
+  const loop = String((await execa('losetup', ['-f', '--show', '-r', image])).stdout).trim();
+  loops.push(loop);
+  await mkdir(join(device.root, '/dev/disk/by-partlabel'), { recursive: true });
+  await symlink(loop, join(device.root, PARTITION_DEVICE));
+  return loop;
+}
+
+function expectBooted(boot: Boot): void {
+  expect(boot.failure, `boot failed at ${boot.failure?.name}: ${boot.failure?.stderr}`).toBeUndefined();
+}
+
+async function mountsOf(device: SimDevice): Promise<Array<{ where: string; type: string; source: string }>> {
+  const r = await device.ns(['cat', '/proc/self/mountinfo']);
+  return String(r.stdout)
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const fields = line.split(' ');
+      const dash = fields.indexOf('-');
+      return { where: fields[4]!, type: fields[dash + 1]!, source: fields[dash + 2]! };
+    });
+}
+
+async function expectContainersRun(device: SimDevice): Promise<void> {
+  const sample = await device.docker(['run', '--rm', '--network', 'none', images.sample]);
+  expect(sample.exitCode, String(sample.all)).toBe(0);
+  expect(String(sample.stdout).trim()).toBe(SAMPLE_OUTPUT);
+  const fidelity = await device.docker(['run', '--rm', '--network', 'none', images.fidelity]);
+  expect(fidelity.exitCode, String(fidelity.all)).toBe(0);
+  assertFidelityOutput(String(fidelity.stdout));
+}
+
+async function squashfsListing(image: string): Promise<string[]> {
+  const r = await execa('unsquashfs', ['-d', '', '-lls', image]);
+  return String(r.stdout)
+    .split('\n')
+    .filter((l) => /^[-dl]/.test(l))
+    .map((l) => l.replace(/^\S+ \S+ +\d+ \S+ \S+ /, ''));
+}
+
+describe('ctrbake build for Buildroot', () => {
+  it('--fetch-only: locks and fills the cache from the .config and the image list, writes nothing else', async () => {
+    const r = await runCli(['--br2-config', br2Config, '--images', imagesFile, '--cache', join(dlDir, 'ctrbake'), '--fetch-only', '--insecure-registry', registry!.host]);
+    expect(r.error).toBeUndefined();
+    expect(r.exitCode).toBe(0);
+    const result = r.result!;
+    expect(result).toMatchObject({ platform: 'linux/amd64', fetchOnly: true, lockResolved: true, cacheDir: join(dlDir, 'ctrbake') });
+    expect(result.target).toBe(`${br2Config} (BR2_ARCH=x86_64)`);
+    expect(result.images.map((i) => i.reference).sort()).toEqual([images.fidelity, images.sample].sort());
+    expect(result.fetch.blobsFetched).toBeGreaterThan(0);
+    expect(result.lockPath.startsWith(join(dlDir, 'ctrbake', 'locks'))).toBe(true);
+    expect(JSON.parse(await readFile(result.lockPath, 'utf8'))).toMatchObject({ lockVersion: 1, platform: { os: 'linux', architecture: 'amd64' } });
+    expect(r.events).toEqual(expect.arrayContaining(['build.start', 'lock.start', 'build.done']));
+    expect((await readdir(dlDir)).sort()).toEqual(['ctrbake']);
+    // The network step is done: from now on no registry.
+    await registry!.close();
+    registry = undefined;
+  });
+
+  it('--offline without the fetch step fails with what to run, and writes nothing', async () => {
+    const out = join(work, 'never');
+    const error = await buildStandalone({
+      imagesFile,
+      br2Config,
+      cacheDir: join(work, 'empty-dl', 'ctrbake'),
+      offline: true,
+      overlayDir: join(out, 'overlay'),
+      reporter: silentReporter,
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'E_STANDALONE_LOCK', exitCode: 1 });
+    expect((error as Error).message).toMatch(/run the fetch step first with network \(ctrbake build --fetch-only/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('offline, registry gone: archive layout, payload partition, BusyBox init; the containers run on the booted device', async () => {
+    const overlay = join(work, 'archive', 'overlay');
+    const partition = join(work, 'archive', 'ctrbake.sqfs');
+    await mkdir(join(work, 'archive'));
+    const r = await runCli([
+      '--br2-config', br2Config, '--images', imagesFile, '--cache', join(dlDir, 'ctrbake'), '--offline',
+      '-o', overlay, '--partition-image', partition, '--partition-device', PARTITION_DEVICE,
+    ]);
+    expect(r.error).toBeUndefined();
+    const result = r.result!;
+    expect(result).toMatchObject({ layout: 'archive', init: 'busybox', engine: 'docker', lockResolved: false, fetchOnly: false });
+    expect(result.fetch).toEqual({ fetcher: null, blobsFetched: 0, bytesFetched: 0, blobsAlreadyCached: expect.any(Number) });
+    expect(result.partition).toMatchObject({ path: partition, device: PARTITION_DEVICE });
+    // The overlay: init scripts, device script, engine config, an empty mount point for the payload.
+    expect(result.files).toEqual(expect.arrayContaining(['etc/init.d/S58ctrbake-payload', 'etc/init.d/S59ctrbake', 'etc/init.d/S61ctrbake-load', 'usr/sbin/ctrbake-device', 'etc/docker/daemon.json']));
+    expect(result.files!.some((f) => f.startsWith('usr/share/ctrbake/'))).toBe(false);
+    expect(await readdir(join(overlay, 'usr/share/ctrbake'))).toEqual([]);
+    // The partition holds the payload, owned by root, with the mtime of SOURCE_DATE_EPOCH.
+    const listing = await squashfsListing(partition);
+    expect(listing).toEqual(expect.arrayContaining(['/manifest.json', '/images.list', '/ctrbake.conf']));
+    expect(listing.filter((l) => l.startsWith('/') && l.endsWith('.tar'))).toHaveLength(2);
+    const long = String((await execa('unsquashfs', ['-d', '', '-lln', partition])).stdout);
+    expect(long).toMatch(/-rw-r--r-- 0\/0 +\d+ 2023-11-14 \d\d:\d\d \/manifest\.json/);
+    expect((await readdir(work)).filter((n) => n.includes('.ctrbake-'))).toEqual([]);
+    expect((await readdir(join(work, 'archive'))).sort()).toEqual(['ctrbake.sqfs', 'overlay']);
+
+    const rootfs = await applyToBusyboxRootfs(overlay, 'archive');
+    const device = await SimDevice.create({ overlayDir: rootfs, dataSizeMiB: 160 });
+    devices.push(device);
+    await attachPartition(device, partition);
+    const boot = await device.boot({ init: 'busybox' });
+    expectBooted(boot);
+    expect(boot.steps.map((s) => s.name)).toEqual(['init:S58ctrbake-payload', 'init:S59ctrbake', 'engine', 'init:S61ctrbake-load']);
+    const payloadMount = (await mountsOf(device)).find((m) => m.where === device.path('/usr/share/ctrbake'));
+    expect(payloadMount?.type).toBe('squashfs');
+    await expectContainersRun(device);
+  });
+});
