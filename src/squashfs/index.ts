@@ -134,7 +134,7 @@ export function resolveSquashfsOptions(
     try {
       sourceDateEpoch = parseSourceDateEpoch(env.SOURCE_DATE_EPOCH);
     } catch (error) {
-      throw new ConfigError('E_SOURCE_DATE_EPOCH', (error as Error).message, { cause: error });
+      throw new ConfigError(E_SQUASHFS_OPTION, (error as Error).message, { cause: error });
     }
   }
   if (!Number.isInteger(sourceDateEpoch) || sourceDateEpoch < 0 || sourceDateEpoch > 0x7fffffff) {
