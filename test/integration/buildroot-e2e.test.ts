@@ -183,4 +183,103 @@ describe('ctrbake build for Buildroot', () => {
     expect(payloadMount?.type).toBe('squashfs');
     await expectContainersRun(device);
   });
+
+  it('split layout: the store image inside the payload partition; a second boot seeds nothing again', async () => {
+    const overlay = join(work, 'split', 'overlay');
+    const partition = join(work, 'split', 'ctrbake.sqfs');
+    await mkdir(join(work, 'split'));
+    const result = await buildStandalone({
+      imagesFile,
+      br2Arch: 'x86_64',
+      cacheDir: join(dlDir, 'ctrbake'),
+      offline: true,
+      layout: 'split',
+      overlayDir: overlay,
+      partitionImage: partition,
+      partitionDevice: PARTITION_DEVICE,
+      reporter: silentReporter,
+    });
+    expect(result).toMatchObject({ layout: 'split', engine: 'docker', lockResolved: false });
+    expect(await squashfsListing(partition)).toEqual(expect.arrayContaining(['/store.sqfs', '/store', '/manifest.json']));
+
+    const rootfs = await applyToBusyboxRootfs(overlay, 'split');
+    const device = await SimDevice.create({ overlayDir: rootfs, dataSizeMiB: 96 });
+    devices.push(device);
+    await attachPartition(device, partition);
+    const first = await device.boot({ init: 'busybox' });
+    expectBooted(first);
+    expect(first.steps.map((s) => s.name)).toEqual(['init:S58ctrbake-payload', 'init:S59ctrbake', 'engine']);
+    expect(first.steps.map((s) => s.stderr ?? '').join('')).toMatch(/seeding/);
+    const mounts = await mountsOf(device);
+    expect(mounts.find((m) => m.where === device.path('/usr/share/ctrbake'))?.type).toBe('squashfs');
+    expect(mounts.find((m) => m.where === device.path('/usr/share/ctrbake/store'))?.type).toBe('squashfs');
+    await expectContainersRun(device);
+    await device.shutdown();
+
+    const second = await device.boot({ init: 'busybox' });
+    expectBooted(second);
+    expect(second.steps.map((s) => s.stderr ?? '').join('')).not.toMatch(/seeding/);
+    await expectContainersRun(device);
+  });
+
+  it.each(['systemd', 'sysvinit'] as const)('%s: the payload partition is mounted before the prepare step', async (init) => {
+    const overlay = join(work, init, 'overlay');
+    const partition = join(work, init, 'ctrbake.sqfs');
+    await mkdir(join(work, init));
+    const result = await buildStandalone({
+      imagesFile,
+      br2Config,
+      cacheDir: join(dlDir, 'ctrbake'),
+      offline: true,
+      init,
+      overlayDir: overlay,
+      partitionImage: partition,
+      partitionDevice: PARTITION_DEVICE,
+      reporter: silentReporter,
+    });
+    if (init === 'systemd') {
+      expect(result.files).toEqual(expect.arrayContaining(['etc/systemd/system/usr-share-ctrbake.mount', 'etc/systemd/system/local-fs.target.wants/usr-share-ctrbake.mount']));
+    } else {
+      expect(result.files).toEqual(expect.arrayContaining(['etc/init.d/ctrbake-payload', 'etc/rc3.d/S18ctrbake-payload']));
+    }
+    const rootfs = await applyToBusyboxRootfs(overlay, init);
+    const device = await SimDevice.create({ overlayDir: rootfs, dataSizeMiB: 160 });
+    devices.push(device);
+    await attachPartition(device, partition);
+    const boot = await device.boot({ init });
+    expectBooted(boot);
+    const names = boot.steps.map((s) => s.name);
+    const payloadStep = init === 'systemd' ? 'mount:/usr/share/ctrbake' : 'init:S18ctrbake-payload';
+    expect(names.indexOf(payloadStep)).toBeGreaterThanOrEqual(0);
+    expect(names.indexOf(payloadStep)).toBeLessThan(names.indexOf(init === 'systemd' ? 'service:ctrbake-prepare.service' : 'init:S19ctrbake'));
+    await expectContainersRun(device);
+  });
+
+  it('interrupted after the bake: neither the overlay nor the partition image is written, no staging dir is left', async () => {
+    const dir = join(work, 'interrupted');
+    await mkdir(dir);
+    const controller = new AbortController();
+    const events: string[] = [];
+    const reporter: Reporter = {
+      ...silentReporter,
+      event(e) {
+        events.push(e.event);
+        if (e.event === 'build.partition') controller.abort(new Error('stopped by the test'));
+      },
+    };
+    const error = await buildStandalone({
+      imagesFile,
+      br2Config,
+      cacheDir: join(dlDir, 'ctrbake'),
+      offline: true,
+      overlayDir: join(dir, 'overlay'),
+      partitionImage: join(dir, 'ctrbake.sqfs'),
+      partitionDevice: PARTITION_DEVICE,
+      reporter,
+      signal: controller.signal,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(events).toEqual(expect.arrayContaining(['bake.done', 'loader.done', 'build.partition']));
+    expect(await readdir(dir)).toEqual([]);
+  });
 });
