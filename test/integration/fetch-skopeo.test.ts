@@ -139,7 +139,7 @@ describe('fetch with skopeo', () => {
 
     const refused = await runCli(['fetch', '--lock', path, '--cache', cache, '--insecure-registry', authRegistry.host, '--json', '--retries', '0']);
     expect(refused.exitCode).toBe(1);
-    expect(refused.error?.code).toBe('E_AUTH_REFUSED');
+    expect(refused.error?.code, `stdout: ${refused.stdout}\nstderr: ${refused.stderr}`).toBe('E_AUTH_REFUSED');
     expect(refused.error?.message).toContain('--authfile');
 
     const wrongAuthfile = join(work, 'wrong-auth.json');
