@@ -190,7 +190,7 @@ class TableWriter {
     const listingOffset = dirs.blockOffset;
     const listingStart = dirs.uncompressedLength;
     const index: Array<{ index: number; start: number; name: Buffer }> = [];
-    let lastIndexedBlock = listingBlock;
+    let lastIndexed = listingStart;
     let subdirs = 0;
     const b = new ByteBuilder(4096);
     let i = 0;
@@ -205,9 +205,11 @@ class TableWriter {
         if (Math.floor(node.ref / 65536) !== inodeBlock || delta > 32767 || delta < -32768) break;
         j++;
       }
-      if (dirs.blockStart !== lastIndexedBlock) {
+      // Index a header about every 8 KiB of listing (only large directories get an index;
+      // any header may be indexed, the kernel then scans from it).
+      if (dirs.uncompressedLength - lastIndexed >= METADATA_SIZE) {
         index.push({ index: dirs.uncompressedLength - listingStart, start: dirs.blockStart, name: Buffer.from(list[i]![0], 'latin1') });
-        lastIndexedBlock = dirs.blockStart;
+        lastIndexed = dirs.uncompressedLength;
       }
       b.reset();
       b.u32(j - i - 1).u32(inodeBlock).u32(base);
