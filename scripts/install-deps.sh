@@ -10,6 +10,7 @@ PACKAGES=(
   debootstrap
   gcc libc6-dev
   chromium zstd
+  genimage make
 )
 
 missing=()
