@@ -5,7 +5,8 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSquashfs, type SquashfsBackendName } from '../../src/squashfs/index.js';
-import { tarBuffer, type TarOptions, type TreeEntry } from '../fixtures/tars.js';
+import { CtrbakeError } from '../../src/errors.js';
+import { tarBuffer, tarStream, type TarOptions, type TreeEntry } from '../fixtures/tars.js';
 import { Mounts } from './squashfs-oracle.js';
 
 const f = (path: string, content = 'x'): TreeEntry => ({ type: 'file', path, content: Buffer.from(content) });
@@ -95,5 +96,28 @@ describe.each(BACKENDS)('%s refuses bad input', (backend) => {
     expect({ code: error!.code, message: error!.message }).toMatchObject({ code });
     expect(String(error!.message).length).toBeGreaterThan(20);
     expect(await readdir(dir)).toEqual(['in.tar']);
+  });
+});
+
+describe.each(BACKENDS)('%s stops when aborted', (backend) => {
+  it('rejects with the abort reason and leaves no file', async () => {
+    const dir = join(work, `abort-${backend}`);
+    await mkdir(dir);
+    const controller = new AbortController();
+    const entries: TreeEntry[] = Array.from({ length: 400 }, (_, i) => ({ type: 'file', path: `f${i}`, content: { kind: 'random', size: 50_000, seed: i } }));
+    let chunks = 0;
+    // A slow producer, like a pipe from `docker save`: aborted half way.
+    async function* slow() {
+      for await (const chunk of tarStream(entries)) {
+        if (++chunks === 200) controller.abort(new CtrbakeError('E_INTERRUPTED', 'interrupted by the test'));
+        await new Promise((r) => setTimeout(r, 2));
+        yield chunk;
+      }
+    }
+    await expect(createSquashfs({ input: slow(), outPath: join(dir, 'out.sqfs'), backend, sourceDateEpoch: 1, signal: controller.signal })).rejects.toMatchObject({
+      code: 'E_INTERRUPTED',
+    });
+    expect(chunks).toBeLessThan(800);
+    expect(await readdir(dir)).toEqual([]);
   });
 });
