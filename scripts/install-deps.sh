@@ -10,7 +10,7 @@ PACKAGES=(
   debootstrap
   gcc libc6-dev
   chromium zstd
-  genimage make
+  genimage make fdisk
 )
 
 missing=()
