@@ -58,8 +58,6 @@ export class DataWriter {
   private fragmentBuf: Buffer;
   private staging: Buffer;
   private fragmentUsed = 0;
-  /** Highest offset ever written (rewinds leave bytes beyond position). */
-  highWater: number;
 
   constructor(
     private readonly fd: number,
@@ -69,7 +67,6 @@ export class DataWriter {
     workers: number,
   ) {
     this.position = start;
-    this.highWater = start;
     this.maxQueue = Math.max(4, workers * 3);
     this.zero = Buffer.alloc(blockSize);
     this.fragmentBuf = Buffer.allocUnsafeSlow(blockSize);
@@ -229,7 +226,6 @@ export class DataWriter {
     let at = 0;
     while (at < data.length) at += writeSync(this.fd, data, at, data.length - at, this.position + at);
     this.position += data.length;
-    if (this.position > this.highWater) this.highWater = this.position;
     return block.compressed ? data.length : data.length | DATA_UNCOMPRESSED;
   }
 

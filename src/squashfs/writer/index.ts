@@ -193,6 +193,8 @@ export async function writeSquashfsFromTar(
         extraFlags: compressor.options ? SuperFlags.CompressorOptions : 0,
       });
       const bytes = Math.ceil(tables.bytesUsed / 4096) * 4096;
+      // Cut what a rewound duplicate may have left past the tables, then zero-pad.
+      await fh.truncate(tables.bytesUsed);
       await fh.truncate(bytes);
       await fh.sync();
       await fh.close();

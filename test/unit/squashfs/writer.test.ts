@@ -177,6 +177,12 @@ describe('data layout', () => {
     const result = await writeSquashfsFromTar(Readable.from([buildTar([{ name: 'one', content: data }, { name: 'two', content: data }])]), join(fresh('dup'), 'x.sqfs'));
     expect(result.duplicatesSaved).toBe(300_000);
     expect(result.dataBytesIn).toBe(600_000);
+    // The duplicate came last: its rewound blocks must not survive past the tables.
+    const bytes = readFileSync(result.path);
+    const used = Number(bytes.readBigUInt64LE(40));
+    expect(bytes.length).toBe(Math.ceil(used / 4096) * 4096);
+    expect(bytes.length).toBe(result.bytes);
+    expect(bytes.subarray(used).every((b) => b === 0)).toBe(true);
   });
 
   it('stores all-zero blocks as sparse', async () => {
