@@ -206,3 +206,41 @@ export async function normalizeDockerStore(root: string, driver: DockerStoreDriv
   await keepOnly(root, new Set(['image', driver]));
   return { members: ['image', driver].sort(), images, layerCount: layers.length };
 }
+
+export interface DigestReference {
+  /** Repository as the lock names it: "registry/repository", e.g. "docker.io/library/busybox". */
+  repository: string;
+  /** Registry digests the image is known by (index and platform manifest). */
+  digests: string[];
+  /** "sha256:<hex>" image id. */
+  imageId: string;
+}
+
+/** Docker's short form of a repository name: docker.io/library/x -> x, docker.io/u/x -> u/x. */
+export function familiarRepository(repository: string): string {
+  if (!repository.startsWith('docker.io/')) return repository;
+  const path = repository.slice('docker.io/'.length);
+  return path.startsWith('library/') && path.split('/').length === 2 ? path.slice('library/'.length) : path;
+}
+
+function sortKeys<T>(record: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * Adds `repository@digest` references to repositories.json, as a pull would: a loaded image
+ * otherwise has no registry digest, and a device whose compose file pins `image@sha256:...`
+ * would try to pull it. Keys sorted as Go writes them.
+ */
+export async function addDockerDigestReferences(root: string, driver: DockerStoreDriver, refs: readonly DigestReference[]): Promise<void> {
+  const path = join(root, 'image', driver, 'repositories.json');
+  const data = JSON.parse(await readFile(path, 'utf8')) as { Repositories?: Record<string, Record<string, string>> };
+  const repositories = data.Repositories ?? {};
+  for (const ref of refs) {
+    const name = familiarRepository(ref.repository);
+    const entries = { ...(repositories[name] ?? {}) };
+    for (const digest of ref.digests) entries[`${name}@${digest}`] = ref.imageId;
+    repositories[name] = sortKeys(entries);
+  }
+  await writeFile(path, JSON.stringify({ ...data, Repositories: sortKeys(repositories) }), { mode: 0o600 });
+}

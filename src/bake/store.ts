@@ -29,7 +29,7 @@ import { imageTag, type BakeResult } from './archive.js';
 import { startBakeEngine, type BakeEngine } from './engine-session.js';
 import type { ResolvedBakeConfig } from './options.js';
 import { stageOutput } from './output-dir.js';
-import { normalizeDockerStore, type NormalizedStore } from './store-docker.js';
+import { addDockerDigestReferences, normalizeDockerStore, type NormalizedStore } from './store-docker.js';
 import { clampBakeTimes, writeTimeMarker } from './store-normalize.js';
 import { normalizePodmanStore } from './store-podman.js';
 import { checkGnuTar, writeStoreTar } from './store-tar.js';
@@ -208,6 +208,13 @@ export async function bakeStore(options: BakeStoreOptions): Promise<BakeStoreRes
         ? await normalizeDockerStore(root, driver as 'overlay2' | 'vfs')
         : await normalizePodmanStore(root, driver as 'overlay' | 'vfs', sourceDateEpoch);
     checkStoreHolds(store, options.lock, options.engine);
+    if (options.engine === 'docker') {
+      await addDockerDigestReferences(
+        root,
+        driver as 'overlay2' | 'vfs',
+        options.lock.images.map((i) => ({ repository: `${i.registry}/${i.repository}`, digests: [...new Set([i.indexDigest, i.manifest.digest])], imageId: i.config.digest })),
+      );
+    }
     await clampBakeTimes(root, marker, sourceDateEpoch);
 
     reporter.event({ event: 'store.tar', message: `writing ${STORE_TAR}` });

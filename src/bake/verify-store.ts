@@ -76,10 +76,14 @@ interface VerifyTarget {
   name?: string;
   imageId?: string;
   platform?: Platform;
+  /** `repository@digest` references the store should resolve (docker stores). */
+  digestRefs?: string[];
 }
 
 export interface VerifiedImage {
   reference: string;
+  /** Digest references (`repository@sha256:...`) that resolved to the image (docker). */
+  digestReferences?: string[];
   /** What the container printed (stdout), when it ran. */
   output?: string;
   /** Why it did not run (foreign platform). */
@@ -133,6 +137,14 @@ export function listedName(reference: string): string | undefined {
   return name.slice(lastSlash + 1).includes(':') ? name : undefined;
 }
 
+/** The repository part of a reference: without digest and tag. */
+export function repositoryOf(reference: string): string {
+  const name = reference.replace(/@sha256:[0-9a-f]{64}$/, '');
+  const lastSlash = name.lastIndexOf('/');
+  const colon = name.indexOf(':', lastSlash + 1);
+  return colon === -1 ? name : name.slice(0, colon);
+}
+
 /** Normalizes a reference the way engines list them: docker.io/library/ for Hub short names. */
 export function normalizeListedReference(ref: string): string {
   const first = ref.split('/')[0]!;
@@ -178,7 +190,18 @@ async function verifyDocker(dataRoot: string, driver: DockerStorageDriver, targe
       const notRun = canRunHere(target.platform);
       const output = notRun ? undefined : await runDockerImage(engine.docker, handle);
       const saved = await checkSavedArchive((await engine.docker.getImage(handle).get()) as unknown as Readable, `docker save ${handle}`);
-      images.push({ reference, ...(output !== undefined ? { output } : {}), ...(notRun ? { notRun } : {}), savedLayers: saved.reduce((n, s) => n + s.layers, 0) });
+      const digestReferences: string[] = [];
+      for (const ref of target.digestRefs ?? []) {
+        let id: string | undefined;
+        try {
+          id = ((await engine.docker.getImage(ref).inspect()) as { Id: string }).Id;
+        } catch (error) {
+          throw verifyError(`${ref} does not resolve under dockerd ${engine.version}`, error);
+        }
+        if (target.imageId && id !== target.imageId) throw verifyError(`${ref} resolves to ${id}, not ${target.imageId}`);
+        digestReferences.push(ref);
+      }
+      images.push({ reference, ...(digestReferences.length > 0 ? { digestReferences } : {}), ...(output !== undefined ? { output } : {}), ...(notRun ? { notRun } : {}), savedLayers: saved.reduce((n, s) => n + s.layers, 0) });
     }
     return { engine: 'docker', engineVersion: engine.version, storageDriver: driver, images };
   } finally {
@@ -279,7 +302,9 @@ export async function verifyStore(options: VerifyStoreOptions): Promise<VerifySt
     const image = fromManifest.get(reference);
     const name = listedName(reference);
     const platform = options.platforms?.[reference] ?? image?.platform;
-    return { reference, ...(name ? { name } : {}), ...(image ? { imageId: image.imageId } : {}), ...(platform ? { platform } : {}) };
+    const digestRefs =
+      engine === 'docker' && image ? [...new Set([image.indexDigest, image.digest])].map((d) => `${repositoryOf(reference)}@${d}`) : undefined;
+    return { reference, ...(name ? { name } : {}), ...(image ? { imageId: image.imageId } : {}), ...(platform ? { platform } : {}), ...(digestRefs ? { digestRefs } : {}) };
   });
 
   const scratch = await makeEnginePrivateDir('ctrbake-v-', '/tmp');

@@ -75,6 +75,7 @@ describe.each(DRIVERS)('a docker 20.10 %s store under Debian 13\'s dockerd', (dr
     expect(sample?.output?.trim()).toBe(SAMPLE_OUTPUT);
     expect(fidelity?.savedLayers).toBe(f.images.fidelityImage.layers.length);
     expect(sample?.savedLayers).toBe(f.images.sampleImage.layers.length);
+    expect(fidelity?.digestReferences).toEqual([`${f.images.registry}/ctrbake/fidelity@${f.images.fidelityImage.manifest.digest}`]);
   });
 });
 

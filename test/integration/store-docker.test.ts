@@ -74,6 +74,8 @@ describe.each(DRIVERS)('docker %s store', (driver) => {
     expect(sample?.output?.trim()).toBe(SAMPLE_OUTPUT);
     expect(fidelity?.savedLayers).toBe(f.images.fidelityImage.layers.length);
     expect(sample?.savedLayers).toBe(f.images.sampleImage.layers.length);
+    // Pinned by digest, as after a pull: `repo@sha256:<manifest digest>` resolves offline.
+    expect(fidelity?.digestReferences).toEqual([`${f.images.registry}/ctrbake/fidelity@${f.images.fidelityImage.manifest.digest}`]);
   });
 
   it('holds only image metadata and layers: no runtime state, engine-id, container or build-host path', async () => {
@@ -234,5 +236,7 @@ describe('docker store for linux/arm64', () => {
     expect(image?.reference).toBe(f.images.multi);
     expect(image?.notRun).toMatch(/arm64/);
     expect(image?.savedLayers).toBe(f.images.multiArm64.layers.length);
+    // Both the index digest (what `docker pull multi:1.0` records) and the arm64 manifest's.
+    expect(image?.digestReferences).toEqual([f.images.multiIndex.digest, f.images.multiArm64.manifest.digest].map((d) => `${f.images.registry}/ctrbake/multi@${d}`));
   });
 });

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } f
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { normalizeDockerStore } from '../../../src/bake/store-docker.js';
+import { addDockerDigestReferences, familiarRepository, normalizeDockerStore } from '../../../src/bake/store-docker.js';
 import { base32, cacheIdForChain, linkNameFor } from '../../../src/bake/store-normalize.js';
 
 const CONFIG = 'c'.repeat(64);
@@ -128,5 +128,36 @@ describe('normalizeDockerStore errors', () => {
   it('refuses a data-root without a layer store for the driver', async () => {
     const root = await makeDataRoot('vfs');
     await expect(normalizeDockerStore(root, 'overlay2')).rejects.toMatchObject({ code: 'E_STORE_LAYOUT' });
+  });
+});
+
+describe('digest references', () => {
+  it.each([
+    ['docker.io/library/busybox', 'busybox'],
+    ['docker.io/me/app', 'me/app'],
+    ['docker.io/library/a/b', 'library/a/b'],
+    ['reg:5000/app', 'reg:5000/app'],
+  ])('familiarRepository(%s) = %s', (input, expected) => {
+    expect(familiarRepository(input)).toBe(expected);
+  });
+
+  it('adds repository@digest entries next to the tags, keys sorted as Go writes them', async () => {
+    const root = await makeDataRoot('overlay2');
+    await normalizeDockerStore(root, 'overlay2');
+    const d1 = `sha256:${'e'.repeat(64)}`;
+    const d2 = `sha256:${'0'.repeat(64)}`;
+    await addDockerDigestReferences(root, 'overlay2', [
+      { repository: 'reg:5000/app', digests: [d1, d2], imageId: `sha256:${CONFIG}` },
+      { repository: 'docker.io/library/busybox', digests: [d1], imageId: `sha256:${CONFIG}` },
+    ]);
+    const text = await readFile(join(root, 'image/overlay2/repositories.json'), 'utf8');
+    expect(text).toBe(
+      JSON.stringify({
+        Repositories: {
+          busybox: { [`busybox@${d1}`]: `sha256:${CONFIG}` },
+          'reg:5000/app': { [`reg:5000/app:1`]: `sha256:${CONFIG}`, [`reg:5000/app@${d2}`]: `sha256:${CONFIG}`, [`reg:5000/app@${d1}`]: `sha256:${CONFIG}` },
+        },
+      }),
+    );
   });
 });

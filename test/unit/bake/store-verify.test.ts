@@ -4,7 +4,7 @@ import { gzipSync } from 'node:zlib';
 import * as tarStream from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../../src/bake/verify-saved-archive.js';
-import { demuxDockerLogs, listedName, normalizeListedReference } from '../../../src/bake/verify-store.js';
+import { demuxDockerLogs, listedName, normalizeListedReference, repositoryOf } from '../../../src/bake/verify-store.js';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -64,6 +64,17 @@ describe('reference helpers', () => {
     [`reg:5000/app@sha256:${'a'.repeat(64)}`, undefined],
   ])('listedName(%s) = %s', (input, expected) => {
     expect(listedName(input)).toBe(expected);
+  });
+});
+
+describe('repositoryOf', () => {
+  it.each([
+    ['reg:5000/a/app:1', 'reg:5000/a/app'],
+    [`reg:5000/app:1@sha256:${'a'.repeat(64)}`, 'reg:5000/app'],
+    [`reg:5000/app@sha256:${'a'.repeat(64)}`, 'reg:5000/app'],
+    ['docker.io/library/busybox:1.36', 'docker.io/library/busybox'],
+  ])('%s -> %s', (input, expected) => {
+    expect(repositoryOf(input)).toBe(expected);
   });
 });
 
