@@ -84,6 +84,12 @@ export interface BakeManifest {
   sourceDateEpoch: number;
   images: ManifestImage[];
   outputs: OutputFile[];
+  /**
+   * Optional (added compatibly in manifestVersion 1): "sha256:<hex>" of everything the outputs
+   * depend on (lock content, output-affecting options, ctrbake and engine versions); a bake
+   * with the same fingerprint into this OUT is skipped (docs/bake.md, "Up to date").
+   */
+  inputFingerprint?: string;
 }
 
 export function formatPlatform(p: Platform): string {

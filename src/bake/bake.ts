@@ -1,11 +1,16 @@
-/** `ctrbake bake`: resolves the options once, then runs the mode's implementation. */
+/**
+ * `ctrbake bake`: resolves the options once, skips the bake when OUT is up to date
+ * (./up-to-date.ts), else runs the mode's implementation and records the input fingerprint.
+ */
+import { join } from 'node:path';
 import type { BakeMode } from '../formats.js';
 import { assertCacheComplete } from '../fetch/complete.js';
 import { readLockForFetch } from '../fetch/lock-input.js';
 import { checkBakeBudget, resolveBudget } from '../report/index.js';
 import { bakeArchive, type BakeResult } from './archive.js';
 import { resolveBakeOptions, type BakeOptions, type ResolvedBakeConfig } from './options.js';
-import { bakeStoreFromConfig } from './store.js';
+import { bakeStoreFromConfig, STORE_TAR } from './store.js';
+import { checkUpToDate, engineBinaryVersion, inputFingerprint, recordFingerprint } from './up-to-date.js';
 
 type BakeImplementation = (config: Readonly<ResolvedBakeConfig>) => Promise<BakeResult>;
 
@@ -17,7 +22,22 @@ const MODES: Record<BakeMode, BakeImplementation> = {
 export async function bake(options: BakeOptions): Promise<BakeResult> {
   const config = resolveBakeOptions(options);
   await checkFit(options, config);
-  return MODES[config.mode](config);
+  const { reporter } = config;
+  const lock = await readLockForFetch(config.lockPath);
+  const fingerprint = inputFingerprint({ lock, config, engineVersion: await engineBinaryVersion(config) });
+  if (!config.force) {
+    const state = await checkUpToDate(config.outDir, fingerprint, config.verifyOutputs);
+    if (state.upToDate) {
+      const manifestPath = join(config.outDir, 'manifest.json');
+      reporter.event({ event: 'bake.uptodate', message: `${config.outDir} is up to date (same lock, options and versions; outputs ${config.verifyOutputs ? 'verified by sha256' : 'present with their sizes'}): nothing to do`, outDir: config.outDir, verified: config.verifyOutputs });
+      const storeTar = config.mode === 'store' ? state.manifest.outputs.find((o) => o.path === STORE_TAR) : undefined;
+      return { outDir: config.outDir, manifestPath, manifest: state.manifest, upToDate: true, ...(storeTar ? { storeTar: { ...storeTar, path: join(config.outDir, STORE_TAR) } } : {}) };
+    }
+    if (state.manifestFound) reporter.event({ event: 'bake.outdated', message: `baking again: ${state.reason}`, reason: state.reason });
+  }
+  const result = await MODES[config.mode](config);
+  const manifest = await recordFingerprint(result.manifestPath, result.manifest, fingerprint);
+  return { ...result, manifest, upToDate: false };
 }
 
 /**

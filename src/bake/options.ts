@@ -33,6 +33,10 @@ export interface BakeOptions {
   tmpBase?: string;
   /** Storage budget checked before anything is written (docs/report.md); over budget: exit 3, no OUT. */
   fit?: BudgetOptions & { layout?: Layout; blockSize?: number };
+  /** Bake even when OUT is up to date with these inputs (docs/bake.md). */
+  force?: boolean;
+  /** Up-to-date check: also re-hash every output against its recorded sha256 (default: size and mtime only). */
+  verifyOutputs?: boolean;
   reporter?: Reporter;
   signal?: AbortSignal;
 }
@@ -49,6 +53,8 @@ export interface ResolvedBakeConfig {
   sourceDateEpoch: number;
   engineBinary?: string;
   tmpBase?: string;
+  force: boolean;
+  verifyOutputs: boolean;
   reporter: Reporter;
   signal?: AbortSignal;
 }
@@ -95,6 +101,8 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
     sourceDateEpoch,
     ...(options.engineBinary ? { engineBinary: options.engineBinary } : {}),
     ...(tmpBase ? { tmpBase } : {}),
+    force: options.force ?? false,
+    verifyOutputs: options.verifyOutputs ?? false,
     reporter: options.reporter ?? silentReporter,
     ...(options.signal ? { signal: options.signal } : {}),
   });

@@ -21,10 +21,13 @@ interface BakeArgs extends GlobalArgs {
   reserve?: string;
   layout?: Layout;
   fsBlockSize?: number;
+  force: boolean;
+  verifyOutputs: boolean;
 }
 
 function human(result: BakeResult): string {
   const m = result.manifest;
+  if (result.upToDate === true) return `${result.outDir} is up to date: nothing baked (--force bakes anyway)`;
   const lines = [`baked ${m.images.length} image(s) with ${m.engine.name} ${m.engine.version} (${m.storageDriver}) into ${result.outDir}:`];
   for (const o of m.outputs) lines.push(`  ${o.path}  ${o.size} bytes  sha256:${o.sha256}`);
   lines.push(`  manifest.json`);
@@ -43,7 +46,9 @@ export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
       .option('storage-driver', { type: 'string', choices: ['overlay2', 'vfs', 'overlay'], describe: 'docker: overlay2 (default) or vfs; podman: overlay (default) or vfs' })
       .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'output directory (replaced as a whole at the end)' })
       .option('offline', { type: 'boolean', default: false, describe: 'state that no network may be used (bake never uses it: the engine has no network)' })
-      .option('archive-format', { choices: ['docker-archive', 'oci-archive'] as const, default: 'docker-archive' as ArchiveFormat, describe: 'archive mode: the archive format' }) as unknown as Argv<BakeArgs>,
+      .option('archive-format', { choices: ['docker-archive', 'oci-archive'] as const, default: 'docker-archive' as ArchiveFormat, describe: 'archive mode: the archive format' })
+      .option('force', { type: 'boolean', default: false, describe: 'bake even when OUT is up to date with the same lock, options and versions' })
+      .option('verify-outputs', { type: 'boolean', default: false, describe: 'up-to-date check: also re-hash every output (default: size and mtime)' }) as unknown as Argv<BakeArgs>,
   handler: (argv) =>
     runCommand<BakeResult>(
       argv,
@@ -57,6 +62,8 @@ export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
           outDir: argv.out,
           offline: argv.offline,
           archiveFormat: argv.archiveFormat,
+          force: argv.force,
+          verifyOutputs: argv.verifyOutputs,
           fit: {
             budget: argv.budget,
             partitionSize: argv.partitionSize,
