@@ -143,6 +143,21 @@ docker_image_damaged() {
 	return 1
 }
 
+# podman writes its image store without syncing and reuses a layer it already lists, so
+# after an interrupted load nothing in it can be trusted: with no container to lose, the
+# image store is dropped and every image loaded again.
+podman_rollback() {
+	driver="$CTRBAKE_STORAGE_DRIVER"
+	if grep -q '"id"' "$DATA_ROOT/$driver-containers/containers.json" 2>/dev/null; then
+		die "a podman load was interrupted and containers exist: run ctrbake-device reset (drops the containers) to load every image again"
+	fi
+	rm -rf "$DATA_ROOT/${driver:?}" "$DATA_ROOT/$driver-images" "$DATA_ROOT/$driver-layers" "$STATE/loaded"
+	mkdir -p "$STATE/loaded"
+	rm -f "$STATE/applied"
+	sync -f "$DATA_ROOT"
+	sync_path "$STATE"
+}
+
 archive_check() {
 	damaged=0
 	for rec in "$STATE"/loaded/*; do
@@ -163,7 +178,7 @@ archive_prepare() {
 	interrupted=$(read_state "$STATE/loading")
 	if [ -n "$interrupted" ]; then
 		log "the load of sha256:$interrupted was interrupted: removing what it left"
-		forget_image "$interrupted"
+		if [ "$CTRBAKE_ENGINE" = podman ]; then podman_rollback; else forget_image "$interrupted"; fi
 		rm -f "$STATE/loading"
 		sync_path "$STATE"
 	fi

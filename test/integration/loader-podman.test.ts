@@ -1,6 +1,7 @@
 /**
  * podman on a simulated device (test/fixtures/device.ts): the archive layout (podman load at
- * boot) and podman-ro (the store SquashFS as a read-only additional image store).
+ * boot, also cut by power cuts) and podman-ro (the store SquashFS as a read-only additional
+ * image store). CTRBAKE_TEST_POWERCUTS: number of cuts (default 2).
  */
 import { createReadStream } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -77,4 +78,35 @@ describe('podman on a simulated device', () => {
     expect(secondKiB).toBeLessThan(1024);
     await expectImagesA(d);
   });
+
+  it('archive: power cuts during podman load: the next boot drops the unsynced image store and converges', async () => {
+    const cuts = Number(process.env.CTRBAKE_TEST_POWERCUTS ?? 2);
+    const d = await SimDevice.create({ overlayDir: overlays['archive-systemd']!, dataSizeMiB: 96 });
+    devices.push(d);
+    for (let i = 0; i < cuts; i++) {
+      const delayMs = Math.floor(Math.random() * 1200);
+      let fired: Promise<void> | undefined;
+      const cut = await d.boot({
+        init: 'systemd',
+        onStep: (step) => {
+          if (step.name !== 'service:ctrbake-load.service') return;
+          fired = (async () => {
+            await new Promise((r) => setTimeout(r, delayMs));
+            await d.powerCut();
+          })();
+        },
+      });
+      await fired;
+      console.log(`podman archive: power cut ${delayMs} ms into the load step (${cut.failure ? 'load interrupted' : 'load had finished'})`);
+      await d.shutdown();
+      const boot = await d.boot({ init: 'systemd' });
+      expectBooted(boot);
+      if (cut.failure) expect(boot.steps.map((s) => s.stderr ?? '').join('\n')).toMatch(/was interrupted: removing what it left/);
+      await expectImagesA(d);
+      await d.shutdown();
+      await d.boot({ init: 'systemd', stopBefore: 'service:ctrbake-prepare.service' });
+      await d.ns(['find', d.path('/var/lib'), '-mindepth', '1', '-maxdepth', '1', '!', '-name', 'lost+found', '-exec', 'rm', '-rf', '{}', '+']);
+      await d.shutdown();
+    }
+  }, 600_000);
 });
