@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSquashfs, type SquashfsBackendName, type SquashfsCompression } from '../../src/squashfs/index.js';
-import { expectedTree, tarStream, writeTarFile, type TarOptions, type TreeEntry } from '../fixtures/tars.js';
+import { expectedTree, tarStream, treeFromTar, writeTarFile, type TarOptions, type TreeEntry } from '../fixtures/tars.js';
 import { diffTrees, listWithTools, Mounts, sqfsdiff, sqfstarRootMtimeIsNow, treeFromDir, withoutRootMtime, type ObservedTreeLike } from './squashfs-oracle.js';
 
 const SDE = 1_650_000_000;
@@ -101,6 +101,10 @@ describe.each(VARIANTS)('tar with $label', ({ label, options }) => {
   beforeAll(async () => {
     tarPath = join(work, `${VARIANTS.findIndex((v) => v.label === label)}.tar`);
     await writeTarFile(tarPath, ENTRIES, options);
+  });
+
+  it('the expected-tree model and treeFromTar agree on the tar', async () => {
+    expect(diffTrees(await treeFromTar(tarStream(ENTRIES, options), { sourceDateEpoch: SDE }), expected)).toEqual([]);
   });
 
   it.each(BACKENDS)('%s: the kernel mount shows exactly the tar', async (backend) => {
