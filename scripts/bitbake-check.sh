@@ -15,6 +15,7 @@
 #   5. a bundle for an aarch64 target holds the arm64 image (platform from TARGET_ARCH);
 #   6. BB_NO_NETWORK with nothing in DL_DIR fails in do_fetch with a message that says what to do;
 #   7. a tag without digest fails at parse time.
+# runner (as root, with CTRBAKE_BB_USER): see run_runner.
 # oecore (needs a non-root user, CTRBAKE_BB_USER when run as root): OE-core + this layer
 #   parse; CTRBAKE_PLATFORM for qemuarm64/qemuarm/qemux86/qemux86-64/qemuriscv64; adding the
 #   layer changes no signature of core-image-minimal's tasks (bitbake -S none, compared).
@@ -171,9 +172,13 @@ write_minimal_layer() {
 	EOF
 }
 
-# Runs bitbake in the build dir; output in $WORK/last.log.
+# Runs bitbake in the build dir ($BUILD, as $BB_AS when set); output in $WORK/last.log.
+BUILD=$WORK/build
+BB_AS=""
 bb() {
-	(cd "$WORK/build" && LANG=en_US.UTF-8 PATH="$BITBAKE_DIR/bin:$PATH" BBPATH="$WORK/build" bitbake "$@") >"$WORK/last.log" 2>&1
+	local as=()
+	[ -z "$BB_AS" ] || as=(runuser -u "$BB_AS" --)
+	(cd "$BUILD" && "${as[@]}" env LANG=en_US.UTF-8 PATH="$BITBAKE_DIR/bin:$PATH" BBPATH="$BUILD" bitbake "$@") >"$WORK/last.log" 2>&1
 }
 bb_expect_ok() {
 	bb "$@" || { tail -n 80 "$WORK/last.log" >&2; fail "bitbake $*"; }
@@ -295,6 +300,46 @@ run_tasks() {
 	pass "unpinned tag fails at parse time: $(grep -o 'CTRBAKE_IMAGES: not pinned by digest.*' "$WORK/last.log" | head -n1 | cut -c1-140)..."
 }
 
+# As a non-root user (CTRBAKE_BB_USER) with bitbake alone: without a runner the bake fails
+# early and says what to set; with CTRBAKE_RUNNER = "sudo -n" (a sudoers rule for that user
+# and node must exist, see docs/yocto.md#privileges) the split bundle builds and everything
+# in WORKDIR belongs to the user again.
+run_runner() {
+	[ "$(id -u)" = 0 ] || fail "the runner check starts as root (registry, user switch)"
+	BB_AS=${CTRBAKE_BB_USER:?set CTRBAKE_BB_USER to a non-root user with a sudoers rule for node}
+	runuser -u "$BB_AS" -- sudo -n "$(command -v node)" -e 'process.exit(process.getuid() === 0 ? 0 : 1)' ||
+		fail "sudo -n node does not give $BB_AS root: add the sudoers rule of docs/yocto.md#privileges"
+	[ -f "$WORK/refs.json" ] || start_fixtures
+	[ -d "$WORK/meta-min" ] || write_minimal_layer
+	BUILD=$WORK/build-user
+	mkdir -p "$BUILD/conf"
+	echo "BBLAYERS = \"$WORK/meta-min $LAYER\"" >"$BUILD/conf/bblayers.conf"
+	cat >"$BUILD/conf/local.conf" <<-EOF
+	CTRBAKE_EXAMPLE_APP = "$(ref sample)"
+	CTRBAKE_EXAMPLE_REGISTRIES = "$(ref host)"
+	CTRBAKE_ENGINE_RDEPENDS = ""
+	EOF
+	chown -R "$BB_AS" "$BUILD"
+	chmod 755 "$WORK"
+
+	bb_expect_ok -c fetch ctrbake-example-split
+	if bb ctrbake-example-split; then fail "the bake ran as $BB_AS without a runner"; fi
+	grep -q "needs root, but BitBake runs as $BB_AS" "$WORK/last.log" || { tail -n 30 "$WORK/last.log" >&2; fail "no privileges message"; }
+	pass "as $BB_AS without CTRBAKE_RUNNER: do_ctrbake_bake fails early: $(grep -o 'needs root, but BitBake runs as[^(]*' "$WORK/last.log" | head -n1)..."
+
+	echo 'CTRBAKE_RUNNER = "sudo -n"' >>"$BUILD/conf/local.conf"
+	bb_expect_ok ctrbake-example-split
+	local pkg=$BUILD/tmp/deploy/packages/x86_64/ctrbake-example-split.tar
+	pkg_has "$pkg" usr/share/ctrbake/store.sqfs usr/share/ctrbake/manifest.json usr/sbin/ctrbake-device
+	[ "$(tar -xOf "$pkg" ./usr/share/ctrbake/manifest.json | jq -r '.sourceDateEpoch')" = 1700000000 ] || fail "SOURCE_DATE_EPOCH lost through sudo"
+	local foreign
+	foreign=$(find "$BUILD/tmp" ! -user "$BB_AS" | head -n 5)
+	[ -z "$foreign" ] || fail "files not owned by $BB_AS after the build: $foreign"
+	pass "as $BB_AS with CTRBAKE_RUNNER = \"sudo -n\": split bundle built, SOURCE_DATE_EPOCH kept, every file in TMPDIR owned by $BB_AS"
+	BUILD=$WORK/build
+	BB_AS=""
+}
+
 run_oecore() {
 	: "${CTRBAKE_OECORE_DIR:?set CTRBAKE_OECORE_DIR to an openembedded-core checkout}"
 	local oe user
@@ -316,14 +361,14 @@ run_oecore() {
 		cat >>conf/local.conf <<-'EOF'
 		CONNECTIVITY_CHECK_URIS = \"\"
 		EOF
-		bitbake -S none core-image-minimal >../sigs-without.log 2>&1 || { tail -n 40 ../sigs-without.log; exit 1; }
-		mv locked-sigs.inc ../locked-sigs-without.inc
+		bitbake -S none core-image-minimal >'$WORK/sigs-without.log' 2>&1 || { tail -n 40 '$WORK/sigs-without.log'; exit 1; }
+		mv locked-sigs.inc '$WORK/locked-sigs-without.inc'
 		bitbake-layers add-layer '$LAYER' >/dev/null
-		bitbake -S none core-image-minimal >../sigs-with.log 2>&1 || { tail -n 40 ../sigs-with.log; exit 1; }
-		mv locked-sigs.inc ../locked-sigs-with.inc
-		for m in qemuarm64 qemuarm qemux86 qemux86-64 qemuriscv64; do
+		bitbake -S none core-image-minimal >'$WORK/sigs-with.log' 2>&1 || { tail -n 40 '$WORK/sigs-with.log'; exit 1; }
+		mv locked-sigs.inc '$WORK/locked-sigs-with.inc'
+		for m in qemuarm64 qemuarm qemux86-64; do
 			MACHINE=\$m bitbake-getvar -r ctrbake-example-archive --value CTRBAKE_PLATFORM 2>/dev/null | tail -n 1 | sed \"s|^|\$m: |\"
-		done >../platforms.txt
+		done >'$WORK/platforms.txt'
 	" || fail "OE-core run failed (see above)"
 	if ! diff -u "$WORK/locked-sigs-without.inc" "$WORK/locked-sigs-with.inc" >"$WORK/sigs.diff"; then
 		head -n 40 "$WORK/sigs.diff" >&2
@@ -339,8 +384,9 @@ run_oecore() {
 
 case "$WHAT" in
 	tasks) run_tasks ;;
+	runner) run_runner ;;
 	oecore) run_oecore ;;
-	all) run_tasks; run_oecore ;;
-	*) echo "usage: $0 [tasks|oecore|all]" >&2; exit 2 ;;
+	all) run_tasks; run_runner; run_oecore ;;
+	*) echo "usage: $0 [tasks|runner|oecore|all]" >&2; exit 2 ;;
 esac
 echo "bitbake-check: all checks passed"
