@@ -18,8 +18,10 @@ beforeAll(async () => {
   f = await setupLoaderFixture();
   const archive = await f.bake('A', 'archive', { engine: 'podman' });
   const store = await f.bake('A', 'store', { engine: 'podman', storageDriver: 'overlay' });
-  for (const init of ['systemd', 'busybox'] as const) overlays[`archive-${init}`] = await f.loader(archive, { layout: 'archive', init, spaceMarginKiB: 1024 });
-  for (const init of ['systemd', 'sysvinit'] as const) overlays[`podman-ro-${init}`] = await f.loader(store, { layout: 'podman-ro', init });
+  for (const init of ['systemd', 'sysvinit', 'busybox'] as const) {
+    overlays[`archive-${init}`] = await f.loader(archive, { layout: 'archive', init, spaceMarginKiB: 1024 });
+    overlays[`podman-ro-${init}`] = await f.loader(store, { layout: 'podman-ro', init });
+  }
 }, 300_000);
 
 afterEach(async () => {
@@ -76,6 +78,16 @@ describe('podman on a simulated device', () => {
     const secondKiB = await d.writtenKiB();
     console.log(`podman ${layout}/${init}: first boot wrote ${firstKiB} KiB before any container ran, second boot ${secondKiB} KiB`);
     expect(secondKiB).toBeLessThan(1024);
+    await expectImagesA(d);
+  });
+
+  it.each([
+    ['archive', 'sysvinit'],
+    ['podman-ro', 'busybox'],
+  ] as const)('%s/%s: first boot runs every image', async (layout: string, init: InitStyle) => {
+    const d = await SimDevice.create({ overlayDir: overlays[`${layout}-${init}`]!, dataSizeMiB: 96 });
+    devices.push(d);
+    expectBooted(await d.boot({ init }));
     await expectImagesA(d);
   });
 

@@ -23,12 +23,11 @@ beforeAll(async () => {
   const overlay2 = await f.bake('A', 'store', { storageDriver: 'overlay2' });
   const vfs = await f.bake('A', 'store', { storageDriver: 'vfs' });
   const overlay2B = await f.bake('B', 'store', { storageDriver: 'overlay2' });
-  for (const init of ['systemd', 'sysvinit'] as const) {
+  for (const init of ['systemd', 'sysvinit', 'busybox'] as const) {
     overlays[`split-${init}`] = await f.loader(overlay2, { layout: 'split', init, spaceMarginKiB: MARGIN_KIB });
+    overlays[`overlay-vfs-${init}`] = await f.loader(vfs, { layout: 'overlay-vfs', init, spaceMarginKiB: MARGIN_KIB });
+    overlays[`copy-${init}`] = await f.loader(overlay2, { layout: 'copy', init, spaceMarginKiB: MARGIN_KIB });
   }
-  overlays['overlay-vfs-systemd'] = await f.loader(vfs, { layout: 'overlay-vfs', init: 'systemd', spaceMarginKiB: MARGIN_KIB });
-  overlays['overlay-vfs-busybox'] = await f.loader(vfs, { layout: 'overlay-vfs', init: 'busybox', spaceMarginKiB: MARGIN_KIB });
-  overlays['copy-systemd'] = await f.loader(overlay2, { layout: 'copy', init: 'systemd', spaceMarginKiB: MARGIN_KIB });
   overlays['split-B'] = await f.loader(overlay2B, { layout: 'split', init: 'systemd', spaceMarginKiB: MARGIN_KIB });
 }, 300_000);
 
@@ -123,6 +122,18 @@ describe('store layouts on a simulated device (dockerd 20.10 unless said)', () =
     }
     await d.shutdown();
     expect(await sha256(storeImage)).toBe(before);
+  });
+
+  it.each([
+    ['split', 'busybox'],
+    ['overlay-vfs', 'sysvinit'],
+    ['copy', 'sysvinit'],
+    ['copy', 'busybox'],
+  ] as const)('%s/%s: first boot runs every image', async (layout: string, init: InitStyle) => {
+    const d = await device(overlays[`${layout}-${init}`]!);
+    const boot = await d.boot({ init });
+    expectBooted(boot);
+    await expectImagesA(d, boot);
   });
 
   it.each(['split', 'overlay-vfs'] as const)('%s with Debian 13\'s dockerd (26.x, newer-dockerd tree): images run, save and delete; the store stays untouched', async (layout) => {
