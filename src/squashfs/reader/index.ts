@@ -392,24 +392,28 @@ export class SquashfsReader {
     return entry;
   }
 
-  /** The whole content of a regular file (tests and small files; not for huge files). */
+  /** The whole content of a regular file (tests and small files; use fileBlocks for big ones). */
   readFile(path: string): Buffer {
+    return Buffer.concat([...this.fileBlocks(path)]);
+  }
+
+  /** A regular file's content, one block (or the fragment tail) at a time. */
+  *fileBlocks(path: string): Generator<Buffer> {
     const info = this.lookup(path);
     if (!info.file) throw new SquashfsReaderError(`${path}: not a regular file`);
     const bs = this.superblock.blockSize;
-    const parts: Buffer[] = [];
     let pos = info.file.start;
     let left = info.size;
     for (const word of info.file.blocks) {
       const want = Math.min(bs, left);
       if (word === 0) {
-        parts.push(Buffer.alloc(want));
+        yield Buffer.alloc(want);
       } else {
         const length = word & 0xffffff;
         const raw = this.readAt(pos, length);
         const data = word & (1 << 24) ? raw : this.decompress(raw);
         if (data.length !== want) throw new SquashfsReaderError(`${path}: block holds ${data.length} bytes, expected ${want}`);
-        parts.push(data);
+        yield data;
         pos += length;
       }
       left -= want;
@@ -420,8 +424,8 @@ export class SquashfsReader {
       const length = frag.size & 0xffffff;
       const raw = this.readAt(frag.start, length);
       const data = frag.size & (1 << 24) ? raw : this.decompress(raw);
-      parts.push(data.subarray(info.file.fragmentOffset, info.file.fragmentOffset + left));
+      if (info.file.fragmentOffset + left > data.length) throw new SquashfsReaderError(`${path}: tail beyond its fragment block`);
+      yield data.subarray(info.file.fragmentOffset, info.file.fragmentOffset + left);
     }
-    return Buffer.concat(parts);
   }
 }
