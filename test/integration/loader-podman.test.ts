@@ -22,6 +22,7 @@ beforeAll(async () => {
     overlays[`archive-${init}`] = await f.loader(archive, { layout: 'archive', init, spaceMarginKiB: 1024 });
     overlays[`podman-ro-${init}`] = await f.loader(store, { layout: 'podman-ro', init });
   }
+  overlays['copy-systemd'] = await f.loader(store, { layout: 'copy', init: 'systemd', spaceMarginKiB: 1024 });
 }, 300_000);
 
 afterEach(async () => {
@@ -84,6 +85,7 @@ describe('podman on a simulated device', () => {
   it.each([
     ['archive', 'sysvinit'],
     ['podman-ro', 'busybox'],
+    ['copy', 'systemd'],
   ] as const)('%s/%s: first boot runs every image', async (layout: string, init: InitStyle) => {
     const d = await SimDevice.create({ overlayDir: overlays[`${layout}-${init}`]!, dataSizeMiB: 96 });
     devices.push(d);
