@@ -3,8 +3,11 @@ import { basename, dirname, join } from 'node:path';
 import { unmountUnder } from '../engine/mounts.js';
 import { processesMentioning, terminateProcess } from '../engine/processes.js';
 import type { LockedImage } from '../formats.js';
-import { cacheTmpDir, commitBlob, listCacheTmp, parseDigest, tmpEntryOwnerPid, type ExpectedBlob } from './cache.js';
+import { cacheTmpDir, commitBlob, hasBlob, listCacheTmp, parseDigest, tmpEntryOwnerPid, type ExpectedBlob } from './cache.js';
 import { imageLabel } from './verify.js';
+
+/** Where skopeo's work dir holds finished blobs (its --dest-shared-blob-dir, then sha256/). */
+export const SKOPEO_BLOB_SUBDIR = join('shared', 'sha256');
 
 /** The blobs of an image that a download directory may hold, by hex name. */
 export function wantedBlobs(image: LockedImage): Map<string, ExpectedBlob> {
@@ -30,7 +33,8 @@ export async function salvageBlobs(cacheDir: string, dir: string, wanted: Readon
   const stored: string[] = [];
   for (const name of names) {
     const expected = wanted.get(name);
-    if (!expected) continue;
+    // Not wanted, or already cached (e.g. a hard link the fetcher seeded from the cache).
+    if (!expected || (await hasBlob(cacheDir, expected.digest))) continue;
     try {
       if ((await commitBlob(cacheDir, join(dir, name), expected)) === 'stored') stored.push(expected.digest);
     } catch {
@@ -85,7 +89,7 @@ export async function recoverStaleDownloads(cacheDir: string, images: readonly L
     const pid = tmpEntryOwnerPid(name);
     if (pid === undefined || isAlive(pid)) continue;
     const dir = join(cacheTmpDir(cacheDir), name);
-    stored.push(...(await salvageBlobs(cacheDir, join(dir, 'image'), wanted)));
+    stored.push(...(await salvageBlobs(cacheDir, join(dir, SKOPEO_BLOB_SUBDIR), wanted)));
     await stopOrphanedEngine(dir);
     await rm(dir, { recursive: true, force: true });
   }

@@ -125,7 +125,7 @@ export async function runCli(args: string[]): Promise<CliRun> {
 export interface FaultProxy {
   host: string;
   /** Requests seen, and how many were answered 503 on purpose. */
-  stats: { requests: number; failed: number; bodyBytes: number };
+  stats: { requests: number; failed: number; bodyBytes: number; blobGets: string[] };
   close(): Promise<void>;
 }
 
@@ -141,11 +141,13 @@ export interface FaultProxyOptions {
 /** A tiny HTTP proxy on 127.0.0.1 in front of a plain-HTTP registry that injects faults. */
 export async function startFaultProxy(target: string, options: FaultProxyOptions = {}): Promise<FaultProxy> {
   const [targetHost, targetPort] = target.split(':');
-  const stats = { requests: 0, failed: 0, bodyBytes: 0 };
+  const stats = { requests: 0, failed: 0, bodyBytes: 0, blobGets: [] as string[] };
   let signalled = false;
   const sockets = new Set<import('node:net').Socket>();
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     stats.requests++;
+    const blobGet = req.method === 'GET' ? /\/blobs\/(sha256:[0-9a-f]{64})/.exec(req.url ?? '') : null;
+    if (blobGet) stats.blobGets.push(blobGet[1]!);
     if (stats.requests <= (options.failFirst ?? 0)) {
       stats.failed++;
       req.resume();

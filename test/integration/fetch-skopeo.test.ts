@@ -116,19 +116,32 @@ describe('fetch with skopeo', () => {
     await expectCacheHoldsLock(cache, lock);
   });
 
-  it('an image whose blobs another image already brought is not downloaded again', async () => {
-    const cache = newCache();
-    const byRepo = (r: string) => lock.images.find((i) => i.repository === r)!;
-    const sample = byRepo('ctrbake/sample');
-    const fidelity = byRepo('ctrbake/fidelity');
-    await fetchImages({ lock: { ...lock, images: [sample] }, cacheDir: cache, fetcher: 'skopeo', insecureRegistries: [registry.host] });
-    const both: LockFile = { ...lock, images: [sample, fidelity] };
-    const result = await fetchImages({ lock: both, cacheDir: cache, fetcher: 'skopeo', insecureRegistries: [registry.host] });
-    expect(result.images.map((i) => i.status)).toEqual(['cached', 'fetched']);
-    // The shared busybox layer and sample's manifest and config were there already.
-    expect(result.blobsAlreadyCached).toBe(3);
-    expect(result.blobsFetched).toBe(2 + fidelity.layers.length - 1);
-    await expectCacheHoldsLock(cache, both);
+  it('downloads each blob once: a layer shared by images, or already cached, is not downloaded again', async () => {
+    const proxy = await startFaultProxy(registry.host);
+    try {
+      const proxied = rehost(lock, proxy.host);
+      const cache = newCache();
+      const opts = { cacheDir: cache, fetcher: 'skopeo' as const, insecureRegistries: [proxy.host] };
+      const first = await fetchImages({ ...opts, lock: proxied });
+      // Every config and layer crossed the network exactly once, the shared busybox layer too.
+      const blobs = new Set(lock.images.flatMap((i) => [i.config, ...i.layers]).map((d) => d.digest));
+      expect([...proxy.stats.blobGets].sort()).toEqual([...blobs].sort());
+      expect(first.blobsFetched).toBe(lockDigests(lock).size);
+
+      // Lose one layer of one image: only that layer is downloaded again.
+      const fidelity = lock.images.find((i) => i.repository === 'ctrbake/fidelity')!;
+      const lost = fidelity.layers[fidelity.layers.length - 1]!;
+      await rm(join(cache, 'blobs', 'sha256', lost.digest.slice(7)));
+      proxy.stats.blobGets.length = 0;
+      const second = await fetchImages({ ...opts, lock: proxied });
+      // skopeo reads the (small) config from the source on every copy; no other layer is downloaded.
+      expect([...proxy.stats.blobGets].sort()).toEqual([lost.digest, fidelity.config.digest].sort());
+      expect(second).toMatchObject({ blobsFetched: 1, bytesFetched: lost.size, blobsAlreadyCached: lockDigests(lock).size - 1 });
+      expect(second.images.map((i) => i.status)).toEqual(lock.images.map((i) => (i === fidelity ? 'fetched' : 'cached')));
+      await expectCacheHoldsLock(cache, lock);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('fetches from a registry with auth using --authfile; the password appears nowhere', async () => {
@@ -277,11 +290,12 @@ describe('fetch with skopeo', () => {
       const slowLock = rehost(lock, proxy.host);
       const path = await writeLock(join(work, `slow-${signal}.lock.json`), slowLock);
       const child = startCli(['fetch', '--lock', path, '--cache', cache, '--insecure-registry', proxy.host, '--json']);
-      // Kill once skopeo holds at least one complete blob in its download dir and is still busy.
+      // Kill once skopeo holds at least one complete new blob in its download dir and is still busy.
       const completeInTmp = await waitFor(async () => {
+        const cached = new Set(await readdir(join(cache, 'blobs', 'sha256')).catch(() => [] as string[]));
         for (const dir of await readdir(join(cache, 'tmp')).catch(() => [] as string[])) {
-          const names = await readdir(join(cache, 'tmp', dir, 'image')).catch(() => [] as string[]);
-          if (names.some((n) => /^[0-9a-f]{64}$/.test(n))) return true;
+          const names = await readdir(join(cache, 'tmp', dir, 'shared', 'sha256')).catch(() => [] as string[]);
+          if (names.some((n) => /^[0-9a-f]{64}$/.test(n) && !cached.has(n))) return true;
         }
         return false;
       }, 30_000);
@@ -302,14 +316,28 @@ describe('fetch with skopeo', () => {
         expect(afterKill.digests.size).toBeGreaterThan(0);
       }
 
-      const rerun = await runCli(['fetch', '--lock', lockPath, '--cache', cache, '--insecure-registry', registry.host, '--json']);
+      // The rerun goes through an unthrottled proxy that records which blobs it downloads.
+      const counting = await startFaultProxy(registry.host);
+      let rerun;
+      try {
+        const path2 = await writeLock(join(work, `rerun-${signal}.lock.json`), rehost(lock, counting.host));
+        rerun = await runCli(['fetch', '--lock', path2, '--cache', cache, '--insecure-registry', counting.host, '--json']);
+      } finally {
+        await counting.close();
+      }
       expect(rerun.error).toBeUndefined();
       await expectCacheHoldsLock(cache, lock);
+      let kept = [...afterKill.digests];
       if (signal === 'SIGKILL') {
-        // The dead run's complete blobs were recovered from CACHE/tmp/ and not downloaded again.
+        // The dead run's complete blobs were recovered from CACHE/tmp/.
         const recovered = rerun.lines.find((l) => l.event === 'fetch.recovered');
         expect(recovered?.digests).toEqual(expect.arrayContaining([expect.stringMatching(/^sha256:/)]));
+        kept = [...kept, ...(recovered!.digests as string[])];
       }
+      // Resumed: no layer kept from the killed run was downloaded again (skopeo re-reads configs only).
+      const configs = new Set(lock.images.map((i) => i.config.digest));
+      const layersAgain = counting.stats.blobGets.filter((d) => kept.includes(d) && !configs.has(d));
+      expect(layersAgain).toEqual([]);
       expect(rerun.result!.blobsAlreadyCached).toBeGreaterThan(afterKill.digests.size - 1);
       expect(rerun.result!.blobsFetched).toBe(lockDigests(lock).size - (rerun.result!.blobsAlreadyCached as number));
     } finally {
