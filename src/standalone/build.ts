@@ -108,6 +108,8 @@ async function checkOutputParent(path: string, flag: string): Promise<void> {
 export async function buildStandalone(options: StandaloneBuildOptions): Promise<StandaloneBuildResult> {
   const config = await resolveStandaloneOptions(options);
   const { reporter, signal } = config;
+  // Before any network or engine work: a missing output dir would only show at the end.
+  if (config.partition) await checkOutputParent(config.partition.image, '--partition-image');
   const references = await readImageList(config);
   reporter.event({ event: 'build.start', platform: formatPlatform(config.platform), images: references.length, message: `building ${references.length} image(s) for ${describeTarget(config.target)}` });
 
@@ -131,7 +133,6 @@ export async function buildStandalone(options: StandaloneBuildOptions): Promise<
   signal?.throwIfAborted();
 
   const overlayDir = config.overlayDir!;
-  if (config.partition) await checkOutputParent(config.partition.image, '--partition-image');
   const staged = await stageOutput(overlayDir);
   try {
     const bakeDir = config.bakeDir ?? join(staged.work, 'bake');

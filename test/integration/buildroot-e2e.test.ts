@@ -131,6 +131,21 @@ describe('ctrbake build for Buildroot', () => {
     registry = undefined;
   });
 
+  it.each([
+    [['--images', 'IMAGES', '--cache', 'CACHE', '-o', 'OUT'], 2, 'E_STANDALONE_TARGET', /no target: give --br2-config PATH/],
+    [['--images', 'IMAGES', '--cache', 'CACHE', '-o', 'OUT', '--br2-arch', 'armeb'], 2, 'E_STANDALONE_TARGET', /BR2_ARCH "armeb" has no OCI platform/],
+    [['--images', 'IMAGES', '--cache', 'CACHE', '--br2-arch', 'aarch64'], 2, 'E_STANDALONE_CONFIG', /-o DIR .* is required, unless --fetch-only/],
+    [['--images', 'IMAGES', '--cache', 'CACHE', '-o', 'OUT', '--br2-arch', 'aarch64', '--partition-image', 'OUT.sqfs'], 2, 'E_STANDALONE_CONFIG', /go together/],
+    [['--images', 'IMAGES', '--cache', 'CACHE', '-o', 'OUT', '--br2-arch', 'aarch64', '--partition-image', 'NODIR/p.sqfs', '--partition-device', '/dev/sda3'], 1, 'E_STANDALONE_OUTPUT', /does not exist; create it first/],
+  ] as const)('CLI %j: exit %d, %s, nothing written', async (args, exit, code, message) => {
+    const dir = await mkdtemp(join(work, 'usage-'));
+    const r = await runCli(args.map((a) => a.replace('IMAGES', imagesFile).replace('CACHE', join(dir, 'cache')).replace('NODIR', join(dir, 'nodir')).replace('OUT', join(dir, 'out'))));
+    expect(r.exitCode).toBe(exit);
+    expect(r.error?.code).toBe(code);
+    expect(r.error?.message).toMatch(message);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
   it('--offline without the fetch step fails with what to run, and writes nothing', async () => {
     const out = join(work, 'never');
     const error = await buildStandalone({
@@ -159,6 +174,7 @@ describe('ctrbake build for Buildroot', () => {
     expect(result).toMatchObject({ layout: 'archive', init: 'busybox', engine: 'docker', lockResolved: false, fetchOnly: false });
     expect(result.fetch).toEqual({ fetcher: null, blobsFetched: 0, bytesFetched: 0, blobsAlreadyCached: expect.any(Number) });
     expect(result.partition).toMatchObject({ path: partition, device: PARTITION_DEVICE });
+    expect(r.events).toEqual(expect.arrayContaining(['build.start', 'build.lock.reused', 'build.fetch.offline', 'bake.start', 'bake.done', 'loader.done', 'build.partition', 'build.done']));
     // The overlay: init scripts, device script, engine config, an empty mount point for the payload.
     expect(result.files).toEqual(expect.arrayContaining(['etc/init.d/S58ctrbake-payload', 'etc/init.d/S59ctrbake', 'etc/init.d/S61ctrbake-load', 'usr/sbin/ctrbake-device', 'etc/docker/daemon.json']));
     expect(result.files!.some((f) => f.startsWith('usr/share/ctrbake/'))).toBe(false);
