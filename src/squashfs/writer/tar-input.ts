@@ -182,7 +182,15 @@ function parsePax(data: Buffer, into: Map<string, Buffer>): void {
     const record = data.subarray(space + 1, pos + length - 1);
     const eq = record.indexOf(0x3d);
     if (eq === -1) throw corrupt('PAX record without "="');
-    into.set(record.toString('latin1', 0, eq), Buffer.from(record.subarray(eq + 1)));
+    const key = record.toString('latin1', 0, eq);
+    const value = Buffer.from(record.subarray(eq + 1));
+    if (key === 'GNU.sparse.offset' || key === 'GNU.sparse.numbytes') {
+      // PAX sparse 0.0 repeats these two keys in order: fold them into a 0.1-style map.
+      const map = into.get('GNU.sparse.map');
+      into.set('GNU.sparse.map', map ? Buffer.concat([map, Buffer.from(','), value]) : value);
+    } else {
+      into.set(key, value);
+    }
     pos += length;
   }
 }
@@ -383,7 +391,7 @@ export class TarInput {
       if (this.pendingData < 0) throw corrupt('PAX sparse map larger than the entry');
     } else {
       const map = pax.get('GNU.sparse.map');
-      if (!map) throw unsupported('a PAX sparse 0.0 entry (without GNU.sparse.map); re-create the tar with GNU tar 1.27 or later');
+      if (!map) throw corrupt('PAX sparse entry without a map');
       for (const part of map.toString('latin1').split(',')) {
         if (!/^\d+$/.test(part)) throw corrupt('bad GNU.sparse.map');
         numbers.push(Number(part));
