@@ -219,8 +219,9 @@ run_tasks() {
 	CTRBAKE_EXAMPLE_APP = "$(ref sample)"
 	CTRBAKE_EXAMPLE_COMPOSE = "$compose"
 	CTRBAKE_EXAMPLE_REGISTRIES = "$host"
-	# No engine recipe (meta-virtualization) in this minimal world.
+	# No engine recipe (meta-virtualization) and no OE-core image recipes in this minimal world.
 	CTRBAKE_ENGINE_RDEPENDS = ""
+	BBMASK = "recipes-examples/images/"
 	EOF
 	# The same app, pinned to another digest (read after local.conf with -R).
 	echo "CTRBAKE_EXAMPLE_APP = \"$(ref sampleV2)\"" >"$WORK/v2.conf"
@@ -318,6 +319,7 @@ run_runner() {
 	CTRBAKE_EXAMPLE_APP = "$(ref sample)"
 	CTRBAKE_EXAMPLE_REGISTRIES = "$(ref host)"
 	CTRBAKE_ENGINE_RDEPENDS = ""
+	BBMASK = "recipes-examples/images/"
 	EOF
 	chown -R "$BB_AS" "$BUILD"
 	chmod 755 "$WORK"
