@@ -21,7 +21,7 @@ import { dirname } from 'node:path';
 import { ConfigError } from '../../errors.js';
 import { fsyncDir, tempSiblingPath } from '../../util/fs.js';
 import { registerCleanup } from '../../util/cleanup.js';
-import { COMPRESSION_ID, DEFAULT_LEVEL, LEVEL_RANGE, SUPPORTED_COMPRESSIONS, createCompressor, type SquashfsCompression } from './compressor.js';
+import { COMPRESSION_ID, DEFAULT_LEVEL, LEVEL_RANGE, SUPPORTED_COMPRESSIONS, createCompressor, type BlockCompressor, type SquashfsCompression } from './compressor.js';
 import { DataWriter } from './data.js';
 import { METADATA_UNCOMPRESSED, SUPERBLOCK_SIZE, SuperFlags } from './metadata.js';
 import { writeTables } from './tables.js';
@@ -126,10 +126,12 @@ export async function writeSquashfsFromTar(
   signal?.throwIfAborted();
   const tmp = tempSiblingPath(outPath);
   const unregister = registerCleanup(`squashfs temp ${tmp}`, () => rm(tmp, { force: true }));
-  const compressor = await createCompressor(resolved.compression, resolved.level, resolved.workers);
+  let compressor: BlockCompressor | undefined;
   let data: DataWriter | undefined;
   let tar: TarInput | undefined;
   try {
+    compressor = await createCompressor(resolved.compression, resolved.level, resolved.workers);
+    const codec = compressor;
     const fh = await open(tmp, 'w', 0o644);
     try {
       let dataStart = SUPERBLOCK_SIZE;
@@ -187,7 +189,7 @@ export async function writeSquashfsFromTar(
         root: tree.root,
         blockSize: resolved.blockSize,
         compressionId: COMPRESSION_ID[resolved.compression],
-        compress: (b) => compressor.compressSync(b),
+        compress: (b) => codec.compressSync(b),
         fragments: data.fragments,
         mkfsTime: resolved.sourceDateEpoch,
         extraFlags: compressor.options ? SuperFlags.CompressorOptions : 0,
@@ -213,6 +215,6 @@ export async function writeSquashfsFromTar(
     unregister();
     throw error;
   } finally {
-    await compressor.close();
+    await compressor?.close();
   }
 }
