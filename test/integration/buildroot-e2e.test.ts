@@ -30,6 +30,9 @@ let br2Config: string;
 let dlDir: string;
 const devices: SimDevice[] = [];
 const loops: string[] = [];
+/** sha256 of the archive-layout partition image of the CLI build (SOURCE_DATE_EPOCH 1700000000). */
+let archivePartitionSha256: string | undefined;
+const SDE = 1700000000;
 
 beforeAll(async () => {
   work = await mkdtemp('/tmp/ctrbake-br-');
@@ -54,7 +57,7 @@ afterAll(async () => {
 });
 
 async function runCli(args: string[]): Promise<{ exitCode: number; result?: StandaloneBuildResult & { type: string }; error?: { code: string; message: string }; events: string[]; stderr: string }> {
-  const r = await execa('node', [cli, 'build', '--json', ...args], { reject: false, env: { SOURCE_DATE_EPOCH: '1700000000' } });
+  const r = await execa('node', [cli, 'build', '--json', ...args], { reject: false, env: { SOURCE_DATE_EPOCH: String(SDE) } });
   const lines = String(r.stdout).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
   const result = lines.find((l) => l.type === 'result') as (StandaloneBuildResult & { type: string }) | undefined;
   const error = lines.find((l) => l.type === 'error') as { code: string; message: string } | undefined;
@@ -174,6 +177,7 @@ describe('ctrbake build for Buildroot', () => {
     expect(result).toMatchObject({ layout: 'archive', init: 'busybox', engine: 'docker', lockResolved: false, fetchOnly: false });
     expect(result.fetch).toEqual({ fetcher: null, blobsFetched: 0, bytesFetched: 0, blobsAlreadyCached: expect.any(Number) });
     expect(result.partition).toMatchObject({ path: partition, device: PARTITION_DEVICE });
+    archivePartitionSha256 = result.partition!.sha256;
     expect(r.events).toEqual(expect.arrayContaining(['build.start', 'build.lock.reused', 'build.fetch.offline', 'bake.start', 'bake.done', 'loader.done', 'build.partition', 'build.done']));
     // The overlay: init scripts, device script, engine config, an empty mount point for the payload.
     expect(result.files).toEqual(expect.arrayContaining(['etc/init.d/S58ctrbake-payload', 'etc/init.d/S59ctrbake', 'etc/init.d/S61ctrbake-load', 'usr/sbin/ctrbake-device', 'etc/docker/daemon.json']));
@@ -251,8 +255,12 @@ describe('ctrbake build for Buildroot', () => {
       overlayDir: overlay,
       partitionImage: partition,
       partitionDevice: PARTITION_DEVICE,
+      sourceDateEpoch: SDE,
       reporter: silentReporter,
     });
+    // The payload does not depend on the init style: a rebuild gives the same partition bytes.
+    expect(archivePartitionSha256).toBeDefined();
+    expect(result.partition!.sha256).toBe(archivePartitionSha256);
     if (init === 'systemd') {
       expect(result.files).toEqual(expect.arrayContaining(['etc/systemd/system/usr-share-ctrbake.mount', 'etc/systemd/system/local-fs.target.wants/usr-share-ctrbake.mount']));
     } else {
@@ -297,5 +305,31 @@ describe('ctrbake build for Buildroot', () => {
     expect(error).toBeInstanceOf(Error);
     expect(events).toEqual(expect.arrayContaining(['bake.done', 'loader.done', 'build.partition']));
     expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('SIGTERM once the bake engine runs (CLI): exit 143, no process of it left, nothing written', async () => {
+    const dir = await mkdtemp(join(work, 'sigterm-'));
+    const child = execa('node', [cli, 'build', '--json', '--br2-config', br2Config, '--images', imagesFile, '--cache', join(dlDir, 'ctrbake'), '--offline', '-o', join(dir, 'overlay')], {
+      reject: false,
+      env: { SOURCE_DATE_EPOCH: String(SDE) },
+    });
+    let sent = false;
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (!sent && chunk.toString().includes('"event":"engine.started"')) {
+        sent = true;
+        child.kill('SIGTERM');
+      }
+    });
+    const r = await child;
+    expect(sent).toBe(true);
+    expect(r.exitCode).toBe(143);
+    expect(await readdir(dir)).toEqual([]);
+    // No process of that bake is left (the private dockerd's data-root was under dir).
+    const left: string[] = [];
+    for (const pid of (await readdir('/proc')).filter((n) => /^\d+$/.test(n))) {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (cmdline.includes(dir)) left.push(`${pid}: ${cmdline.replace(/\0/g, ' ')}`);
+    }
+    expect(left).toEqual([]);
   });
 });
