@@ -17,7 +17,8 @@
 #   7. a tag without digest fails at parse time.
 # runner (as root, with CTRBAKE_BB_USER): see run_runner.
 # oecore (needs a non-root user, CTRBAKE_BB_USER when run as root): OE-core + this layer
-#   parse; CTRBAKE_PLATFORM for qemuarm64/qemuarm/qemux86/qemux86-64/qemuriscv64; adding the
+#   parse; CTRBAKE_PLATFORM for each of CTRBAKE_OE_MACHINES (default qemux86-64 qemuarm64
+#   qemuarm; each MACHINE is a full re-parse); adding the
 #   layer changes no signature of core-image-minimal's tasks (bitbake -S none, compared).
 #   OE-core's own tasks cannot run here (no network for its native tools' sources).
 #
@@ -187,6 +188,10 @@ tasks_run() {
 	# "Tasks Summary: Attempted N tasks of which M didn't need to be rerun"
 	sed -n "s/.*Attempted \([0-9]*\) tasks of which \([0-9]*\) didn't need to be rerun.*/\1 \2/p" "$WORK/last.log" | tail -n 1 | awk '{ print $1 - $2 }'
 }
+# The console shows only that a task failed: its message is in the task's log.
+# task_log ARCH RECIPE TASK
+task_log() { cat "$BUILD/tmp/work/$1/$2-1.0-r0/temp/log.$3" 2>/dev/null || true; }
+
 # recipe.bb:do_task of every task that ran
 executed() { sed -n 's/^NOTE: Running task [0-9]* of [0-9]* (.*\/\([^/]*\.bb:do_[a-z_]*\))$/\1/p' "$WORK/last.log"; }
 pkg_has() {
@@ -291,14 +296,29 @@ run_tasks() {
 	CTRBAKE_EXAMPLE_APP = "$host/ctrbake/other:1.0@sha256:$(printf 'ab%.0s' $(seq 32))"
 	EOF
 	if bb -R "$WORK/fresh.conf" -c fetch ctrbake-example-archive; then fail "offline fetch of an image not in DL_DIR succeeded"; fi
-	grep -q "BB_NO_NETWORK is set and DL_DIR has no lock" "$WORK/last.log" || { tail -n 30 "$WORK/last.log" >&2; fail "no clear message"; }
-	pass "BB_NO_NETWORK without DL_DIR content: do_fetch fails with: $(grep -o 'BB_NO_NETWORK is set and DL_DIR has no lock[^:]*' "$WORK/last.log" | head -n1)"
+	task_log x86_64 ctrbake-example-archive do_fetch >"$WORK/task.log"
+	grep -q "BB_NO_NETWORK is set and DL_DIR has no lock" "$WORK/task.log" || { tail -n 30 "$WORK/last.log" "$WORK/task.log" >&2; fail "no clear message"; }
+	pass "BB_NO_NETWORK without DL_DIR content: do_fetch fails with: $(grep -o 'BB_NO_NETWORK is set and DL_DIR has no lock[^(]*' "$WORK/task.log" | head -n1)..."
 
 	# 7. a tag without a digest fails at parse time
 	echo "CTRBAKE_EXAMPLE_APP = \"$host/ctrbake/sample:1.0\"" >"$WORK/tag.conf"
 	if bb -R "$WORK/tag.conf" -p; then fail "a tag without digest parsed"; fi
 	grep -q "not pinned by digest" "$WORK/last.log" || { tail -n 30 "$WORK/last.log" >&2; fail "no pin message"; }
 	pass "unpinned tag fails at parse time: $(grep -o 'CTRBAKE_IMAGES: not pinned by digest.*' "$WORK/last.log" | head -n1 | cut -c1-140)..."
+
+	# 8. no host path in the signatures of the ctrbake tasks (sstate reuse across machines)
+	bb_expect_ok -S none ctrbake-example-archive
+	local sig dump
+	for task in do_fetch do_ctrbake_bake do_install; do
+		sig=$(find "$BUILD/tmp/stamps/x86_64" -name "ctrbake-example-archive-1.0-r0.$task.sigdata.*" | head -n 1)
+		[ -n "$sig" ] || fail "no sigdata for $task"
+		dump=$(cd "$BUILD" && LANG=en_US.UTF-8 "$BITBAKE_DIR/bin/bitbake-dumpsig" "$sig" 2>&1)
+		grep -q "CTRBAKE_LOCK_ID" <<<"$dump" || { echo "$dump" | head -n 40 >&2; fail "$task signature does not hold CTRBAKE_LOCK_ID"; }
+		if grep -F -e "$LAYER" -e "$WORK" <<<"$dump" | grep -v '^Task dependencies\|^basewhitelist\|^Variable BB_BASEHASH_IGNORE_VARS' >"$WORK/paths.txt"; then
+			head -n 5 "$WORK/paths.txt" >&2; fail "$task signature holds a host path"
+		fi
+	done
+	pass "signatures of do_fetch, do_ctrbake_bake, do_install: no host path (layer, TOPDIR, DL_DIR), the lock id in"
 }
 
 # As a non-root user (CTRBAKE_BB_USER) with bitbake alone: without a runner the bake fails
@@ -326,8 +346,10 @@ run_runner() {
 
 	bb_expect_ok -c fetch ctrbake-example-split
 	if bb ctrbake-example-split; then fail "the bake ran as $BB_AS without a runner"; fi
-	grep -q "needs root, but BitBake runs as $BB_AS" "$WORK/last.log" || { tail -n 30 "$WORK/last.log" >&2; fail "no privileges message"; }
-	pass "as $BB_AS without CTRBAKE_RUNNER: do_ctrbake_bake fails early: $(grep -o 'needs root, but BitBake runs as[^(]*' "$WORK/last.log" | head -n1)..."
+	task_log x86_64 ctrbake-example-split do_ctrbake_bake >"$WORK/task.log"
+	grep -q "needs root, but BitBake runs as $BB_AS" "$WORK/task.log" || { tail -n 30 "$WORK/last.log" "$WORK/task.log" >&2; fail "no privileges message"; }
+	grep -q "ctrbake: error" "$WORK/task.log" && fail "the CLI started before the privileges check"
+	pass "as $BB_AS without CTRBAKE_RUNNER: do_ctrbake_bake fails early: $(grep -o 'needs root, but BitBake runs as[^(]*' "$WORK/task.log" | head -n1)..."
 
 	echo 'CTRBAKE_RUNNER = "sudo -n"' >>"$BUILD/conf/local.conf"
 	bb_expect_ok ctrbake-example-split
@@ -368,7 +390,7 @@ run_oecore() {
 		bitbake-layers add-layer '$LAYER' >/dev/null
 		bitbake -S none core-image-minimal >'$WORK/sigs-with.log' 2>&1 || { tail -n 40 '$WORK/sigs-with.log'; exit 1; }
 		mv locked-sigs.inc '$WORK/locked-sigs-with.inc'
-		for m in qemuarm64 qemuarm qemux86-64; do
+		for m in ${CTRBAKE_OE_MACHINES:-qemux86-64 qemuarm64 qemuarm}; do
 			MACHINE=\$m bitbake-getvar -r ctrbake-example-archive --value CTRBAKE_PLATFORM 2>/dev/null | tail -n 1 | sed \"s|^|\$m: |\"
 		done >'$WORK/platforms.txt'
 	" || fail "OE-core run failed (see above)"
@@ -378,9 +400,19 @@ run_oecore() {
 	fi
 	pass "OE-core: adding the layer changes none of the $(grep -c ':do_' "$WORK/locked-sigs-with.inc") task signatures of core-image-minimal"
 	cat "$WORK/platforms.txt"
-	grep -q "^qemuarm64: linux/arm64/v8$" "$WORK/platforms.txt" || fail "qemuarm64 platform"
-	grep -q "^qemuarm: linux/arm/v7$" "$WORK/platforms.txt" || fail "qemuarm platform"
-	grep -q "^qemux86-64: linux/amd64$" "$WORK/platforms.txt" || fail "qemux86-64 platform"
+	local want
+	while read -r m want; do
+		if grep -q "^$m: " "$WORK/platforms.txt"; then
+			grep -q "^$m: $want$" "$WORK/platforms.txt" || fail "$m: expected $want"
+		fi
+	done <<-'EOF'
+	qemux86-64 linux/amd64
+	qemux86 linux/386
+	qemuarm64 linux/arm64/v8
+	qemuarm linux/arm/v7
+	qemuarmv5 linux/arm/v5
+	qemuriscv64 linux/riscv64
+	EOF
 	pass "OE-core: CTRBAKE_PLATFORM from each MACHINE's tune"
 }
 

@@ -55,6 +55,8 @@ CTRBAKE_BIN ?= "${CTRBAKE_LAYERDIR}/bin/ctrbake.js"
 CTRBAKE_BIN[doc] = "The ctrbake CLI script. Default: this layer's bin/ctrbake.js (run npm ci && npm run build in the layer once)."
 CTRBAKE_CLI_ID ?= "${@ctrbake_bb.refs.cli_id(d.getVar('CTRBAKE_BIN'))}"
 CTRBAKE_CLI_ID[doc] = "What identifies the CLI in task signatures (default: its package.json version): a new value re-runs the bake."
+# The signature holds the value (ctrbake@VERSION), not the path it was read from.
+CTRBAKE_CLI_ID[vardepvalue] = "${CTRBAKE_CLI_ID}"
 CTRBAKE_HOST_PATH ?= "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CTRBAKE_HOST_PATH[doc] = "PATH the CLI runs with: where the build host's dockerd/podman/skopeo and their helpers are (they are not HOSTTOOLS)."
 CTRBAKE_ENGINE_RDEPENDS ?= "${@ctrbake_bb.layouts.ENGINE_RDEPENDS.get(d.getVar('CTRBAKE_ENGINE'), '')}"

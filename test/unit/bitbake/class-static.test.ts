@@ -92,7 +92,8 @@ describe('classes', () => {
       expect(vardeps('do_ctrbake_bake'), v).toContain(v);
     }
     expect(vardeps('ctrbake_do_fetch')).toEqual(expect.arrayContaining(['CTRBAKE_IMAGES', 'CTRBAKE_PLATFORM', 'CTRBAKE_LOCK_ID']));
-    // host paths never enter a signature
+    // host paths never enter a signature, also not through the CLI's identity
+    expect(ctrbake).toMatch(/^CTRBAKE_CLI_ID\[vardepvalue\] = "\$\{CTRBAKE_CLI_ID\}"$/m);
     expect(hostVars).toEqual(expect.arrayContaining(['CTRBAKE_LAYERDIR', 'CTRBAKE_BIN', 'CTRBAKE_RUNNER', 'CTRBAKE_HOST_PATH', 'CTRBAKE_AUTHFILE', 'DL_DIR']));
   });
 
