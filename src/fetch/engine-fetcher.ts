@@ -136,7 +136,7 @@ export function createDockerFetcher(config: ResolvedFetchConfig): ImageFetcher {
         },
         retryHooks(config, image),
       );
-      await checkDockerPulledLayers(dockerd, image);
+      await checkDockerPulledLayers(dockerd, image, config);
       const blobs = await withWorkDir(config, 'docker', async (dir) => {
         const tar = (await dockerd.docker.getImage(ref).get()) as unknown as Readable;
         return commitFromArchive(config, image, tar, dir, 'docker save');
@@ -157,7 +157,7 @@ export function createDockerFetcher(config: ResolvedFetchConfig): ImageFetcher {
  * lock names and point at the config's diff_id: so the pulled manifest listed exactly the
  * lock's layers, in order (the config digest itself is checked on the saved image).
  */
-async function checkDockerPulledLayers(dockerd: RunningDockerd, image: LockedImage): Promise<void> {
+async function checkDockerPulledLayers(dockerd: RunningDockerd, image: LockedImage, config: ResolvedFetchConfig): Promise<void> {
   const dir = join(dockerd.dataRoot, 'image', dockerd.storageDriver, 'distribution', 'diffid-by-digest', 'sha256');
   const label = imageLabel(image);
   let diffIds: string[] | undefined;
@@ -171,6 +171,15 @@ async function checkDockerPulledLayers(dockerd: RunningDockerd, image: LockedIma
   }
   if (!diffIds || diffIds.length !== image.layers.length) {
     throw new DigestMismatchError(`layer count of ${label}`, String(image.layers.length), String(diffIds?.length));
+  }
+  // An engine that keeps no such records (another version or storage backend): say so, do not guess.
+  if (!(await stat(dir).then((st) => st.isDirectory(), () => false))) {
+    config.reporter.event({
+      event: 'fetch.layer-digests-unverified',
+      message: `${label}: dockerd ${dockerd.version} keeps no record of the compressed layer digests; only the config and diff_ids were verified`,
+      reference: image.reference,
+    });
+    return;
   }
   for (const [i, layer] of image.layers.entries()) {
     let recorded: string | undefined;
