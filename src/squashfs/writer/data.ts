@@ -132,7 +132,7 @@ export class DataWriter {
     this.stats.dataBytesIn += size;
     if (size === 0) return file;
 
-    const key = `${hash.digest('latin1')}:${size}`;
+    const key = `${hash.digest('binary')}:${size}`;
     const existing = this.files.get(key);
     if (existing) {
       this.discard(file);
@@ -146,7 +146,7 @@ export class DataWriter {
   }
 
   private addTail(file: FileData, tail: Buffer, wholeKey: string | undefined): void {
-    const key = wholeKey ?? `${createHash('sha256').update(tail).digest('latin1')}:${tail.length}`;
+    const key = wholeKey ?? `${createHash('sha256').update(tail).digest('binary')}:${tail.length}`;
     const known = this.tails.get(key);
     if (known) {
       [file.fragment, file.fragmentOffset] = known;
