@@ -115,6 +115,7 @@ describe('the BR2_EXTERNAL example, for real', () => {
   let wrapper: string;
   const loops: string[] = [];
   const devices: SimDevice[] = [];
+  let baseSymbols: Record<string, string>;
 
   /** A stub of Buildroot's top Makefile: the .config symbols, the variables and qstrip external.mk relies on. */
   async function writeTopMakefile(symbols: Record<string, string>): Promise<void> {
@@ -168,7 +169,7 @@ describe('the BR2_EXTERNAL example, for real', () => {
     await mkdir(join(top, 'output/images'), { recursive: true });
     await mkdir(join(top, 'output/target'), { recursive: true });
     await writeBusyboxRootfs(join(top, 'output/target'));
-    await writeTopMakefile({
+    baseSymbols = {
       BR2_CTRBAKE: 'y',
       BR2_CTRBAKE_IMAGES_FILE: `"${join(work, 'images.txt')}"`,
       BR2_CTRBAKE_ENGINE_DOCKER: 'y',
@@ -181,7 +182,8 @@ describe('the BR2_EXTERNAL example, for real', () => {
       BR2_CTRBAKE_PARTITION_DEVICE: '"/dev/mmcblk0p2"',
       BR2_CTRBAKE_OFFLINE: 'y',
       BR2_CTRBAKE_EXTRA_ARGS: `"--insecure-registry ${registry.host}"`,
-    });
+    };
+    await writeTopMakefile(baseSymbols);
   }, 120_000);
 
   afterEach(async () => {
@@ -254,5 +256,34 @@ describe('the BR2_EXTERNAL example, for real', () => {
     const fidelity = await device.docker(['run', '--rm', '--network', 'none', images.fidelity]);
     expect(fidelity.exitCode, String(fidelity.all)).toBe(0);
     assertFidelityOutput(String(fidelity.stdout));
+  });
+
+  it('a rebuild removes what the previous run installed and this one does not: the mount script, then the archives', async () => {
+    const target = join(top, 'output/target');
+    const { BR2_CTRBAKE_PARTITION: _p, BR2_CTRBAKE_PARTITION_DEVICE: _d, ...noPartition } = baseSymbols;
+    void _p;
+    void _d;
+    await writeTopMakefile(noPartition);
+    const second = await make(['post-build']);
+    expect(second.exitCode, String(second.all)).toBe(0);
+    const initd = await readdir(join(target, 'etc/init.d'));
+    expect(initd).not.toContain('S58ctrbake-payload');
+    expect(initd).toEqual(expect.arrayContaining(['S59ctrbake', 'S61ctrbake-load', 'rcS']));
+    expect((await readdir(join(target, 'usr/share/ctrbake/archives'))).filter((n) => n.endsWith('.tar'))).toHaveLength(2);
+    expect(await readdir(join(top, 'output/images'))).not.toContain('ctrbake.sqfs');
+    // genimage.cfg still names the partition: post-image says what to enable.
+    const image = await make(['post-image']);
+    expect(image.exitCode).not.toBe(0);
+    expect(String(image.all)).toMatch(/needs .*ctrbake\.sqfs: enable BR2_CTRBAKE_PARTITION/);
+
+    const { BR2_CTRBAKE_LAYOUT_ARCHIVE: _a, ...rest } = noPartition;
+    void _a;
+    await writeTopMakefile({ ...rest, BR2_CTRBAKE_LAYOUT_SPLIT: 'y', BR2_CTRBAKE_LAYOUT: '"split"' });
+    const third = await make(['post-build']);
+    expect(third.exitCode, String(third.all)).toBe(0);
+    const payload = await readdir(join(target, 'usr/share/ctrbake'));
+    expect(payload).toEqual(expect.arrayContaining(['store.sqfs', 'manifest.json']));
+    expect(payload).not.toContain('archives');
+    expect(await readdir(join(target, 'etc/init.d'))).not.toContain('S61ctrbake-load');
   });
 });

@@ -16,6 +16,8 @@ CTRBAKE="${CTRBAKE:-ctrbake}"
 
 OVERLAY="$BUILD_DIR/ctrbake/overlay"
 mkdir -p "$BUILD_DIR/ctrbake"
+# What the previous run installed, to remove what this run no longer installs.
+PREVIOUS="$BUILD_DIR/ctrbake/installed.list"
 
 set -- build --br2-config "$BR2_CONFIG" --cache "$CTRBAKE_CACHE_DIR" \
 	--layout "${CTRBAKE_LAYOUT:-archive}" --init "${CTRBAKE_INIT:-busybox}" -o "$OVERLAY"
@@ -34,6 +36,22 @@ set -- "$@" ${CTRBAKE_EXTRA_ARGS:-}
 echo "ctrbake: $CTRBAKE $*"
 "$CTRBAKE" "$@"
 
+# A rebuild must not leave stale files in TARGET_DIR (an old archive, the partition's mount
+# script after the partition was turned off): remove what the previous run installed.
+# The list is depth-first: a directory comes after its content and goes if it is empty.
+if [ -f "$PREVIOUS" ]; then
+	while IFS= read -r path; do
+		if [ -d "$TARGET_DIR/$path" ] && [ ! -L "$TARGET_DIR/$path" ]; then
+			rmdir "$TARGET_DIR/$path" 2>/dev/null || true
+		else
+			rm -f "$TARGET_DIR/$path"
+		fi
+	done <"$PREVIOUS"
+fi
+
 # The overlay (init scripts, device script, engine config and, without a partition, the
 # payload) goes over the target like a BR2_ROOTFS_OVERLAY.
 cp -a "$OVERLAY/." "$TARGET_DIR/"
+(cd "$OVERLAY" && find . -depth ! -name .) >"$PREVIOUS.tmp"
+mv "$PREVIOUS.tmp" "$PREVIOUS"
+if [ -z "${CTRBAKE_PARTITION_DEVICE:-}" ]; then rm -f "$BINARIES_DIR/ctrbake.sqfs"; fi
