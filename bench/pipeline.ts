@@ -4,7 +4,7 @@
  * ELF files, text and compressed data), pushed to a local registry (docker-registry on
  * 127.0.0.1); everything below pulls from that registry: "network" here is loopback.
  *
- *   npm run bench -- pipeline [--runs 3] [--scale 1] [--json] [--only a,b,...]
+ *   npm run bench -- pipeline [--runs 3] [--scale 1] [--json | --json-out FILE] [--only a,b,...]
  *
  * Pipelines (ids):
  *   store       ctrbake fetch -> bake --mode store (overlay2) -> ctrbake squashfs (builtin, gzip)
@@ -23,9 +23,11 @@
  * process of the step; peak RSS = the largest single process (see bench/lib/measure.ts). The
  * second bake runs once after the measured runs, on the same output and inputs.
  */
-import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, freemem, release, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { bake } from '../src/bake/bake.js';
+import type { BakeOptions } from '../src/bake/options.js';
 import { startDockerd, type RunningDockerd } from '../src/engine/dockerd.js';
 import { resolveLock } from '../src/lock/resolve.js';
 import { startRegistry } from '../test/fixtures/registry.js';
@@ -42,6 +44,8 @@ interface Args {
   scale: number;
   json: boolean;
   only: PipelineId[];
+  /** Also write the --json document to this file (and print the table). */
+  jsonOut?: string;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -51,6 +55,7 @@ function parseArgs(argv: string[]): Args {
     if (a === '--json') args.json = true;
     else if (a === '--runs') args.runs = Number(argv[++i]);
     else if (a === '--scale') args.scale = Number(argv[++i]);
+    else if (a === '--json-out') args.jsonOut = argv[++i]!;
     else if (a === '--only') args.only = argv[++i]!.split(',') as PipelineId[];
     else if (a === 'pipeline' || a === '--') continue;
     else throw new Error(`unknown argument ${a}; see the header of bench/pipeline.ts`);
@@ -107,7 +112,20 @@ async function runStore(ctx: Context, dir: string, driver: 'overlay2' | 'vfs'): 
 }
 
 async function secondStore(ctx: Context, dir: string, driver: 'overlay2' | 'vfs'): Promise<StepCost> {
+  await secondInProcess(ctx, dir, { mode: 'store', storageDriver: driver });
   return ctr(ctx, ['bake', '--lock', ctx.lockPath, '--cache', join(dir, 'cache'), '--mode', 'store', '--storage-driver', driver, '-o', join(dir, 'out')]);
+}
+
+/**
+ * The same up-to-date bake through the library, in this process (modules already loaded):
+ * what the check itself costs, without Node's start and the CLI's imports.
+ */
+const inProcessSecond = new Map<string, number>();
+async function secondInProcess(ctx: Context, dir: string, options: Pick<BakeOptions, 'mode' | 'storageDriver'>): Promise<void> {
+  const start = process.hrtime.bigint();
+  const r = await bake({ lockPath: ctx.lockPath, cacheDir: join(dir, 'cache'), outDir: join(dir, 'out'), sourceDateEpoch: 1_600_000_000, ...options });
+  if (r.upToDate !== true) throw new Error(`the in-process second bake of ${dir} was not up to date`);
+  inProcessSecond.set(dir, Number(process.hrtime.bigint() - start) / 1e9);
 }
 
 async function runArchive(ctx: Context, dir: string): Promise<RunResult> {
@@ -119,6 +137,7 @@ async function runArchive(ctx: Context, dir: string): Promise<RunResult> {
 }
 
 async function secondArchive(ctx: Context, dir: string): Promise<StepCost> {
+  await secondInProcess(ctx, dir, { mode: 'archive' });
   return ctr(ctx, ['bake', '--lock', ctx.lockPath, '--cache', join(dir, 'cache'), '--mode', 'archive', '-o', join(dir, 'out')]);
 }
 
@@ -224,6 +243,8 @@ interface Summary {
   steps: Record<string, StepCost>;
   outputBytes: number;
   secondBake?: StepCost;
+  /** ctrbake only: the second bake as a library call in an already running process. */
+  secondBakeInProcessS?: number;
   runs: RunResult[];
 }
 
@@ -281,7 +302,7 @@ try {
     if (second) {
       log(`second bake, nothing changed: ${id}`);
       secondBake = await second(lastDir.get(id)!);
-      log(`  ${secondBake.wallS.toFixed(2)} s`);
+      log(`  ${secondBake.wallS.toFixed(2)} s (cpu ${secondBake.cpuS.toFixed(2)} s)`);
     }
     const stepNames = Object.keys(runs[0]!.steps);
     const fetch = medianCost(runs.map((x) => x.fetch));
@@ -294,6 +315,7 @@ try {
       steps: Object.fromEntries(stepNames.map((n) => [n, medianCost(runs.map((x) => x.steps[n]!))])),
       outputBytes: median(runs.map((x) => x.outputBytes)),
       ...(secondBake ? { secondBake } : {}),
+      ...(inProcessSecond.has(lastDir.get(id)!) ? { secondBakeInProcessS: inProcessSecond.get(lastDir.get(id)!)! } : {}),
       runs,
     });
     await rm(lastDir.get(id)!, { recursive: true, force: true });
@@ -319,7 +341,7 @@ const imageSet = {
   uniqueUnpackedBytes: setInfo!.uniqueUnpackedBytes,
   unpackedBytes: setInfo!.unpackedBytes,
 };
-if (args.json) {
+{
   const withRatios = results.map((r) => ({
     ...r,
     ratiosToLowerBound: (() => {
@@ -328,8 +350,11 @@ if (args.json) {
     })(),
     ratiosToCtrbakeStore: { bakeWall: ratio(r.bake.wallS, ref.bake.wallS), bakeCpu: ratio(r.bake.cpuS, ref.bake.cpuS), totalWall: ratio(r.total.wallS, ref.total.wallS), peakRss: ratio(r.bake.peakRssKiB, ref.bake.peakRssKiB), output: ratio(r.outputBytes, ref.outputBytes) },
   }));
-  process.stdout.write(`${JSON.stringify({ bench: 'pipeline', runs: args.runs, machine, imageSet, reference: ref.id, results: withRatios }, null, 2)}\n`);
-} else {
+  const doc = `${JSON.stringify({ bench: 'pipeline', runs: args.runs, machine, imageSet, reference: ref.id, results: withRatios }, null, 2)}\n`;
+  if (args.jsonOut) await writeFile(args.jsonOut, doc);
+  if (args.json) process.stdout.write(doc);
+}
+if (!args.json) {
   const mib = (b: number) => (b / 2 ** 20).toFixed(1);
   console.log(`pipeline bench, ${machine.date}, ${machine.cpus} cpus, ${machine.memGiB} GiB, kernel ${machine.kernel}; median of ${args.runs}`);
   console.log(`images: ${imageSet.images.join(', ')}; ${imageSet.uniqueLayers} unique layers, ${mib(imageSet.compressedBytes)} MiB gzip, ${mib(imageSet.uniqueUnpackedBytes)} MiB unique unpacked, ${mib(imageSet.unpackedBytes)} MiB over all images`);
@@ -357,6 +382,7 @@ if (args.json) {
   }
   const lb = results.find((r) => r.id === 'lower-bound');
   if (lb) console.log(`\nctrbake ${ref.id} bake vs the lower bound: ${ratio(ref.bake.wallS, lb.bake.wallS).toFixed(2)}x wall, ${ratio(ref.bake.cpuS, lb.bake.cpuS).toFixed(2)}x cpu`);
+  for (const r of results) if (r.secondBakeInProcessS !== undefined) console.log(`second bake of ${r.id} as a library call (no process start): ${r.secondBakeInProcessS.toFixed(3)} s`);
   console.log('\nsteps (median wall s / cpu s / peak RSS MiB):');
   for (const r of results) {
     for (const [name, c] of Object.entries(r.steps)) console.log(`  ${r.id.padEnd(12)} ${name.padEnd(24)} ${c.wallS.toFixed(1).padStart(7)} ${c.cpuS.toFixed(1).padStart(7)} ${(c.peakRssKiB / 1024).toFixed(0).padStart(6)}`);
