@@ -242,6 +242,37 @@ describe('ctrbake build for Buildroot', () => {
     await expectContainersRun(device);
   });
 
+  it('podman-ro: the podman store inside the payload partition, a read-only additional image store', async () => {
+    const overlay = join(work, 'podman-ro', 'overlay');
+    const partition = join(work, 'podman-ro', 'ctrbake.sqfs');
+    await mkdir(join(work, 'podman-ro'));
+    const result = await buildStandalone({
+      imagesFile,
+      br2Arch: 'x86_64',
+      cacheDir: join(dlDir, 'ctrbake'),
+      offline: true,
+      layout: 'podman-ro',
+      overlayDir: overlay,
+      partitionImage: partition,
+      partitionDevice: PARTITION_DEVICE,
+      reporter: silentReporter,
+    });
+    expect(result).toMatchObject({ layout: 'podman-ro', engine: 'podman' });
+    expect(result.files).toContain('etc/containers/storage.conf');
+    const rootfs = await applyToBusyboxRootfs(overlay, 'podman-ro');
+    const device = await SimDevice.create({ overlayDir: rootfs, dataSizeMiB: 96 });
+    devices.push(device);
+    await attachPartition(device, partition);
+    const boot = await device.boot({ init: 'busybox' });
+    expectBooted(boot);
+    const sample = await device.runImage([images.sample]);
+    expect(sample.exitCode, String(sample.all)).toBe(0);
+    expect(String(sample.stdout).trim()).toBe(SAMPLE_OUTPUT);
+    const fidelity = await device.runImage([images.fidelity]);
+    expect(fidelity.exitCode, String(fidelity.all)).toBe(0);
+    assertFidelityOutput(String(fidelity.stdout));
+  });
+
   it.each(['systemd', 'sysvinit'] as const)('%s: the payload partition is mounted before the prepare step', async (init) => {
     const overlay = join(work, init, 'overlay');
     const partition = join(work, init, 'ctrbake.sqfs');
