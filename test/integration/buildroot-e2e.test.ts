@@ -149,6 +149,14 @@ describe('ctrbake build for Buildroot', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it('a compose file naming the same images finds the same lock; with the cache complete, --fetch-only needs no registry', async () => {
+    const compose = join(work, 'compose.yaml');
+    await writeFile(compose, `services:\n  web:\n    image: ${images.sample}\n  probe:\n    image: ${images.fidelity}\n`);
+    const result = await buildStandalone({ composeFile: compose, br2Config, cacheDir: join(dlDir, 'ctrbake'), fetchOnly: true, reporter: silentReporter });
+    expect(result).toMatchObject({ lockResolved: false, fetchOnly: true, fetch: { fetcher: null, blobsFetched: 0 } });
+    expect(await readdir(join(dlDir, 'ctrbake', 'locks'))).toHaveLength(1);
+  });
+
   it('--offline without the fetch step fails with what to run, and writes nothing', async () => {
     const out = join(work, 'never');
     const error = await buildStandalone({
