@@ -13,7 +13,8 @@ ifeq ($(BR2_CTRBAKE),y)
 CTRBAKE ?= ctrbake
 
 export CTRBAKE
-export CTRBAKE_CACHE_DIR = $(BR2_DL_DIR)/ctrbake
+# DL_DIR: BR2_DL_DIR unquoted and absolute (package/pkg-download.mk), or the DL_DIR override.
+export CTRBAKE_CACHE_DIR = $(DL_DIR)/ctrbake
 export CTRBAKE_IMAGES_FILE = $(call qstrip,$(BR2_CTRBAKE_IMAGES_FILE))
 export CTRBAKE_COMPOSE_FILE = $(call qstrip,$(BR2_CTRBAKE_COMPOSE_FILE))
 export CTRBAKE_LOCK_FILE = $(call qstrip,$(BR2_CTRBAKE_LOCK_FILE))

@@ -120,19 +120,21 @@ describe('the BR2_EXTERNAL example, for real', () => {
   /** A stub of Buildroot's top Makefile: the .config symbols, the variables and qstrip external.mk relies on. */
   async function writeTopMakefile(symbols: Record<string, string>): Promise<void> {
     const config = Object.entries(symbols).map(([k, v]) => `${k}=${v}`).join('\n');
-    await writeFile(join(top, '.config'), `BR2_HAVE_DOT_CONFIG=y\nBR2_x86_64=y\nBR2_ARCH="x86_64"\n${config}\n`);
+    await writeFile(join(top, '.config'), `BR2_HAVE_DOT_CONFIG=y\nBR2_x86_64=y\nBR2_ARCH="x86_64"\nBR2_DL_DIR="$(TOPDIR)/dl"\n${config}\n`);
     await writeFile(
       join(top, 'Makefile'),
       [
         'BR2_EXTERNAL_CTRBAKE_PATH := ' + EXAMPLE,
         `BR2_CONFIG := ${join(top, '.config')}`,
+        'qstrip = $(strip $(subst ",,$(1)))',
         '-include $(BR2_CONFIG)',
-        `BR2_DL_DIR := ${join(top, 'dl')}`,
+        `TOPDIR := ${top}`,
+        // As package/pkg-download.mk: BR2_DL_DIR stays the quoted .config value, DL_DIR is the path.
+        'DL_DIR := $(call qstrip,$(BR2_DL_DIR))',
         `BUILD_DIR := ${join(top, 'output/build')}`,
         `TARGET_DIR := ${join(top, 'output/target')}`,
         `BINARIES_DIR := ${join(top, 'output/images')}`,
         'export BR2_CONFIG BUILD_DIR TARGET_DIR BINARIES_DIR',
-        'qstrip = $(strip $(subst ",,$(1)))',
         '.PHONY: source post-build post-image show-env',
         'source:',
         '\t@echo "(packages fetched)"',
