@@ -209,6 +209,11 @@ describe('the BR2_EXTERNAL example, for real', () => {
     expect(String(env.stdout).split('\n')).toEqual(
       expect.arrayContaining([`CTRBAKE_CACHE_DIR=${join(top, 'dl/ctrbake')}`, 'CTRBAKE_LAYOUT=archive', 'CTRBAKE_INIT=busybox', 'CTRBAKE_ENGINE=docker', 'CTRBAKE_PARTITION_DEVICE=/dev/mmcblk0p2', 'CTRBAKE_OFFLINE=y']),
     );
+    // The Config.in default of the image list names the tree through BR2_EXTERNAL_CTRBAKE_PATH.
+    await writeTopMakefile({ ...baseSymbols, BR2_CTRBAKE_IMAGES_FILE: '"$(BR2_EXTERNAL_CTRBAKE_PATH)/board/ctrbake/images.txt"' });
+    const defaults = await make(['-s', 'show-env']);
+    expect(String(defaults.stdout).split('\n')).toContain(`CTRBAKE_IMAGES_FILE=${EXAMPLE}/board/ctrbake/images.txt`);
+    await writeTopMakefile(baseSymbols);
   });
 
   it('make source fetches into BR2_DL_DIR/ctrbake; then, registry gone, post-build bakes offline into TARGET_DIR and BINARIES_DIR', async () => {
