@@ -165,7 +165,7 @@ export class DataWriter {
     if (this.fragmentUsed === 0) return;
     const index = this.fragments.length;
     this.fragments.push({ start: 0, sizeWord: 0 });
-    const result = this.compressor.compress(this.fragmentBuf, this.fragmentUsed);
+    const result = handled(this.compressor.compress(this.fragmentBuf, this.fragmentUsed));
     this.queue.push({ result, file: null, fragment: index });
     this.fragmentBuf = Buffer.allocUnsafeSlow(this.blockSize);
     this.fragmentUsed = 0;
@@ -187,7 +187,7 @@ export class DataWriter {
       return;
     }
     await this.makeRoom();
-    this.queue.push({ result: this.compressor.compress(block, block.length), file, fragment: -1 });
+    this.queue.push({ result: handled(this.compressor.compress(block, block.length)), file, fragment: -1 });
   }
 
   private async makeRoom(): Promise<void> {
@@ -240,6 +240,15 @@ export class DataWriter {
     const results = this.queue.splice(0).map((item) => item.result);
     await Promise.allSettled(results);
   }
+}
+
+/**
+ * Marks a queued compression as handled: it is awaited only when it reaches the head of
+ * the queue, and a failure before that must not count as an unhandled rejection.
+ */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
 }
 
 function hashZeros(hash: Hash, zero: Buffer, n: number): void {
