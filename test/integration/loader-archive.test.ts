@@ -4,7 +4,7 @@
  * order, a private dockerd on the device's data-root with the device's daemon.json.
  * CTRBAKE_TEST_POWERCUTS sets how many random power cuts / kill -9 the first boot gets (default 2).
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
@@ -24,6 +24,7 @@ beforeAll(async () => {
   for (const init of ['systemd', 'sysvinit', 'busybox'] as const) overlays[`A-${init}`] = await f.loader(a, { layout: 'archive', init, spaceMarginKiB: MARGIN_KIB });
   overlays['B-systemd'] = await f.loader(b, { layout: 'archive', init: 'systemd', spaceMarginKiB: MARGIN_KIB });
   overlays['A-verify'] = await f.loader(a, { layout: 'archive', init: 'systemd', spaceMarginKiB: MARGIN_KIB, verifyOnBoot: true });
+  overlays['A-delete'] = await f.loader(a, { layout: 'archive', init: 'busybox', spaceMarginKiB: MARGIN_KIB, keepArchives: false });
 }, 300_000);
 
 afterEach(async () => {
@@ -175,6 +176,21 @@ describe('archive layout on a simulated device', () => {
     expect(loadLog(boot)).toMatch(/sample:1\.0 \(sha256:[0-9a-f]{64}\): its layer content no longer matches: loading it again/);
     expect(loadLog(boot)).toMatch(/loading .*sample/);
     await expectImagesA(d, boot);
+  });
+
+  it('--no-keep-archives: each archive is deleted once its image is loaded and synced; reset then refuses', async () => {
+    const d = await device(overlays['A-delete']!);
+    expect((await readdir(d.path('/usr/share/ctrbake/archives'))).length).toBe(2);
+    const boot = await d.boot({ init: 'busybox' });
+    expectBooted(boot);
+    expect(await d.listDeviceDir('/usr/share/ctrbake/archives')).toEqual([]);
+    await expectImagesA(d, boot);
+    await d.shutdown();
+    const second = await d.boot({ init: 'busybox', stopBefore: 'engine' });
+    expectBooted(second);
+    const reset = await d.ns(['busybox', 'sh', d.path('/usr/sbin/ctrbake-device'), 'reset'], { CTRBAKE_ROOT: d.root });
+    expect(reset.exitCode).toBe(1);
+    expect(String(reset.stderr)).toMatch(/reset needs the archives/);
   });
 
   it('factory reset returns to the baked images without network', async () => {
