@@ -22,7 +22,7 @@ import { generateLoader } from '../loader/generate.js';
 import { fsyncDir, sha256File, tempSiblingPath } from '../util/fs.js';
 import { lockStep, readImageList } from './lock-step.js';
 import { resolveStandaloneOptions, type ResolvedStandaloneConfig, type StandaloneBuildOptions } from './options.js';
-import { emptyDirectory, writeMountFiles, writePartitionImage } from './partition.js';
+import { emptyDirectory, mountOrderBefore, writeMountFiles, writePartitionImage } from './partition.js';
 import { describeTarget } from './target.js';
 
 export interface StandaloneFetchSummary {
@@ -186,6 +186,7 @@ export async function buildStandalone(options: StandaloneBuildOptions): Promise<
         device: config.partition.device,
         payloadDir: config.payloadDir,
         ...(loader.mountUnit ? { storeMountUnit: loader.mountUnit } : {}),
+        ...(config.init !== 'systemd' && mountOrderBefore(config.init, loader.files) !== undefined ? { order: mountOrderBefore(config.init, loader.files)! } : {}),
       });
       files = [...files.filter((f) => !f.startsWith(prefix)), ...mountFiles].sort();
       partition = { path: config.partition.image, device: config.partition.device, size: image.bytes, sha256: image.sha256 ?? (await sha256File(partitionTmp)) };

@@ -22,8 +22,18 @@ import type { Reporter } from '../cli/output.js';
 
 const TEMPLATE_ROOT = new URL('../../templates/standalone/', import.meta.url);
 
-/** Start numbers of the mount script: just before the loader's prepare script (59 busybox, 19 sysvinit). */
+/** Start numbers of the mount script when the loader's are unknown: before its defaults (59 busybox, 19 sysvinit). */
 export const PAYLOAD_MOUNT_ORDER = { busybox: 58, sysvinit: 18 } as const;
+
+/** The start number just before the loader's prepare script, read from the files it wrote. */
+export function mountOrderBefore(init: LoaderInit, loaderFiles: readonly string[]): number | undefined {
+  const re = init === 'busybox' ? /^etc\/init\.d\/S(\d\d)ctrbake$/ : /^etc\/rc3\.d\/S(\d\d)ctrbake$/;
+  for (const f of loaderFiles) {
+    const m = re.exec(f);
+    if (m) return Math.max(0, Number(m[1]) - 1);
+  }
+  return undefined;
+}
 
 async function template(name: string): Promise<string> {
   try {
@@ -112,6 +122,8 @@ export interface MountFilesOptions {
   payloadDir: string;
   /** systemd: the loader's store mount unit, which must come after the payload mount. */
   storeMountUnit?: string;
+  /** busybox/sysvinit: start number of the mount script (default PAYLOAD_MOUNT_ORDER). */
+  order?: number;
 }
 
 /** Writes what mounts the partition at the payload dir; returns the files written (relative). */
@@ -139,11 +151,12 @@ export async function writeMountFiles(options: MountFilesOptions): Promise<strin
     return files;
   }
   const script = renderTemplate(await template('payload-mount.sh.in'), values, 'payload-mount.sh.in');
+  const order = String(options.order ?? PAYLOAD_MOUNT_ORDER[options.init]).padStart(2, '0');
   if (options.init === 'busybox') {
-    await write(`/etc/init.d/S${PAYLOAD_MOUNT_ORDER.busybox}ctrbake-payload`, script, 0o755);
+    await write(`/etc/init.d/S${order}ctrbake-payload`, script, 0o755);
   } else {
     await write('/etc/init.d/ctrbake-payload', script, 0o755);
-    for (const level of [2, 3, 4, 5]) await link(`/etc/rc${level}.d/S${PAYLOAD_MOUNT_ORDER.sysvinit}ctrbake-payload`, '../init.d/ctrbake-payload');
+    for (const level of [2, 3, 4, 5]) await link(`/etc/rc${level}.d/S${order}ctrbake-payload`, '../init.d/ctrbake-payload');
   }
   return files;
 }

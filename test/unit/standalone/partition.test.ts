@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentReporter } from '../../../src/cli/output.js';
-import { emptyDirectory, writeMountFiles, writePartitionImage } from '../../../src/standalone/partition.js';
+import { emptyDirectory, mountOrderBefore, writeMountFiles, writePartitionImage } from '../../../src/standalone/partition.js';
 
 let dir: string | undefined;
 afterEach(async () => {
@@ -105,5 +105,16 @@ describe('what mounts the partition', () => {
     expect(String(start.stderr)).toMatch(/the payload partition \/dev\/ctrbake-missing is not there after 1s: check the partition table \(genimage\.cfg\) and --partition-device/);
     expect((await execa('busybox', ['sh', script, 'stop'], { reject: false, env, extendEnv: false })).exitCode).toBe(0);
     expect((await execa('busybox', ['sh', script, 'bogus'], { reject: false, env, extendEnv: false })).exitCode).toBe(2);
+  });
+});
+
+describe('the mount script starts just before the loader prepare script', () => {
+  it.each([
+    ['busybox', ['etc/init.d/S59ctrbake', 'etc/init.d/S61ctrbake-load'], 58],
+    ['busybox', ['etc/init.d/S30ctrbake'], 29],
+    ['sysvinit', ['etc/init.d/ctrbake', 'etc/rc2.d/S19ctrbake', 'etc/rc3.d/S19ctrbake'], 18],
+    ['busybox', ['usr/sbin/ctrbake-device'], undefined],
+  ] as const)('%s %j -> %s', (init, files, want) => {
+    expect(mountOrderBefore(init, files)).toBe(want);
   });
 });
