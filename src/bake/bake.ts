@@ -10,6 +10,7 @@ import { checkBakeBudget, resolveBudget } from '../report/index.js';
 import { bakeArchive, type BakeResult } from './archive.js';
 import { resolveBakeOptions, type BakeOptions, type ResolvedBakeConfig } from './options.js';
 import { bakeStoreFromConfig, STORE_TAR } from './store.js';
+import { addStoreSquashfs } from './store-squashfs.js';
 import { checkUpToDate, engineBinaryVersion, inputFingerprint, recordFingerprint } from './up-to-date.js';
 
 type BakeImplementation = (config: Readonly<ResolvedBakeConfig>) => Promise<BakeResult>;
@@ -35,7 +36,8 @@ export async function bake(options: BakeOptions): Promise<BakeResult> {
     }
     if (state.manifestFound) reporter.event({ event: 'bake.outdated', message: `baking again: ${state.reason}`, reason: state.reason });
   }
-  const result = await MODES[config.mode](config);
+  const baked = await MODES[config.mode](config);
+  const result = config.squashfs ? await addStoreSquashfs(baked, config) : baked;
   const manifest = await recordFingerprint(result.manifestPath, result.manifest, fingerprint);
   return { ...result, manifest, upToDate: false };
 }

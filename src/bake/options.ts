@@ -7,6 +7,7 @@ import { ConfigError } from '../errors.js';
 import type { ArchiveFormat, BakeMode, EngineName } from '../formats.js';
 import type { BudgetOptions, Layout } from '../report/index.js';
 import { silentReporter, type Reporter } from '../cli/output.js';
+import { DEFAULT_BLOCK_SIZE, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { parseSourceDateEpoch } from '../util/sde.js';
 
 export interface BakeOptions {
@@ -33,12 +34,22 @@ export interface BakeOptions {
   tmpBase?: string;
   /** Storage budget checked before anything is written (docs/report.md); over budget: exit 3, no OUT. */
   fit?: BudgetOptions & { layout?: Layout; blockSize?: number };
+  /** Store mode: also pack store.tar into OUT/store.sqfs (docs/bake.md). */
+  squashfs?: BakeSquashfsOptions;
   /** Bake even when OUT is up to date with these inputs (docs/bake.md). */
   force?: boolean;
   /** Up-to-date check: also re-hash every output against its recorded sha256 (default: size and mtime only). */
   verifyOutputs?: boolean;
   reporter?: Reporter;
   signal?: AbortSignal;
+}
+
+export interface BakeSquashfsOptions {
+  /** Default builtin. */
+  backend?: SquashfsBackendName;
+  /** Default gzip. */
+  compression?: SquashfsCompression;
+  blockSize?: number;
 }
 
 export interface ResolvedBakeConfig {
@@ -53,6 +64,7 @@ export interface ResolvedBakeConfig {
   sourceDateEpoch: number;
   engineBinary?: string;
   tmpBase?: string;
+  squashfs?: Readonly<Required<Omit<BakeSquashfsOptions, 'blockSize'>> & { blockSize: number }>;
   force: boolean;
   verifyOutputs: boolean;
   reporter: Reporter;
@@ -89,6 +101,7 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
     if (!value) bad(`${flag} is required`);
   }
   const tmpBase = options.tmpBase ?? (env.CTRBAKE_TMPDIR || undefined);
+  const squashfs = options.squashfs ? resolveSquashfs(options.squashfs, options.mode, bad) : undefined;
   return Object.freeze({
     lockPath: resolve(options.lockPath),
     cacheDir: resolve(options.cacheDir),
@@ -101,9 +114,25 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
     sourceDateEpoch,
     ...(options.engineBinary ? { engineBinary: options.engineBinary } : {}),
     ...(tmpBase ? { tmpBase } : {}),
+    ...(squashfs ? { squashfs } : {}),
     force: options.force ?? false,
     verifyOutputs: options.verifyOutputs ?? false,
     reporter: options.reporter ?? silentReporter,
     ...(options.signal ? { signal: options.signal } : {}),
   });
+}
+
+function resolveSquashfs(
+  options: BakeSquashfsOptions,
+  mode: BakeMode,
+  bad: (message: string) => never,
+): NonNullable<ResolvedBakeConfig['squashfs']> {
+  if (mode !== 'store') {
+    bad('--squashfs packs a store: use it with --mode store (archive mode ships the archives as files; pack OUT/archives with `ctrbake squashfs` if you want them in a SquashFS)');
+  }
+  const backend = options.backend ?? 'builtin';
+  if (!SQUASHFS_BACKENDS.includes(backend)) bad(`--squashfs-backend must be one of ${SQUASHFS_BACKENDS.join(', ')}, got ${String(backend)}`);
+  const compression = options.compression ?? 'gzip';
+  if (!SQUASHFS_COMPRESSIONS.includes(compression)) bad(`--compression must be one of ${SQUASHFS_COMPRESSIONS.join(', ')}, got ${String(compression)}`);
+  return Object.freeze({ backend, compression, blockSize: options.blockSize ?? DEFAULT_BLOCK_SIZE });
 }

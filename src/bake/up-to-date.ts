@@ -62,6 +62,7 @@ export function inputFingerprint({ lock, config, engineVersion }: FingerprintInp
     engine: config.engine,
     storageDriver: config.storageDriver,
     ...(config.mode === 'archive' ? { archiveFormat: config.archiveFormat } : {}),
+    ...(config.squashfs ? { squashfs: config.squashfs } : {}),
     sourceDateEpoch: config.sourceDateEpoch,
     lock,
   };

@@ -5,6 +5,8 @@ import type { ArchiveFormat, BakeMode, EngineName } from '../formats.js';
 import type { Layout } from '../report/index.js';
 import { budgetOptions } from './report.js';
 import { runCommand, type GlobalArgs } from './run.js';
+import { SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
+import { ConfigError } from '../errors.js';
 
 interface BakeArgs extends GlobalArgs {
   lock: string;
@@ -23,6 +25,10 @@ interface BakeArgs extends GlobalArgs {
   fsBlockSize?: number;
   force: boolean;
   verifyOutputs: boolean;
+  squashfs: boolean;
+  compression?: SquashfsCompression;
+  squashfsBackend?: SquashfsBackendName;
+  blockSize?: number;
 }
 
 function human(result: BakeResult): string {
@@ -47,13 +53,20 @@ export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
       .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'output directory (replaced as a whole at the end)' })
       .option('offline', { type: 'boolean', default: false, describe: 'state that no network may be used (bake never uses it: the engine has no network)' })
       .option('archive-format', { choices: ['docker-archive', 'oci-archive'] as const, default: 'docker-archive' as ArchiveFormat, describe: 'archive mode: the archive format' })
+      .option('squashfs', { type: 'boolean', default: false, describe: 'store mode: also pack store.tar into OUT/store.sqfs, the payload of the store layouts' })
+      .option('compression', { choices: SQUASHFS_COMPRESSIONS, describe: 'with --squashfs: the SquashFS compressor (default gzip; docs/squashfs.md)' })
+      .option('squashfs-backend', { choices: SQUASHFS_BACKENDS, describe: 'with --squashfs: builtin (default, no host tools), tar2sqfs or sqfstar' })
+      .option('block-size', { type: 'number', describe: 'with --squashfs: SquashFS block size in bytes (default 131072)' })
       .option('force', { type: 'boolean', default: false, describe: 'bake even when OUT is up to date with the same lock, options and versions' })
       .option('verify-outputs', { type: 'boolean', default: false, describe: 'up-to-date check: also re-hash every output (default: size and mtime)' }) as unknown as Argv<BakeArgs>,
   handler: (argv) =>
     runCommand<BakeResult>(
       argv,
-      ({ reporter, signal }) =>
-        bake({
+      ({ reporter, signal }) => {
+        if (!argv.squashfs && (argv.compression || argv.squashfsBackend || argv.blockSize !== undefined)) {
+          throw new ConfigError('E_CONFIG', '--compression, --squashfs-backend and --block-size apply to --squashfs: add --squashfs (store mode)');
+        }
+        return bake({
           lockPath: argv.lock,
           cacheDir: argv.cache,
           mode: argv.mode,
@@ -62,6 +75,9 @@ export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
           outDir: argv.out,
           offline: argv.offline,
           archiveFormat: argv.archiveFormat,
+          ...(argv.squashfs
+            ? { squashfs: { ...(argv.compression ? { compression: argv.compression } : {}), ...(argv.squashfsBackend ? { backend: argv.squashfsBackend } : {}), ...(argv.blockSize !== undefined ? { blockSize: argv.blockSize } : {}) } }
+            : {}),
           force: argv.force,
           verifyOutputs: argv.verifyOutputs,
           fit: {
@@ -74,7 +90,8 @@ export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
           },
           reporter,
           signal,
-        }),
+        });
+      },
       human,
     ),
 };
