@@ -26,6 +26,8 @@ export interface CompressedBlock {
   /** The bytes to store: compressed, or the input itself when compressing did not shrink it. */
   data: Buffer;
   compressed: boolean;
+  /** The whole input buffer, handed back so the caller can reuse it once `data` is written. */
+  source?: Buffer;
 }
 
 export interface BlockCompressor {
@@ -84,7 +86,7 @@ class GzipCompressor implements BlockCompressor {
         new Promise<CompressedBlock>((resolve, reject) => {
           deflate(input, { level: this.level, windowBits: 15, memLevel: 8, strategy: zlibConstants.Z_DEFAULT_STRATEGY }, (error, out) => {
             if (error) reject(error);
-            else resolve(out.length < length ? { data: out, compressed: true } : { data: input, compressed: false });
+            else resolve(out.length < length ? { data: out, compressed: true, source: block } : { data: input, compressed: false, source: block });
           });
         }),
     );
@@ -145,7 +147,7 @@ Promise.resolve(typeof mod.init === 'function' ? mod.init() : undefined).then(()
       const out = compress(input);
       if (out.length < job.length) {
         const copy = new Uint8Array(out);
-        parentPort.postMessage({ id: job.id, buf: copy.buffer, length: copy.length, compressed: true }, [copy.buffer]);
+        parentPort.postMessage({ id: job.id, buf: copy.buffer, length: copy.length, compressed: true, input: job.buf }, [copy.buffer, job.buf]);
       } else {
         parentPort.postMessage({ id: job.id, buf: job.buf, length: job.length, compressed: false }, [job.buf]);
       }
@@ -160,6 +162,8 @@ Promise.resolve(typeof mod.init === 'function' ? mod.init() : undefined).then(()
 interface WorkerReply {
   id: number;
   buf: ArrayBuffer;
+  /** The input buffer, returned with a compressed result. */
+  input?: ArrayBuffer;
   length: number;
   compressed: boolean;
   error?: string;
@@ -239,7 +243,7 @@ class WasmPoolCompressor implements BlockCompressor {
     if (!waiter) return;
     this.pending.delete(msg.id);
     if (msg.error !== undefined) waiter.reject(new Error(`compression failed in a worker: ${msg.error}`));
-    else waiter.resolve({ data: Buffer.from(msg.buf, 0, msg.length), compressed: msg.compressed });
+    else waiter.resolve({ data: Buffer.from(msg.buf, 0, msg.length), compressed: msg.compressed, source: Buffer.from(msg.input ?? msg.buf) });
   }
 
   private fail(error: Error): void {

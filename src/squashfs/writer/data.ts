@@ -57,6 +57,7 @@ export class DataWriter {
   private readonly tails = new Map<string, [number, number]>();
   private fragmentBuf: Buffer;
   private staging: Buffer;
+  private readonly spare: Buffer[] = [];
   private fragmentUsed = 0;
 
   constructor(
@@ -103,8 +104,7 @@ export class DataWriter {
           hole -= n;
           if (used === bs) {
             hash.update(block);
-            await this.submitBlock(file, block);
-            block = this.staging = Buffer.allocUnsafeSlow(bs);
+            if (await this.submitBlock(file, block)) block = this.staging = this.takeBlock();
             used = 0;
           }
         }
@@ -118,8 +118,7 @@ export class DataWriter {
           at += n;
           if (used === bs) {
             hash.update(block);
-            await this.submitBlock(file, block);
-            block = this.staging = Buffer.allocUnsafeSlow(bs);
+            if (await this.submitBlock(file, block)) block = this.staging = this.takeBlock();
             used = 0;
           }
         }
@@ -167,7 +166,7 @@ export class DataWriter {
     this.fragments.push({ start: 0, sizeWord: 0 });
     const result = handled(this.compressor.compress(this.fragmentBuf, this.fragmentUsed));
     this.queue.push({ result, file: null, fragment: index });
-    this.fragmentBuf = Buffer.allocUnsafeSlow(this.blockSize);
+    this.fragmentBuf = this.takeBlock();
     this.fragmentUsed = 0;
   }
 
@@ -181,13 +180,25 @@ export class DataWriter {
     this.queue.push({ result: null, file, fragment: -1 });
   }
 
-  private async submitBlock(file: FileData, block: Buffer): Promise<void> {
+  /** Queues a full block; false when it was all zeros (stored sparse, buffer not taken). */
+  private async submitBlock(file: FileData, block: Buffer): Promise<boolean> {
     if (block.equals(this.zero)) {
       await this.submitSparse(file);
-      return;
+      return false;
     }
     await this.makeRoom();
     this.queue.push({ result: handled(this.compressor.compress(block, block.length)), file, fragment: -1 });
+    return true;
+  }
+
+  /** A block-sized buffer: a recycled one when available (less garbage, steadier RSS). */
+  private takeBlock(): Buffer {
+    return this.spare.pop() ?? Buffer.allocUnsafeSlow(this.blockSize);
+  }
+
+  private recycle(block: CompressedBlock): void {
+    const source = block.source;
+    if (source && source.length === this.blockSize && source.byteOffset === 0 && this.spare.length < this.maxQueue + 2) this.spare.push(source);
   }
 
   private async makeRoom(): Promise<void> {
@@ -199,7 +210,7 @@ export class DataWriter {
     const file = item.file;
     if (file !== null) {
       if (file.discarded) {
-        if (item.result) await item.result;
+        if (item.result) this.recycle(await item.result);
         return;
       }
       if (!file.startSet) {
@@ -213,12 +224,14 @@ export class DataWriter {
       }
       const block = await item.result;
       file.blocks.push(this.writeBlock(block));
+      this.recycle(block);
       return;
     }
     const block = await item.result!;
     const entry = this.fragments[item.fragment]!;
     entry.start = this.position;
     entry.sizeWord = this.writeBlock(block);
+    this.recycle(block);
   }
 
   private writeBlock(block: CompressedBlock): number {
