@@ -7,7 +7,7 @@
  *   npm run bench -- pipeline [--runs 3] [--scale 1] [--json | --json-out FILE] [--only a,b,...]
  *
  * Pipelines (ids):
- *   store       ctrbake fetch -> bake --mode store (overlay2) -> ctrbake squashfs (builtin, gzip)
+ *   store       ctrbake fetch -> bake --mode store --squashfs (overlay2; builtin SquashFS writer, gzip)
  *   store-vfs   the same with --storage-driver vfs (the seed article's layout, overlay-vfs)
  *   archive     ctrbake fetch -> bake --mode archive (one docker-archive per image; not compressed)
  *   article     private dockerd (vfs) -> docker pull each image -> stop -> GNU tar of the
@@ -106,14 +106,13 @@ async function runStore(ctx: Context, dir: string, driver: 'overlay2' | 'vfs'): 
   const cache = join(dir, 'cache');
   const out = join(dir, 'out');
   const fetch = await ctrbakeFetch(ctx, cache);
-  const bake = await ctr(ctx, ['bake', '--lock', ctx.lockPath, '--cache', cache, '--mode', 'store', '--storage-driver', driver, '-o', out]);
-  const sqfs = await ctr(ctx, ['squashfs', join(out, 'store.tar'), '-o', join(dir, 'store.sqfs')]);
-  return { fetch, bake: addCost(bake, sqfs), steps: { 'bake --mode store': bake, 'squashfs builtin': sqfs }, outputBytes: await fileBytes(join(dir, 'store.sqfs')) };
+  const bake = await ctr(ctx, ['bake', '--lock', ctx.lockPath, '--cache', cache, '--mode', 'store', '--storage-driver', driver, '--squashfs', '-o', out]);
+  return { fetch, bake, steps: { 'bake --mode store --squashfs': bake }, outputBytes: await fileBytes(join(out, 'store.sqfs')) };
 }
 
 async function secondStore(ctx: Context, dir: string, driver: 'overlay2' | 'vfs'): Promise<StepCost> {
-  await secondInProcess(ctx, dir, { mode: 'store', storageDriver: driver });
-  return ctr(ctx, ['bake', '--lock', ctx.lockPath, '--cache', join(dir, 'cache'), '--mode', 'store', '--storage-driver', driver, '-o', join(dir, 'out')]);
+  await secondInProcess(ctx, dir, { mode: 'store', storageDriver: driver, squashfs: {} });
+  return ctr(ctx, ['bake', '--lock', ctx.lockPath, '--cache', join(dir, 'cache'), '--mode', 'store', '--storage-driver', driver, '--squashfs', '-o', join(dir, 'out')]);
 }
 
 /**
@@ -121,7 +120,7 @@ async function secondStore(ctx: Context, dir: string, driver: 'overlay2' | 'vfs'
  * what the check itself costs, without Node's start and the CLI's imports.
  */
 const inProcessSecond = new Map<string, number>();
-async function secondInProcess(ctx: Context, dir: string, options: Pick<BakeOptions, 'mode' | 'storageDriver'>): Promise<void> {
+async function secondInProcess(ctx: Context, dir: string, options: Pick<BakeOptions, 'mode' | 'storageDriver' | 'squashfs'>): Promise<void> {
   const start = process.hrtime.bigint();
   const r = await bake({ lockPath: ctx.lockPath, cacheDir: join(dir, 'cache'), outDir: join(dir, 'out'), sourceDateEpoch: 1_600_000_000, ...options });
   if (r.upToDate !== true) throw new Error(`the in-process second bake of ${dir} was not up to date`);
