@@ -38,6 +38,8 @@ interface QueueItem {
   result: Promise<CompressedBlock> | null;
   file: FileData | null;
   fragment: number;
+  /** A sparse block (result null): the bytes it stands for (a block, or an all-zero tail). */
+  sparseBytes?: number;
 }
 
 export interface DataWriterStats {
@@ -139,8 +141,11 @@ export class DataWriter {
       return existing;
     }
     this.files.set(key, file);
+    // An all-zero tail is a sparse block rather than a fragment, as tar2sqfs writes it
+    // (sqfsdiff then finds both images equal, inode types included).
+    if (used > 0 && tail.equals(this.zero.subarray(0, used))) await this.submitSparse(file, used);
     // A file smaller than a block is all tail: its whole-file key is its tail key.
-    if (used > 0) this.addTail(file, tail, size < bs ? key : undefined);
+    else if (used > 0) this.addTail(file, tail, size < bs ? key : undefined);
     return file;
   }
 
@@ -175,9 +180,9 @@ export class DataWriter {
     if (file.startSet) this.position = file.start;
   }
 
-  private async submitSparse(file: FileData): Promise<void> {
+  private async submitSparse(file: FileData, bytes = this.blockSize): Promise<void> {
     await this.makeRoom();
-    this.queue.push({ result: null, file, fragment: -1 });
+    this.queue.push({ result: null, file, fragment: -1, sparseBytes: bytes });
   }
 
   /** Queues a full block; false when it was all zeros (stored sparse, buffer not taken). */
@@ -219,7 +224,7 @@ export class DataWriter {
       }
       if (item.result === null) {
         file.blocks.push(0);
-        file.sparseBytes += this.blockSize;
+        file.sparseBytes += item.sparseBytes ?? this.blockSize;
         return;
       }
       const block = await item.result;

@@ -141,7 +141,8 @@ class TableWriter {
     const b = this.b;
     b.reset();
     const xattr = this.xattrs.add(node.xattrs);
-    const extended = xattr !== NO_XATTR || node.links > 1;
+    // Basic inodes of every type but regular files carry nlink; only xattrs need extended ones.
+    const extended = xattr !== NO_XATTR || (node.kind === 'file' && node.links > 1);
     switch (node.kind) {
       case 'file': {
         const data = node.data!;
