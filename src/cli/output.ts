@@ -67,7 +67,8 @@ export function createReporter(options: ReporterOptions): Reporter {
       if (!tty) return;
       const pct = e.total ? ` ${Math.floor(((e.current ?? 0) / e.total) * 100)}%` : '';
       const text = `${e.message ?? e.event}${pct}`;
-      stderr.write(`\r\x1b[K${text.slice(0, (stderr as { columns?: number }).columns ?? 100)}`);
+      // A TTY may report 0 columns (e.g. under `script` without stty): fall back to 100.
+      stderr.write(`\r\x1b[K${text.slice(0, (stderr as { columns?: number }).columns || 100)}`);
       progressShown = true;
     },
     result() {
