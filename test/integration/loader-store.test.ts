@@ -71,6 +71,11 @@ async function expectImagesA(d: SimDevice, boot: Boot): Promise<void> {
   for (const ref of [f.images.sample, f.images.fidelity]) await expectSaves(boot, ref);
 }
 
+/** The device's prepare step (before the engine) under each init style. */
+function prepareStep(init: InitStyle): string {
+  return { systemd: 'service:ctrbake-prepare.service', sysvinit: 'init:S19ctrbake', busybox: 'init:S59ctrbake' }[init];
+}
+
 async function sha256(path: string): Promise<string> {
   return createHash('sha256').update(await readFile(path)).digest('hex');
 }
@@ -130,18 +135,33 @@ describe('store layouts on a simulated device (dockerd 20.10 unless said)', () =
     ['overlay-vfs', 'busybox'],
     ['copy', 'sysvinit'],
     ['copy', 'busybox'],
-  ] as const)('%s/%s: first boot runs every image, prepared before the engine starts', async (layout: string, init: InitStyle) => {
+  ] as const)('%s/%s: first boot runs every image, prepared before the engine starts; second boot copies nothing', async (layout: string, init: InitStyle) => {
     const d = await device(overlays[`${layout}-${init}`]!);
+    const storeImage = d.path('/usr/share/ctrbake/store.sqfs');
+    const before = await sha256(storeImage);
     const boot = await d.boot({ init });
     expectBooted(boot);
     const order = boot.steps.map((s) => s.name);
     const prepare = order.findIndex((n) => /ctrbake$/.test(n));
     expect(prepare).toBeGreaterThanOrEqual(0);
     expect(prepare).toBeLessThan(order.indexOf('engine'));
+    expect(prepareLog(boot)).toMatch(/seeding|new writable layer/);
+    const firstKiB = await d.writtenKiB();
     await expectImagesA(d, boot);
+    await d.shutdown();
+
+    const second = await d.boot({ init });
+    expectBooted(second);
+    expect(prepareLog(second)).not.toMatch(/seeding|new writable layer/);
+    const secondKiB = await d.writtenKiB();
+    console.log(`${layout}/${init}: first boot wrote ${firstKiB} KiB before any container ran, second boot ${secondKiB} KiB`);
+    expect(secondKiB).toBeLessThan(1024);
+    await expectImagesA(d, second);
+    await d.shutdown();
+    expect(await sha256(storeImage)).toBe(before);
   });
 
-  it.each(['split', 'overlay-vfs'] as const)('%s with Debian 13\'s dockerd (26.x, newer-dockerd tree): images run, save and delete; the store stays untouched', async (layout) => {
+  it.each(['split', 'overlay-vfs', 'copy'] as const)('%s with Debian 13\'s dockerd (26.x, newer-dockerd tree): images run, save and delete; second boot copies nothing; the store stays untouched', async (layout) => {
     const d = await device(overlays[`${layout}-systemd`]!);
     const storeImage = d.path('/usr/share/ctrbake/store.sqfs');
     const before = await sha256(storeImage);
@@ -149,7 +169,9 @@ describe('store layouts on a simulated device (dockerd 20.10 unless said)', () =
     expectBooted(first);
     expect(first.engine!.version).toMatch(/^26\./);
     const info = await d.docker(['info', '--format', '{{.Driver}}']);
-    expect(String(info.stdout).trim()).toBe(layout === 'split' ? 'overlay2' : 'vfs');
+    expect(String(info.stdout).trim()).toBe(layout === 'overlay-vfs' ? 'vfs' : 'overlay2');
+    expect(prepareLog(first)).toMatch(/seeding|new writable layer/);
+    const firstKiB = await d.writtenKiB();
     await expectImagesA(d, first);
     expect((await run(d, ['--entrypoint', '/bin/sh', f.images.sample, '-c', 'echo written > /new-file && cat /new-file'])).trim()).toBe('written');
     expect((await d.docker(['rmi', f.images.sample])).exitCode).toBe(0);
@@ -157,24 +179,33 @@ describe('store layouts on a simulated device (dockerd 20.10 unless said)', () =
     const second = await d.boot({ init: 'systemd', dockerd: 'newer' });
     expectBooted(second);
     expect(prepareLog(second)).not.toMatch(/seeding|new writable layer/);
+    const secondKiB = await d.writtenKiB();
+    console.log(`${layout}/systemd (dockerd 26): first boot wrote ${firstKiB} KiB before any container ran, second boot ${secondKiB} KiB`);
+    expect(secondKiB).toBeLessThan(1024);
     assertFidelityOutput(await run(d, [f.images.fidelity]));
     await expectSaves(second, f.images.fidelity);
     await d.shutdown();
     expect(await sha256(storeImage)).toBe(before);
   });
 
-  it.each(['split', 'copy', 'overlay-vfs'] as const)('%s: interrupted first boots (power cut, kill -9) are redone from the pristine store', async (layout) => {
-    // split gets a power cut and a kill -9 by default, the others one power cut.
-    const cuts = Number(process.env.CTRBAKE_TEST_POWERCUTS ?? (layout === 'split' ? 2 : 1));
+  it.each([
+    ['split', 'systemd'],
+    ['copy', 'systemd'],
+    ['overlay-vfs', 'systemd'],
+    ['split', 'sysvinit'],
+    ['split', 'busybox'],
+  ] as const)('%s/%s: interrupted first boots (power cut, kill -9) are redone from the pristine store', async (layout, init: InitStyle) => {
+    // split/systemd gets a power cut and a kill -9 by default, the others one power cut.
+    const cuts = Number(process.env.CTRBAKE_TEST_POWERCUTS ?? (layout === 'split' && init === 'systemd' ? 2 : 1));
     for (let i = 0; i < cuts; i++) {
-      const d = await device(overlays[`${layout}-systemd`]!);
+      const d = await device(overlays[`${layout}-${init}`]!);
       const mode = i % 2 === 0 ? 'power cut' : 'kill -9';
       const delayMs = Math.floor(Math.random() * { split: 100, copy: 250, 'overlay-vfs': 40 }[layout]);
       let fired: Promise<void> | undefined;
       const cut = await d.boot({
-        init: 'systemd',
+        init,
         onStep: (step) => {
-          if (step.name !== 'service:ctrbake-prepare.service') return;
+          if (step.name !== prepareStep(init)) return;
           fired = (async () => {
             await new Promise((r) => setTimeout(r, delayMs));
             if (mode === 'power cut') await d.powerCut();
@@ -186,13 +217,13 @@ describe('store layouts on a simulated device (dockerd 20.10 unless said)', () =
       await fired;
       await d.shutdown();
       // What survived, seen after the data partition is mounted again (journal replayed).
-      await d.boot({ init: 'systemd', stopBefore: 'service:ctrbake-prepare.service' });
+      await d.boot({ init, stopBefore: prepareStep(init) });
       const recorded = (await d.readDeviceFile('/var/lib/ctrbake/seeded')) !== undefined;
-      console.log(`${layout}: ${mode} ${delayMs} ms into prepare (${cut.failure ? 'prepare interrupted' : 'prepare had finished'}, seeding ${recorded ? 'recorded' : 'not recorded'})`);
+      console.log(`${layout}/${init}: ${mode} ${delayMs} ms into prepare (${cut.failure ? 'prepare interrupted' : 'prepare had finished'}, seeding ${recorded ? 'recorded' : 'not recorded'})`);
       // Success reported before the cut must have been durable.
       if (!cut.failure) expect(recorded).toBe(true);
       await d.shutdown();
-      const boot = await d.boot({ init: 'systemd' });
+      const boot = await d.boot({ init });
       expectBooted(boot);
       await expectImagesA(d, boot);
       await d.dispose();
