@@ -9,6 +9,8 @@
 #   npm run bench -- firstboot             # as root
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Like `npm test` and `npm run demo`: install what is missing first (idempotent).
+bash scripts/install-deps.sh
 if [ $# -gt 0 ] && [ -f "bench/$1.ts" ]; then
   name=$1
   shift
