@@ -3,7 +3,7 @@
  * hashes every regular file's content on the way, for duplicate detection across layers.
  */
 import { createHash } from 'node:crypto';
-import { TarReader, type TarEntry, type TarEntryType } from '../squashfs/backends/tar-reader.js';
+import { TarInput, type TarEntry, type TarEntryType } from '../squashfs/writer/tar-input.js';
 import { directoryBytes, roundUp, symlinkBytes } from './unpacked-model.js';
 
 export interface ScannedFile {
@@ -131,7 +131,7 @@ export class LayerScanner {
 }
 
 /** sha256 hex of the current entry's data (consumes it). */
-export async function hashEntryData(reader: TarReader): Promise<string> {
+export async function hashEntryData(reader: TarInput): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of reader.data()) hash.update(chunk);
   return hash.digest('hex');
@@ -145,7 +145,7 @@ export async function scanLayerTar(source: AsyncIterable<Uint8Array>, blockSize:
       yield chunk;
     }
   })();
-  const reader = new TarReader(counted);
+  const reader = new TarInput(counted);
   try {
     for (let entry = await reader.next(); entry; entry = await reader.next()) {
       const path = normalizeName(entry.name);

@@ -8,7 +8,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
-import { TarReader } from '../squashfs/backends/tar-reader.js';
+import { TarInput } from '../squashfs/writer/tar-input.js';
 import type { ReportInput } from './input.js';
 import { hashEntryData, LayerScanner, normalizeName, type LayerScan } from './scan-layer.js';
 
@@ -35,7 +35,7 @@ export async function scanStoreLayers(input: ReportInput, blockSize: number): Pr
   const chains = new Map<string, { cacheId?: string; diff?: string }>();
   let podmanLayers: Array<{ id?: string; 'diff-digest'?: string }> = [];
   const configSizes = new Map<string, number>();
-  const reader = new TarReader(createReadStream(join(input.outDir, STORE_TAR), { highWaterMark: 1024 * 1024 }));
+  const reader = new TarInput(createReadStream(join(input.outDir, STORE_TAR), { highWaterMark: 1024 * 1024 }));
   const readText = async (size: number): Promise<string> => {
     if (size > MAX_META) {
       await reader.skipData();

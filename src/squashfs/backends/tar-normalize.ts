@@ -7,7 +7,7 @@
  */
 import { InputError } from '../../errors.js';
 import { badLinkError, duplicateError, notUnderDirectoryError, unsafePathError } from '../errors.js';
-import { displayName, E_TAR_UNSUPPORTED, TarReader, type TarEntry } from './tar-reader.js';
+import { displayName, E_TAR_UNSUPPORTED, TarInput, type TarEntry } from '../writer/tar-input.js';
 import { encodeHeader, endOfArchive, padding, type CanonicalEntry } from './tar-writer.js';
 
 /** The only xattr namespaces SquashFS stores (and the Linux kernel reads back). */
@@ -72,7 +72,7 @@ const MAX_NAME = 256;
 const MAX_MTIME = 0xffffffff;
 
 export class TarNormalizer {
-  private readonly reader: TarReader;
+  private readonly reader: TarInput;
   private readonly options: NormalizeOptions;
   private readonly known = new Map<string, Known>([['', { kind: 'dir', implicit: true }]]);
   private first: TarEntry | null | undefined;
@@ -81,7 +81,7 @@ export class TarNormalizer {
   root: RootAttributes | null = null;
 
   constructor(source: AsyncIterable<Uint8Array>, options: NormalizeOptions) {
-    this.reader = new TarReader(source);
+    this.reader = new TarInput(source);
     this.options = options;
   }
 

@@ -4,7 +4,7 @@
  * Owner names are never written (sqfstar would map them through the host's passwd);
  * PAX mtime is never written (sqfstar 4.5.1 rejects a PAX mtime without a fraction).
  */
-import { BLOCK, type TarEntryType } from './tar-reader.js';
+import { BLOCK, type TarEntryType } from '../writer/tar-input.js';
 
 export interface CanonicalEntry {
   /** Normalised name (binary string); "" is the root and is written as "./". */

@@ -1,8 +1,12 @@
 /**
- * Streaming tar decoder for the builtin SquashFS writer: ustar, GNU (long names and links,
- * old GNU sparse) and PAX (local and global headers, SCHILY/LIBARCHIVE xattrs, PAX sparse
- * 0.1 and 1.0). Pull-based: the caller asks for the next entry and then reads its content,
- * so backpressure reaches the input stream and nothing is buffered whole.
+ * The project's one streaming tar decoder: ustar, GNU (long names and links, old GNU
+ * sparse) and PAX (local and global headers, SCHILY/LIBARCHIVE xattrs, PAX sparse 0.0, 0.1
+ * and 1.0). Pull-based: the caller asks for the next entry and then reads its content, so
+ * backpressure reaches the input stream and nothing is buffered whole.
+ *
+ * Users: the builtin SquashFS writer reads the logical content (`content()`, holes as
+ * numbers); the validating pass of the host-tool backends (backends/tar-normalize.ts) and
+ * the report read the stored bytes (`data()`, `skipData()`) and check `sparse`.
  *
  * Names and link targets are "binary strings" (latin1, one char per byte): non-UTF-8 names
  * survive byte for byte, and comparing two such strings with `<` is a byte-wise comparison,
@@ -11,7 +15,7 @@
 import { InputError } from '../../errors.js';
 import { truncatedError } from '../errors.js';
 
-const BLOCK = 512;
+export const BLOCK = 512;
 /** PAX headers and GNU long names are read into memory: refuse absurd ones. */
 const MAX_META_SIZE = 16 * 1024 * 1024;
 
@@ -44,6 +48,13 @@ export interface TarEntry {
   xattrs: Map<string, Buffer>;
   /** For sparse entries: the data segments [offset, length], sorted; holes read as zeros. */
   sparseMap?: Array<[number, number]>;
+  /** The entry uses a GNU or PAX sparse encoding (typeflag S or GNU.sparse.* records). */
+  sparse: boolean;
+}
+
+/** A binary-string name as readable text for messages. */
+export function displayName(name: string): string {
+  return Buffer.from(name, 'latin1').toString('utf8');
 }
 
 /** A piece of file content: bytes, or a run of that many zero bytes (a hole). */
@@ -237,6 +248,11 @@ export class TarInput {
     return this.source.consumed;
   }
 
+  /** Same as `bytesConsumed`. */
+  get position(): number {
+    return this.source.consumed;
+  }
+
   /** Releases the input when giving up before its end. */
   async close(): Promise<void> {
     await this.source.close();
@@ -312,8 +328,10 @@ export class TarInput {
       devmajor: type === 'chardev' || type === 'blockdev' ? numeric(header, 329, 8, 'devmajor') : 0,
       devminor: type === 'chardev' || type === 'blockdev' ? numeric(header, 337, 8, 'devminor') : 0,
       xattrs: new Map(),
+      sparse: flag === 'S',
     };
     for (const [key, value] of pax) {
+      if (key.startsWith('GNU.sparse.')) entry.sparse = true;
       if (key === 'path') entry.name = paxString(value);
       else if (key === 'linkpath') linkname = entry.linkname = paxString(value);
       else if (key === 'size') entry.size = stored = paxNumber(value, key);
@@ -428,6 +446,28 @@ export class TarInput {
       this.pendingData = 0;
     }
     await this.source.readExact(this.pendingPadding, `the padding of ${JSON.stringify(entry.name)}`);
+    this.pendingPadding = 0;
+  }
+
+  /**
+   * The current entry's stored bytes as they follow its header(s) (for a sparse entry: the
+   * data segments back to back, without the holes), then its padding is skipped. Views are
+   * valid until the next iteration. Must be read completely or not at all.
+   */
+  async *data(): AsyncGenerator<Buffer> {
+    const entry = this.current;
+    if (entry === null) throw new Error('data() without a current entry');
+    const n = this.pendingData;
+    this.pendingData = 0;
+    yield* this.source.stream(n, `the data of ${JSON.stringify(displayName(entry.name))}`);
+    await this.source.readExact(this.pendingPadding, `the padding of ${JSON.stringify(displayName(entry.name))}`);
+    this.pendingPadding = 0;
+  }
+
+  /** Skips the current entry's data and padding (`next()` also does this by itself). */
+  async skipData(): Promise<void> {
+    if (this.pendingData + this.pendingPadding > 0) await this.source.skip(this.pendingData + this.pendingPadding, 'the data of an entry');
+    this.pendingData = 0;
     this.pendingPadding = 0;
   }
 }

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { resolveSquashfsOptions } from '../../../src/squashfs/index.js';
 import { normalizeTarPath, TarNormalizer, type NormalizeOptions } from '../../../src/squashfs/backends/tar-normalize.js';
-import { TarReader } from '../../../src/squashfs/backends/tar-reader.js';
+import { TarInput } from '../../../src/squashfs/writer/tar-input.js';
 import { parseSqfstarVersion, sqfstarIgnoresRootOptions, sqfstarVersionSupported } from '../../../src/squashfs/backends/sqfstar.js';
 import { tarBuffer, type TarOptions, type TreeEntry } from '../../fixtures/tars.js';
 
@@ -50,7 +50,7 @@ async function normalize(entries: TreeEntry[], tarOptions: TarOptions = {}, opti
 }
 
 async function readAll(tar: Buffer) {
-  const r = new TarReader(Readable.from([tar]));
+  const r = new TarInput(Readable.from([tar]));
   const out = [];
   for (let e = await r.next(); e; e = await r.next()) {
     const data: Buffer[] = [];
