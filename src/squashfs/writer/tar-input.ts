@@ -342,7 +342,13 @@ export class TarInput {
       else if (key === 'SCHILY.devminor') entry.devminor = paxNumber(value, key);
       else if (key.startsWith('SCHILY.xattr.')) entry.xattrs.set(key.slice(13), value);
       else if (key.startsWith('LIBARCHIVE.xattr.')) {
-        const xname = Buffer.from(decodeURIComponent(Buffer.from(key.slice(17), 'latin1').toString('utf8')), 'utf8').toString('latin1');
+        let decoded: string;
+        try {
+          decoded = decodeURIComponent(Buffer.from(key.slice(17), 'latin1').toString('utf8'));
+        } catch {
+          throw corrupt(`a PAX record ${JSON.stringify(key)} has a malformed percent escape`);
+        }
+        const xname = Buffer.from(decoded, 'utf8').toString('latin1');
         entry.xattrs.set(xname, Buffer.from(value.toString('latin1'), 'base64'));
       }
     }

@@ -309,6 +309,7 @@ describe('bad input', () => {
     ['a stream without an end marker', buildTar([ok], false), 'E_TAR_TRUNCATED'],
     ['an empty stream', Buffer.alloc(0), 'E_TAR_TRUNCATED'],
     ['a bad header checksum', badChecksum, 'E_TAR_CORRUPT'],
+    ['a malformed percent escape in a LIBARCHIVE xattr name', buildTar([{ name: 'f', pax: { 'LIBARCHIVE.xattr.user.%zz': 'eA==' } }]), 'E_TAR_CORRUPT'],
   ])('refuses %s with %s... and leaves no file', async (_what, tar, code) => {
     const out = fresh('bad');
     await expect(writeSquashfsFromTar(Readable.from([tar]), join(out, 'x.sqfs'))).rejects.toMatchObject({ code });
