@@ -4,23 +4,15 @@
  * Owner names are never written (sqfstar would map them through the host's passwd);
  * PAX mtime is never written (sqfstar 4.5.1 rejects a PAX mtime without a fraction).
  */
-import { BLOCK, type TarEntryType } from '../writer/tar-input.js';
+import { BLOCK, type TarEntry, type TarEntryType } from '../writer/tar-input.js';
 
-export interface CanonicalEntry {
+/** A tar entry as the host tools get it: the parsed entry's fields under its normalised name. */
+export type CanonicalEntry = Pick<TarEntry, 'type' | 'mode' | 'uid' | 'gid' | 'size' | 'linkname' | 'devmajor' | 'devminor' | 'xattrs'> & {
   /** Normalised name (binary string); "" is the root and is written as "./". */
   path: string;
-  type: TarEntryType;
-  mode: number;
-  uid: number;
-  gid: number;
   /** Seconds, already clamped to 0..2^32-1. */
   mtime: number;
-  size: number;
-  linkname: string;
-  devmajor: number;
-  devminor: number;
-  xattrs: Map<string, Buffer>;
-}
+};
 
 const TYPEFLAG: Record<TarEntryType, string> = {
   file: '0',
