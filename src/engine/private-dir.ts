@@ -1,6 +1,7 @@
-import { chmod, mkdtemp } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EngineError } from '../errors.js';
+import { sweepOrphanedEngineDirs, writeOwnerFile } from './orphans.js';
 
 /** Linux sun_path holds 108 bytes with the NUL; we keep a margin for `.ttrpc` suffixes. */
 export const MAX_SOCKET_PATH_BYTES = 100;
@@ -8,10 +9,20 @@ export const MAX_SOCKET_PATH_BYTES = 100;
 /** The base for engine private dirs: short (unix socket paths live inside), never TMPDIR (BitBake's is long). */
 export const DEFAULT_ENGINE_TMP_BASE = '/tmp';
 
-/** Creates a private 0700 directory for one engine run under `base`. */
+/**
+ * Creates a private 0700 directory for one engine run under `base`, with an owner file naming
+ * this process. First it ends what earlier, killed ctrbake runs left under `base` (orphans.ts).
+ */
 export async function makeEnginePrivateDir(prefix: string, base: string): Promise<string> {
+  await sweepOrphanedEngineDirs([base]);
   const dir = await mkdtemp(join(base, prefix));
-  await chmod(dir, 0o700);
+  try {
+    await chmod(dir, 0o700);
+    await writeOwnerFile(dir);
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
   return dir;
 }
 

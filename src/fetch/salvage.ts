@@ -1,6 +1,8 @@
 import { readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { unmountUnder } from '../engine/mounts.js';
+import { sweepOrphanedEngineDirs } from '../engine/orphans.js';
+import { DEFAULT_ENGINE_TMP_BASE } from '../engine/private-dir.js';
 import { processesMentioning, terminateProcess } from '../engine/processes.js';
 import type { LockedImage } from '../formats.js';
 import { cacheTmpDir, commitBlob, hasBlob, listCacheTmp, parseDigest, tmpEntryOwnerPid, type ExpectedBlob } from './cache.js';
@@ -84,6 +86,9 @@ async function stopOrphanedEngine(dir: string): Promise<void> {
 export async function recoverStaleDownloads(cacheDir: string, images: readonly LockedImage[]): Promise<string[]> {
   const wanted = new Map<string, ExpectedBlob>();
   for (const image of images) for (const [k, v] of wantedBlobs(image)) wanted.set(k, v);
+  // The engine of a run killed while it tore down may no longer name CACHE/tmp: its private dir's
+  // owner file tells (engine/orphans.ts).
+  await sweepOrphanedEngineDirs([DEFAULT_ENGINE_TMP_BASE]);
   const stored: string[] = [];
   for (const name of await listCacheTmp(cacheDir)) {
     const pid = tmpEntryOwnerPid(name);
