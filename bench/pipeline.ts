@@ -5,6 +5,7 @@
  * 127.0.0.1); everything below pulls from that registry: "network" here is loopback.
  *
  *   npm run bench -- pipeline [--runs 3] [--scale 1] [--json | --json-out FILE] [--only a,b,...]
+ *                             [--boot-runs N] [--boots a,b,... | --no-boot]
  *
  * Pipelines (ids):
  *   store       ctrbake fetch -> bake --mode store --squashfs (overlay2; builtin SquashFS writer, gzip)
@@ -22,9 +23,18 @@
  * (and it has no separate fetch). Times: wall clock, median of --runs; CPU = user+sys of every
  * process of the step; peak RSS = the largest single process (see bench/lib/measure.ts). The
  * second bake runs once after the measured runs, on the same output and inputs.
+ *
+ * Then, on the outputs of the last run (same images, same run), the device side: first and
+ * second boot of the simulated device (bench/lib/boot.ts, test/fixtures/device.ts) for each
+ * loader layout: time to the first running container and KiB written to the data partition,
+ * ratios to the archive layout of the same engine. Boot cases (--boots, default all):
+ *   archive      docker, `archive` output        overlay-vfs   docker, `store-vfs` output
+ *   split        docker, `store` output          copy          docker, `store` output
+ *   podman-archive, podman-ro   podman bakes of the same cache (library calls, not timed)
+ *   article      the article's tar of its vfs data-root extracted into the rootfs at build time
  */
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { availableParallelism, freemem, release, totalmem } from 'node:os';
+import { availableParallelism, freemem, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { bake } from '../src/bake/bake.js';
 import type { BakeOptions } from '../src/bake/options.js';
@@ -32,24 +42,40 @@ import { startDockerd, type RunningDockerd } from '../src/engine/dockerd.js';
 import { resolveLock } from '../src/lock/resolve.js';
 import { startRegistry } from '../test/fixtures/registry.js';
 import { buildImageSet, pushImageSet, type BenchImageSet } from './lib/image-set.js';
+import { measureBoots, type BootCase, type BootSummary } from './lib/boot.js';
 import { addCost, median, procCost, timed, ZERO, type StepCost } from './lib/measure.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const CTRBAKE = ['node', join(ROOT, 'bin', 'ctrbake.js')];
 const PIPELINES = ['store', 'store-vfs', 'archive', 'article', 'skopeo', 'lower-bound'] as const;
 type PipelineId = (typeof PIPELINES)[number];
+const BOOTS = ['archive', 'overlay-vfs', 'split', 'copy', 'podman-archive', 'podman-ro', 'article'] as const;
+type BootId = (typeof BOOTS)[number];
+/** The pipeline whose output each boot case boots (podman cases: that pipeline's fetch cache). */
+const BOOT_FROM: Record<BootId, PipelineId> = {
+  archive: 'archive',
+  'overlay-vfs': 'store-vfs',
+  split: 'store',
+  copy: 'store',
+  'podman-archive': 'store',
+  'podman-ro': 'store',
+  article: 'article',
+};
 
 interface Args {
   runs: number;
   scale: number;
   json: boolean;
   only: PipelineId[];
+  /** Runs per boot case (default: --runs). */
+  bootRuns?: number;
+  boots: BootId[];
   /** Also write the --json document to this file (and print the table). */
   jsonOut?: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { runs: 3, scale: 1, json: false, only: [...PIPELINES] };
+  const args: Args = { runs: 3, scale: 1, json: false, only: [...PIPELINES], boots: [...BOOTS] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') args.json = true;
@@ -57,11 +83,19 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--scale') args.scale = Number(argv[++i]);
     else if (a === '--json-out') args.jsonOut = argv[++i]!;
     else if (a === '--only') args.only = argv[++i]!.split(',') as PipelineId[];
+    else if (a === '--boot-runs') args.bootRuns = Number(argv[++i]);
+    else if (a === '--boots') args.boots = argv[++i]!.split(',').filter(Boolean) as BootId[];
+    else if (a === '--no-boot') args.boots = [];
     else if (a === 'pipeline' || a === '--') continue;
     else throw new Error(`unknown argument ${a}; see the header of bench/pipeline.ts`);
   }
   if (!Number.isInteger(args.runs) || args.runs < 1) throw new Error('--runs must be a positive integer');
   for (const id of args.only) if (!PIPELINES.includes(id)) throw new Error(`--only: unknown pipeline ${id}; use ${PIPELINES.join(',')}`);
+  for (const id of args.boots) if (!BOOTS.includes(id)) throw new Error(`--boots: unknown boot case ${id}; use ${BOOTS.join(',')}`);
+  if (args.bootRuns !== undefined && (!Number.isInteger(args.bootRuns) || args.bootRuns < 1)) throw new Error('--boot-runs must be a positive integer');
+  // A boot case needs its pipeline's output; --only without it drops the case.
+  args.boots = args.boots.filter((b) => args.only.includes(BOOT_FROM[b]));
+  if (args.boots.length > 0 && process.getuid?.() !== 0) throw new Error('the boot cases need root (loop devices, mounts); run as root or pass --no-boot');
   return args;
 }
 
@@ -247,15 +281,76 @@ interface Summary {
   runs: RunResult[];
 }
 
+/**
+ * The device side on the last run's outputs. The podman cases bake the same cache with podman
+ * first (library calls; their time is logged, not part of the pipeline table).
+ */
+async function runBoots(ctx: Context, args: Args, lastDir: Map<PipelineId, string>, archiveBytes: number): Promise<{ summaries: BootSummary[]; podmanBakeS: Record<string, number>; dataSizeMiB: number }> {
+  const out = (id: PipelineId) => join(lastDir.get(id)!, 'out', 'manifest.json');
+  const podmanBakeS: Record<string, number> = {};
+  const podmanBake = async (mode: 'archive' | 'store'): Promise<string> => {
+    const outDir = join(ctx.work, `podman-${mode}`);
+    const start = process.hrtime.bigint();
+    await bake({
+      lockPath: ctx.lockPath,
+      cacheDir: join(lastDir.get('store')!, 'cache'),
+      outDir,
+      mode,
+      engine: 'podman',
+      sourceDateEpoch: 1_600_000_000,
+      ...(mode === 'store' ? { storageDriver: 'overlay', squashfs: {} } : {}),
+    });
+    podmanBakeS[mode] = Number(process.hrtime.bigint() - start) / 1e9;
+    log(`  podman bake --mode ${mode}: ${podmanBakeS[mode]!.toFixed(1)} s`);
+    return join(outDir, 'manifest.json');
+  };
+  const cases: BootCase[] = [];
+  for (const b of args.boots) {
+    switch (b) {
+      case 'archive':
+        cases.push({ id: 'docker archive', engine: 'docker', layout: 'archive', manifestPath: out('archive'), from: 'archive' });
+        break;
+      case 'overlay-vfs':
+        cases.push({ id: 'docker overlay-vfs', engine: 'docker', layout: 'overlay-vfs', manifestPath: out('store-vfs'), from: 'store-vfs' });
+        break;
+      case 'split':
+        cases.push({ id: 'docker split', engine: 'docker', layout: 'split', manifestPath: out('store'), from: 'store' });
+        break;
+      case 'copy':
+        cases.push({ id: 'docker copy', engine: 'docker', layout: 'copy', manifestPath: out('store'), from: 'store' });
+        break;
+      case 'article':
+        cases.push({ id: 'article: data-root in rootfs', engine: 'docker', layout: 'rootfs-dataroot', dataRootTar: join(lastDir.get('article')!, 'data-root.tar'), from: 'article' });
+        break;
+      case 'podman-archive':
+        log('podman bake (archive) for the podman boot cases');
+        cases.push({ id: 'podman archive', engine: 'podman', layout: 'archive', manifestPath: await podmanBake('archive'), from: 'podman-bake' });
+        break;
+      case 'podman-ro':
+        log('podman bake (store) for the podman boot cases');
+        cases.push({ id: 'podman podman-ro', engine: 'podman', layout: 'podman-ro', manifestPath: await podmanBake('store'), from: 'podman-bake' });
+        break;
+    }
+  }
+  // Room for the archive layout's free-space check (twice the archives) plus the loaded
+  // layers; the same size for every case. A sparse file: its size costs nothing.
+  const dataSizeMiB = Math.ceil((2.5 * archiveBytes + 2 * ctx.set.uniqueUnpackedBytes) / 2 ** 20) + 256;
+  const summaries = await measureBoots(cases, { runs: args.bootRuns ?? args.runs, image: ctx.refs[0]!, dataSizeMiB, work: ctx.work, log });
+  return { summaries, podmanBakeS, dataSizeMiB };
+}
+
 function medianCost(costs: StepCost[]): StepCost {
   return { wallS: median(costs.map((c) => c.wallS)), cpuS: median(costs.map((c) => c.cpuS)), peakRssKiB: median(costs.map((c) => c.peakRssKiB)) };
 }
 
 const args = parseArgs(process.argv.slice(2));
+const startedAt = new Date().toISOString();
+const loadAtStart = loadavg();
 const log = (m: string) => process.stderr.write(`[pipeline] ${m}\n`);
 const work = await mkdtemp('/var/tmp/ctrbake-bench-pipeline-');
 const registry = await startRegistry();
 const results: Summary[] = [];
+let boots: Awaited<ReturnType<typeof runBoots>> | undefined;
 let setInfo: BenchImageSet;
 try {
   log('building / reusing the image set');
@@ -317,7 +412,10 @@ try {
       ...(inProcessSecond.has(lastDir.get(id)!) ? { secondBakeInProcessS: inProcessSecond.get(lastDir.get(id)!)! } : {}),
       runs,
     });
-    await rm(lastDir.get(id)!, { recursive: true, force: true });
+  }
+  if (args.boots.length > 0) {
+    const archive = results.find((r) => r.id === 'archive');
+    boots = await runBoots(ctx, args, lastDir, archive?.outputBytes ?? setInfo.unpackedBytes);
   }
 } finally {
   await registry.close();
@@ -325,7 +423,10 @@ try {
 }
 
 const machine = {
+  started: startedAt,
   date: new Date().toISOString(),
+  /** 1, 5, 15 min load averages at the start and the end of the run. */
+  loadAverage: { start: loadAtStart.map((x) => +x.toFixed(2)), end: loadavg().map((x) => +x.toFixed(2)) },
   cpus: availableParallelism(),
   memGiB: +(totalmem() / 2 ** 30).toFixed(1),
   freeGiB: +(freemem() / 2 ** 30).toFixed(1),
@@ -349,7 +450,10 @@ const imageSet = {
     })(),
     ratiosToCtrbakeStore: { bakeWall: ratio(r.bake.wallS, ref.bake.wallS), bakeCpu: ratio(r.bake.cpuS, ref.bake.cpuS), totalWall: ratio(r.total.wallS, ref.total.wallS), peakRss: ratio(r.bake.peakRssKiB, ref.bake.peakRssKiB), output: ratio(r.outputBytes, ref.outputBytes) },
   }));
-  const doc = `${JSON.stringify({ bench: 'pipeline', runs: args.runs, machine, imageSet, reference: ref.id, results: withRatios }, null, 2)}\n`;
+  const bootDoc = boots
+    ? { runs: args.bootRuns ?? args.runs, image: 'the first image of the set, --rm, no network', init: 'systemd', dataPartitionMiB: boots.dataSizeMiB, podmanBakeS: boots.podmanBakeS, cases: boots.summaries }
+    : undefined;
+  const doc = `${JSON.stringify({ bench: 'pipeline', args, runs: args.runs, machine, imageSet, reference: ref.id, results: withRatios, ...(bootDoc ? { boot: bootDoc } : {}) }, null, 2)}\n`;
   if (args.jsonOut) await writeFile(args.jsonOut, doc);
   if (args.json) process.stdout.write(doc);
 }
@@ -386,4 +490,26 @@ if (!args.json) {
   for (const r of results) {
     for (const [name, c] of Object.entries(r.steps)) console.log(`  ${r.id.padEnd(12)} ${name.padEnd(24)} ${c.wallS.toFixed(1).padStart(7)} ${c.cpuS.toFixed(1).padStart(7)} ${(c.peakRssKiB / 1024).toFixed(0).padStart(6)}`);
   }
+  if (boots) {
+    const x = (v: number | undefined, digits: number) => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits));
+    console.log(`\nfirst boot on the simulated device, same outputs (last run), median of ${args.bootRuns ?? args.runs}; data partition ${boots.dataSizeMiB} MiB ext4; ratios to the archive layout of the same engine`);
+    console.log('case                          from         1st container s  x archive  written MiB  x archive  boot s   2nd boot: container s  written MiB');
+    for (const b of boots.summaries) {
+      console.log(
+        [
+          b.id.padEnd(29),
+          b.from.padEnd(11),
+          (b.first.firstContainerMs / 1000).toFixed(2).padStart(16),
+          x(b.ratiosToArchive?.firstContainerMs, 2).padStart(10),
+          (b.first.writtenKiB / 1024).toFixed(1).padStart(12),
+          x(b.ratiosToArchive?.writtenKiB, 3).padStart(10),
+          (b.first.bootMs / 1000).toFixed(2).padStart(7),
+          (b.second.firstContainerMs / 1000).toFixed(2).padStart(22),
+          (b.second.writtenKiB / 1024).toFixed(1).padStart(12),
+        ].join(' '),
+      );
+    }
+    for (const [mode, s] of Object.entries(boots.podmanBakeS)) console.log(`podman bake --mode ${mode} for the podman cases (library call, once): ${s.toFixed(1)} s`);
+  }
+  console.log(`load average (1/5/15 min): ${machine.loadAverage.start.join(' ')} at the start, ${machine.loadAverage.end.join(' ')} at the end`);
 }
