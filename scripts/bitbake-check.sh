@@ -5,16 +5,20 @@
 #     CTRBAKE_BB_USER=builder] scripts/bitbake-check.sh [tasks|oecore|all]
 #
 # tasks (default, needs root for the bake's private engines): bitbake alone with a minimal
-#   conf written to a temp dir (bitbake.conf, base.bbclass with fetch/unpack/install/package
-#   tasks, layer.conf) plus this layer. A registry on 127.0.0.1 serves test images. Checks:
-#   1. `bitbake --runall=fetch` fills DL_DIR/ctrbake (locks and blobs);
-#   2. the registry is stopped; with BB_NO_NETWORK = "1" the bundles build and each package
-#      holds the expected files;
+#   conf written to a temp dir (bitbake.conf, base.bbclass with fetch/unpack/checkuri/install/
+#   package tasks, layer.conf) plus this layer. A registry on 127.0.0.1 serves test images. Checks:
+#   1. `bitbake -c checkuri` finds the images (ctrbake:// checkstatus); `bitbake --runall=fetch`
+#      fills DL_DIR with one ctrbake_*.tar per image and platform;
+#   2. a file:// PREMIRRORS made from a copy of that DL_DIR serves a second build dir with an
+#      empty DL_DIR, the registry stopped and BB_NO_NETWORK = "1": the bundles build and each
+#      package holds the expected files; the same through an http:// PREMIRRORS (wget);
 #   3. a second build with nothing changed runs no task;
 #   4. another image digest re-runs do_fetch and do_ctrbake_bake (and what follows) only;
 #   5. a bundle for an aarch64 target holds the arm64 image (platform from TARGET_ARCH);
-#   6. BB_NO_NETWORK with nothing in DL_DIR fails in do_fetch with a message that says what to do;
-#   7. a tag without digest fails at parse time.
+#   6. BB_NO_NETWORK with the image in no DL_DIR and no mirror fails in do_fetch (BitBake's
+#      network-access error naming the ctrbake:// URL);
+#   7. a tag without digest fails at parse time;
+#   8. no host path in the signatures; 9. an altered archive on a mirror is refused.
 # runner (as root, with CTRBAKE_BB_USER): see run_runner.
 # oecore (needs a non-root user, CTRBAKE_BB_USER when run as root): OE-core + this layer
 #   parse; CTRBAKE_PLATFORM for each of CTRBAKE_OE_MACHINES (default qemux86-64 qemuarm64
@@ -135,6 +139,15 @@ write_minimal_layer() {
 	do_fetch[dirs] = "${DL_DIR}"
 	do_fetch[network] = "1"
 
+	python do_checkuri() {
+	    src = (d.getVar('SRC_URI') or '').split()
+	    if src:
+	        bb.fetch2.Fetch(src, d).checkstatus()
+	}
+	addtask checkuri
+	do_checkuri[nostamp] = "1"
+	do_checkuri[network] = "1"
+
 	python base_do_unpack() {
 	    src = (d.getVar('SRC_URI') or '').split()
 	    if src:
@@ -202,31 +215,37 @@ pkg_has() {
 	done
 }
 
+# A build dir: bblayers.conf and local.conf (the fixture images; EXTRA lines appended).
+# new_build DIR [EXTRA]
+new_build() {
+	local dir=$1 extra=${2:-}
+	mkdir -p "$dir/conf"
+	echo "BBLAYERS = \"$WORK/meta-min $LAYER\"" >"$dir/conf/bblayers.conf"
+	cat >"$dir/conf/local.conf" <<-EOF
+	CTRBAKE_EXAMPLE_APP = "$(ref sample)"
+	CTRBAKE_EXAMPLE_COMPOSE = "$WORK/compose.yaml"
+	CTRBAKE_EXAMPLE_REGISTRIES = "$(ref host)"
+	# No engine recipe (meta-virtualization) and no OE-core image recipes in this minimal world.
+	CTRBAKE_ENGINE_RDEPENDS = ""
+	BBMASK = "recipes-examples/images/"
+	$extra
+	EOF
+}
+archives() { find "$1" -maxdepth 1 -name 'ctrbake_*.tar' "${@:2}" | sort; }
+
 run_tasks() {
 	[ "$(id -u)" = 0 ] || fail "the tasks check bakes with private engines and runs as root (the OE-core check is the non-root one)"
 	[ -f "$LAYER/dist/cli/main.js" ] || (cd "$LAYER" && npm run build >/dev/null)
 	start_fixtures
 	write_minimal_layer
-	mkdir -p "$WORK/build/conf"
-	cat >"$WORK/build/conf/bblayers.conf" <<-EOF
-	BBLAYERS = "$WORK/meta-min $LAYER"
-	EOF
-	local host compose=$WORK/compose.yaml
+	local host
 	host=$(ref host)
-	cat >"$compose" <<-EOF
+	cat >"$WORK/compose.yaml" <<-EOF
 	services:
 	  app:
 	    image: $(ref sample)
 	  multi:
 	    image: "$(ref multi)"
-	EOF
-	cat >"$WORK/build/conf/local.conf" <<-EOF
-	CTRBAKE_EXAMPLE_APP = "$(ref sample)"
-	CTRBAKE_EXAMPLE_COMPOSE = "$compose"
-	CTRBAKE_EXAMPLE_REGISTRIES = "$host"
-	# No engine recipe (meta-virtualization) and no OE-core image recipes in this minimal world.
-	CTRBAKE_ENGINE_RDEPENDS = ""
-	BBMASK = "recipes-examples/images/"
 	EOF
 	# The same app, pinned to another digest (read after local.conf with -R).
 	echo "CTRBAKE_EXAMPLE_APP = \"$(ref sampleV2)\"" >"$WORK/v2.conf"
@@ -238,20 +257,36 @@ run_tasks() {
 	EOF
 	local recipes="ctrbake-example-archive ctrbake-example-split ctrbake-example-podman-ro ctrbake-example-compose ctrbake-example-rootfs"
 
-	# 1. fetch (with network): every recipe, then the v2 digest and the arm64 target
+	# 1. with network, in a first build dir: checkuri, then fetch every recipe, the v2 digest
+	#    and the arm64 target
+	BUILD=$WORK/build-fetch
+	new_build "$BUILD"
+	bb_expect_ok -c checkuri ctrbake-example-archive
+	pass "checkuri: the registry has $(ref sample | cut -c1-60)... for linux/amd64"
 	bb_expect_ok --runall=fetch $recipes
 	bb_expect_ok -R "$WORK/v2.conf" -c fetch ctrbake-example-archive
 	bb_expect_ok -R "$WORK/arm64.conf" -c fetch ctrbake-example-archive
-	local locks
-	locks=$(find "$WORK/build/downloads/ctrbake/locks" -name '*.lock.json' | wc -l)
-	[ "$locks" -ge 4 ] || fail "expected the locks in DL_DIR/ctrbake/locks, found $locks"
-	pass "--runall=fetch filled DL_DIR/ctrbake ($locks locks, $(find "$WORK/build/downloads/ctrbake/blobs" -type f | wc -l) blobs)"
+	local dl=$BUILD/downloads n
+	n=$(archives "$dl" | wc -l)
+	# sample and multi for amd64 (shared by the five recipes), sample 2.0, multi for arm64
+	[ "$n" = 4 ] || { archives "$dl" >&2; fail "expected 4 image archives in DL_DIR, found $n"; }
+	for f in $(archives "$dl"); do [ -f "$f.done" ] || fail "no done stamp for $f"; done
+	[ -z "$(find "$dl" -maxdepth 1 -name '*.tmp-*')" ] || fail "temp files left in DL_DIR"
+	# shellcheck disable=SC2046 # the temp paths have no blanks
+	pass "--runall=fetch filled DL_DIR: $n image archives ($(du -cb $(archives "$dl") | tail -n1 | cut -f1) bytes), each with its .done stamp: $(archives "$dl" -printf '%f ')"
 
-	# 2. offline
+	# 2. a mirror made from a copy of that DL_DIR; a new build dir with an empty DL_DIR,
+	#    BB_NO_NETWORK and the registry stopped
+	local mirror=$WORK/mirror
+	mkdir -p "$mirror"
+	# shellcheck disable=SC2046
+	cp $(archives "$dl") "$mirror/"
 	stop_fixtures
-	echo 'BB_NO_NETWORK = "1"' >>"$WORK/build/conf/local.conf"
+	BUILD=$WORK/build
+	new_build "$BUILD" "BB_NO_NETWORK = \"1\"
+PREMIRRORS:prepend = \"ctrbake://.*/.* file://$mirror/ \""
 	bb_expect_ok $recipes
-	local p=$WORK/build/tmp/deploy/packages/x86_64
+	local p=$BUILD/tmp/deploy/packages/x86_64
 	local sample_id
 	pkg_has "$p/ctrbake-example-archive.tar" usr/share/ctrbake/manifest.json usr/share/ctrbake/images.list usr/sbin/ctrbake-device etc/docker/daemon.json
 	grep -q '^./usr/share/ctrbake/archives/.*\.tar$' <<<"$(tar -tf "$p/ctrbake-example-archive.tar")" || fail "archive bundle has no archive"
@@ -262,19 +297,40 @@ run_tasks() {
 	pkg_has "$p/ctrbake-example-rootfs.tar" usr/share/ctrbake/ctrbake-example-rootfs/store.tar usr/share/ctrbake/ctrbake-example-rootfs/manifest.json
 	sample_id=$(tar -xOf "$p/ctrbake-example-archive.tar" ./usr/share/ctrbake/manifest.json | jq -r '.images[0].digest')
 	[ "$(tar -xOf "$p/ctrbake-example-archive.tar" ./usr/share/ctrbake/manifest.json | jq -r '.sourceDateEpoch')" = 1700000000 ] || fail "SOURCE_DATE_EPOCH not passed"
-	pass "BB_NO_NETWORK build: 5 bundle packages with the expected files (archive: $sample_id)"
+	local links
+	links=$(find "$BUILD/downloads" -maxdepth 1 -type l -name 'ctrbake_*.tar' -lname "$mirror/*" | wc -l)
+	[ "$links" = 2 ] || { ls -l "$BUILD/downloads" >&2; fail "expected DL_DIR links to the 2 mirrored archives these recipes need, found $links"; }
+	pass "PREMIRRORS file:// (a copy of DL_DIR), empty DL_DIR, registry stopped, BB_NO_NETWORK: 5 bundle packages with the expected files (archive: $sample_id); DL_DIR links to $links mirror files"
+
+	# the same from an http:// mirror (BitBake's wget fetcher), fetch only, another new build dir
+	local http_pid port
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	(cd "$mirror" && exec python3 -m http.server --bind 127.0.0.1 "$port" >/dev/null 2>&1) &
+	http_pid=$!
+	for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.2; done
+	local saved=$BUILD
+	BUILD=$WORK/build-http
+	new_build "$BUILD" "PREMIRRORS:prepend = \"ctrbake://.*/.* http://127.0.0.1:$port/ \""
+	bb --runall=fetch ctrbake-example-archive ctrbake-example-compose || { kill "$http_pid"; tail -n 40 "$WORK/last.log" >&2; fail "fetch from the http:// mirror"; }
+	kill "$http_pid"; wait "$http_pid" 2>/dev/null || true
+	n=$(archives "$BUILD/downloads" -type f | wc -l)
+	[ "$n" = 2 ] || fail "expected 2 archives downloaded from the http:// mirror, found $n"
+	cmp -s "$(archives "$BUILD/downloads" -type f | head -n1)" "$mirror/$(basename "$(archives "$BUILD/downloads" -type f | head -n1)")" || fail "http:// mirror copy differs"
+	pass "PREMIRRORS http:// (registry stopped): --runall=fetch downloaded the $n archives from the mirror"
+	BUILD=$saved
 
 	# 3. nothing changed: nothing runs
 	bb_expect_ok $recipes
 	[ "$(tasks_run)" = 0 ] || { executed >&2; fail "a rebuild with nothing changed ran $(tasks_run) task(s)"; }
 	pass "rebuild with nothing changed: 0 tasks run"
 
-	# 4. another digest of the app image: the four bundles holding it re-run from do_fetch
-	#    (an offline check) on; the compose bundle, which does not hold it, runs nothing
+	# 4. another digest of the app image (on the mirror): the four bundles holding it re-run
+	#    from do_fetch on; the compose bundle, which does not hold it, runs nothing
 	bb_expect_ok -R "$WORK/v2.conf" $recipes
 	local ran
 	ran=$(executed | sort | tr '\n' ' ')
 	for r in archive split podman-ro rootfs; do
+		echo "$ran" | grep -q "ctrbake-example-$r.bb:do_fetch" || fail "digest change did not re-run the fetch of $r: $ran"
 		echo "$ran" | grep -q "ctrbake-example-$r.bb:do_ctrbake_bake" || fail "digest change did not re-run the bake of $r: $ran"
 	done
 	if echo "$ran" | grep -q "ctrbake-example-compose"; then fail "digest change re-ran the compose bundle: $ran"; fi
@@ -287,18 +343,18 @@ run_tasks() {
 
 	# 5. aarch64 target: the arm64 image of the multi-platform index, baked on this x86_64 host
 	bb_expect_ok -R "$WORK/arm64.conf" ctrbake-example-archive
-	[ "$(tar -xOf "$WORK/build/tmp/deploy/packages/aarch64/ctrbake-example-archive.tar" ./usr/share/ctrbake/manifest.json | jq -r '.platform | .os + "/" + .architecture + "/" + .variant')" = linux/arm64/v8 ] ||
+	[ "$(tar -xOf "$BUILD/tmp/deploy/packages/aarch64/ctrbake-example-archive.tar" ./usr/share/ctrbake/manifest.json | jq -r '.platform | .os + "/" + .architecture + "/" + .variant')" = linux/arm64/v8 ] ||
 		fail "aarch64 bundle is not linux/arm64/v8"
 	pass "TARGET_ARCH aarch64: bundle holds linux/arm64/v8"
 
-	# 6. BB_NO_NETWORK and nothing in DL_DIR for these inputs
+	# 6. BB_NO_NETWORK and the image in neither DL_DIR nor the mirror
 	cat >"$WORK/fresh.conf" <<-EOF
 	CTRBAKE_EXAMPLE_APP = "$host/ctrbake/other:1.0@sha256:$(printf 'ab%.0s' $(seq 32))"
 	EOF
 	if bb -R "$WORK/fresh.conf" -c fetch ctrbake-example-archive; then fail "offline fetch of an image not in DL_DIR succeeded"; fi
-	task_log x86_64 ctrbake-example-archive do_fetch >"$WORK/task.log"
-	grep -q "BB_NO_NETWORK is set and DL_DIR has no lock" "$WORK/task.log" || { tail -n 30 "$WORK/last.log" "$WORK/task.log" >&2; fail "no clear message"; }
-	pass "BB_NO_NETWORK without DL_DIR content: do_fetch fails with: $(grep -o 'BB_NO_NETWORK is set and DL_DIR has no lock[^(]*' "$WORK/task.log" | head -n1)..."
+	grep -q "Network access disabled through BB_NO_NETWORK.*ctrbake lock + fetch .*ctrbake://$host/ctrbake/other" "$WORK/last.log" ||
+		{ tail -n 30 "$WORK/last.log" >&2; fail "no BB_NO_NETWORK message naming the URL"; }
+	pass "BB_NO_NETWORK, image not in DL_DIR nor on the mirror: do_fetch fails with: $(grep -o 'Network access disabled through BB_NO_NETWORK.*' "$WORK/last.log" | head -n1 | cut -c1-200)..."
 
 	# 7. a tag without a digest fails at parse time
 	echo "CTRBAKE_EXAMPLE_APP = \"$host/ctrbake/sample:1.0\"" >"$WORK/tag.conf"
@@ -309,18 +365,46 @@ run_tasks() {
 	# 8. no host path in the signatures of the ctrbake tasks (sstate reuse across machines)
 	bb_expect_ok -S none ctrbake-example-archive
 	local sig dump
-	for task in do_fetch do_ctrbake_bake do_install; do
+	for task in do_fetch do_unpack do_ctrbake_bake do_install; do
 		sig=$(find "$BUILD/tmp/stamps/x86_64" -name "ctrbake-example-archive-1.0-r0.$task.sigdata.*" | head -n 1)
 		[ -n "$sig" ] || fail "no sigdata for $task"
 		dump=$(cd "$BUILD" && LANG=en_US.UTF-8 "$BITBAKE_DIR/bin/bitbake-dumpsig" "$sig" 2>&1)
-		if [ "$task" != do_install ]; then # do_install depends on the lock through do_ctrbake_bake's hash
-			grep -q "CTRBAKE_LOCK_ID" <<<"$dump" || { echo "$dump" | head -n 40 >&2; fail "$task signature does not hold CTRBAKE_LOCK_ID"; }
+		if [ "$task" != do_install ]; then # do_install depends on the images through do_ctrbake_bake's hash
+			grep -q "ctrbake://$host/ctrbake/sample:[0-9.]*@sha256:[0-9a-f]*;platform=linux/amd64" <<<"$dump" || { echo "$dump" | head -n 40 >&2; fail "$task signature does not hold the ctrbake:// URL"; }
 		fi
 		if grep -F -e "$LAYER" -e "$WORK" <<<"$dump" | grep -v '^Task dependencies\|^basewhitelist\|^Variable BB_BASEHASH_IGNORE_VARS' >"$WORK/paths.txt"; then
 			head -n 5 "$WORK/paths.txt" >&2; fail "$task signature holds a host path"
 		fi
 	done
-	pass "signatures of do_fetch, do_ctrbake_bake, do_install: no host path (layer, TOPDIR, DL_DIR); the lock id in fetch and bake"
+	pass "signatures of do_fetch, do_unpack, do_ctrbake_bake, do_install: no host path (layer, TOPDIR, DL_DIR, mirror); the ctrbake:// URL in fetch, unpack and bake"
+
+	# 9. a mirror whose archive was altered (one byte of a blob): refused, set aside, and
+	#    with no other source the fetch fails
+	local bad=$WORK/mirror-bad f
+	mkdir -p "$bad"
+	f=$(basename "$(find "$BUILD/downloads" -maxdepth 1 -name 'ctrbake_*sample_1.0*.tar' | head -n1)")
+	[ -n "$f" ] || fail "no sample archive in DL_DIR"
+	cp "$mirror/$f" "$bad/$f"
+	python3 - "$bad/$f" <<-'PY'
+	import sys, tarfile
+	path = sys.argv[1]
+	with tarfile.open(path) as t:
+	    m = [i for i in t.getmembers() if i.name.startswith("blobs/")][-1]
+	with open(path, "r+b") as f:
+	    f.seek(m.offset_data)
+	    b = f.read(1)
+	    f.seek(m.offset_data)
+	    f.write(bytes([b[0] ^ 0xff]))
+	PY
+	BUILD=$WORK/build-bad
+	new_build "$BUILD" "BB_NO_NETWORK = \"1\"
+PREMIRRORS:prepend = \"ctrbake://.*/.* file://$bad/ \""
+	if bb -c fetch ctrbake-example-archive; then fail "an altered mirror archive was accepted"; fi
+	grep -q "has sha256 .* (damaged or altered)" "$WORK/last.log" || { tail -n 40 "$WORK/last.log" >&2; fail "no digest message for the altered archive"; }
+	[ -e "$BUILD/downloads/${f}_bad-digest" ] || fail "the altered archive was not set aside"
+	[ ! -e "$BUILD/downloads/$f" ] || fail "the altered archive is still in DL_DIR under its name"
+	pass "altered archive on the mirror: refused ($(grep -o 'blob [0-9a-f]\{12\}[0-9a-f]* has sha256 [0-9a-f]\{12\}' "$WORK/last.log" | head -n1)...), set aside as ${f}_bad-digest, fetch failed"
+	BUILD=$WORK/build
 }
 
 # As a non-root user (CTRBAKE_BB_USER) with bitbake alone: without a runner the bake fails
@@ -332,7 +416,7 @@ run_runner() {
 	BB_AS=${CTRBAKE_BB_USER:?set CTRBAKE_BB_USER to a non-root user with a sudoers rule for node}
 	runuser -u "$BB_AS" -- sudo -n "$(command -v node)" -e 'process.exit(process.getuid() === 0 ? 0 : 1)' ||
 		fail "sudo -n node does not give $BB_AS root: add the sudoers rule of docs/yocto.md#privileges"
-	[ -f "$WORK/refs.json" ] || start_fixtures
+	[ -n "$FIXTURES_PID" ] || { rm -f "$WORK/refs.json"; start_fixtures; }
 	[ -d "$WORK/meta-min" ] || write_minimal_layer
 	BUILD=$WORK/build-user
 	mkdir -p "$BUILD/conf"

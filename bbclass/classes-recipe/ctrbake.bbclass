@@ -4,8 +4,13 @@
 #   CTRBAKE_IMAGES = "registry.example.com/app:1.4@sha256:<digest>"
 #   CTRBAKE_LAYOUT = "split"
 #
-# do_fetch  (network) ctrbake lock + ctrbake fetch into ${DL_DIR}/ctrbake; with BB_NO_NETWORK
-#           it only checks that DL_DIR already has everything.
+# SRC_URI             one ctrbake://REGISTRY/REPO[:TAG]@sha256:...;platform=OS/ARCH[/VARIANT]
+#                     entry per image (CTRBAKE_IMAGES and CTRBAKE_COMPOSE), generated here.
+# do_fetch            BitBake's fetcher with this layer's ctrbake:// method (lib/ctrbake-bb/
+#                     ctrbake_bb/fetcher.py): each image becomes ONE verified file in DL_DIR, so
+#                     PREMIRRORS/MIRRORS, BB_NO_NETWORK and --runall=fetch work as for any source.
+# do_unpack           the fetcher re-verifies each file and unpacks its blobs into
+#                     ${UNPACKDIR}/ctrbake/cache; a postfunc writes the bundle's lock.
 # do_ctrbake_bake     ctrbake bake (offline, private engine, needs root) + ctrbake loader
 # do_install          ships the loader's rootfs overlay: the opaque payload (archives or a
 #                     SquashFS), the device script, init units and engine config.
@@ -62,8 +67,13 @@ CTRBAKE_HOST_PATH[doc] = "PATH the CLI runs with: where the build host's dockerd
 CTRBAKE_ENGINE_RDEPENDS ?= "${@ctrbake_bb.layouts.ENGINE_RDEPENDS.get(d.getVar('CTRBAKE_ENGINE'), '')}"
 CTRBAKE_ENGINE_RDEPENDS[doc] = "Runtime dependency on the engine package (meta-virtualization's docker or podman)."
 
-CTRBAKE_CACHE = "${DL_DIR}/ctrbake"
-CTRBAKE_LOCK = "${CTRBAKE_CACHE}/locks/${CTRBAKE_LOCK_ID}.lock.json"
+# The images as sources: set by the anonymous function below, one URL per image.
+CTRBAKE_SRC_URI = ""
+SRC_URI += "${CTRBAKE_SRC_URI}"
+# Where do_unpack puts them (UNPACKDIR; WORKDIR on releases without it) and the bake reads them.
+CTRBAKE_SRC = "${@d.getVar('UNPACKDIR') or d.getVar('WORKDIR')}/ctrbake"
+CTRBAKE_CACHE = "${CTRBAKE_SRC}/cache"
+CTRBAKE_LOCK = "${CTRBAKE_SRC}/ctrbake.lock.json"
 CTRBAKE_B = "${WORKDIR}/ctrbake"
 
 # A bundle compiles nothing: no toolchain, no debug split, no strip of container files.
@@ -77,11 +87,14 @@ do_configure[noexec] = "1"
 do_compile[noexec] = "1"
 
 # Never part of a signature: host paths and how the CLI is reached, not what it produces.
-CTRBAKE_HOST_VARS = "CTRBAKE_LAYERDIR CTRBAKE_BIN CTRBAKE_NODE CTRBAKE_RUNNER CTRBAKE_HOST_PATH CTRBAKE_AUTHFILE CTRBAKE_COMPOSE CTRBAKE_CACHE DL_DIR BB_NO_NETWORK"
+CTRBAKE_HOST_VARS = "CTRBAKE_LAYERDIR CTRBAKE_BIN CTRBAKE_NODE CTRBAKE_RUNNER CTRBAKE_HOST_PATH CTRBAKE_AUTHFILE CTRBAKE_COMPOSE CTRBAKE_SRC CTRBAKE_CACHE CTRBAKE_LOCK UNPACKDIR WORKDIR DL_DIR BB_NO_NETWORK"
 
 python __anonymous() {
-    import ctrbake_bb.layouts, ctrbake_bb.platform, ctrbake_bb.refs
+    import ctrbake_bb.layouts, ctrbake_bb.platform, ctrbake_bb.refs, ctrbake_bb.imagearchive, ctrbake_bb.fetcher
     pn = d.getVar('PN')
+    # The ctrbake:// fetch method, in this process's list of BitBake fetchers (once). Only
+    # recipes that inherit this class parse this: no other recipe sees it.
+    ctrbake_bb.fetcher.register()
 
     if not d.getVar('CTRBAKE_PLATFORM'):
         try:
@@ -111,8 +124,7 @@ python __anonymous() {
             compose_text = f.read()
         if not ctrbake_bb.refs.compose_images(compose_text):
             bb.fatal('%s: CTRBAKE_COMPOSE %s has no services.*.image' % (pn, compose))
-        for task in ('do_fetch', 'do_ctrbake_bake'):
-            d.appendVarFlag(task, 'file-checksums', ' %s:True' % compose)
+        d.appendVarFlag('do_ctrbake_bake', 'file-checksums', ' %s:True' % compose)
     if not images and not compose:
         bb.fatal('%s: set CTRBAKE_IMAGES (references pinned by digest) or CTRBAKE_COMPOSE' % pn)
 
@@ -125,6 +137,11 @@ python __anonymous() {
             bb.fatal('%s: %s' % (pn, ctrbake_bb.refs.pin_error(bad, 'CTRBAKE_COMPOSE ' + os.path.basename(compose))))
 
     d.setVar('CTRBAKE_LOCK_ID', ctrbake_bb.refs.lock_id(d.getVar('CTRBAKE_PLATFORM'), images, compose_text))
+    try:
+        urls = ctrbake_bb.imagearchive.src_uri(images + ctrbake_bb.refs.compose_images(compose_text), d.getVar('CTRBAKE_PLATFORM'))
+    except ValueError as e:
+        bb.fatal('%s: %s' % (pn, e))
+    d.setVar('CTRBAKE_SRC_URI', ' '.join(urls))
 }
 
 # --- shell helpers (set -e is on in BitBake shell tasks) ---
@@ -159,57 +176,29 @@ ctrbake_check_privileges() {
 	fi
 }
 
-ctrbake_registry_args() {
-	ctrbake_args=""
-	for r in ${CTRBAKE_INSECURE_REGISTRIES}; do
-		ctrbake_args="$ctrbake_args --insecure-registry $r"
-	done
-	if [ -n "${CTRBAKE_AUTHFILE}" ]; then
-		ctrbake_args="$ctrbake_args --authfile ${CTRBAKE_AUTHFILE}"
-	fi
-	echo "$ctrbake_args"
-}
+# --- do_fetch and do_unpack: BitBake's, with the ctrbake:// fetch method ---
+# do_fetch is the only task that uses the network (base.bbclass gives it [network]); its
+# signature holds SRC_URI, hence every image's digest and the platform.
 
-# --- do_fetch: the only network use ---
-
-ctrbake_do_fetch() {
-	lock="${CTRBAKE_LOCK}"
-	mkdir -p "${CTRBAKE_CACHE}/locks"
-	if [ "${BB_NO_NETWORK}" = "1" ]; then
-		if [ ! -s "$lock" ]; then
-			bbfatal "ctrbake: BB_NO_NETWORK is set and DL_DIR has no lock for ${PN} ($lock): run 'bitbake ${PN} -c fetch' (or --runall=fetch) with network first, or copy DL_DIR/ctrbake from a machine that did"
-		fi
-		if ! ctrbake_cli fetch --offline --lock "$lock" --cache "${CTRBAKE_CACHE}"; then
-			bbfatal "ctrbake: BB_NO_NETWORK is set and DL_DIR/ctrbake lacks blobs of ${PN}'s images (listed above): run 'bitbake ${PN} -c fetch' with network first"
-		fi
-		return 0
-	fi
-	if [ ! -s "$lock" ]; then
-		compose_arg=""
-		if [ -n "${CTRBAKE_COMPOSE}" ]; then
-			compose_arg="--compose ${CTRBAKE_COMPOSE}"
-		fi
-		# shellcheck disable=SC2046,SC2086
-		ctrbake_cli lock ${CTRBAKE_IMAGES} $compose_arg --platform "${CTRBAKE_PLATFORM}" $(ctrbake_registry_args) -o "$lock.tmp.$$"
-		mv "$lock.tmp.$$" "$lock"
-	fi
-	# shellcheck disable=SC2046
-	ctrbake_cli fetch --lock "$lock" --cache "${CTRBAKE_CACHE}" $(ctrbake_registry_args)
+# After the fetcher unpacked each image (verified) into ${CTRBAKE_SRC}: the bundle's lock.
+python ctrbake_do_unpack() {
+    import ctrbake_bb.fetcher
+    urls = (d.getVar('CTRBAKE_SRC_URI') or '').split()
+    ctrbake_bb.fetcher.merge_unpacked_locks(urls, d.getVar('UNPACKDIR') or d.getVar('WORKDIR'), d.getVar('CTRBAKE_LOCK'))
 }
-ctrbake_do_fetch[vardeps] += "CTRBAKE_IMAGES CTRBAKE_PLATFORM CTRBAKE_LOCK_ID CTRBAKE_INSECURE_REGISTRIES CTRBAKE_CLI_ID"
-ctrbake_do_fetch[vardepsexclude] += "${CTRBAKE_HOST_VARS}"
+ctrbake_do_unpack[vardeps] += "CTRBAKE_SRC_URI"
+ctrbake_do_unpack[vardepsexclude] += "${CTRBAKE_HOST_VARS}"
+do_unpack[postfuncs] += "ctrbake_do_unpack"
 ctrbake_cli[vardepsexclude] += "${CTRBAKE_HOST_VARS}"
 ctrbake_cli_privileged[vardepsexclude] += "${CTRBAKE_HOST_VARS}"
 ctrbake_check_privileges[vardepsexclude] += "${CTRBAKE_HOST_VARS}"
-ctrbake_registry_args[vardepsexclude] += "${CTRBAKE_HOST_VARS}"
-do_fetch[postfuncs] += "ctrbake_do_fetch"
 
 # --- do_ctrbake_bake: offline, root, private engine ---
 
 do_ctrbake_bake() {
 	ctrbake_check_privileges
 	lock="${CTRBAKE_LOCK}"
-	[ -s "$lock" ] || bbfatal "ctrbake: $lock is missing: do_fetch did not run for ${PN} (bitbake ${PN} -c fetch)"
+	[ -s "$lock" ] || bbfatal "ctrbake: $lock is missing: do_unpack did not run for ${PN} (bitbake ${PN} -c unpack)"
 	out="${CTRBAKE_B}/out"
 	overlay="${CTRBAKE_B}/rootfs"
 	budget_arg=""
@@ -251,11 +240,11 @@ do_ctrbake_bake() {
 		--layout ${CTRBAKE_LAYOUT} --init ${CTRBAKE_INIT} --payload-dir "${CTRBAKE_PAYLOAD_DIR}" \
 		$loader_args -o "$overlay"
 }
-do_ctrbake_bake[vardeps] += "CTRBAKE_LOCK_ID CTRBAKE_PLATFORM CTRBAKE_LAYOUT CTRBAKE_MODE CTRBAKE_ENGINE \
+do_ctrbake_bake[vardeps] += "CTRBAKE_SRC_URI CTRBAKE_LOCK_ID CTRBAKE_PLATFORM CTRBAKE_LAYOUT CTRBAKE_MODE CTRBAKE_ENGINE \
     CTRBAKE_STORAGE_DRIVER CTRBAKE_ARCHIVE_FORMAT CTRBAKE_COMPRESSION CTRBAKE_SQUASHFS_BACKEND CTRBAKE_INIT \
     CTRBAKE_PAYLOAD_DIR CTRBAKE_DATA_DIR CTRBAKE_DATA_ROOT CTRBAKE_BUDGET CTRBAKE_CLI_ID"
 do_ctrbake_bake[vardepsexclude] += "${CTRBAKE_HOST_VARS}"
-# Not for network use (the bake reads only DL_DIR and its engine has no network): BitBake
+# Not for network use (the bake reads only what do_unpack verified; its engine has no network): BitBake
 # isolates tasks without this flag in a new user namespace, where the engine cannot mount
 # its storage, and a setuid runner (sudo) cannot gain root.
 do_ctrbake_bake[network] = "1"
