@@ -1,8 +1,10 @@
 /**
- * The ctrbake class's task logic without BitBake: the shell bodies of do_fetch's postfunc,
- * do_ctrbake_bake and do_install, taken from the .bbclass and expanded as BitBake would, run
- * with sh (set -e) and a PATH of HOSTTOOLS-like links, against a real registry on 127.0.0.1
- * and the real CLI (private dockerd/podman). Real BitBake runs: scripts/bitbake-check.sh.
+ * The ctrbake class's task logic without BitBake: do_fetch and do_unpack through the layer's
+ * ctrbake:// fetcher (python, with the bb stand-in of bitbake-fetcher-stub.ts) and the
+ * class's ctrbake_do_unpack postfunc; the shell bodies of do_ctrbake_bake and do_install,
+ * taken from the .bbclass and expanded as BitBake would, run with sh (set -e) and a PATH of
+ * HOSTTOOLS-like links; against a real registry on 127.0.0.1 and the real CLI (private
+ * dockerd/podman). Real BitBake runs: scripts/bitbake-check.sh.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -11,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BakeManifest } from '../../src/formats.js';
+import { FetcherStub } from './bitbake-fetcher-stub.js';
 import { startBitbakeFixtures, type BitbakeFixtures } from './bitbake-fixtures.js';
 import { LAYER_DIR, ROOTFS_CLASS_FILE, python, readClass, taskScript, weakDefaults } from './bitbake-shell.js';
 
@@ -22,6 +25,7 @@ const HOSTTOOLS = ['node', 'sh', 'mkdir', 'cp', 'mv', 'rm', 'grep', 'sed', 'id',
 let fixtures: BitbakeFixtures;
 let root: string;
 let hosttools: string;
+let stub: FetcherStub;
 
 function which(tool: string): string {
   const r = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' });
@@ -55,6 +59,14 @@ print(lock_id(${JSON.stringify(platform)}, ${JSON.stringify(r.images)}))`).trim(
     ...defaults,
     PN: r.pn,
     WORKDIR: workdir,
+    UNPACKDIR: join(workdir, 'sources'),
+    CTRBAKE_SRC: join(workdir, 'sources', 'ctrbake'),
+    CTRBAKE_SRC_URI: python(`
+import json
+from ctrbake_bb.imagearchive import src_uri
+print(" ".join(src_uri(${JSON.stringify(r.images)}, ${JSON.stringify(platform)})))`).trim(),
+    CTRBAKE_BIN: join(LAYER_DIR, 'bin', 'ctrbake.js'),
+    PATH: hosttools,
     D: join(workdir, 'image'),
     DL_DIR: r.dlDir,
     BB_NO_NETWORK: '',
@@ -121,8 +133,27 @@ beforeAll(async () => {
   await mkdir(hosttools);
   for (const tool of HOSTTOOLS) await symlink(which(tool), join(hosttools, tool));
   if (!existsSync(join(LAYER_DIR, 'dist', 'cli', 'main.js'))) throw new Error('run npm run build first: bin/ctrbake.js needs dist/');
+  stub = await FetcherStub.create(join(root, 'stub'));
   fixtures = await startBitbakeFixtures();
 }, 120_000);
+
+/** do_fetch then do_unpack (UNPACKDIR emptied first, as its [cleandirs]) as BitBake runs them. */
+async function fetchAndUnpack(v: Record<string, string>): Promise<void> {
+  const urls = v.CTRBAKE_SRC_URI!.split(' ');
+  for (const url of urls) {
+    const r = stub.run({ op: 'download', url, vars: v });
+    expect(r.ok, `${r.message}\n${r.trace}`).toBe(true);
+  }
+  await rm(v.UNPACKDIR!, { recursive: true, force: true });
+  await mkdir(v.UNPACKDIR!, { recursive: true });
+  for (const url of urls) {
+    const r = stub.run({ op: 'unpack', url, rootdir: v.UNPACKDIR, vars: v });
+    expect(r.ok, `${r.message}\n${r.trace}`).toBe(true);
+  }
+  const body = /^python ctrbake_do_unpack\(\) \{\n([\s\S]*?)\n\}$/m.exec(CLASS)![1]!;
+  const post = stub.run({ op: 'class_unpack_postfunc', body, vars: { ...v, CTRBAKE_LOCK: join(v.CTRBAKE_SRC!, 'ctrbake.lock.json') } });
+  expect(post.ok, `${post.message}\n${post.trace}`).toBe(true);
+}
 
 afterAll(async () => {
   await fixtures?.close();
@@ -144,39 +175,15 @@ describe('ctrbake class tasks with the real CLI', () => {
     rootfs = vars({ pn: 'bundle-rootfs', layout: 'rootfs', images: [fixtures.sample], dlDir: dl });
   });
 
-  it('do_fetch (network): lock and blobs land in DL_DIR/ctrbake; again: nothing new', async () => {
-    for (const v of [archive, split, rootfs]) await expectOk('ctrbake_do_fetch', v);
-    const lock = JSON.parse(await readFile(join(dl, 'ctrbake', 'locks', `${archive.CTRBAKE_LOCK_ID}.lock.json`), 'utf8')) as { images: { manifest: { digest: string } }[] };
-    expect(lock.images[0]!.manifest.digest).toBe(fixtures.sample.split('@')[1]);
-    const blobs = await readdir(join(dl, 'ctrbake', 'blobs', 'sha256'));
+  it('do_fetch + do_unpack with the ctrbake:// fetcher: one archive per image in DL_DIR, the cache and the lock under UNPACKDIR', async () => {
+    for (const v of [archive, split, rootfs]) await fetchAndUnpack(v);
+    // sample (shared by the three recipes) and multi: two files, each with its done stamp
+    expect((await readdir(dl)).filter((f) => /^ctrbake_.*\.tar$/.test(f))).toHaveLength(2);
+    const lock = JSON.parse(await readFile(join(split.CTRBAKE_SRC!, 'ctrbake.lock.json'), 'utf8')) as { images: { reference: string; manifest: { digest: string } }[] };
+    expect(lock.images.map((i) => i.reference)).toEqual([fixtures.multi, fixtures.sample].sort());
+    const blobs = await readdir(join(archive.CTRBAKE_SRC!, 'cache', 'blobs', 'sha256'));
     expect(blobs).toContain(fixtures.images.sampleImage.config.digest.slice('sha256:'.length));
-    const again = await expectOk('ctrbake_do_fetch', archive);
-    expect(again).toMatch(/0 fetched.*already cached/);
   }, 180_000);
-
-  it('do_fetch with BB_NO_NETWORK and the registry stopped: DL_DIR complete passes, anything missing fails and says what to do', async () => {
-    await fixtures.registry.stop();
-    try {
-      const ok = await expectOk('ctrbake_do_fetch', { ...archive, BB_NO_NETWORK: '1' });
-      expect(ok).toContain('offline check, nothing fetched');
-
-      const noLock = await runTask('ctrbake_do_fetch', { ...archive, BB_NO_NETWORK: '1', CTRBAKE_LOCK_ID: 'f'.repeat(32) });
-      expect(noLock.status).toBe(1);
-      expect(noLock.output).toContain('BB_NO_NETWORK is set and DL_DIR has no lock for bundle-archive');
-      expect(noLock.output).toContain("run 'bitbake bundle-archive -c fetch'");
-
-      // the lock without its blobs (another DL_DIR holding only the lock)
-      const other = join(root, 'downloads-lock-only');
-      await mkdir(join(other, 'ctrbake', 'locks'), { recursive: true });
-      await cp(join(dl, 'ctrbake', 'locks', `${archive.CTRBAKE_LOCK_ID}.lock.json`), join(other, 'ctrbake', 'locks', `${archive.CTRBAKE_LOCK_ID}.lock.json`));
-      const noBlobs = await runTask('ctrbake_do_fetch', { ...archive, BB_NO_NETWORK: '1', DL_DIR: other });
-      expect(noBlobs.status).toBe(1);
-      expect(noBlobs.output).toContain('E_CACHE_MISS');
-      expect(noBlobs.output).toContain("DL_DIR/ctrbake lacks blobs of bundle-archive's images");
-    } finally {
-      await fixtures.registry.start();
-    }
-  }, 120_000);
 
   it('do_ctrbake_bake + do_install, archive layout: the package holds the archive, manifest, device script, units and daemon.json', async () => {
     await fixtures.registry.stop(); // the bake is offline

@@ -27,6 +27,7 @@ const ctrbake = classes['ctrbake.bbclass'];
 const SAMPLE: Record<string, string> = {
   PN: 'bundle', D: '/b/work/image', WORKDIR: '/b/work', DL_DIR: '/b/downloads', BB_NO_NETWORK: '',
   SOURCE_DATE_EPOCH: '1700000000', CTRBAKE_LAYERDIR: '/layers/ctrbake', CTRBAKE_LOCK_ID: '0123456789abcdef0123456789abcdef',
+  CTRBAKE_SRC: '/b/work/sources/ctrbake',
   CTRBAKE_PLATFORM: 'linux/arm64/v8', CTRBAKE_MODE: 'store', CTRBAKE_ENGINE: 'docker', CTRBAKE_STORAGE_DRIVER: 'overlay2',
   CTRBAKE_CLI_ID: 'ctrbake@0.1.0', CTRBAKE_ENGINE_RDEPENDS: 'docker', CTRBAKE_INIT: 'systemd',
   IMAGE_ROOTFS: '/b/rootfs', CTRBAKE_ROOTFS_STORE: 'bundle',
@@ -69,18 +70,20 @@ describe('classes', () => {
   it('[network] is set on tasks only, and only where the class says why', () => {
     const flags = [...ctrbake.matchAll(/^(\S+)\[network\] = "1"$/gm)].map((m) => m[1]);
     expect(flags).toEqual(['do_ctrbake_bake']);
-    // do_fetch has [network] = "1" from base.bbclass; the fetch logic is its postfunc
-    expect(ctrbake).toMatch(/^do_fetch\[postfuncs\] \+= "ctrbake_do_fetch"$/m);
+    // do_fetch has [network] = "1" from base.bbclass; the images are SRC_URI entries for the
+    // ctrbake:// fetcher, and do_unpack's postfunc writes the bake's lock
+    expect(ctrbake).toMatch(/^SRC_URI \+= "\$\{CTRBAKE_SRC_URI\}"$/m);
+    expect(ctrbake).toMatch(/^do_unpack\[postfuncs\] \+= "ctrbake_do_unpack"$/m);
   });
 
   it('every CTRBAKE_ variable a task passes to the CLI is in its signature or deliberately excluded', () => {
     const hostVars = /^CTRBAKE_HOST_VARS = "([^"]*)"$/m.exec(ctrbake)![1]!.split(/\s+/);
-    const derived = ['CTRBAKE_LOCK', 'CTRBAKE_CACHE', 'CTRBAKE_B'];
+    const derived = ['CTRBAKE_LOCK', 'CTRBAKE_CACHE', 'CTRBAKE_B', 'CTRBAKE_SRC'];
     const vardeps = (fn: string): string[] => {
       const m = new RegExp(`^${fn}\\[vardeps\\] \\+= "([^"]*)"`, 'ms').exec(ctrbake);
       return m ? m[1]!.replace(/\\\n/g, ' ').split(/\s+/).filter(Boolean) : [];
     };
-    for (const fn of ['ctrbake_do_fetch', 'do_ctrbake_bake']) {
+    for (const fn of ['do_ctrbake_bake']) {
       const body = shellFunctions(ctrbake).get(fn)!;
       const used = new Set([...body.matchAll(/\$\{(CTRBAKE_[A-Z_]+)\}/g)].map((m) => m[1]!));
       const declared = new Set([...vardeps(fn), ...hostVars, ...derived]);
@@ -91,7 +94,8 @@ describe('classes', () => {
     for (const v of ['CTRBAKE_LOCK_ID', 'CTRBAKE_PLATFORM', 'CTRBAKE_MODE', 'CTRBAKE_ENGINE', 'CTRBAKE_STORAGE_DRIVER', 'CTRBAKE_LAYOUT', 'CTRBAKE_INIT', 'CTRBAKE_COMPRESSION', 'CTRBAKE_CLI_ID']) {
       expect(vardeps('do_ctrbake_bake'), v).toContain(v);
     }
-    expect(vardeps('ctrbake_do_fetch')).toEqual(expect.arrayContaining(['CTRBAKE_IMAGES', 'CTRBAKE_PLATFORM', 'CTRBAKE_LOCK_ID']));
+    expect(vardeps('do_ctrbake_bake')).toContain('CTRBAKE_SRC_URI');
+    expect(vardeps('ctrbake_do_unpack')).toContain('CTRBAKE_SRC_URI');
     // host paths never enter a signature, also not through the CLI's identity
     expect(ctrbake).toMatch(/^CTRBAKE_CLI_ID\[vardepvalue\] = "\$\{CTRBAKE_CLI_ID\}"$/m);
     expect(hostVars).toEqual(expect.arrayContaining(['CTRBAKE_LAYERDIR', 'CTRBAKE_BIN', 'CTRBAKE_RUNNER', 'CTRBAKE_HOST_PATH', 'CTRBAKE_AUTHFILE', 'DL_DIR']));
@@ -106,17 +110,17 @@ describe('classes', () => {
 
   const layouts = ['archive', 'split', 'podman-ro', 'overlay-vfs', 'copy', 'rootfs'];
   it.each(layouts)(
-    'layout %s: ctrbake_do_fetch, do_ctrbake_bake and ctrbake_do_install parse (sh -n) and pass shellcheck after expansion',
+    'layout %s: do_ctrbake_bake and ctrbake_do_install parse (sh -n) and pass shellcheck after expansion',
     (layout) => {
       const [mode, engine, driver] = JSON.parse(python(`
 import json
 from ctrbake_bb.layouts import defaults
 print(json.dumps(defaults(${JSON.stringify(layout)})))`)) as [string, string, string];
-      const script = `${taskScript(ctrbake, 'ctrbake_do_fetch', sampleVars(ctrbake, {
+      const script = `${taskScript(ctrbake, 'do_ctrbake_bake', sampleVars(ctrbake, {
         CTRBAKE_LAYOUT: layout, CTRBAKE_MODE: mode, CTRBAKE_ENGINE: engine, CTRBAKE_STORAGE_DRIVER: driver,
         CTRBAKE_IMAGES: 'r.example/a:1@sha256:' + 'a'.repeat(64), CTRBAKE_COMPOSE: '/layers/app/compose.yaml',
         CTRBAKE_INSECURE_REGISTRIES: '127.0.0.1:5000 other:5000', CTRBAKE_BUDGET: '512M', CTRBAKE_RUNNER: 'sudo -n',
-      }))}do_ctrbake_bake\nctrbake_do_install\n`;
+      }))}ctrbake_do_install\n`;
       expect(script).not.toMatch(/\$\{(CTRBAKE_|PN|D|WORKDIR|SOURCE_DATE_EPOCH)[A-Z_]*\}/);
       const syntax = spawnSync('sh', ['-n'], { input: script, encoding: 'utf8' });
       expect(syntax.stderr).toBe('');
