@@ -52,6 +52,21 @@ is_mounted() {
 	awk -v m="$1" '$5 == m { found = 1 } END { exit !found }' /proc/self/mountinfo
 }
 
+# existing_dir PATH: PATH or its nearest existing parent (df needs an existing path).
+existing_dir() {
+	d="$1"
+	while [ ! -d "$d" ]; do d=$(dirname "$d"); done
+	echo "$d"
+}
+
+# need_space PATH KIB WHAT: dies, before anything is written, when PATH's filesystem has less free.
+need_space() {
+	avail_kb=$(df -Pk "$(existing_dir "$1")" | awk 'NR == 2 { print $4 }')
+	if [ "$avail_kb" -lt "$2" ]; then
+		die "not enough space on the data partition $3: need $2 KiB free, have ${avail_kb} KiB; grow the partition, then reboot (nothing was written)"
+	fi
+}
+
 manifest_sum() {
 	sha256sum "$PAYLOAD/manifest.json" | cut -d' ' -f1
 }
@@ -144,12 +159,13 @@ docker_image_damaged() {
 }
 
 # podman writes its image store without syncing and reuses a layer it already lists, so
-# after an interrupted load nothing in it can be trusted: with no container to lose, the
-# image store is dropped and every image loaded again.
+# after an interrupted load (or damage the health check finds) nothing in it can be trusted:
+# with no container to lose, the image store is dropped and every image loaded again.
+# Returns 1 (and changes nothing) when containers exist.
 podman_rollback() {
 	driver="$CTRBAKE_STORAGE_DRIVER"
 	if grep -q '"id"' "$DATA_ROOT/$driver-containers/containers.json" 2>/dev/null; then
-		die "a podman load was interrupted and containers exist: run ctrbake-device reset (drops the containers) to load every image again"
+		return 1
 	fi
 	rm -rf "$DATA_ROOT/${driver:?}" "$DATA_ROOT/$driver-images" "$DATA_ROOT/$driver-layers" "$STATE/loaded"
 	mkdir -p "$STATE/loaded"
@@ -158,8 +174,43 @@ podman_rollback() {
 	sync_path "$STATE"
 }
 
+# podman (overlay): every layer layers.json lists has its dir with diff/, a non-empty link
+# file and its l/ link, and a non-empty lower file when it has one.
+podman_store_damaged() {
+	[ "$CTRBAKE_STORAGE_DRIVER" = overlay ] || return 1
+	ids=$(grep -o '"id":"[0-9a-f]*"' "$DATA_ROOT/overlay-layers/layers.json" 2>/dev/null | cut -d'"' -f4 || true)
+	for layer in $ids; do
+		d="$DATA_ROOT/overlay/$layer"
+		bad=""
+		if [ ! -d "$d/diff" ]; then
+			bad="missing"
+		elif [ ! -s "$d/link" ]; then
+			bad="empty link file"
+		elif [ ! -L "$DATA_ROOT/overlay/l/$(cat "$d/link")" ]; then
+			bad="missing l/ link"
+		elif [ -e "$d/lower" ] && [ ! -s "$d/lower" ]; then
+			bad="empty lower file"
+		fi
+		[ -n "$bad" ] || continue
+		log "podman layer $layer: $bad"
+		return 0
+	done
+	return 1
+}
+
 archive_check() {
 	damaged=0
+	if [ "$CTRBAKE_ENGINE" = podman ] && podman_store_damaged; then
+		log "the podman image store is damaged"
+		damaged=1
+		if [ "${1:-}" = repair ]; then
+			if podman_rollback; then
+				log "dropped the image store: every image is loaded again"
+			else
+				log "warning: containers exist, the image store is kept: run ctrbake-device reset (drops the containers) to load every image again"
+			fi
+		fi
+	fi
 	for rec in "$STATE"/loaded/*; do
 		[ -e "$rec" ] || continue
 		id=$(basename "$rec")
@@ -178,7 +229,11 @@ archive_prepare() {
 	interrupted=$(read_state "$STATE/loading")
 	if [ -n "$interrupted" ]; then
 		log "the load of sha256:$interrupted was interrupted: removing what it left"
-		if [ "$CTRBAKE_ENGINE" = podman ]; then podman_rollback; else forget_image "$interrupted"; fi
+		if [ "$CTRBAKE_ENGINE" = podman ]; then
+			podman_rollback || die "a podman load was interrupted and containers exist: run ctrbake-device reset (drops the containers) to load every image again"
+		else
+			forget_image "$interrupted"
+		fi
 		rm -f "$STATE/loading"
 		sync_path "$STATE"
 	fi
@@ -426,18 +481,49 @@ copy_check() {
 	return "$damaged"
 }
 
+# overlay-vfs: the engine never writes inside an image layer's content dir (containers get
+# dirs of their own; rmi turns the whole dir into a whiteout), so a directory in the upper
+# layer at a baked layer's place hides baked content: a copy-up cut short by a power cut, or
+# something that wrote into the store. Repair (overlay not mounted): remove it, the baked
+# layer shows again.
+overlay_check() {
+	damaged=0
+	upper="$STATE/overlay/upper"
+	if ! seeded || [ ! -d "$upper" ] || [ ! -d "$STATE/overlay/work" ]; then
+		log "the writable layer of $CTRBAKE_DATA_ROOT is missing or not from this store"
+		return 1
+	fi
+	for d in "$STORE_MOUNT/$CTRBAKE_STORAGE_DRIVER/dir"/*; do
+		[ -d "$d" ] || continue
+		layer=$(basename "$d")
+		shadow="$upper/$CTRBAKE_STORAGE_DRIVER/dir/$layer"
+		if [ -d "$shadow" ] && [ ! -L "$shadow" ]; then
+			log "layer $layer: the writable layer hides baked content ($(find "$shadow" | wc -l) entries)"
+			damaged=1
+			if [ "${1:-}" = repair ] && ! is_mounted "$DATA_ROOT"; then
+				rm -rf "$shadow"
+				sync -f "$STATE"
+				log "layer $layer restored from the store"
+			fi
+		fi
+	done
+	return "$damaged"
+}
+
 overlay_prepare() {
 	upper="$STATE/overlay/upper"
 	work="$STATE/overlay/work"
 	if ! seeded || [ ! -d "$upper" ] || [ ! -d "$work" ]; then
 		log "new writable layer for $CTRBAKE_DATA_ROOT"
 		rm -rf "$STATE/overlay"
+		need_space "$STATE" "$CTRBAKE_SPACE_MARGIN_KB" "for the writable layer of $CTRBAKE_DATA_ROOT (--space-margin)"
 		mkdir -p "$upper" "$work"
 		sync_path "$STATE/overlay"
 		durable_write "$STATE/seeded" "$CTRBAKE_STORE_ID"
 	fi
 	mkdir -p "$DATA_ROOT"
 	if ! is_mounted "$DATA_ROOT"; then
+		overlay_check repair || true
 		mount -t overlay overlay -o "lowerdir=$STORE_MOUNT,upperdir=$upper,workdir=$work" "$DATA_ROOT" ||
 			die "cannot mount the overlay on $CTRBAKE_DATA_ROOT (kernel needs overlayfs)"
 	fi
@@ -453,7 +539,15 @@ store_prepare() {
 		if ! seeded || [ ! -d "$DATA_ROOT" ]; then seed_data_root; fi
 		"${CTRBAKE_LAYOUT}_check" repair || true
 		;;
-	podman-ro) mkdir -p "$DATA_ROOT" ;;
+	podman-ro)
+		# The images stay on the SquashFS; the graphroot holds only containers.
+		if ! seeded || [ ! -d "$DATA_ROOT" ]; then
+			need_space "$DATA_ROOT" "$CTRBAKE_SPACE_MARGIN_KB" "for the containers under $CTRBAKE_DATA_ROOT (--space-margin)"
+			mkdir -p "$DATA_ROOT"
+			sync_path "$(dirname "$DATA_ROOT")"
+			durable_write "$STATE/seeded" "$CTRBAKE_STORE_ID"
+		fi
+		;;
 	esac
 }
 
@@ -461,7 +555,7 @@ store_check() {
 	mount_store
 	case "$CTRBAKE_LAYOUT" in
 	split | copy) "${CTRBAKE_LAYOUT}_check" ;;
-	overlay-vfs) is_mounted "$DATA_ROOT" && seeded ;;
+	overlay-vfs) overlay_check ;;
 	*) true ;;
 	esac
 }

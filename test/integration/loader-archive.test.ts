@@ -2,7 +2,9 @@
  * The archive layout on a simulated device (test/fixtures/device.ts): real ext4 data
  * partition on a loop device, private mount namespace, the generated boot steps run in their
  * order, a private dockerd on the device's data-root with the device's daemon.json.
- * CTRBAKE_TEST_POWERCUTS sets how many random power cuts / kill -9 the first boot gets (default 2).
+ * For every init style: first/second boot; one device's life (too small then grown, health
+ * check repair, factory reset, OTA); random power cuts / kill -9 during the first boot's load
+ * (CTRBAKE_POWERCUT_COUNT per init style, default 2: a power cut and a kill -9).
  */
 import { readdir, readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -10,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
 import { SimDevice, type Boot, type InitStyle } from '../fixtures/device.js';
 import { assertFidelityOutput, SAMPLE_OUTPUT, MULTI_AMD64_OUTPUT } from '../fixtures/images.js';
-import { setupLoaderFixture, type LoaderFixture } from './loader-setup.js';
+import { INITS, loadStep, powerCutCount, prepareStep, setupLoaderFixture, type LoaderFixture } from './loader-setup.js';
 
 let f: LoaderFixture;
 const overlays: Partial<Record<string, string>> = {};
@@ -21,8 +23,10 @@ beforeAll(async () => {
   f = await setupLoaderFixture();
   const a = await f.bake('A', 'archive');
   const b = await f.bake('B', 'archive');
-  for (const init of ['systemd', 'sysvinit', 'busybox'] as const) overlays[`A-${init}`] = await f.loader(a, { layout: 'archive', init, spaceMarginKiB: MARGIN_KIB });
-  overlays['B-systemd'] = await f.loader(b, { layout: 'archive', init: 'systemd', spaceMarginKiB: MARGIN_KIB });
+  for (const init of INITS) {
+    overlays[`A-${init}`] = await f.loader(a, { layout: 'archive', init, spaceMarginKiB: MARGIN_KIB });
+    overlays[`B-${init}`] = await f.loader(b, { layout: 'archive', init, spaceMarginKiB: MARGIN_KIB });
+  }
   overlays['A-verify'] = await f.loader(a, { layout: 'archive', init: 'systemd', spaceMarginKiB: MARGIN_KIB, verifyOnBoot: true });
   overlays['A-delete'] = await f.loader(a, { layout: 'archive', init: 'busybox', spaceMarginKiB: MARGIN_KIB, keepArchives: false });
 }, 300_000);
@@ -66,11 +70,6 @@ async function expectImagesA(d: SimDevice, boot: Boot): Promise<void> {
   expect((await run(d, f.images.sample)).trim()).toBe(SAMPLE_OUTPUT);
   assertFidelityOutput(await run(d, f.images.fidelity));
   for (const ref of [f.images.sample, f.images.fidelity]) await expectSaves(boot, ref);
-}
-
-/** The device's prepare step (before the engine) under each init style. */
-function prepareStep(init: InitStyle): string {
-  return { systemd: 'service:ctrbake-prepare.service', sysvinit: 'init:S19ctrbake', busybox: 'init:S59ctrbake' }[init];
 }
 
 /**
@@ -134,59 +133,6 @@ describe('archive layout on a simulated device', () => {
     await expectSecondBootLoadsNothing(d, init, 'newer');
   });
 
-  it('a data partition too small: a clear error before anything is loaded, then a full load once it is grown', async () => {
-    const d = await device(overlays['A-systemd']!, 12);
-    const failed = await d.boot({ init: 'systemd' });
-    expect(failed.failure?.name).toBe('service:ctrbake-load.service');
-    expect(failed.failure?.stderr).toMatch(/not enough space on the data partition for 2 image\(s\): need \d+ KiB free under \/var\/lib\/docker, have \d+ KiB/);
-    const images = await d.docker(['images', '-q']);
-    expect(String(images.stdout).trim()).toBe('');
-    expect(await d.listDeviceDir('/var/lib/ctrbake/loaded')).toEqual([]);
-    await d.shutdown();
-
-    await d.grow(96);
-    const boot = await d.boot({ init: 'systemd' });
-    expectBooted(boot);
-    await expectImagesA(d, boot);
-  });
-
-  it('a changed shipped manifest (OTA) loads the new image and removes the one no longer listed', async () => {
-    const d = await device(overlays['A-systemd']!);
-    expectBooted(await d.boot({ init: 'systemd' }));
-    await d.shutdown();
-    await d.update(overlays['B-systemd']!);
-    const boot = await d.boot({ init: 'systemd' });
-    expectBooted(boot);
-    const log = loadLog(boot);
-    expect(log).toMatch(/removing .*sample/);
-    expect(log).toMatch(/loading .*multi/);
-    expect(log).not.toMatch(/loading .*fidelity/);
-    expect((await d.docker(['image', 'inspect', f.images.sample])).exitCode).not.toBe(0);
-    expect((await run(d, f.images.multi)).trim()).toBe(MULTI_AMD64_OUTPUT);
-    assertFidelityOutput(await run(d, f.images.fidelity));
-    await expectSaves(boot, f.images.multi);
-  });
-
-  it('the health check finds an empty link file and a missing layer dir, and the next boot repairs them from the archives', async () => {
-    const d = await device(overlays['A-systemd']!);
-    expectBooted(await d.boot({ init: 'systemd' }));
-    await d.shutdown();
-    // Data partition mounted, nothing run: damage the store like a bad power cut would.
-    await d.boot({ init: 'systemd', stopBefore: 'service:ctrbake-prepare.service' });
-    const layers = (await d.listDeviceDir('/var/lib/docker/overlay2')).filter((n) => n !== 'l');
-    expect(layers.length).toBeGreaterThan(1);
-    expect((await d.ns(['truncate', '-s', '0', d.path(`/var/lib/docker/overlay2/${layers[0]}/link`)])).exitCode).toBe(0);
-    expect((await d.ns(['rm', '-rf', d.path(`/var/lib/docker/overlay2/${layers[1]}`)])).exitCode).toBe(0);
-    const check = await d.ns(['busybox', 'sh', d.path('/usr/sbin/ctrbake-device'), 'check'], { CTRBAKE_ROOT: d.root });
-    expect(check.exitCode).toBe(1);
-    expect(String(check.stderr)).toMatch(/is damaged/);
-    await d.shutdown();
-    const boot = await d.boot({ init: 'systemd' });
-    expectBooted(boot);
-    expect(loadLog(boot)).toMatch(/loading/);
-    await expectImagesA(d, boot);
-  });
-
   it('--verify-on-boot: layer content that no longer matches is found (docker save) and the images are loaded again', async () => {
     const d = await device(overlays['A-verify']!);
     expectBooted(await d.boot({ init: 'systemd' }));
@@ -218,30 +164,12 @@ describe('archive layout on a simulated device', () => {
     expect(String(reset.stderr)).toMatch(/reset needs the archives/);
   });
 
-  it('factory reset returns to the baked images without network', async () => {
-    const d = await device(overlays['A-systemd']!);
-    const first = await d.boot({ init: 'systemd' });
-    expectBooted(first);
-    await run(d, f.images.sample);
-    await d.shutdown();
-    await d.boot({ init: 'systemd', stopBefore: 'engine' });
-    const reset = await d.ns(['busybox', 'sh', d.path('/usr/sbin/ctrbake-device'), 'reset'], { CTRBAKE_ROOT: d.root });
-    expect(reset.exitCode, String(reset.all)).toBe(0);
-    expect(await d.listDeviceDir('/var/lib/docker')).toEqual([]);
-    await d.shutdown();
-    const boot = await d.boot({ init: 'systemd' });
-    expectBooted(boot);
-    expect(loadLog(boot)).toMatch(/loading .*sample/);
-    await expectImagesA(d, boot);
-  });
-
-  it.each(['systemd', 'sysvinit', 'busybox'] as const)('%s: power cuts and kill -9 at random points of the first boot: the next boot converges, every image intact', async (init: InitStyle) => {
-    // systemd gets a power cut and a kill -9 by default, sysvinit and busybox one power cut.
-    const cuts = Number(process.env.CTRBAKE_TEST_POWERCUTS ?? (init === 'systemd' ? 2 : 1));
+  it.each(INITS)('%s: power cuts and kill -9 at random points of the first boot: the next boot converges, every image intact', async (init: InitStyle) => {
+    const cuts = powerCutCount();
     for (let i = 0; i < cuts; i++) {
       const d = await device(overlays[`A-${init}`]!);
       const mode = i % 2 === 0 ? 'power cut' : 'kill -9';
-      // Under sysvinit/busybox the load step ends 0.4-0.7 s in (cuts at 393 ms landed inside it, one at 683 ms after it): their single cut aims at its first 450 ms.
+      // Under sysvinit/busybox the load step ends 0.4-0.7 s in (cuts at 393 ms landed inside it, one at 683 ms after it): their cuts aim at its first 450 ms.
       const delayMs = Math.floor(Math.random() * (init === 'systemd' ? 1200 : 450));
       let fired: Promise<void> | undefined;
       const cut = await d.boot({
@@ -273,4 +201,70 @@ describe('archive layout on a simulated device', () => {
       await d.dispose();
     }
   }, 600_000);
+});
+
+describe.each(INITS)('archive layout under %s: the life of a device', (init: InitStyle) => {
+  it('too small (clear error, nothing loaded) then grown; health check repair from the archives; factory reset; OTA adds one image and removes one', async () => {
+    // Too small: the load step fails before loading anything.
+    const d = await device(overlays[`A-${init}`]!, 12);
+    const failed = await d.boot({ init, keepGoing: true });
+    expect(failed.failure?.name).toBe(loadStep(init));
+    expect(failed.failure?.stderr).toMatch(/not enough space on the data partition for 2 image\(s\): need \d+ KiB free under \/var\/lib\/docker, have \d+ KiB/);
+    expect(String((await d.docker(['images', '-q'])).stdout).trim()).toBe('');
+    expect(await d.listDeviceDir('/var/lib/ctrbake/loaded')).toEqual([]);
+    expect(await d.readDeviceFile('/var/lib/ctrbake/loading')).toBeUndefined();
+    await d.shutdown();
+    await d.grow(96);
+    const grown = await d.boot({ init });
+    expectBooted(grown);
+    expect(loadLog(grown)).toMatch(/loading .*fidelity/);
+    await expectImagesA(d, grown);
+    await d.shutdown();
+
+    // Health check: an empty link file and a missing layer dir (engine stopped); the next boot reloads.
+    await d.boot({ init, stopBefore: prepareStep(init) });
+    const healthy = await d.ns(['busybox', 'sh', d.path('/usr/sbin/ctrbake-device'), 'check'], { CTRBAKE_ROOT: d.root });
+    expect(healthy.exitCode, String(healthy.all)).toBe(0);
+    const layers = (await d.listDeviceDir('/var/lib/docker/overlay2')).filter((n) => n !== 'l');
+    expect(layers.length).toBeGreaterThan(1);
+    expect((await d.ns(['truncate', '-s', '0', d.path(`/var/lib/docker/overlay2/${layers[0]}/link`)])).exitCode).toBe(0);
+    expect((await d.ns(['rm', '-rf', d.path(`/var/lib/docker/overlay2/${layers[1]}`)])).exitCode).toBe(0);
+    const check = await d.ns(['busybox', 'sh', d.path('/usr/sbin/ctrbake-device'), 'check'], { CTRBAKE_ROOT: d.root });
+    expect(check.exitCode).toBe(1);
+    expect(String(check.stderr)).toMatch(/is damaged/);
+    await d.shutdown();
+    const repaired = await d.boot({ init });
+    expectBooted(repaired);
+    expect(loadLog(repaired)).toMatch(/loading/);
+    await expectImagesA(d, repaired);
+    expect((await d.docker(['create', '--name', 'left-over', '--network', 'none', f.images.sample])).exitCode).toBe(0);
+    await d.shutdown();
+
+    // Factory reset (engine stopped, no network): the next boot loads the baked images again.
+    await d.boot({ init, stopBefore: 'engine' });
+    const reset = await d.ns(['busybox', 'sh', d.path('/usr/sbin/ctrbake-device'), 'reset'], { CTRBAKE_ROOT: d.root });
+    expect(reset.exitCode, String(reset.all)).toBe(0);
+    expect(await d.listDeviceDir('/var/lib/docker')).toEqual([]);
+    await d.shutdown();
+    const afterReset = await d.boot({ init });
+    expectBooted(afterReset);
+    expect(loadLog(afterReset)).toMatch(/loading .*sample/);
+    expect(String((await d.docker(['ps', '-aq'])).stdout).trim()).toBe('');
+    expect((await run(d, f.images.sample)).trim()).toBe(SAMPLE_OUTPUT);
+    assertFidelityOutput(await run(d, f.images.fidelity));
+    await d.shutdown();
+
+    // OTA: the new manifest adds multi and drops sample.
+    await d.update(overlays[`B-${init}`]!);
+    const ota = await d.boot({ init });
+    expectBooted(ota);
+    const log = loadLog(ota);
+    expect(log).toMatch(/removing .*sample/);
+    expect(log).toMatch(/loading .*multi/);
+    expect(log).not.toMatch(/loading .*fidelity/);
+    expect((await d.docker(['image', 'inspect', f.images.sample])).exitCode).not.toBe(0);
+    expect((await run(d, f.images.multi)).trim()).toBe(MULTI_AMD64_OUTPUT);
+    assertFidelityOutput(await run(d, f.images.fidelity));
+    await expectSaves(ota, f.images.multi);
+  }, 300_000);
 });

@@ -1,28 +1,38 @@
 /**
  * podman on a simulated device (test/fixtures/device.ts): the archive layout (podman load at
- * boot, also cut by power cuts) and podman-ro (the store SquashFS as a read-only additional
- * image store). CTRBAKE_TEST_POWERCUTS: number of cuts (default 2).
+ * boot), podman-ro (the store SquashFS as a read-only additional image store) and copy (the
+ * store copied to the graphroot once). For every layout x init style: one device's life (too
+ * small then grown, first boot, second boot, health check repair, factory reset, OTA) and
+ * random power cuts / kill -9 of first boots (CTRBAKE_POWERCUT_COUNT per case, default 2).
  */
 import { createReadStream } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
 import { SimDevice, type Boot, type InitStyle } from '../fixtures/device.js';
-import { assertFidelityOutput, SAMPLE_OUTPUT } from '../fixtures/images.js';
-import { setupLoaderFixture, type LoaderFixture } from './loader-setup.js';
+import { assertFidelityOutput, MULTI_AMD64_OUTPUT, SAMPLE_OUTPUT } from '../fixtures/images.js';
+import { INITS, loadStep, powerCutCount, prepareStep, setupLoaderFixture, type LoaderFixture } from './loader-setup.js';
 
 let f: LoaderFixture;
 const overlays: Partial<Record<string, string>> = {};
 const devices: SimDevice[] = [];
+const LAYOUTS = ['archive', 'podman-ro', 'copy'] as const;
+type PodmanLayout = (typeof LAYOUTS)[number];
+const GRAPHROOT = '/var/lib/containers/storage';
 
 beforeAll(async () => {
   f = await setupLoaderFixture();
-  const archive = await f.bake('A', 'archive', { engine: 'podman' });
-  const store = await f.bake('A', 'store', { engine: 'podman', storageDriver: 'overlay' });
-  for (const init of ['systemd', 'sysvinit', 'busybox'] as const) {
-    overlays[`archive-${init}`] = await f.loader(archive, { layout: 'archive', init, spaceMarginKiB: 1024 });
-    overlays[`podman-ro-${init}`] = await f.loader(store, { layout: 'podman-ro', init });
+  const bakes = {
+    A: { archive: await f.bake('A', 'archive', { engine: 'podman' }), store: await f.bake('A', 'store', { engine: 'podman', storageDriver: 'overlay' }) },
+    B: { archive: await f.bake('B', 'archive', { engine: 'podman' }), store: await f.bake('B', 'store', { engine: 'podman', storageDriver: 'overlay' }) },
+  };
+  for (const init of INITS) {
+    for (const lock of ['A', 'B'] as const) {
+      const suffix = lock === 'A' ? '' : '-B';
+      overlays[`archive-${init}${suffix}`] = await f.loader(bakes[lock].archive, { layout: 'archive', init });
+      overlays[`podman-ro-${init}${suffix}`] = await f.loader(bakes[lock].store, { layout: 'podman-ro', init });
+      overlays[`copy-${init}${suffix}`] = await f.loader(bakes[lock].store, { layout: 'copy', init });
+    }
   }
-  overlays['copy-systemd'] = await f.loader(store, { layout: 'copy', init: 'systemd', spaceMarginKiB: 1024 });
 }, 300_000);
 
 afterEach(async () => {
@@ -33,8 +43,18 @@ afterAll(async () => {
   await f?.dispose();
 });
 
+async function device(overlay: string, dataSizeMiB = 96): Promise<SimDevice> {
+  const d = await SimDevice.create({ overlayDir: overlay, dataSizeMiB });
+  devices.push(d);
+  return d;
+}
+
 function expectBooted(boot: Boot): void {
   expect(boot.failure, `boot failed at ${boot.failure?.name}: ${boot.failure?.stderr}`).toBeUndefined();
+}
+
+function bootLog(boot: Boot): string {
+  return boot.steps.map((s) => s.stderr ?? '').join('\n');
 }
 
 async function run(d: SimDevice, ref: string): Promise<string> {
@@ -43,79 +63,161 @@ async function run(d: SimDevice, ref: string): Promise<string> {
   return String(r.stdout);
 }
 
-async function expectImagesA(d: SimDevice): Promise<void> {
-  expect((await run(d, f.images.sample)).trim()).toBe(SAMPLE_OUTPUT);
-  assertFidelityOutput(await run(d, f.images.fidelity));
-  for (const ref of [f.images.sample, f.images.fidelity]) {
-    const target = `/tmp/ctrbake-save-${process.pid}-${Math.random().toString(36).slice(2)}.tar`;
+/** podman save re-reads every layer; each must hash to its diff id. */
+async function expectSaves(d: SimDevice, ref: string): Promise<void> {
+  const target = `/tmp/ctrbake-save-${process.pid}-${Math.random().toString(36).slice(2)}.tar`;
+  try {
     const saved = await d.podman(['save', '--format', 'docker-archive', '-o', target, ref]);
     expect(saved.exitCode, String(saved.all)).toBe(0);
     expect((await checkSavedArchive(createReadStream(target), `podman save ${ref}`)).length).toBe(1);
+  } finally {
     await d.ns(['rm', '-f', target]);
   }
 }
 
-describe('podman on a simulated device', () => {
-  it.each([
-    ['archive', 'systemd'],
-    ['podman-ro', 'systemd'],
-  ] as const)('%s/%s: first boot runs every image; second boot loads nothing', async (layout: string, init: InitStyle) => {
-    const d = await SimDevice.create({ overlayDir: overlays[`${layout}-${init}`]!, dataSizeMiB: 96 });
-    devices.push(d);
-    const first = await d.boot({ init });
-    expectBooted(first);
-    const firstKiB = await d.writtenKiB();
-    await expectImagesA(d);
-    if (layout === 'podman-ro') {
-      const listed = await d.podman(['images', '--format', '{{.Repository}} {{.ReadOnly}}']);
-      expect(String(listed.stdout)).toMatch(/ctrbake\/fidelity true/);
-    }
-    await d.shutdown();
-    const second = await d.boot({ init });
-    expectBooted(second);
-    expect(second.steps.map((s) => s.stderr ?? '').join('\n')).not.toMatch(/loading/);
-    const secondKiB = await d.writtenKiB();
-    console.log(`podman ${layout}/${init}: first boot wrote ${firstKiB} KiB before any container ran, second boot ${secondKiB} KiB`);
-    expect(secondKiB).toBeLessThan(1024);
-    await expectImagesA(d);
-  });
+async function expectRuns(d: SimDevice): Promise<void> {
+  expect((await run(d, f.images.sample)).trim()).toBe(SAMPLE_OUTPUT);
+  assertFidelityOutput(await run(d, f.images.fidelity));
+}
 
-  it.each([
-    ['archive', 'sysvinit'],
-    ['archive', 'busybox'],
-    ['podman-ro', 'sysvinit'],
-    ['podman-ro', 'busybox'],
-    ['copy', 'systemd'],
-  ] as const)('%s/%s: first boot runs every image', async (layout: string, init: InitStyle) => {
-    const d = await SimDevice.create({ overlayDir: overlays[`${layout}-${init}`]!, dataSizeMiB: 96 });
-    devices.push(d);
-    expectBooted(await d.boot({ init }));
-    await expectImagesA(d);
-  });
+async function expectImagesA(d: SimDevice): Promise<void> {
+  await expectRuns(d);
+  for (const ref of [f.images.sample, f.images.fidelity]) await expectSaves(d, ref);
+}
 
-  it('archive: power cuts during podman load: the next boot drops the unsynced image store and converges', async () => {
-    const cuts = Number(process.env.CTRBAKE_TEST_POWERCUTS ?? 2);
+async function deviceSh(d: SimDevice, command: string): Promise<{ exitCode: number; all: string; stderr: string }> {
+  const r = await d.ns(['busybox', 'sh', d.path('/usr/sbin/ctrbake-device'), command], { CTRBAKE_ROOT: d.root });
+  return { exitCode: r.exitCode ?? -1, all: String(r.all), stderr: String(r.stderr) };
+}
+
+/** The step that does the first boot's work: archive loads after the engine, the others prepare before it. */
+function workStep(layout: PodmanLayout, init: InitStyle): string {
+  return layout === 'archive' ? loadStep(init) : prepareStep(init);
+}
+
+describe.each(INITS)('podman 4.3 under %s on a simulated device', (init: InitStyle) => {
+  it.each(LAYOUTS)(
+    '%s: too small (clear error, nothing written) then grown; first boot runs every image; second boot loads nothing; health check repair; factory reset; OTA',
+    async (layout) => {
+      // Too small for the default --space-margin (16 MiB): the work step fails first thing.
+      const d = await device(overlays[`${layout}-${init}`]!, 12);
+      const failed = await d.boot({ init, keepGoing: true });
+      expect(failed.failure?.name).toBe(workStep(layout, init));
+      expect(failed.failure?.stderr).toMatch(/not enough space on the data partition .*need \d+ KiB free.* have \d+ KiB/);
+      expect(await d.listDeviceDir(GRAPHROOT)).toEqual([]);
+      expect(await d.listDeviceDir('/var/lib/containers')).not.toContain('storage.ctrbake-new');
+      expect((await d.listDeviceDir('/var/lib/ctrbake')).filter((n) => n !== 'loaded')).toEqual([]);
+      expect(await d.listDeviceDir('/var/lib/ctrbake/loaded')).toEqual([]);
+      await d.shutdown();
+      await d.grow(96);
+
+      // First boot.
+      const first = await d.boot({ init });
+      expectBooted(first);
+      if (layout !== 'podman-ro') expect(bootLog(first)).toMatch(layout === 'archive' ? /loading .*fidelity/ : /seeding/);
+      const firstKiB = await d.writtenKiB();
+      await expectImagesA(d);
+      if (layout === 'podman-ro') {
+        const listed = await d.podman(['images', '--format', '{{.Repository}} {{.ReadOnly}}']);
+        expect(String(listed.stdout)).toMatch(/ctrbake\/fidelity true/);
+      }
+      await d.shutdown();
+
+      // Second boot: nothing loaded or copied, < 1 MiB written.
+      const second = await d.boot({ init });
+      expectBooted(second);
+      expect(bootLog(second)).not.toMatch(/loading|seeding|damaged/);
+      const secondKiB = await d.writtenKiB();
+      console.log(`podman ${layout}/${init}: first boot wrote ${firstKiB} KiB before any container ran, second boot ${secondKiB} KiB`);
+      expect(secondKiB).toBeLessThan(1024);
+      await expectRuns(d);
+      await d.shutdown();
+
+      // Health check (archive, copy; podman-ro's images are on the read-only SquashFS).
+      await d.boot({ init, stopBefore: prepareStep(init) });
+      const healthy = await deviceSh(d, 'check');
+      expect(healthy.exitCode, healthy.all).toBe(0);
+      if (layout !== 'podman-ro') {
+        const layers = (await d.listDeviceDir(`${GRAPHROOT}/overlay`)).filter((n) => n !== 'l');
+        expect(layers.length).toBeGreaterThan(1);
+        expect((await d.ns(['truncate', '-s', '0', d.path(`${GRAPHROOT}/overlay/${layers[0]}/link`)])).exitCode).toBe(0);
+        expect((await d.ns(['rm', '-rf', d.path(`${GRAPHROOT}/overlay/${layers[1]}`)])).exitCode).toBe(0);
+        const check = await deviceSh(d, 'check');
+        expect(check.exitCode).toBe(1);
+        expect(check.stderr).toMatch(layout === 'archive' ? /podman layer [0-9a-f]+: (empty link file|missing)/ : /overlay\/\w+ is damaged/);
+        await d.shutdown();
+        const repaired = await d.boot({ init });
+        expectBooted(repaired);
+        expect(bootLog(repaired)).toMatch(layout === 'archive' ? /dropped the image store(.|\n)*loading/ : /re-seeding \/var\/lib\/containers\/storage from the store/);
+        await expectImagesA(d);
+      } else {
+        await d.shutdown();
+        expectBooted(await d.boot({ init }));
+      }
+      // A container left over for the reset to drop.
+      const created = await d.podman(['create', '--name', 'left-over', '--network', 'none', f.images.sample]);
+      expect(created.exitCode, String(created.all)).toBe(0);
+      await d.shutdown();
+
+      // Factory reset (no network): the baked store again, no containers.
+      await d.boot({ init, stopBefore: 'engine' });
+      const reset = await deviceSh(d, 'reset');
+      expect(reset.exitCode, reset.all).toBe(0);
+      await d.shutdown();
+      const afterReset = await d.boot({ init });
+      expectBooted(afterReset);
+      expect(String((await d.podman(['ps', '-aq'])).stdout).trim()).toBe('');
+      await expectRuns(d);
+      await d.shutdown();
+
+      // OTA: a rootfs whose manifest adds multi and drops sample.
+      await d.update(overlays[`${layout}-${init}-B`]!);
+      const ota = await d.boot({ init });
+      expectBooted(ota);
+      if (layout === 'archive') {
+        expect(bootLog(ota)).toMatch(/removing .*sample/);
+        expect(bootLog(ota)).toMatch(/loading .*multi/);
+        expect(bootLog(ota)).not.toMatch(/loading .*fidelity/);
+      }
+      expect((await run(d, f.images.multi)).trim()).toBe(MULTI_AMD64_OUTPUT);
+      assertFidelityOutput(await run(d, f.images.fidelity));
+      expect((await d.podman(['image', 'exists', f.images.sample])).exitCode).toBe(1);
+      await expectSaves(d, f.images.multi);
+    },
+    300_000,
+  );
+
+  it.each(LAYOUTS)('%s: power cuts and kill -9 at random points of the first boot: the next boot converges, every image intact', async (layout) => {
+    const cuts = powerCutCount();
     for (let i = 0; i < cuts; i++) {
-      const d = await SimDevice.create({ overlayDir: overlays['archive-systemd']!, dataSizeMiB: 96 });
-      devices.push(d);
-      const delayMs = Math.floor(Math.random() * 1200);
+      const d = await device(overlays[`${layout}-${init}`]!);
+      const mode = i % 2 === 0 ? 'power cut' : 'kill -9';
+      // podman load of both images takes ~1.5 s here, copy's seeding ~300 ms, podman-ro's prepare ~30 ms.
+      const delayMs = Math.floor(Math.random() * { archive: 1200, copy: 250, 'podman-ro': 30 }[layout]);
       let fired: Promise<void> | undefined;
       const cut = await d.boot({
-        init: 'systemd',
+        init,
         onStep: (step) => {
-          if (step.name !== 'service:ctrbake-load.service') return;
+          if (step.name !== workStep(layout, init)) return;
           fired = (async () => {
             await new Promise((r) => setTimeout(r, delayMs));
-            await d.powerCut();
+            if (mode === 'power cut') await d.powerCut();
+            else d.killAll();
           })();
         },
       });
       await fired;
-      console.log(`podman archive: power cut ${delayMs} ms into the load step (${cut.failure ? 'load interrupted' : 'load had finished'})`);
       await d.shutdown();
-      const boot = await d.boot({ init: 'systemd' });
+      await d.boot({ init, stopBefore: prepareStep(init) });
+      const loading = await d.readDeviceFile('/var/lib/ctrbake/loading');
+      const recorded = layout === 'archive' ? (await d.listDeviceDir('/var/lib/ctrbake/loaded')).length : (await d.readDeviceFile('/var/lib/ctrbake/seeded')) !== undefined ? 1 : 0;
+      console.log(`podman ${layout}/${init}: ${mode} ${delayMs} ms into ${workStep(layout, init)} (${cut.failure ? 'interrupted' : 'had finished'}; ${recorded} recorded${loading ? ', one load in flight' : ''})`);
+      // Success reported before the cut must have been durable.
+      if (!cut.failure) expect(recorded).toBe(layout === 'archive' ? 2 : 1);
+      await d.shutdown();
+      const boot = await d.boot({ init });
       expectBooted(boot);
-      if (cut.failure) expect(boot.steps.map((s) => s.stderr ?? '').join('\n')).toMatch(/was interrupted: removing what it left/);
+      if (loading) expect(bootLog(boot)).toMatch(/was interrupted: removing what it left/);
       await expectImagesA(d);
       await d.dispose();
     }

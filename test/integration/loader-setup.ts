@@ -10,8 +10,32 @@ import { fetchImages } from '../../src/fetch/index.js';
 import { resolveLock } from '../../src/lock/index.js';
 import type { EngineName } from '../../src/formats.js';
 import { generateLoader, type LoaderOptions } from '../../src/loader/index.js';
+import type { InitStyle } from '../fixtures/device.js';
 import { pushFixtureImages, type FixtureImages } from '../fixtures/fixture-images.js';
 import { startRegistry } from '../fixtures/registry.js';
+
+export const INITS = ['systemd', 'sysvinit', 'busybox'] as const;
+
+/** The device's prepare step (before the engine) under each init style. */
+export function prepareStep(init: InitStyle): string {
+  return { systemd: 'service:ctrbake-prepare.service', sysvinit: 'init:S19ctrbake', busybox: 'init:S59ctrbake' }[init];
+}
+
+/** The archive layout's load step (after the engine) under each init style. */
+export function loadStep(init: InitStyle): string {
+  return { systemd: 'service:ctrbake-load.service', sysvinit: 'init:S21ctrbake-load', busybox: 'init:S61ctrbake-load' }[init];
+}
+
+/**
+ * Random interruptions per (layout, engine, init) first boot: CTRBAKE_POWERCUT_COUNT (the older
+ * name CTRBAKE_TEST_POWERCUTS also works), default 2: a power cut, then a kill -9, alternating.
+ */
+export function powerCutCount(): number {
+  const raw = process.env.CTRBAKE_POWERCUT_COUNT ?? process.env.CTRBAKE_TEST_POWERCUTS ?? '2';
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`CTRBAKE_POWERCUT_COUNT must be a positive integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
 
 export interface LoaderFixture {
   images: FixtureImages;
