@@ -317,6 +317,16 @@ PREMIRRORS:prepend = \"ctrbake://.*/.* file://$mirror/ \""
 	[ "$n" = 2 ] || fail "expected 2 archives downloaded from the http:// mirror, found $n"
 	cmp -s "$(archives "$BUILD/downloads" -type f | head -n1)" "$mirror/$(basename "$(archives "$BUILD/downloads" -type f | head -n1)")" || fail "http:// mirror copy differs"
 	pass "PREMIRRORS http:// (registry stopped): --runall=fetch downloaded the $n archives from the mirror"
+
+	# MIRRORS: the registry (stopped) fails first, then BitBake falls back to the mirror
+	BUILD=$WORK/build-mirrors
+	new_build "$BUILD" "MIRRORS:append = \" ctrbake://.*/.* file://$mirror/\""
+	bb_expect_ok -c fetch ctrbake-example-archive
+	n=$(find "$BUILD/downloads" -maxdepth 1 -type l -name 'ctrbake_*.tar' -lname "$mirror/*" | wc -l)
+	[ "$n" = 1 ] || { ls -l "$BUILD/downloads" >&2; fail "expected a DL_DIR link to the MIRRORS file, found $n"; }
+	grep -q "Failed to fetch URL ctrbake://$host/ctrbake/sample:1.0@sha256:[0-9a-f]*;platform=linux/amd64, attempting MIRRORS" "$WORK/last.log" ||
+		{ tail -n 30 "$WORK/last.log" >&2; fail "no upstream failure before MIRRORS"; }
+	pass "MIRRORS file:// without BB_NO_NETWORK, registry stopped: the registry fetch failed, BitBake fell back to the mirror"
 	BUILD=$saved
 
 	# 3. nothing changed: nothing runs

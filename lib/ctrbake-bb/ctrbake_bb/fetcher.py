@@ -15,6 +15,9 @@ it, is checked by update_donestamp() (after a download or a mirror hit: a bad on
 aside as *_bad-digest and the next source is tried) and again by unpack() (every blob
 re-hashed, the lock checked against the URL's digest and platform).
 
+Log records carry strings only: BitBake pickles them to its UI process, which cannot import
+this layer's modules (an exception object as an argument kills the UI's event thread).
+
 Variables read (task context): CTRBAKE_NODE, CTRBAKE_BIN, CTRBAKE_HOST_PATH (how the CLI
 runs), CTRBAKE_INSECURE_REGISTRIES, CTRBAKE_AUTHFILE.
 """
@@ -103,7 +106,7 @@ class Ctrbake(FetchMethod):
             return imagearchive.check_remote(self._cli(d), ref, platform, self._registry_args(d),
                                              env=self._env(d), log=logger.debug)
         except imagearchive.CliError as e:
-            logger.info("%s: %s", ud.url, e)
+            logger.info("%s: %s", ud.url, str(e))
             return False
 
     # --- verification ---------------------------------------------------------------------
@@ -125,9 +128,9 @@ class Ctrbake(FetchMethod):
             bad = path + "_bad-digest"
             if os.path.lexists(path):
                 os.replace(path, bad)
-                logger.warning("ctrbake: %s; set aside as %s", e, os.path.basename(bad))
+                logger.warning("ctrbake: %s; set aside as %s", str(e), os.path.basename(bad))
             else:
-                logger.warning("ctrbake: %s", e)
+                logger.warning("ctrbake: %s", str(e))
             if getattr(ud, "donestamp", None) and os.path.exists(ud.donestamp):
                 os.unlink(ud.donestamp)
             raise ChecksumError(f"ctrbake: {e}", ud.url, "ctrbake-digest") from e
