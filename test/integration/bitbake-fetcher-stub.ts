@@ -80,6 +80,21 @@ from ctrbake_bb import fetcher, imagearchive
 
 req = json.loads(sys.argv[1])
 
+# BitBake pickles log records to its UI process, which cannot import the layer's modules:
+# every argument of a record the fetcher logs must be a plain value.
+import logging
+foreign_log_args = []
+class _PlainArgs(logging.Handler):
+    def emit(self, record):
+        if record.levelno >= logging.INFO:
+            sys.stderr.write(record.levelname + ": " + record.getMessage() + "\\n")
+        args = record.args if isinstance(record.args, tuple) else (record.args,) if record.args else ()
+        for a in args:
+            if not isinstance(a, (str, int, float, bool, type(None))):
+                foreign_log_args.append(type(a).__module__ + "." + type(a).__name__)
+logging.getLogger("BitBake").addHandler(_PlainArgs())
+logging.getLogger("BitBake").setLevel(logging.DEBUG)
+
 class Data:
     def __init__(self, v): self.v = v
     def getVar(self, name, expand=True): return self.v.get(name)
@@ -127,9 +142,11 @@ def run():
     return out
 
 try:
-    print(json.dumps({"ok": True, **run()}))
+    result = {"ok": True, **run()}
 except Exception as e:
-    print(json.dumps({"ok": False, "error": type(e).__name__, "message": str(e), "trace": traceback.format_exc()}))
+    result = {"ok": False, "error": type(e).__name__, "message": str(e), "trace": traceback.format_exc()}
+result["foreignLogArgs"] = foreign_log_args
+print(json.dumps(result))
 `;
 
 export interface FetcherResult {
@@ -142,6 +159,8 @@ export interface FetcherResult {
   platform?: string;
   status?: boolean;
   methods?: string[];
+  /** Types of log-record arguments that are not plain values (BitBake's UI could not unpickle them). */
+  foreignLogArgs: string[];
   /** stdout lines before the result (warnings logged by the fetcher go to stderr). */
   log: string;
 }

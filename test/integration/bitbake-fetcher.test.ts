@@ -179,6 +179,7 @@ describe('download, verification and unpack', () => {
     expect(r.error).toBe('ChecksumError');
     expect(r.message).toMatch(message);
     expect(r.log).toContain('set aside as');
+    expect(r.foreignLogArgs).toEqual([]);
     expect((await readdir(dir)).sort()).toEqual([`${name}_bad-digest`]);
   }, 120_000);
 
