@@ -26,6 +26,20 @@ export function chainIds(diffIds: readonly string[]): string[] {
   return out;
 }
 
+/**
+ * containers/storage's layer ids for an image it pulls or loads (podman 4.x; checked against
+ * podman 4.3's store): id(0) = diff(0) hex; id(n) = sha256(id(n-1) + "+" + diff(n) hex).
+ */
+export function podmanLayerIds(diffIds: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const diffId of diffIds) {
+    const prev = out[out.length - 1];
+    const diff = hex(diffId);
+    out.push(prev === undefined ? diff : createHash('sha256').update(`${prev}+${diff}`).digest('hex'));
+  }
+  return out;
+}
+
 function outputFor(config: ResolvedLoaderConfig, path: string): OutputFile {
   const output = config.manifest.outputs.find((o) => o.path === path);
   if (!output) throw new InputError('E_LOADER_INPUT', `${config.manifestPath} does not list the output ${path} among its outputs`);
@@ -63,12 +77,13 @@ export interface ListedImage {
   size: number;
   archive: string;
   chains: string[];
+  podmanLayers: string[];
 }
 
-/** One line per image, largest first: `<id hex> <bytes> <archive|-> <reference> <chain,chain...>`. */
+/** One line per image, largest first: `<id hex> <bytes> <archive|-> <reference> <chain,chain...> <podman layer,layer...>`. */
 export function imagesList(images: readonly ListedImage[]): string {
   const sorted = [...images].sort((a, b) => b.size - a.size || (a.image.imageId < b.image.imageId ? -1 : 1));
-  return sorted.map((l) => `${hex(l.image.imageId)} ${l.size} ${l.archive} ${l.image.reference} ${l.chains.map(hex).join(',')}\n`).join('');
+  return sorted.map((l) => `${hex(l.image.imageId)} ${l.size} ${l.archive} ${l.image.reference} ${l.chains.map(hex).join(',')} ${l.podmanLayers.join(',')}\n`).join('');
 }
 
 export function listImages(config: ResolvedLoaderConfig): ListedImage[] {
@@ -82,7 +97,7 @@ export function listImages(config: ResolvedLoaderConfig): ListedImage[] {
     }
     const archive = image.archive ? safeRelative(image.archive) : '-';
     const size = image.archive ? outputFor(config, image.archive).size : image.layers.reduce((n, l) => n + l.size, 0);
-    return { image, size, archive, chains: chainIds(diffIds) };
+    return { image, size, archive, chains: chainIds(diffIds), podmanLayers: podmanLayerIds(diffIds) };
   });
 }
 

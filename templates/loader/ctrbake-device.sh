@@ -44,6 +44,12 @@ durable_write() {
 	sync_path "$(dirname "$1")"
 }
 
+# A loaded/ entry that records an image: not a durable_write temp file a power cut left.
+is_record() {
+	case "$1" in *.tmp) return 1 ;; esac
+	[ -e "$1" ]
+}
+
 read_state() {
 	if [ -f "$1" ]; then cat "$1"; fi
 }
@@ -97,7 +103,7 @@ image_chains() {
 # Chains of every image recorded as loaded, except ID, one per line.
 recorded_chains_except() {
 	for rec in "$STATE"/loaded/*; do
-		[ -e "$rec" ] || continue
+		is_record "$rec" || continue
 		rid=$(basename "$rec")
 		[ "$rid" = "$1" ] && continue
 		image_chains "$rid" | tr ',' '\n'
@@ -158,10 +164,108 @@ docker_image_damaged() {
 	return 1
 }
 
+# podman layer ids of the listed image ID (containers/storage's: see images.list).
+image_podman_layers() {
+	awk -v id="$1" '$1 == id { print $6 }' "$LIST" | tr ',' ' '
+}
+
+# json_drop_ids FILE IDS: rewrites FILE, a JSON array of objects (containers/storage's
+# layers.json, images.json), without the objects whose "id" is one of IDS; durable. Fails,
+# changing nothing, when FILE does not parse as such an array.
+json_drop_ids() {
+	[ -f "$1" ] || return 0
+	awk -v ids="$2" '
+	BEGIN { n = split(ids, a, " "); for (i = 1; i <= n; i++) drop[a[i]] = 1 }
+	{ text = text $0 "\n" }
+	END {
+		depth = 0; instr = 0; esc = 0; out = ""; sep = ""; objects = 0
+		len = length(text)
+		for (i = 1; i <= len; i++) {
+			c = substr(text, i, 1)
+			if (instr) {
+				if (esc) esc = 0
+				else if (c == "\\") esc = 1
+				else if (c == "\"") instr = 0
+				continue
+			}
+			if (c == "\"") { instr = 1; continue }
+			if (c == "{" || c == "[") {
+				depth++
+				if (depth == 2) { if (c != "{") exit 1; start = i }
+				continue
+			}
+			if (c == "}" || c == "]") {
+				if (depth == 2) {
+					obj = substr(text, start, i - start + 1)
+					objects++
+					if (!match(obj, /^\{"id":"[0-9a-f]+"/)) exit 1
+					id = substr(obj, 8, RLENGTH - 8)
+					if (!(id in drop)) { out = out sep obj; sep = "," }
+				}
+				depth--
+				if (depth < 0) exit 1
+				continue
+			}
+		}
+		if (depth != 0 || instr) exit 1
+		printf "[%s]\n", out
+	}' "$1" >"$1.ctrbake-tmp" || {
+		rm -f "$1.ctrbake-tmp"
+		return 1
+	}
+	sync_path "$1.ctrbake-tmp"
+	mv -f "$1.ctrbake-tmp" "$1"
+	sync_path "$(dirname "$1")"
+}
+
+# Removes a podman layer's files (its layers.json entry is dropped by the caller).
+podman_remove_layer() {
+	d="$DATA_ROOT/overlay/$1"
+	link=$(read_state "$d/link")
+	if [ -n "$link" ]; then rm -f "$DATA_ROOT/overlay/l/$link"; fi
+	# An emptied link file leaves its l/ entry unnamed: find it by target.
+	for l in "$DATA_ROOT"/overlay/l/*; do
+		if [ -L "$l" ] && [ "$(readlink "$l")" = "../$1/diff" ]; then rm -f "$l"; fi
+	done
+	rm -rf "$d" "$DATA_ROOT/overlay-layers/$1.tar-split.gz"
+}
+
+# podman_forget_image ID: engine stopped (no podman command runs), after an interrupted load
+# of ID: removes ID and its layers that no image recorded as loaded shares (podman would
+# reuse them, unsynced as they are) from the store, so only ID is loaded again. Returns 1
+# when the store then lists a layer that is neither a recorded image's nor a container's
+# (podman computed other layer ids, or images ctrbake did not load): the caller drops it all.
+podman_forget_image() {
+	id="$1"
+	keep=""
+	for rec in "$STATE"/loaded/*; do
+		is_record "$rec" || continue
+		rid=$(basename "$rec")
+		[ "$rid" = "$id" ] || keep="$keep $(image_podman_layers "$rid")"
+	done
+	drop=""
+	for layer in $(image_podman_layers "$id"); do
+		case " $keep " in *" $layer "*) ;; *) drop="$drop $layer" ;; esac
+	done
+	layers_json="$DATA_ROOT/overlay-layers/layers.json"
+	json_drop_ids "$DATA_ROOT/overlay-images/images.json" "$id" || return 1
+	rm -rf "$DATA_ROOT/overlay-images/$id"
+	json_drop_ids "$layers_json" "$drop" || return 1
+	for layer in $drop; do podman_remove_layer "$layer"; done
+	containers=$(grep -o '"layer":"[0-9a-f]*"' "$DATA_ROOT/overlay-containers/containers.json" 2>/dev/null | cut -d'"' -f4 || true)
+	for layer in $(grep -o '"id":"[0-9a-f]*"' "$layers_json" 2>/dev/null | cut -d'"' -f4 || true); do
+		case " $keep $containers " in *" $layer "*) ;; *) return 1 ;; esac
+	done
+	rm -f "$STATE/loaded/$id" "$STATE/applied"
+	sync -f "$DATA_ROOT"
+	sync_path "$STATE"
+	if [ -n "$drop" ]; then log "removed sha256:$id and its layers$drop"; else log "removed sha256:$id (its layers are shared with loaded images and kept)"; fi
+}
+
 # podman writes its image store without syncing and reuses a layer it already lists, so
-# after an interrupted load (or damage the health check finds) nothing in it can be trusted:
-# with no container to lose, the image store is dropped and every image loaded again.
-# Returns 1 (and changes nothing) when containers exist.
+# when a selective repair is not possible (or damage the health check finds) nothing in it
+# can be trusted: with no container to lose, the image store is dropped and every image
+# loaded again. Returns 1 (and changes nothing) when containers exist.
 podman_rollback() {
 	driver="$CTRBAKE_STORAGE_DRIVER"
 	if grep -q '"id"' "$DATA_ROOT/$driver-containers/containers.json" 2>/dev/null; then
@@ -212,7 +316,7 @@ archive_check() {
 		fi
 	fi
 	for rec in "$STATE"/loaded/*; do
-		[ -e "$rec" ] || continue
+		is_record "$rec" || continue
 		id=$(basename "$rec")
 		[ -n "$(image_chains "$id")" ] || continue
 		if [ "$CTRBAKE_ENGINE" = docker ] && docker_image_damaged "$id"; then
@@ -226,11 +330,21 @@ archive_check() {
 
 archive_prepare() {
 	mkdir -p "$STATE/loaded" "$DATA_ROOT"
+	# Temp files of records a power cut interrupted: the records were never made.
+	rm -f "$STATE"/loaded/*.tmp "$STATE"/*.tmp
 	interrupted=$(read_state "$STATE/loading")
-	if [ -n "$interrupted" ]; then
+	if [ -n "$interrupted" ] && is_record "$STATE/loaded/$interrupted"; then
+		# Recorded only after its data was synced: the cut came before "loading" was dropped.
+		log "the load of sha256:$interrupted had finished (recorded)"
+		rm -f "$STATE/loading"
+		sync_path "$STATE"
+	elif [ -n "$interrupted" ]; then
 		log "the load of sha256:$interrupted was interrupted: removing what it left"
 		if [ "$CTRBAKE_ENGINE" = podman ]; then
-			podman_rollback || die "a podman load was interrupted and containers exist: run ctrbake-device reset (drops the containers) to load every image again"
+			if ! podman_forget_image "$interrupted"; then
+				log "the store lists layers ctrbake cannot account for: dropping the image store"
+				podman_rollback || die "a podman load was interrupted, the store cannot be repaired image by image and containers exist: run ctrbake-device reset (drops the containers) to load every image again"
+			fi
 		else
 			forget_image "$interrupted"
 		fi
@@ -249,7 +363,7 @@ engine_has() {
 archive_verify() {
 	damaged=0
 	for rec in "$STATE"/loaded/*; do
-		[ -e "$rec" ] || continue
+		is_record "$rec" || continue
 		id=$(basename "$rec")
 		if ! "$ENGINE_CLI" save "sha256:$id" >/dev/null 2>&1; then
 			log "$(cat "$rec") (sha256:$id): its layer content no longer matches: loading it again"
@@ -282,7 +396,7 @@ archive_load() {
 
 	# Images ctrbake loaded that the manifest no longer lists (an OTA update removed them).
 	for rec in "$STATE"/loaded/*; do
-		[ -e "$rec" ] || continue
+		is_record "$rec" || continue
 		id=$(basename "$rec")
 		[ -z "$(image_chains "$id")" ] || continue
 		log "removing $(cat "$rec") (sha256:$id): no longer in the manifest"

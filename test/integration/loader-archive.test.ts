@@ -188,7 +188,7 @@ describe('archive layout on a simulated device', () => {
       // What survived, seen after the data partition is mounted again (journal replayed).
       await d.boot({ init, stopBefore: prepareStep(init) });
       const loading = await d.readDeviceFile('/var/lib/ctrbake/loading');
-      const loaded = await d.listDeviceDir('/var/lib/ctrbake/loaded');
+      const loaded = (await d.listDeviceDir('/var/lib/ctrbake/loaded')).filter((n) => !n.endsWith('.tmp'));
       console.log(
         `archive/${init}: ${mode} ${delayMs} ms into the load step (${cut.failure ? 'load interrupted' : 'load had finished'}; ${loaded.length} image(s) recorded, ${loading ? 'one load in flight' : 'none in flight'})`,
       );

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../../src/cli/main.js';
 import { resetShutdown } from '../../../src/cli/run.js';
 import { CtrbakeError } from '../../../src/errors.js';
-import { chainIds, generateLoader, LOADER_INITS, type LoaderInit, type LoaderLayout } from '../../../src/loader/index.js';
+import { chainIds, generateLoader, podmanLayerIds, LOADER_INITS, type LoaderInit, type LoaderLayout } from '../../../src/loader/index.js';
 import { sha256File } from '../../../src/util/fs.js';
 import { fakeArchiveBake, fakeStoreBake, type FakeBake } from './fake-bake.js';
 
@@ -102,7 +102,7 @@ describe('ctrbake loader output', () => {
     const lines = (await readFile(join(outDir, 'opt/ctrbake/images.list'), 'utf8')).trim().split('\n');
     const big = bake.manifest.images[1]!;
     expect(lines[0]).toBe(
-      `${big.imageId.slice(7)} 30 archives/big.tar ${big.reference} ${chainIds(big.layers.map((l) => l.diffId)).map((c) => c.slice(7)).join(',')}`,
+      `${big.imageId.slice(7)} 30 archives/big.tar ${big.reference} ${chainIds(big.layers.map((l) => l.diffId)).map((c) => c.slice(7)).join(',')} ${podmanLayerIds(big.layers.map((l) => l.diffId)).join(',')}`,
     );
     expect(lines[1]).toMatch(/ 10 archives\/small\.tar /);
     const conf = await readFile(join(outDir, 'opt/ctrbake/ctrbake.conf'), 'utf8');
@@ -117,6 +117,21 @@ describe('ctrbake loader output', () => {
     const chains = chainIds([d('a'), d('b')]);
     expect(chains[0]).toBe(d('a'));
     expect(chains[1]).toBe(`sha256:${createHash('sha256').update(`${d('a')} ${d('b')}`).digest('hex')}`);
+  });
+
+  it('podman layer ids follow containers/storage: sha256 of "<parent id>+<diff hex>" (values from a podman 4.3 load)', () => {
+    const diffs = [
+      '6ddcc647f1649ca7002071062cf0319c25c1322b46c60a7c793b313b22f5f56a',
+      '7cfb717c96e40539a092f539cc7256471b9384d367312cafcaeb0bb030f2d423',
+      '6cc7c1e186dce62ad7e1c18f5be5d7e060ecf277b0fc448d440e22ce38f2a0c7',
+      'ffe658785cccd402be94ff44bed0c3013135231bbb686f28e7c71ccd5fa644fd',
+    ].map((h) => `sha256:${h}`);
+    expect(podmanLayerIds(diffs)).toEqual([
+      '6ddcc647f1649ca7002071062cf0319c25c1322b46c60a7c793b313b22f5f56a',
+      '4be158c7977ef27c796d80e97bf62be5dc4372d96ec316c9a62ef25a5b301dd3',
+      '2e7841f5b3da8988b2ecc2fb3848a0bc0e4fa71cb127ace476d5546445c2a729',
+      '6177fd2543522a863024a4e8266c69cdac097b84f75f901254ecf530ad521d32',
+    ]);
   });
 
   it('sysvinit: init.d scripts and rc2..5 links before (S19) and after (S21) the engine; busybox: S59/S61', async () => {
