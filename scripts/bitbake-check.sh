@@ -40,7 +40,8 @@ chmod 755 "$WORK"
 FIXTURES_PID=""
 cleanup() {
 	if [ -n "$FIXTURES_PID" ]; then kill "$FIXTURES_PID" 2>/dev/null || true; wait "$FIXTURES_PID" 2>/dev/null || true; fi
-	if [ "${CTRBAKE_KEEP:-0}" = 1 ]; then echo "bitbake-check: kept $WORK" >&2; else rm -rf "$WORK"; fi
+	# a bitbake server that is still exiting may write its event log for a moment
+	if [ "${CTRBAKE_KEEP:-0}" = 1 ]; then echo "bitbake-check: kept $WORK" >&2; else rm -rf "$WORK" 2>/dev/null || { sleep 3; rm -rf "$WORK"; }; fi
 }
 trap cleanup EXIT
 
@@ -489,6 +490,7 @@ run_oecore() {
 		bitbake -S lockedsigs core-image-minimal >'$WORK/sigs-with.log' 2>&1 || true
 		[ -s locked-sigs.inc ] || { tail -n 40 '$WORK/sigs-with.log'; exit 1; }
 		mv locked-sigs.inc '$WORK/locked-sigs-with.inc'
+		bitbake-getvar -r ctrbake-example-archive --value SRC_URI 2>/dev/null | tail -n 1 >'$WORK/srcuri.txt'
 		for m in ${CTRBAKE_OE_MACHINES:-qemux86-64 qemuarm64 qemuarm}; do
 			MACHINE=\$m bitbake-getvar -r ctrbake-example-archive --value CTRBAKE_PLATFORM 2>/dev/null | tail -n 1 | sed \"s|^|\$m: |\"
 		done >'$WORK/platforms.txt'
@@ -513,6 +515,9 @@ run_oecore() {
 	qemuriscv64 linux/riscv64
 	EOF
 	pass "OE-core: CTRBAKE_PLATFORM from each MACHINE's tune"
+	grep -Eq '^ *ctrbake://registry\.example\.com/ctrbake/app:1\.0@sha256:0{64};platform=linux/amd64 *$' "$WORK/srcuri.txt" ||
+		fail "OE-core: SRC_URI of ctrbake-example-archive is not its ctrbake:// URL: $(cat "$WORK/srcuri.txt")"
+	pass "OE-core: SRC_URI of ctrbake-example-archive (qemux86-64) is $(sed 's/^ *//' "$WORK/srcuri.txt")"
 }
 
 case "$WHAT" in
