@@ -169,13 +169,17 @@ describe('archive layout on a simulated device', () => {
     for (let i = 0; i < cuts; i++) {
       const d = await device(overlays[`A-${init}`]!);
       const mode = i % 2 === 0 ? 'power cut' : 'kill -9';
-      // Under sysvinit/busybox the load step ends 0.4-0.7 s in (cuts at 393 ms landed inside it, one at 683 ms after it): their cuts aim at its first 450 ms.
-      const delayMs = Math.floor(Math.random() * (init === 'systemd' ? 1200 : 450));
+      // Even cuts aim inside the load step (under sysvinit/busybox it ends 0.4-0.7 s in: cuts at
+      // 393 ms landed inside it, one at 683 ms after it, so their cuts aim at its first 450 ms);
+      // odd ones anywhere from prepare's start through the engine's first start and the load.
+      const fromPrepare = i % 2 === 1;
+      const delayMs = Math.floor(Math.random() * (fromPrepare ? 2500 : init === 'systemd' ? 1200 : 450));
+      const timerStep = fromPrepare ? prepareStep(init) : loadStep(init);
       let fired: Promise<void> | undefined;
       const cut = await d.boot({
         init,
         onStep: (step) => {
-          if (!/ctrbake-load/.test(step.name)) return;
+          if (step.name !== timerStep) return;
           fired = (async () => {
             await new Promise((r) => setTimeout(r, delayMs));
             if (mode === 'power cut') await d.powerCut();
@@ -190,7 +194,7 @@ describe('archive layout on a simulated device', () => {
       const loading = await d.readDeviceFile('/var/lib/ctrbake/loading');
       const loaded = (await d.listDeviceDir('/var/lib/ctrbake/loaded')).filter((n) => !n.endsWith('.tmp'));
       console.log(
-        `archive/${init}: ${mode} ${delayMs} ms into the load step (${cut.failure ? 'load interrupted' : 'load had finished'}; ${loaded.length} image(s) recorded, ${loading ? 'one load in flight' : 'none in flight'})`,
+        `archive/${init}: ${mode} ${delayMs} ms into ${fromPrepare ? 'prepare' : 'the load step'} (${cut.failure ? `${cut.failure.name} interrupted` : 'load had finished'}; ${loaded.length} image(s) recorded, ${loading ? 'one load in flight' : 'none in flight'})`,
       );
       // Success reported before the cut must have been durable.
       if (!cut.failure) expect(loaded.length).toBe(2);
