@@ -1,13 +1,19 @@
 /**
- * Block compressors for the SquashFS writer. Data blocks compress in parallel: gzip on
- * node:zlib's asynchronous API (libuv thread pool, at most `workers` at once), zstd and lz4
- * on a pool of worker threads running WebAssembly builds (@bokuweb/zstd-wasm,
- * lz4-wasm-nodejs). Metadata blocks (8 KiB) compress synchronously on the calling thread:
- * they are few and small.
+ * Block compressors for the SquashFS writer. Data blocks compress in parallel on a pool of
+ * worker threads: gzip with pako (a pure-JS port of zlib, run with zlib's own hash so that
+ * its output is canonical zlib's, byte for byte), zstd and lz4 with WebAssembly builds
+ * (@bokuweb/zstd-wasm, lz4-wasm-nodejs). Metadata blocks (8 KiB) compress synchronously on
+ * the calling thread with the same code: they are few and small.
+ *
+ * Why not node:zlib for gzip: Node bundles Chromium's zlib fork, whose deflate indexes its
+ * match chains by a hash of 4 bytes where zlib's rolling hash covers 3, so it misses short
+ * matches: at level 9 the same 128 KiB blocks came out 1.65 % larger than with the system
+ * zlib that tar2sqfs and mksquashfs link, and its bytes depend on the zlib of the Node
+ * build. pako with `legacyHash` writes exactly the system zlib's bytes, on any machine and
+ * Node version (docs/squashfs-format.md, "Compression").
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { deflate, deflateSync, constants as zlibConstants } from 'node:zlib';
 
 export type SquashfsCompression = 'gzip' | 'zstd' | 'lz4' | 'xz';
 
@@ -45,59 +51,8 @@ export interface BlockCompressor {
 }
 
 export async function createCompressor(kind: SquashfsCompression, level: number, workers: number): Promise<BlockCompressor> {
-  if (kind === 'gzip') return new GzipCompressor(level, workers);
-  if (kind === 'zstd' || kind === 'lz4') return WasmPoolCompressor.create(kind, level, workers);
+  if (kind === 'gzip' || kind === 'zstd' || kind === 'lz4') return WorkerPoolCompressor.create(kind, level, workers);
   throw new Error(`compression ${kind} is not supported by the builtin writer`);
-}
-
-/** Runs at most `limit` async jobs at once. */
-class Limiter {
-  private running = 0;
-  private readonly waiting: Array<() => void> = [];
-  constructor(private readonly limit: number) {}
-
-  async run<T>(job: () => Promise<T>): Promise<T> {
-    if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.running++;
-    try {
-      return await job();
-    } finally {
-      this.running--;
-      this.waiting.shift()?.();
-    }
-  }
-}
-
-class GzipCompressor implements BlockCompressor {
-  readonly id = COMPRESSION_ID.gzip;
-  readonly options = null;
-  private readonly limiter: Limiter;
-  constructor(
-    private readonly level: number,
-    workers: number,
-  ) {
-    this.limiter = new Limiter(workers);
-  }
-
-  compress(block: Buffer, length: number): Promise<CompressedBlock> {
-    const input = block.subarray(0, length);
-    return this.limiter.run(
-      () =>
-        new Promise<CompressedBlock>((resolve, reject) => {
-          deflate(input, { level: this.level, windowBits: 15, memLevel: 8, strategy: zlibConstants.Z_DEFAULT_STRATEGY }, (error, out) => {
-            if (error) reject(error);
-            else resolve(out.length < length ? { data: out, compressed: true, source: block } : { data: input, compressed: false, source: block });
-          });
-        }),
-    );
-  }
-
-  compressSync(data: Buffer): Buffer | null {
-    const out = deflateSync(data, { level: this.level });
-    return out.length < data.length ? out : null;
-  }
-
-  async close(): Promise<void> {}
 }
 
 interface ZstdModule {
@@ -106,13 +61,18 @@ interface ZstdModule {
   decompress(data: Uint8Array): Uint8Array;
 }
 
+interface PakoModule {
+  deflate(data: Uint8Array, options: { level: number; legacyHash: boolean; chunkSize: number }): Uint8Array;
+}
+
 interface Lz4Module {
   /** LZ4 block with the uncompressed size prepended (u32 LE). */
   compress(data: Uint8Array): Uint8Array;
 }
 
 const require = createRequire(import.meta.url);
-const MODULES = { zstd: '@bokuweb/zstd-wasm', lz4: 'lz4-wasm-nodejs' } as const;
+const MODULES = { gzip: 'pako', zstd: '@bokuweb/zstd-wasm', lz4: 'lz4-wasm-nodejs' } as const;
+type PoolKind = keyof typeof MODULES;
 
 /** Loads the zstd wasm module on this thread (shared by the writer and the reader). */
 let zstdModule: Promise<ZstdModule> | undefined;
@@ -130,6 +90,16 @@ function lz4Block(mod: Lz4Module, data: Uint8Array): Uint8Array {
   return mod.compress(data).subarray(4);
 }
 
+/**
+ * A zlib stream (what SquashFS gzip stores: zlib header, deflate, adler32) as canonical zlib
+ * writes it with deflateInit2(level, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY), the
+ * parameters of mksquashfs and tar2sqfs. `legacyHash` selects zlib's rolling hash; the
+ * output buffer (chunkSize) holds any block in one piece.
+ */
+function zlibBlock(mod: PakoModule, data: Uint8Array, level: number): Uint8Array {
+  return mod.deflate(data, { level, legacyHash: true, chunkSize: data.length + 1024 });
+}
+
 /** SquashFS lz4 always has compressor options: version 1 (LZ4_LEGACY), no flags (no HC). */
 const LZ4_OPTIONS = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
 
@@ -137,9 +107,12 @@ const LZ4_OPTIONS = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
 const WASM_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const mod = require(workerData.modulePath);
+const level = workerData.level;
 const compress = workerData.kind === 'zstd'
-  ? (input) => mod.compress(input, workerData.level)
-  : (input) => mod.compress(input).subarray(4);
+  ? (input) => mod.compress(input, level)
+  : workerData.kind === 'gzip'
+    ? (input) => mod.deflate(input, { level, legacyHash: true, chunkSize: input.length + 1024 })
+    : (input) => mod.compress(input).subarray(4);
 Promise.resolve(typeof mod.init === 'function' ? mod.init() : undefined).then(() => {
   parentPort.on('message', (job) => {
     try {
@@ -175,7 +148,7 @@ interface PoolWorker {
   outstanding: number;
 }
 
-class WasmPoolCompressor implements BlockCompressor {
+class WorkerPoolCompressor implements BlockCompressor {
   readonly id: number;
   readonly options: Buffer | null;
   private readonly pending = new Map<number, { resolve: (b: CompressedBlock) => void; reject: (e: Error) => void }>();
@@ -183,7 +156,7 @@ class WasmPoolCompressor implements BlockCompressor {
   private failure: Error | undefined;
 
   private constructor(
-    kind: 'zstd' | 'lz4',
+    kind: PoolKind,
     private readonly syncCompress: (data: Uint8Array) => Uint8Array,
     private readonly pool: PoolWorker[],
   ) {
@@ -191,9 +164,12 @@ class WasmPoolCompressor implements BlockCompressor {
     this.options = kind === 'lz4' ? LZ4_OPTIONS : null;
   }
 
-  static async create(kind: 'zstd' | 'lz4', level: number, workers: number): Promise<WasmPoolCompressor> {
+  static async create(kind: PoolKind, level: number, workers: number): Promise<WorkerPoolCompressor> {
     let syncCompress: (data: Uint8Array) => Uint8Array;
-    if (kind === 'zstd') {
+    if (kind === 'gzip') {
+      const pako = require(MODULES.gzip) as PakoModule;
+      syncCompress = (data) => zlibBlock(pako, data, level);
+    } else if (kind === 'zstd') {
       const zstd = await loadZstd();
       syncCompress = (data) => zstd.compress(data, level);
     } else {
@@ -220,7 +196,7 @@ class WasmPoolCompressor implements BlockCompressor {
         }),
       );
     }
-    const compressor = new WasmPoolCompressor(kind, syncCompress, pool);
+    const compressor = new WorkerPoolCompressor(kind, syncCompress, pool);
     try {
       await Promise.all(ready);
     } catch (error) {
