@@ -7,6 +7,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
 import { SimDevice, type Boot, type InitStyle } from '../fixtures/device.js';
@@ -250,4 +251,43 @@ describe.each(INITS)('podman 4.3 under %s on a simulated device', (init: InitSty
       await d.dispose();
     }
   }, 600_000);
+});
+
+describe('podman 4.3 archive: an interrupted load when the store holds an image ctrbake did not load', () => {
+  it('the selective repair cannot account for its layers: with a container, prepare stops and names reset; without, the whole image store is dropped and reloaded', async () => {
+    const init = 'systemd';
+    const d = await device(overlays[`archive-${init}`]!);
+    expectBooted(await d.boot({ init }));
+    // An image from elsewhere (multi, from the B bake's archives) and a container.
+    const multiArchive = (await readFile(join(overlays[`archive-${init}-B`]!, 'usr/share/ctrbake/images.list'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' '))
+      .find((fields) => fields[3] === f.images.multi)![2]!;
+    const loaded = await d.podman(['load', '-i', join(overlays[`archive-${init}-B`]!, 'usr/share/ctrbake', multiArchive)]);
+    expect(loaded.exitCode, String(loaded.all)).toBe(0);
+    expect((await d.podman(['create', '--name', 'left-over', '--network', 'none', f.images.sample])).exitCode).toBe(0);
+    await d.shutdown();
+
+    // As after a cut during sample's load: "loading" names it, no record.
+    const sampleId = (await readFile(d.path('/usr/share/ctrbake/images.list'), 'utf8')).trim().split('\n')[1]!.split(' ')[0]!;
+    await d.boot({ init, stopBefore: prepareStep(init) });
+    expect((await d.ns(['sh', '-c', `printf '%s\\n' ${sampleId} > ${d.path('/var/lib/ctrbake/loading')} && rm ${d.path(`/var/lib/ctrbake/loaded/${sampleId}`)}`])).exitCode).toBe(0);
+    await d.shutdown();
+    const refused = await d.boot({ init });
+    expect(refused.failure?.name).toBe(prepareStep(init));
+    expect(refused.failure?.stderr).toMatch(/cannot account for/);
+    expect(refused.failure?.stderr).toMatch(/containers exist: run ctrbake-device reset/);
+    // The container removed, the next boot drops the image store and loads every image.
+    const rm = await d.podman(['rm', 'left-over']);
+    expect(rm.exitCode, String(rm.all)).toBe(0);
+    await d.shutdown();
+    const boot = await d.boot({ init });
+    expectBooted(boot);
+    expect(bootLog(boot)).toMatch(/dropping the image store/);
+    expect(bootLog(boot)).toMatch(/loading .*fidelity/);
+    expect(bootLog(boot)).toMatch(/loading .*sample/);
+    expect((await d.podman(['image', 'exists', f.images.multi])).exitCode).toBe(1);
+    await expectImagesA(d);
+  });
 });
