@@ -4,7 +4,8 @@
  * Blocks are compressed in parallel but written in submission order (a FIFO of pending
  * compressions with a fixed depth: that depth bounds memory and pushes back on the tar
  * input). All-zero blocks are stored as sparse (size word 0, no bytes). The tail of each
- * file (< block size) is packed into shared fragment blocks. Identical files are stored
+ * file (< block size) is packed into shared fragment blocks: small files in one run of
+ * them, tails of larger files in another. Identical files are stored
  * once: the whole-file sha256 is known only at the end, so a duplicate's blocks, already
  * queued or written, are dropped and the write position rewinds to where they started
  * (a file's blocks are contiguous in the queue, nothing else is interleaved).
@@ -34,6 +35,13 @@ interface FragmentEntry {
   sizeWord: number;
 }
 
+interface OpenFragment {
+  buf: Buffer;
+  used: number;
+  /** Its index in the fragment table, -1 while empty. */
+  index: number;
+}
+
 interface QueueItem {
   result: Promise<CompressedBlock> | null;
   file: FileData | null;
@@ -57,10 +65,10 @@ export class DataWriter {
   private readonly zero: Buffer;
   private readonly files = new Map<string, FileData>();
   private readonly tails = new Map<string, [number, number]>();
-  private fragmentBuf: Buffer;
+  /** Open fragment blocks: [0] whole small files, [1] tails of files of a block or more. */
+  private readonly open: [OpenFragment, OpenFragment];
   private staging: Buffer;
   private readonly spare: Buffer[] = [];
-  private fragmentUsed = 0;
 
   constructor(
     private readonly fd: number,
@@ -72,7 +80,10 @@ export class DataWriter {
     this.position = start;
     this.maxQueue = Math.max(4, workers * 3);
     this.zero = Buffer.alloc(blockSize);
-    this.fragmentBuf = Buffer.allocUnsafeSlow(blockSize);
+    this.open = [
+      { buf: Buffer.allocUnsafeSlow(blockSize), used: 0, index: -1 },
+      { buf: Buffer.allocUnsafeSlow(blockSize), used: 0, index: -1 },
+    ];
     this.staging = Buffer.allocUnsafeSlow(blockSize);
   }
 
@@ -156,23 +167,31 @@ export class DataWriter {
       [file.fragment, file.fragmentOffset] = known;
       return;
     }
-    if (this.fragmentUsed + tail.length > this.blockSize) this.flushFragment();
-    tail.copy(this.fragmentBuf, this.fragmentUsed);
-    file.fragment = this.fragments.length;
-    file.fragmentOffset = this.fragmentUsed;
-    this.fragmentUsed += tail.length;
+    // Small files and the tails of larger files fill separate fragment blocks, as
+    // mksquashfs does: tails of binaries look alike (ELF section headers, string tables)
+    // and compress better next to each other than between small files.
+    const open = this.open[wholeKey === undefined ? 1 : 0];
+    if (open.used + tail.length > this.blockSize) this.flushFragment(open);
+    if (open.index < 0) {
+      // The index is taken when the block opens: it depends only on the tar.
+      open.index = this.fragments.length;
+      this.fragments.push({ start: 0, sizeWord: 0 });
+    }
+    tail.copy(open.buf, open.used);
+    file.fragment = open.index;
+    file.fragmentOffset = open.used;
+    open.used += tail.length;
     this.tails.set(key, [file.fragment, file.fragmentOffset]);
   }
 
-  /** Queues the current fragment block (its index is fragments.length at call time). */
-  private flushFragment(): void {
-    if (this.fragmentUsed === 0) return;
-    const index = this.fragments.length;
-    this.fragments.push({ start: 0, sizeWord: 0 });
-    const result = handled(this.compressor.compress(this.fragmentBuf, this.fragmentUsed));
-    this.queue.push({ result, file: null, fragment: index });
-    this.fragmentBuf = this.takeBlock();
-    this.fragmentUsed = 0;
+  /** Queues an open fragment block for compression and writing. */
+  private flushFragment(open: OpenFragment): void {
+    if (open.used === 0) return;
+    const result = handled(this.compressor.compress(open.buf, open.used));
+    this.queue.push({ result, file: null, fragment: open.index });
+    open.buf = this.takeBlock();
+    open.used = 0;
+    open.index = -1;
   }
 
   private discard(file: FileData): void {
@@ -249,7 +268,10 @@ export class DataWriter {
 
   /** Flushes the last fragment and writes everything still queued. */
   async finish(): Promise<void> {
-    this.flushFragment();
+    // The lower index first (any fixed order would do: positions follow the queue).
+    const [a, b] = this.open[0].index <= this.open[1].index ? [this.open[0], this.open[1]] : [this.open[1], this.open[0]];
+    this.flushFragment(a);
+    this.flushFragment(b);
     while (this.queue.length > 0) await this.writeHead();
   }
 
