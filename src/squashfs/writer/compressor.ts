@@ -104,7 +104,7 @@ function zlibBlock(mod: PakoModule, data: Uint8Array, level: number): Uint8Array
 const LZ4_OPTIONS = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
 
 /** Worker body, CommonJS evaluated by node:worker_threads (the writer may run from .ts sources). */
-const WASM_WORKER = `
+const WORKER_BODY = `
 const { parentPort, workerData } = require('node:worker_threads');
 const mod = require(workerData.modulePath);
 const level = workerData.level;
@@ -131,6 +131,20 @@ Promise.resolve(typeof mod.init === 'function' ? mod.init() : undefined).then(()
   parentPort.postMessage({ ready: true });
 }, (error) => { throw error; });
 `;
+
+/**
+ * The worker's Node flags: the parent's, less `--input-type`, which would make the eval'd
+ * CommonJS body an ES module (a parent started as `node --input-type=module -e ...`).
+ */
+function workerExecArgv(): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--input-type') i++;
+    else if (!argv[i]!.startsWith('--input-type=')) out.push(argv[i]!);
+  }
+  return out;
+}
 
 interface WorkerReply {
   id: number;
@@ -180,7 +194,7 @@ class WorkerPoolCompressor implements BlockCompressor {
     const pool: PoolWorker[] = [];
     const ready: Array<Promise<void>> = [];
     for (let i = 0; i < workers; i++) {
-      const worker = new Worker(WASM_WORKER, { eval: true, workerData: { modulePath, level, kind } });
+      const worker = new Worker(WORKER_BODY, { eval: true, execArgv: workerExecArgv(), workerData: { modulePath, level, kind } });
       pool.push({ worker, outstanding: 0 });
       ready.push(
         new Promise<void>((resolve, reject) => {
