@@ -2,13 +2,16 @@
  * SquashFS backends on the same tar and the same compressor, in the same run:
  * builtin (2 workers) vs tar2sqfs (-j 2) vs sqfstar (-processors 2), all through
  * createSquashfs (so the host tools include ctrbake's validating pass), plus plain
- * tar2sqfs reading the file itself, to show what that pass costs.
+ * tar2sqfs reading the file itself, to show what that pass costs, and (gzip) builtin with
+ * `gzipImplementation: 'node'` (node:zlib: faster, larger) next to its default (canonical
+ * zlib through pako).
  *
  *   npm run bench -- squashfs [--size-mib 300] [--runs 3] [--compression gzip] [--json]
  *
  * The tar: files of /usr/lib up to 16 MiB each (sorted, deterministic) up to --size-mib, written by GNU tar
  * (PAX). Times are wall clock, median of --runs; ratios are to builtin (time ratio > 1:
- * slower than builtin; size ratio > 1: larger than builtin).
+ * slower than builtin; size ratio > 1: larger than builtin). A second table splits each image
+ * into data blocks, fragment blocks and tables (src/squashfs/reader layout()).
  */
 import { execFile, spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
@@ -17,6 +20,7 @@ import { cpus, hostname, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createSquashfs, type SquashfsBackendName, type SquashfsCompression } from '../src/squashfs/index.js';
+import { SquashfsReader, type SquashfsLayout } from '../src/squashfs/reader/index.js';
 
 const exec = promisify(execFile);
 
@@ -96,6 +100,20 @@ async function plainTar2sqfs(tar: string, out: string, compression: string): Pro
   return (await stat(out)).size;
 }
 
+/** Data blocks, fragment blocks and tables of an image; null where the reader cannot (xz). */
+async function layoutOf(path: string): Promise<SquashfsLayout | null> {
+  try {
+    const reader = await SquashfsReader.open(path);
+    try {
+      return reader.layout();
+    } finally {
+      reader.close();
+    }
+  } catch {
+    return null;
+  }
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const work = await mkdtemp(join(process.env.CTRBAKE_TMPDIR ?? tmpdir(), 'ctrbake-bench-'));
@@ -113,8 +131,18 @@ async function main(): Promise<void> {
           (await createSquashfs({ input: tar, outPath: out, backend, compression: args.compression, workers: 2, sourceDateEpoch: 0, digest: false })).bytes,
       })),
       { name: 'tar2sqfs (plain, no validating pass)', run: (out: string) => plainTar2sqfs(tar, out, args.compression) },
+      // builtin's faster, larger gzip: node:zlib (Chromium's zlib) instead of canonical zlib.
+      ...(args.compression === 'gzip'
+        ? [
+            {
+              name: 'builtin, gzipImplementation node',
+              run: async (out: string) =>
+                (await createSquashfs({ input: tar, outPath: out, backend: 'builtin', compression: 'gzip', gzipImplementation: 'node', workers: 2, sourceDateEpoch: 0, digest: false })).bytes,
+            },
+          ]
+        : []),
     ];
-    const rows: { name: string; seconds: number[]; bytes: number }[] = contenders.map((c) => ({ name: c.name, seconds: [], bytes: 0 }));
+    const rows: { name: string; seconds: number[]; bytes: number; layout: SquashfsLayout | null }[] = contenders.map((c) => ({ name: c.name, seconds: [], bytes: 0, layout: null }));
     // Interleave the contenders run by run, so load changes hit them alike.
     for (let r = 0; r < args.runs; r++) {
       for (const [i, c] of contenders.entries()) {
@@ -123,6 +151,7 @@ async function main(): Promise<void> {
         const { seconds, bytes } = await timeIt(() => c.run(out));
         rows[i].seconds.push(seconds);
         rows[i].bytes = bytes;
+        rows[i].layout = await layoutOf(out);
         await rm(out, { force: true });
         if (!args.json) process.stderr.write(`run ${r + 1}/${args.runs} ${c.name}: ${seconds.toFixed(2)} s\n`);
       }
@@ -144,6 +173,7 @@ async function main(): Promise<void> {
           imageBytes: r.bytes,
           timeRatioToBuiltin: Number((t / baseTime).toFixed(3)),
           sizeRatioToBuiltin: Number((r.bytes / base.bytes).toFixed(4)),
+          layout: r.layout,
         };
       }),
     };
@@ -159,6 +189,18 @@ async function main(): Promise<void> {
           `${r.name.padEnd(40)}${r.medianSeconds.toFixed(2).padStart(9)}${r.throughputMiBps.toFixed(1).padStart(9)}${(r.imageBytes / 2 ** 20).toFixed(2).padStart(11)}${r.timeRatioToBuiltin.toFixed(3).padStart(14)}${r.sizeRatioToBuiltin.toFixed(4).padStart(14)}`,
       ),
     ];
+    lines.push(
+      '',
+      `where the bytes go (stored bytes; the difference to builtin in parentheses)`,
+      `${'backend'.padEnd(40)}${'data blocks'.padStart(22)}${'fragment blocks'.padStart(22)}${'tables'.padStart(18)}`,
+      ...result.results.map((r) => {
+        const l = r.layout;
+        const b = base.layout;
+        if (!l || !b) return `${r.name.padEnd(40)}${'(not readable)'.padStart(22)}`;
+        const cell = (v: number, w: number, ref: number): string => `${v} (${v - ref >= 0 ? '+' : ''}${v - ref})`.padStart(w);
+        return `${r.name.padEnd(40)}${cell(l.dataBlocks, 22, b.dataBlocks)}${cell(l.fragmentBlocks, 22, b.fragmentBlocks)}${cell(l.metadata, 18, b.metadata)}`;
+      }),
+    );
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
     await rm(work, { recursive: true, force: true });

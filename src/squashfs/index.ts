@@ -16,11 +16,13 @@ import { parseSourceDateEpoch } from '../util/sde.js';
 import { builtinBackend } from './backends/builtin.js';
 import { sqfstarBackend } from './backends/sqfstar.js';
 import { tar2sqfsBackend } from './backends/tar2sqfs.js';
+import type { GzipImplementation } from './writer/compressor.js';
 
 export const SQUASHFS_BACKENDS = ['builtin', 'tar2sqfs', 'sqfstar'] as const;
 export type SquashfsBackendName = (typeof SQUASHFS_BACKENDS)[number];
 export const SQUASHFS_COMPRESSIONS = ['gzip', 'zstd', 'lz4', 'xz'] as const;
 export type SquashfsCompression = (typeof SQUASHFS_COMPRESSIONS)[number];
+export type { GzipImplementation } from './writer/compressor.js';
 
 /** Same code as the builtin writer uses for bad options. */
 export const E_SQUASHFS_OPTION = 'E_SQUASHFS_OPTIONS';
@@ -42,6 +44,8 @@ export interface CreateSquashfsOptions {
   sourceDateEpoch?: number;
   /** Compression threads/processes; all cores by default. */
   workers?: number;
+  /** builtin backend, gzip: `canonical` (default) or `node` (faster, larger; docs/squashfs-format.md). */
+  gzipImplementation?: GzipImplementation;
   signal?: AbortSignal;
   reporter?: Reporter;
   /** Compute the output's sha256 (default true). */
@@ -55,6 +59,7 @@ export interface ResolvedSquashfsOptions {
   readonly blockSize: number;
   readonly sourceDateEpoch: number;
   readonly workers: number;
+  readonly gzipImplementation?: GzipImplementation;
   readonly signal?: AbortSignal;
   /** Progress hook: input bytes consumed so far. */
   readonly onInputBytes?: (bytes: number) => void;
@@ -140,7 +145,16 @@ export function resolveSquashfsOptions(
   if (!Number.isInteger(sourceDateEpoch) || sourceDateEpoch < 0 || sourceDateEpoch > 0x7fffffff) {
     throw new ConfigError(E_SQUASHFS_OPTION, `source date epoch ${sourceDateEpoch} is outside 0..2147483647`);
   }
-  return Object.freeze({ backend, compression, level: options.level, blockSize, sourceDateEpoch, workers, signal: options.signal });
+  return Object.freeze({
+    backend,
+    compression,
+    level: options.level,
+    blockSize,
+    sourceDateEpoch,
+    workers,
+    ...(options.gzipImplementation !== undefined ? { gzipImplementation: options.gzipImplementation } : {}),
+    signal: options.signal,
+  });
 }
 
 async function openInput(input: string | AsyncIterable<Uint8Array>): Promise<{ stream: AsyncIterable<Uint8Array>; total?: number }> {

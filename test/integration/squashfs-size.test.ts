@@ -10,12 +10,12 @@
  * (sqfsdiff).
  */
 import { execFile } from 'node:child_process';
-import { lstat, open, readdir, stat, writeFile } from 'node:fs/promises';
+import { lstat, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSquashfs, type SquashfsBackendName } from '../../src/squashfs/index.js';
+import { SquashfsReader, type SquashfsLayout } from '../../src/squashfs/reader/index.js';
 import { Mounts, sqfsdiff, treeFromDir } from './squashfs-oracle.js';
 
 const exec = promisify(execFile);
@@ -32,7 +32,7 @@ const MAX_FILE = 4 * MiB;
 const mounts = new Mounts();
 let work: string;
 let tarBytes = 0;
-const images: Partial<Record<SquashfsBackendName, { path: string; bytes: number; layout: Layout }>> = {};
+const images: Partial<Record<SquashfsBackendName, { path: string; bytes: number; layout: SquashfsLayout }>> = {};
 
 /** Directories, regular files up to MAX_FILE and symlinks under `root`, sorted, until `budget` bytes of file data. */
 async function pick(root: string, budget: number): Promise<{ paths: string[]; bytes: number }> {
@@ -57,46 +57,12 @@ async function pick(root: string, budget: number): Promise<{ paths: string[]; by
   return { paths, bytes };
 }
 
-interface Layout {
-  bytesUsed: number;
-  /** Compressed bytes of the data area outside fragment blocks. */
-  dataBlocks: number;
-  fragmentBlocks: number;
-  /** Everything after the data area: inode, directory, fragment, id, xattr tables. */
-  metadata: number;
-}
-
-/** Reads the superblock and the fragment table (gzip images) to split the image by kind. */
-async function layout(path: string): Promise<Layout> {
-  const fh = await open(path, 'r');
+async function layout(path: string): Promise<SquashfsLayout> {
+  const reader = await SquashfsReader.open(path);
   try {
-    const read = async (pos: number, n: number): Promise<Buffer> => {
-      const b = Buffer.alloc(n);
-      await fh.read(b, 0, n, pos);
-      return b;
-    };
-    const sb = await read(0, 96);
-    const fragments = sb.readUInt32LE(16);
-    const flags = sb.readUInt16LE(24);
-    const bytesUsed = Number(sb.readBigUInt64LE(40));
-    const inodeTableStart = Number(sb.readBigUInt64LE(64));
-    const fragmentIndexStart = Number(sb.readBigUInt64LE(80));
-    let dataStart = 96;
-    if (flags & 0x400) dataStart += 2 + ((await read(96, 2)).readUInt16LE(0) & 0x7fff);
-    let fragmentBlocks = 0;
-    let seen = 0;
-    const index = await read(fragmentIndexStart, Math.ceil(fragments / 512) * 8);
-    for (let i = 0; seen < fragments; i++) {
-      const at = Number(index.readBigUInt64LE(i * 8));
-      const header = (await read(at, 2)).readUInt16LE(0);
-      const raw = await read(at + 2, header & 0x7fff);
-      const entries = header & 0x8000 ? raw : inflateSync(raw);
-      for (let o = 0; o + 16 <= entries.length && seen < fragments; o += 16, seen++) fragmentBlocks += entries.readUInt32LE(o + 8) & 0xffffff;
-    }
-    const dataArea = inodeTableStart - dataStart;
-    return { bytesUsed, dataBlocks: dataArea - fragmentBlocks, fragmentBlocks, metadata: bytesUsed - inodeTableStart };
+    return reader.layout();
   } finally {
-    await fh.close();
+    reader.close();
   }
 }
 

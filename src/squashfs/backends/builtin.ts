@@ -26,6 +26,7 @@ export const builtinBackend: SquashfsBackendImpl = {
           compression: cfg.compression as SquashfsCompression,
           ...(cfg.level !== undefined ? { level: cfg.level } : {}),
           workers: cfg.workers,
+          ...(cfg.gzipImplementation !== undefined ? { gzipImplementation: cfg.gzipImplementation } : {}),
           sourceDateEpoch: cfg.sourceDateEpoch,
           signal: cfg.signal,
           onProgress: (bytes) => {

@@ -59,6 +59,17 @@ const NO_FRAGMENT = 0xffffffff;
 
 export class SquashfsReaderError extends Error {}
 
+/** Where an image's bytes go (bench and size tests). */
+export interface SquashfsLayout {
+  /** Superblock bytes_used: the image without its padding. */
+  bytesUsed: number;
+  /** Stored bytes of file blocks (the data area less the fragment blocks). */
+  dataBlocks: number;
+  fragmentBlocks: number;
+  /** Everything after the data area: inode, directory, fragment, export, id and xattr tables. */
+  metadata: number;
+}
+
 /** Decodes one raw LZ4 block (the format SquashFS stores) of at most `max` bytes. */
 export function decodeLz4Block(src: Buffer, max: number): Buffer {
   const out = Buffer.allocUnsafe(max);
@@ -219,6 +230,15 @@ export class SquashfsReader {
     const parts: Buffer[] = [];
     for (let i = 0; i < blocks; i++) parts.push(this.metadataBlock(Number(index.readBigUInt64LE(i * 8))).data);
     return Buffer.concat(parts).subarray(0, count * entryBytes);
+  }
+
+  /** Splits the image by kind (the tables follow the data area in images of every backend). */
+  layout(): SquashfsLayout {
+    const sb = this.superblock;
+    let dataStart = 96;
+    if (sb.flags & 0x400) dataStart += 2 + (this.readAt(96, 2).readUInt16LE(0) & 0x7fff);
+    const fragmentBlocks = this.fragments.reduce((n, f) => n + (f.size & 0xffffff), 0);
+    return { bytesUsed: sb.bytesUsed, dataBlocks: sb.inodeTableStart - dataStart - fragmentBlocks, fragmentBlocks, metadata: sb.bytesUsed - sb.inodeTableStart };
   }
 
   private loadTables(): void {

@@ -14,6 +14,7 @@
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { deflate, deflateSync, constants as zlibConstants } from 'node:zlib';
 
 export type SquashfsCompression = 'gzip' | 'zstd' | 'lz4' | 'xz';
 
@@ -50,9 +51,69 @@ export interface BlockCompressor {
   close(): Promise<void>;
 }
 
-export async function createCompressor(kind: SquashfsCompression, level: number, workers: number): Promise<BlockCompressor> {
+/**
+ * Which deflate writes gzip blocks: `canonical` (default) is pako with zlib's hash, the
+ * bytes of the zlib that mksquashfs and tar2sqfs link, the same on every machine; `node` is
+ * node:zlib, faster but larger, its bytes those of the zlib Node was built with.
+ */
+export type GzipImplementation = 'canonical' | 'node';
+export const GZIP_IMPLEMENTATIONS: readonly GzipImplementation[] = ['canonical', 'node'];
+
+export async function createCompressor(kind: SquashfsCompression, level: number, workers: number, gzip: GzipImplementation = 'canonical'): Promise<BlockCompressor> {
+  if (kind === 'gzip' && gzip === 'node') return new NodeGzipCompressor(level, workers);
   if (kind === 'gzip' || kind === 'zstd' || kind === 'lz4') return WorkerPoolCompressor.create(kind, level, workers);
   throw new Error(`compression ${kind} is not supported by the builtin writer`);
+}
+
+/** Runs at most `limit` async jobs at once. */
+class Limiter {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly limit: number) {}
+
+  async run<T>(job: () => Promise<T>): Promise<T> {
+    if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.running++;
+    try {
+      return await job();
+    } finally {
+      this.running--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+/** gzip on node:zlib (Chromium's fork): about 2.7x less CPU than pako, 1.5-2 % larger blocks. */
+class NodeGzipCompressor implements BlockCompressor {
+  readonly id = COMPRESSION_ID.gzip;
+  readonly options = null;
+  private readonly limiter: Limiter;
+  constructor(
+    private readonly level: number,
+    workers: number,
+  ) {
+    this.limiter = new Limiter(workers);
+  }
+
+  compress(block: Buffer, length: number): Promise<CompressedBlock> {
+    const input = block.subarray(0, length);
+    return this.limiter.run(
+      () =>
+        new Promise<CompressedBlock>((resolve, reject) => {
+          deflate(input, { level: this.level, windowBits: 15, memLevel: 8, strategy: zlibConstants.Z_DEFAULT_STRATEGY }, (error, out) => {
+            if (error) reject(error);
+            else resolve(out.length < length ? { data: out, compressed: true, source: block } : { data: input, compressed: false, source: block });
+          });
+        }),
+    );
+  }
+
+  compressSync(data: Buffer): Buffer | null {
+    const out = deflateSync(data, { level: this.level });
+    return out.length < data.length ? out : null;
+  }
+
+  async close(): Promise<void> {}
 }
 
 interface ZstdModule {

@@ -21,7 +21,17 @@ import { dirname } from 'node:path';
 import { ConfigError } from '../../errors.js';
 import { fsyncDir, tempSiblingPath } from '../../util/fs.js';
 import { registerCleanup } from '../../util/cleanup.js';
-import { COMPRESSION_ID, DEFAULT_LEVEL, LEVEL_RANGE, SUPPORTED_COMPRESSIONS, createCompressor, type BlockCompressor, type SquashfsCompression } from './compressor.js';
+import {
+  COMPRESSION_ID,
+  DEFAULT_LEVEL,
+  GZIP_IMPLEMENTATIONS,
+  LEVEL_RANGE,
+  SUPPORTED_COMPRESSIONS,
+  createCompressor,
+  type BlockCompressor,
+  type GzipImplementation,
+  type SquashfsCompression,
+} from './compressor.js';
 import { DataWriter } from './data.js';
 import { METADATA_UNCOMPRESSED, SUPERBLOCK_SIZE, SuperFlags } from './metadata.js';
 import { writeTables } from './tables.js';
@@ -29,7 +39,7 @@ import { TarInput, type TarEntry } from './tar-input.js';
 import { Tree, newNode, shown, type NodeKind } from './tree.js';
 import { checkXattrNames } from './xattr.js';
 
-export type { SquashfsCompression } from './compressor.js';
+export type { GzipImplementation, SquashfsCompression } from './compressor.js';
 export { SUPPORTED_COMPRESSIONS } from './compressor.js';
 export { E_TAR_CORRUPT, E_TAR_UNSUPPORTED } from './tar-input.js';
 
@@ -44,6 +54,11 @@ export interface SquashfsWriteOptions {
   level?: number;
   /** Parallel compressions; default os.availableParallelism(). */
   workers?: number;
+  /**
+   * gzip only: `canonical` (default, pako: the system zlib's bytes, as small as tar2sqfs's
+   * and mksquashfs's) or `node` (node:zlib: about 2.7x less CPU, 1.5-2 % larger).
+   */
+  gzipImplementation?: GzipImplementation;
   /** Superblock mkfs time and the mtime of implicit directories; default 0. */
   sourceDateEpoch?: number;
   signal?: AbortSignal;
@@ -67,6 +82,7 @@ interface ResolvedWriteOptions {
   compression: SquashfsCompression;
   level: number;
   workers: number;
+  gzipImplementation: GzipImplementation;
   sourceDateEpoch: number;
 }
 
@@ -90,11 +106,13 @@ export function resolveWriteOptions(options: SquashfsWriteOptions): Readonly<Res
   if (!Number.isInteger(level) || level < min || level > max) throw optionError(`${compression} level ${level} is invalid: use ${min} to ${max}`);
   const workers = options.workers ?? availableParallelism();
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw optionError(`workers ${workers} is invalid: use 1 to 256`);
+  const gzipImplementation = options.gzipImplementation ?? 'canonical';
+  if (!GZIP_IMPLEMENTATIONS.includes(gzipImplementation)) throw optionError(`gzip implementation ${String(gzipImplementation)} is invalid: use ${GZIP_IMPLEMENTATIONS.join(' or ')}`);
   const sourceDateEpoch = options.sourceDateEpoch ?? 0;
   if (!Number.isInteger(sourceDateEpoch) || sourceDateEpoch < 0 || sourceDateEpoch > 0xffffffff) {
     throw optionError(`sourceDateEpoch ${sourceDateEpoch} is invalid: SquashFS stores times as unsigned 32-bit seconds`);
   }
-  return Object.freeze({ blockSize, compression, level, workers, sourceDateEpoch });
+  return Object.freeze({ blockSize, compression, level, workers, gzipImplementation, sourceDateEpoch });
 }
 
 const KINDS: Record<TarEntry['type'], NodeKind | null> = {
@@ -130,7 +148,7 @@ export async function writeSquashfsFromTar(
   let data: DataWriter | undefined;
   let tar: TarInput | undefined;
   try {
-    compressor = await createCompressor(resolved.compression, resolved.level, resolved.workers);
+    compressor = await createCompressor(resolved.compression, resolved.level, resolved.workers, resolved.gzipImplementation);
     const codec = compressor;
     const fh = await open(tmp, 'w', 0o644);
     try {

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SquashfsReader, type SquashfsEntry } from '../../../src/squashfs/reader/index.js';
+import { SquashfsReader, type SquashfsEntry, type SquashfsLayout } from '../../../src/squashfs/reader/index.js';
+import { createCompressor } from '../../../src/squashfs/writer/compressor.js';
 import { writeSquashfsFromTar, type SquashfsCompression, type SquashfsWriteOptions } from '../../../src/squashfs/writer/index.js';
 import { buildTar, randomBytesSeeded, type TestEntry } from './tar-builder.js';
 
@@ -269,6 +270,39 @@ describe('edge cases', () => {
   });
 });
 
+describe('gzip implementations', () => {
+  // Real machine code and text, as in a container layer: the Node binary and this test file.
+  const sample = Buffer.concat([readFileSync(process.execPath).subarray(1 << 20, (1 << 20) + 100_000), readFileSync(__filename).subarray(0, 31_072)]);
+
+  it('canonical: each block is what the system zlib writes (python3 zlib, level 9, window 15, memLevel 8)', async () => {
+    const compressor = await createCompressor('gzip', 9, 1);
+    try {
+      const script = 'import sys, zlib\nc = zlib.compressobj(9, zlib.DEFLATED, 15, 8, zlib.Z_DEFAULT_STRATEGY)\nd = sys.stdin.buffer.read()\nsys.stdout.buffer.write(c.compress(d) + c.flush())';
+      for (const data of [sample, sample.subarray(0, 8192)]) {
+        const system = execFileSync('python3', ['-c', script], { input: data });
+        expect(compressor.compressSync(data)).toEqual(system);
+        const block = await compressor.compress(Buffer.from(data), data.length);
+        expect(block.compressed).toBe(true);
+        expect(block.data).toEqual(system);
+      }
+    } finally {
+      await compressor.close();
+    }
+  });
+
+  it('node: node:zlib blocks round-trip, larger than canonical ones', async () => {
+    const tar = buildTar([{ name: 'bin', content: sample }]);
+    const canonical = await build(tar, { blockSize: 131072 });
+    const node = await build(tar, { blockSize: 131072, gzipImplementation: 'node' });
+    expect(node.reader.readFile('bin')).toEqual(sample);
+    expect(canonical.reader.readFile('bin')).toEqual(sample);
+    const stored = (l: SquashfsLayout): number => l.dataBlocks + l.fragmentBlocks;
+    expect(stored(canonical.reader.layout())).toBeLessThan(stored(node.reader.layout()));
+    canonical.reader.close();
+    node.reader.close();
+  });
+});
+
 describe('reproducibility', () => {
   it('writes the same bytes for the same tar, whatever the worker count', async () => {
     const entries = fullTree();
@@ -322,6 +356,7 @@ describe('bad input', () => {
     ['xz', { compression: 'xz' }],
     ['an lz4 level', { compression: 'lz4', level: 9 }],
     ['a gzip level of 12', { level: 12 }],
+    ['an unknown gzip implementation', { gzipImplementation: 'fast' as SquashfsWriteOptions['gzipImplementation'] }],
   ])('refuses %s with E_SQUASHFS_OPTIONS', async (_what, options) => {
     const out = fresh('opt');
     await expect(writeSquashfsFromTar(Readable.from([buildTar([ok])]), join(out, 'x.sqfs'), options)).rejects.toMatchObject({
