@@ -7,7 +7,7 @@ import { ConfigError } from '../errors.js';
 import type { ArchiveFormat, BakeMode, EngineName } from '../formats.js';
 import type { BudgetOptions, Layout } from '../report/index.js';
 import { silentReporter, type Reporter } from '../cli/output.js';
-import { DEFAULT_BLOCK_SIZE, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
+import { DEFAULT_BLOCK_SIZE, GZIP_IMPLEMENTATIONS, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, type GzipImplementation, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { parseSourceDateEpoch } from '../util/sde.js';
 
 export interface BakeOptions {
@@ -50,6 +50,8 @@ export interface BakeSquashfsOptions {
   /** Default gzip. */
   compression?: SquashfsCompression;
   blockSize?: number;
+  /** builtin with gzip only: node (default) or canonical. */
+  gzipImplementation?: GzipImplementation;
 }
 
 export interface ResolvedBakeConfig {
@@ -64,7 +66,7 @@ export interface ResolvedBakeConfig {
   sourceDateEpoch: number;
   engineBinary?: string;
   tmpBase?: string;
-  squashfs?: Readonly<Required<Omit<BakeSquashfsOptions, 'blockSize'>> & { blockSize: number }>;
+  squashfs?: Readonly<Required<Omit<BakeSquashfsOptions, 'blockSize' | 'gzipImplementation'>> & { blockSize: number; gzipImplementation?: GzipImplementation }>;
   force: boolean;
   verifyOutputs: boolean;
   reporter: Reporter;
@@ -134,5 +136,11 @@ function resolveSquashfs(
   if (!SQUASHFS_BACKENDS.includes(backend)) bad(`--squashfs-backend must be one of ${SQUASHFS_BACKENDS.join(', ')}, got ${String(backend)}`);
   const compression = options.compression ?? 'gzip';
   if (!SQUASHFS_COMPRESSIONS.includes(compression)) bad(`--compression must be one of ${SQUASHFS_COMPRESSIONS.join(', ')}, got ${String(compression)}`);
-  return Object.freeze({ backend, compression, blockSize: options.blockSize ?? DEFAULT_BLOCK_SIZE });
+  const gzip = options.gzipImplementation;
+  if (gzip !== undefined) {
+    if (!GZIP_IMPLEMENTATIONS.includes(gzip)) bad(`--gzip-impl must be one of ${GZIP_IMPLEMENTATIONS.join(', ')}, got ${String(gzip)}`);
+    if (backend !== 'builtin' || compression !== 'gzip') bad(`--gzip-impl applies to the builtin backend with gzip (here ${backend}, ${compression})`);
+  }
+  // Only when set: the up-to-date fingerprint of a bake without it stays what it was.
+  return Object.freeze({ backend, compression, blockSize: options.blockSize ?? DEFAULT_BLOCK_SIZE, ...(gzip !== undefined ? { gzipImplementation: gzip } : {}) });
 }

@@ -26,6 +26,7 @@ export async function addStoreSquashfs(result: BakeResult, config: Readonly<Reso
       backend: options.backend,
       compression: options.compression,
       blockSize: options.blockSize,
+      ...(options.gzipImplementation !== undefined ? { gzipImplementation: options.gzipImplementation } : {}),
       sourceDateEpoch: config.sourceDateEpoch,
       reporter: config.reporter,
       ...(config.signal ? { signal: config.signal } : {}),

@@ -5,7 +5,7 @@ import type { ArchiveFormat, BakeMode, EngineName } from '../formats.js';
 import type { Layout } from '../report/index.js';
 import { budgetOptions } from './report.js';
 import { runCommand, type GlobalArgs } from './run.js';
-import { SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
+import { GZIP_IMPLEMENTATIONS, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, type GzipImplementation, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { ConfigError } from '../errors.js';
 
 interface BakeArgs extends GlobalArgs {
@@ -29,6 +29,7 @@ interface BakeArgs extends GlobalArgs {
   compression?: SquashfsCompression;
   squashfsBackend?: SquashfsBackendName;
   blockSize?: number;
+  gzipImpl?: GzipImplementation;
 }
 
 function human(result: BakeResult): string {
@@ -57,14 +58,15 @@ export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
       .option('compression', { choices: SQUASHFS_COMPRESSIONS, describe: 'with --squashfs: the SquashFS compressor (default gzip; docs/squashfs.md)' })
       .option('squashfs-backend', { choices: SQUASHFS_BACKENDS, describe: 'with --squashfs: builtin (default, no host tools), tar2sqfs or sqfstar' })
       .option('block-size', { type: 'number', describe: 'with --squashfs: SquashFS block size in bytes (default 131072)' })
+      .option('gzip-impl', { choices: GZIP_IMPLEMENTATIONS, describe: 'with --squashfs, builtin gzip: node (default, fastest) or canonical (~1.5 % smaller, same bytes on every Node version, ~2.7x the CPU)' })
       .option('force', { type: 'boolean', default: false, describe: 'bake even when OUT is up to date with the same lock, options and versions' })
       .option('verify-outputs', { type: 'boolean', default: false, describe: 'up-to-date check: also re-hash every output (default: size and mtime)' }) as unknown as Argv<BakeArgs>,
   handler: (argv) =>
     runCommand<BakeResult>(
       argv,
       ({ reporter, signal }) => {
-        if (!argv.squashfs && (argv.compression || argv.squashfsBackend || argv.blockSize !== undefined)) {
-          throw new ConfigError('E_CONFIG', '--compression, --squashfs-backend and --block-size apply to --squashfs: add --squashfs (store mode)');
+        if (!argv.squashfs && (argv.compression || argv.squashfsBackend || argv.blockSize !== undefined || argv.gzipImpl)) {
+          throw new ConfigError('E_CONFIG', '--compression, --squashfs-backend, --block-size and --gzip-impl apply to --squashfs: add --squashfs (store mode)');
         }
         return bake({
           lockPath: argv.lock,
@@ -76,7 +78,7 @@ export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
           offline: argv.offline,
           archiveFormat: argv.archiveFormat,
           ...(argv.squashfs
-            ? { squashfs: { ...(argv.compression ? { compression: argv.compression } : {}), ...(argv.squashfsBackend ? { backend: argv.squashfsBackend } : {}), ...(argv.blockSize !== undefined ? { blockSize: argv.blockSize } : {}) } }
+            ? { squashfs: { ...(argv.compression ? { compression: argv.compression } : {}), ...(argv.squashfsBackend ? { backend: argv.squashfsBackend } : {}), ...(argv.blockSize !== undefined ? { blockSize: argv.blockSize } : {}), ...(argv.gzipImpl ? { gzipImplementation: argv.gzipImpl } : {}) } }
             : {}),
           force: argv.force,
           verifyOutputs: argv.verifyOutputs,

@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../errors.js';
-import { createSquashfs, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, type SquashfsBackendName, type SquashfsCompression, type SquashfsResult } from '../squashfs/index.js';
+import { createSquashfs, GZIP_IMPLEMENTATIONS, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, type GzipImplementation, type SquashfsBackendName, type SquashfsCompression, type SquashfsResult } from '../squashfs/index.js';
 import { runCommand, type GlobalArgs } from './run.js';
 
 interface SquashfsArgs extends GlobalArgs {
@@ -11,6 +11,7 @@ interface SquashfsArgs extends GlobalArgs {
   level?: number;
   blockSize?: string;
   workers?: number;
+  gzipImpl?: GzipImplementation;
 }
 
 /** "131072", "128K", "1M" -> bytes. */
@@ -33,6 +34,7 @@ export const squashfsCommand: CommandModule<GlobalArgs, SquashfsArgs> = {
       .option('level', { type: 'number', describe: 'compression level (default: the backend\'s, gzip 9, zstd 15)' })
       .option('block-size', { type: 'string', describe: 'data block size, a power of two from 4K to 1M (default 128K)' })
       .option('workers', { type: 'number', describe: 'parallel compression jobs (default: all cores)' })
+      .option('gzip-impl', { choices: GZIP_IMPLEMENTATIONS, describe: 'builtin gzip: node (default, node:zlib, fastest) or canonical (the system zlib\'s bytes on every Node version, ~1.5 % smaller, ~2.7x the CPU)' })
       .example('$0 squashfs layer.tar -o layer.sqfs', 'gzip, builtin writer')
       .example('docker save img | $0 squashfs - -o img.sqfs --compression zstd', 'from a pipe')
       .example('$0 squashfs rootfs.tar -o rootfs.sqfs --backend sqfstar', 'with squashfs-tools') as unknown as Argv<SquashfsArgs>,
@@ -53,6 +55,7 @@ export const squashfsCommand: CommandModule<GlobalArgs, SquashfsArgs> = {
           ...(argv.level !== undefined ? { level: argv.level } : {}),
           ...(argv.blockSize !== undefined ? { blockSize: parseBlockSize(argv.blockSize) } : {}),
           ...(argv.workers !== undefined ? { workers: argv.workers } : {}),
+          ...(argv.gzipImpl !== undefined ? { gzipImplementation: argv.gzipImpl } : {}),
           signal,
           reporter,
         });

@@ -79,6 +79,19 @@ describe('ctrbake squashfs', () => {
     expect(run.stderr).toBe('');
   });
 
+  it('--gzip-impl canonical: another image of the same tree, the same bytes twice; node is the default', async () => {
+    const paths = { default: join(dir, 'gz-default.sqfs'), node: join(dir, 'gz-node.sqfs'), canonical: join(dir, 'gz-canonical.sqfs'), again: join(dir, 'gz-canonical2.sqfs') };
+    for (const [name, flags] of [['default', []], ['node', ['--gzip-impl', 'node']], ['canonical', ['--gzip-impl', 'canonical']], ['again', ['--gzip-impl', 'canonical']]] as const) {
+      const run = await ctrbake(['squashfs', tar, '-o', paths[name], ...flags], { env: { SOURCE_DATE_EPOCH: '1234567' } });
+      expect(run.code, run.stderr).toBe(0);
+    }
+    expect(await sha256File(paths.node)).toBe(await sha256File(paths.default));
+    expect(await sha256File(paths.again)).toBe(await sha256File(paths.canonical));
+    expect(await sha256File(paths.canonical)).not.toBe(await sha256File(paths.default));
+    const tree = await treeFromDir(await mounts.mountSquashfs(paths.canonical));
+    expect(diffTrees(tree, expectedTree(ENTRIES, { sourceDateEpoch: 1234567 }))).toEqual([]);
+  });
+
   it('bad input: exit 1, the error code in JSON, no output left', async () => {
     const bad = join(dir, 'dup.tar');
     await writeTarFile(bad, [{ type: 'file', path: 'a' }, { type: 'file', path: './a' }]);
@@ -93,6 +106,8 @@ describe('ctrbake squashfs', () => {
     [['--block-size', '100000'], 'E_SQUASHFS_OPTIONS'],
     [['--block-size', 'big'], 'E_SQUASHFS_OPTIONS'],
     [['--level', '42'], 'E_SQUASHFS_OPTIONS'],
+    [['--gzip-impl', 'canonical', '--backend', 'tar2sqfs'], 'E_SQUASHFS_OPTIONS'],
+    [['--gzip-impl', 'canonical', '--compression', 'zstd'], 'E_SQUASHFS_OPTIONS'],
   ])('usage errors exit 2: %j', async (flags, code) => {
     const run = await ctrbake(['squashfs', tar, '-o', join(dir, 'usage.sqfs'), ...flags, '--json']);
     expect(run.code).toBe(2);

@@ -4,10 +4,10 @@
  * machine's /usr, written by GNU tar, through builtin, tar2sqfs and sqfstar with gzip at
  * the same level and block size. Sizes only; times are in bench/squashfs.ts.
  *
- * Also shows where the size goes: builtin's data blocks (file content outside fragments)
- * are exactly as large as tar2sqfs's (both are canonical zlib), so any difference is in
- * fragment packing and metadata. The builtin image mounts and equals tar2sqfs's
- * (sqfsdiff).
+ * builtin with gzipImplementation `canonical` (pako with zlib's hash): its data blocks
+ * (file content outside fragments) are exactly as large as tar2sqfs's (both are canonical
+ * zlib), and the image is no larger than either tool's. builtin's default gzip (node:zlib,
+ * faster) is larger: +2.6 % on this input (guarded at 3 %). Both images mount and equal tar2sqfs's (sqfsdiff).
  */
 import { execFile } from 'node:child_process';
 import { lstat, readdir, stat, writeFile } from 'node:fs/promises';
@@ -32,7 +32,7 @@ const MAX_FILE = 4 * MiB;
 const mounts = new Mounts();
 let work: string;
 let tarBytes = 0;
-const images: Partial<Record<SquashfsBackendName, { path: string; bytes: number; layout: SquashfsLayout }>> = {};
+const images: Partial<Record<string, { path: string; bytes: number; layout: SquashfsLayout }>> = {};
 
 /** Directories, regular files up to MAX_FILE and symlinks under `root`, sorted, until `budget` bytes of file data. */
 async function pick(root: string, budget: number): Promise<{ paths: string[]; bytes: number }> {
@@ -83,9 +83,19 @@ beforeAll(async () => {
   const tar = join(work, 'input.tar');
   await exec('tar', ['--format=pax', '--no-recursion', '--numeric-owner', '-C', '/', '-cf', tar, '-T', list], { maxBuffer: 64 * MiB });
   tarBytes = (await stat(tar)).size;
-  for (const backend of ['builtin', 'tar2sqfs', 'sqfstar'] as SquashfsBackendName[]) {
+  for (const backend of ['builtin', 'canonical', 'tar2sqfs', 'sqfstar'] as const) {
     const path = join(work, `${backend}.sqfs`);
-    const result = await createSquashfs({ input: tar, outPath: path, backend, compression: 'gzip', blockSize: 131072, workers: 2, sourceDateEpoch: 0, digest: false });
+    const result = await createSquashfs({
+      input: tar,
+      outPath: path,
+      backend: backend === 'canonical' ? 'builtin' : (backend as SquashfsBackendName),
+      ...(backend === 'canonical' ? { gzipImplementation: 'canonical' as const } : {}),
+      compression: 'gzip',
+      blockSize: 131072,
+      workers: 2,
+      sourceDateEpoch: 0,
+      digest: false,
+    });
     images[backend] = { path, bytes: result.bytes, layout: await layout(path) };
   }
   // The figures, for the record (vitest prints console output of the setup).
@@ -96,25 +106,32 @@ afterAll(async () => {
 });
 
 describe('gzip image size on a tar of /usr binaries, libraries and docs', () => {
-  it('builtin compresses data blocks exactly as small as tar2sqfs (canonical zlib, level 9)', () => {
-    expect(images.builtin!.layout.dataBlocks).toBe(images.tar2sqfs!.layout.dataBlocks);
+  it('builtin, canonical gzip, compresses data blocks exactly as small as tar2sqfs (canonical zlib, level 9)', () => {
+    expect(images.canonical!.layout.dataBlocks).toBe(images.tar2sqfs!.layout.dataBlocks);
   });
 
-  it('builtin image is no larger than tar2sqfs (bytes used and file size)', () => {
-    expect(images.builtin!.layout.bytesUsed).toBeLessThanOrEqual(images.tar2sqfs!.layout.bytesUsed);
-    expect(images.builtin!.bytes).toBeLessThanOrEqual(images.tar2sqfs!.bytes);
+  it('builtin, canonical gzip: image no larger than tar2sqfs (bytes used and file size)', () => {
+    expect(images.canonical!.layout.bytesUsed).toBeLessThanOrEqual(images.tar2sqfs!.layout.bytesUsed);
+    expect(images.canonical!.bytes).toBeLessThanOrEqual(images.tar2sqfs!.bytes);
   });
 
-  it('builtin image is no larger than sqfstar (mksquashfs) (bytes used and file size)', () => {
-    expect(images.builtin!.layout.bytesUsed).toBeLessThanOrEqual(images.sqfstar!.layout.bytesUsed);
-    expect(images.builtin!.bytes).toBeLessThanOrEqual(images.sqfstar!.bytes);
+  it('builtin, canonical gzip: image no larger than sqfstar (mksquashfs) (bytes used and file size)', () => {
+    expect(images.canonical!.layout.bytesUsed).toBeLessThanOrEqual(images.sqfstar!.layout.bytesUsed);
+    expect(images.canonical!.bytes).toBeLessThanOrEqual(images.sqfstar!.bytes);
   });
 
-  it('the builtin image mounts and holds what tar2sqfs holds', async () => {
-    const diff = await sqfsdiff(images.tar2sqfs!.path, images.builtin!.path);
+  // node:zlib (Chromium's zlib) misses short matches: on this mixed input it measured +2.6 %
+  // (on the bench's /usr/lib tar +1.4 %); the guard is 3 %, canonical is the small choice.
+  it('builtin, default gzip (node:zlib): at most 3 % larger than tar2sqfs and sqfstar, and larger than canonical', () => {
+    for (const tool of ['tar2sqfs', 'sqfstar']) expect(images.builtin!.layout.bytesUsed).toBeLessThanOrEqual(images[tool]!.layout.bytesUsed * 1.03);
+    expect(images.builtin!.layout.dataBlocks).toBeGreaterThan(images.canonical!.layout.dataBlocks);
+  });
+
+  it.each(['builtin', 'canonical'])('the %s image mounts and holds what tar2sqfs holds', async (name) => {
+    const diff = await sqfsdiff(images.tar2sqfs!.path, images[name]!.path);
     expect(diff.report).toBe('');
     expect(diff.code).toBe(0);
-    const tree = await treeFromDir(await mounts.mountSquashfs(images.builtin!.path));
+    const tree = await treeFromDir(await mounts.mountSquashfs(images[name]!.path));
     expect(Object.keys(tree).length).toBeGreaterThan(500);
   });
 });

@@ -24,6 +24,7 @@ import { registerCleanup } from '../../util/cleanup.js';
 import {
   COMPRESSION_ID,
   DEFAULT_LEVEL,
+  DEFAULT_GZIP_IMPLEMENTATION,
   GZIP_IMPLEMENTATIONS,
   LEVEL_RANGE,
   SUPPORTED_COMPRESSIONS,
@@ -106,7 +107,7 @@ export function resolveWriteOptions(options: SquashfsWriteOptions): Readonly<Res
   if (!Number.isInteger(level) || level < min || level > max) throw optionError(`${compression} level ${level} is invalid: use ${min} to ${max}`);
   const workers = options.workers ?? availableParallelism();
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw optionError(`workers ${workers} is invalid: use 1 to 256`);
-  const gzipImplementation = options.gzipImplementation ?? 'canonical';
+  const gzipImplementation = options.gzipImplementation ?? DEFAULT_GZIP_IMPLEMENTATION;
   if (!GZIP_IMPLEMENTATIONS.includes(gzipImplementation)) throw optionError(`gzip implementation ${String(gzipImplementation)} is invalid: use ${GZIP_IMPLEMENTATIONS.join(' or ')}`);
   const sourceDateEpoch = options.sourceDateEpoch ?? 0;
   if (!Number.isInteger(sourceDateEpoch) || sourceDateEpoch < 0 || sourceDateEpoch > 0xffffffff) {

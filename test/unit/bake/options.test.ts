@@ -20,6 +20,7 @@ describe('resolveBakeOptions', () => {
     [{ sourceDateEpoch: 5 }, { SOURCE_DATE_EPOCH: '1700000000' }, { sourceDateEpoch: 5 }],
     [{}, { CTRBAKE_TMPDIR: '/t' }, { tmpBase: '/t' }],
     [{ archiveFormat: 'oci-archive' }, {}, { archiveFormat: 'oci-archive' }],
+    [{ mode: 'store', squashfs: { gzipImplementation: 'canonical' } }, {}, { squashfs: { backend: 'builtin', compression: 'gzip', gzipImplementation: 'canonical' } }],
   ] as [Partial<BakeOptions>, NodeJS.ProcessEnv, Record<string, unknown>][])('%j with env %j => %j', (opts, env, expected) => {
     expect(resolveBakeOptions({ ...base, ...opts }, env)).toMatchObject(expected);
   });
@@ -33,6 +34,9 @@ describe('resolveBakeOptions', () => {
     [{}, { SOURCE_DATE_EPOCH: 'yesterday' }, /SOURCE_DATE_EPOCH/],
     [{ sourceDateEpoch: -1 }, {}, /non-negative/],
     [{ outDir: '' }, {}, /-o is required/],
+    [{ mode: 'store', squashfs: { backend: 'tar2sqfs', gzipImplementation: 'canonical' } }, {}, /--gzip-impl applies to the builtin backend with gzip/],
+    [{ mode: 'store', squashfs: { compression: 'zstd', gzipImplementation: 'canonical' } }, {}, /--gzip-impl applies to the builtin backend with gzip/],
+    [{ mode: 'store', squashfs: { gzipImplementation: 'fast' } }, {}, /--gzip-impl must be one of node, canonical/],
   ] as [Partial<BakeOptions>, NodeJS.ProcessEnv, RegExp][])('%j with env %j => E_CONFIG (exit 2)', (opts, env, message) => {
     expect(() => resolveBakeOptions({ ...base, ...opts } as BakeOptions, env)).toThrow(expect.objectContaining({ code: 'E_CONFIG', exitCode: 2, message: expect.stringMatching(message) }));
   });
