@@ -155,10 +155,18 @@ HOSTTOOLS += "dpkg-deb quilt"
 
 # --- the examples: images on the fixture registry, no engine recipe (no meta-virtualization) ---
 CTRBAKE_EXAMPLE_APP = "$(ref sample)"
+CTRBAKE_EXAMPLE_COMPOSE = "$WORK/compose.yaml"
 CTRBAKE_EXAMPLE_REGISTRIES = "$(ref host)"
 CTRBAKE_ENGINE_RDEPENDS = ""
 CTRBAKE_RUNNER = "sudo -n"
 BBMASK += "$LAYER/recipes-examples/images/"
+EOF
+cat >"$WORK/compose.yaml" <<-EOF
+services:
+  app:
+    image: $(ref sample)
+  multi:
+    image: "$(ref multi)"
 EOF
 cat >"$B/conf/fresh.conf" <<-'EOF'
 TMPDIR = "${TOPDIR}/tmp-fresh"

@@ -74,6 +74,9 @@ SRC_URI += "${CTRBAKE_SRC_URI}"
 CTRBAKE_SRC = "${@d.getVar('UNPACKDIR') or d.getVar('WORKDIR')}/ctrbake"
 CTRBAKE_CACHE = "${CTRBAKE_SRC}/cache"
 CTRBAKE_LOCK = "${CTRBAKE_SRC}/ctrbake.lock.json"
+# The sources are the unpacked images: OE-core's do_qa_unpack warns when S (default
+# ${UNPACKDIR}/${BP}) does not exist after do_unpack of a non-empty SRC_URI.
+S = "${CTRBAKE_SRC}"
 CTRBAKE_B = "${WORKDIR}/ctrbake"
 
 # A bundle compiles nothing: no toolchain, no debug split, no strip of container files.
