@@ -120,6 +120,21 @@ do_install() {
 }
 EOF
 
+# meta-virtualization is not here: a stand-in package RPROVIDES docker and podman, so the
+# bundles keep their default RDEPENDS (CTRBAKE_ENGINE_RDEPENDS) and package QA's build-deps
+# check and the .deb Depends see them.
+cat >"$R/recipes/rig-engine-standin.bb" <<-'EOF'
+SUMMARY = "ctrbake check rig only: stands in for meta-virtualization's docker and podman packages"
+LICENSE = "MIT"
+LIC_FILES_CHKSUM = "file://${COMMON_LICENSE_DIR}/MIT;md5=0835ade698e0bcf8506ecda2f7b4f302"
+INHIBIT_DEFAULT_DEPS = "1"
+PACKAGES = "${PN}"
+RPROVIDES:${PN} = "docker podman"
+ALLOW_EMPTY:${PN} = "1"
+do_configure[noexec] = "1"
+do_compile[noexec] = "1"
+EOF
+
 # --- the build dir, as the user ---
 B=$WORK/build
 mkdir -p "$B/conf"
@@ -153,11 +168,10 @@ HOST_LIBPSEUDO = "$HOST_LIBPSEUDO"
 RPMDEPS:forcevariable = "/usr/lib/rpm/rpmdeps --alldeps --define '__font_provides %{nil}'"
 HOSTTOOLS += "dpkg-deb quilt"
 
-# --- the examples: images on the fixture registry, no engine recipe (no meta-virtualization) ---
+# --- the examples: images on the fixture registry ---
 CTRBAKE_EXAMPLE_APP = "$(ref sample)"
 CTRBAKE_EXAMPLE_COMPOSE = "$WORK/compose.yaml"
 CTRBAKE_EXAMPLE_REGISTRIES = "$(ref host)"
-CTRBAKE_ENGINE_RDEPENDS = ""
 CTRBAKE_RUNNER = "sudo -n"
 BBMASK += "$LAYER/recipes-examples/images/"
 EOF
@@ -231,9 +245,15 @@ for r in $RECIPES; do
 	# "./" gets the mode a plain OE recipe's package gets too (the control); nothing else is world-writable
 	[ "$(awk '$6 == "./" { print $1 }' "$WORK/$r.list")" = "$control_root" ] || fail "$r: ./ differs from the control recipe's ($control_root)"
 	if awk '$6 != "./" && $1 ~ /^d.......w/' "$WORK/$r.list" | grep .; then fail "$r: a world-writable directory"; fi
-	echo "  $(basename "$deb"): $(wc -l <"$WORK/$r.list") entries, $(stat -c %s "$deb") bytes, Depends: '$(dpkg-deb -f "$deb" Depends)'"
+	depends=$(dpkg-deb -f "$deb" Depends)
+	case $r in
+	*podman*) engine=podman ;;
+	*) engine=docker ;;
+	esac
+	grep -Eq "(^|[ ,])($engine|rig-engine-standin)( |,|$)" <<<"$depends" || fail "$r: Depends '$depends' does not name the engine ($engine)"
+	echo "  $(basename "$deb"): $(wc -l <"$WORK/$r.list") entries, $(stat -c %s "$deb") bytes, Depends: $depends"
 done
-pass "the .deb packages hold the payload (archives, store.sqfs, store.tar as plain files), ctrbake-device, units and engine config, all root/root, modes as a plain OE recipe's"
+pass "the .deb packages hold the payload (archives, store.sqfs, store.tar as plain files), ctrbake-device, units and engine config, all root/root, modes as a plain OE recipe's, Depends on the engine"
 
 # --- 2. fresh TMPDIR, same SSTATE_DIR and DL_DIR, registry stopped, BB_NO_NETWORK ---
 kill "$FIXTURES_PID"; wait "$FIXTURES_PID" 2>/dev/null || true; FIXTURES_PID=""
