@@ -16,9 +16,17 @@
 #     layer written to the work dir, whose sysroot holds symlinks to the host's pseudo and
 #     libpseudo.so (ASSUME_PROVIDED cannot be used for it: do_package_setscene depends on
 #     virtual/fakeroot-native and bitbake's scenequeue then fails with an IndexError);
-#   - INHERIT:remove = "uninative" (its tarball is a download), CONNECTIVITY_CHECK_URIS = "".
+#   - INHERIT:remove = "uninative" (its tarball is a download), CONNECTIVITY_CHECK_URIS = "";
+#   - rig-engine-standin RPROVIDES docker and podman (meta-virtualization is not here), and
+#     rig-control, a plain recipe packaged alongside for comparison.
 # Nothing else of OE-core is changed: its bitbake.conf, classes, sanity checks and QA
 # (ERROR_QA/WARN_QA defaults), nodistro, MACHINE qemux86-64, PACKAGE_CLASSES package_deb.
+#
+# Checks: the first build (fixture registry up) runs do_fetch .. do_package_write_deb of
+# every bundle with no QA issue and no warning; each .deb holds the layout's files, all
+# root/root, Depends on the engine; a second build with a fresh TMPDIR, the same SSTATE_DIR
+# and DL_DIR, the registry stopped and BB_NO_NETWORK runs only setscene (and noexec) tasks,
+# and its .deb files are byte-identical. CTRBAKE_OE_RECIPES overrides the bundle list.
 #
 # Host packages this rig needs (Debian 12 names; deliberately NOT in scripts/install-deps.sh,
 # CI does not run this check): pseudo libpseudo rpm quilt dpkg, plus what OE-core's sanity
@@ -27,8 +35,9 @@
 # Runs as root: the fixture registry (test/integration/bitbake-fixtures.ts) runs as root,
 # bitbake runs as CTRBAKE_BB_USER (OE-core refuses root), and the bake gets root through
 # CTRBAKE_RUNNER = "sudo -n": that user needs the sudoers rule of docs/yocto.md#privileges.
-# The layer must be built (npm run build). Took 6 min on 2 cores (two full parses of
-# OE-core, 1 to 7 min each depending on the machine's load). The work dir is a temp dir (kept with CTRBAKE_KEEP=1). BB_NUMBER_THREADS=2.
+# The layer must be built (npm run build). Took 3 to 6 min on 2 cores (two full parses of
+# OE-core, 1 to 7 min each depending on the machine's load; BB_NUMBER_THREADS=2).
+# The work dir is a temp dir (kept with CTRBAKE_KEEP=1).
 set -euo pipefail
 
 LAYER=$(cd "$(dirname "$0")/.." && pwd)
