@@ -77,7 +77,7 @@ CTRBAKE_LOCK = "${CTRBAKE_SRC}/ctrbake.lock.json"
 # The sources are the unpacked images: OE-core's do_qa_unpack warns when S (default
 # ${UNPACKDIR}/${BP}) does not exist after do_unpack of a non-empty SRC_URI.
 S = "${CTRBAKE_SRC}"
-CTRBAKE_B = "${WORKDIR}/ctrbake"
+CTRBAKE_B = "${WORKDIR}/ctrbake-bake"
 
 # A bundle compiles nothing: no toolchain, no debug split, no strip of container files.
 INHIBIT_DEFAULT_DEPS = "1"
