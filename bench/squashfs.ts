@@ -15,12 +15,13 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { lstat, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, hostname, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createSquashfs, type SquashfsBackendName, type SquashfsCompression } from '../src/squashfs/index.js';
 import { SquashfsReader, type SquashfsLayout } from '../src/squashfs/reader/index.js';
+import { pickHostFiles } from '../test/fixtures/host-files.js';
 
 const exec = promisify(execFile);
 
@@ -49,35 +50,6 @@ function parseArgs(argv: string[]): Args {
 
 /** Files above this are left out, so no single file dominates the input. */
 const MAX_FILE = 16 * 1024 * 1024;
-
-/** Regular files (<= 16 MiB), dirs and symlinks under `root`, sorted, until `limit` bytes of files. */
-async function pickFiles(root: string, limit: number): Promise<string[]> {
-  const picked: string[] = [];
-  let total = 0;
-  const walk = async (dir: string): Promise<boolean> => {
-    let names: string[];
-    try {
-      names = (await readdir(dir)).sort();
-    } catch {
-      return true;
-    }
-    picked.push(dir);
-    for (const name of names) {
-      const p = join(dir, name);
-      const st = await lstat(p);
-      if (st.isDirectory()) {
-        if (!(await walk(p))) return false;
-      } else if ((st.isFile() && st.size <= MAX_FILE) || st.isSymbolicLink()) {
-        picked.push(p);
-        total += st.isFile() ? st.size : 0;
-        if (total >= limit) return false;
-      }
-    }
-    return true;
-  };
-  await walk(root);
-  return picked;
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -118,7 +90,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const work = await mkdtemp(join(process.env.CTRBAKE_TMPDIR ?? tmpdir(), 'ctrbake-bench-'));
   try {
-    const files = await pickFiles(args.source, args.sizeMiB * 1024 * 1024);
+    const files = (await pickHostFiles(args.source, args.sizeMiB * 1024 * 1024, MAX_FILE)).paths;
     const list = join(work, 'files');
     await writeFile(list, `${files.map((f) => f.slice(1)).join('\n')}\n`);
     const tar = join(work, 'input.tar');

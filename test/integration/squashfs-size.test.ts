@@ -10,12 +10,13 @@
  * faster) is larger: +2.6 % on this input (guarded at 3 %). Both images mount and equal tar2sqfs's (sqfsdiff).
  */
 import { execFile } from 'node:child_process';
-import { lstat, readdir, stat, writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSquashfs, type SquashfsBackendName } from '../../src/squashfs/index.js';
 import { SquashfsReader, type SquashfsLayout } from '../../src/squashfs/reader/index.js';
+import { pickHostFiles } from '../fixtures/host-files.js';
 import { Mounts, sqfsdiff, treeFromDir } from './squashfs-oracle.js';
 
 const exec = promisify(execFile);
@@ -34,29 +35,6 @@ let work: string;
 let tarBytes = 0;
 const images: Partial<Record<string, { path: string; bytes: number; layout: SquashfsLayout }>> = {};
 
-/** Directories, regular files up to MAX_FILE and symlinks under `root`, sorted, until `budget` bytes of file data. */
-async function pick(root: string, budget: number): Promise<{ paths: string[]; bytes: number }> {
-  const paths: string[] = [];
-  let bytes = 0;
-  const walk = async (dir: string): Promise<boolean> => {
-    paths.push(dir);
-    for (const name of (await readdir(dir)).sort()) {
-      const p = join(dir, name);
-      const st = await lstat(p);
-      if (st.isDirectory()) {
-        if (!(await walk(p))) return false;
-      } else if ((st.isFile() && st.size <= MAX_FILE) || st.isSymbolicLink()) {
-        paths.push(p);
-        bytes += st.isFile() ? st.size : 0;
-        if (bytes >= budget) return false;
-      }
-    }
-    return true;
-  };
-  await walk(root);
-  return { paths, bytes };
-}
-
 async function layout(path: string): Promise<SquashfsLayout> {
   const reader = await SquashfsReader.open(path);
   try {
@@ -73,7 +51,7 @@ beforeAll(async () => {
   for (const { root, budget } of SOURCES) {
     const st = await stat(root).catch(() => undefined);
     if (!st?.isDirectory()) throw new Error(`${root} is missing: this test builds its input from the machine's /usr (Debian 12)`);
-    const picked = await pick(root, budget);
+    const picked = await pickHostFiles(root, budget, MAX_FILE);
     paths.push(...picked.paths);
     total += picked.bytes;
   }
