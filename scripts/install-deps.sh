@@ -32,8 +32,7 @@ fi
 # system runs; ctrbake never uses it, and the tests check that nothing touches it.
 cd "$(dirname "$0")/.."
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  # npm ci refuses lock files written by this npm (optional platform packages of other
-  # OSes are not recorded); npm install with the committed lock file installs the same versions.
-  npm install --no-audit --no-fund
+  # npm ci installs exactly the committed lock and never rewrites it (the checkout stays clean).
+  npm ci --no-audit --no-fund
 fi
 [ -f dist/cli/main.js ] || npm run build
