@@ -4,7 +4,7 @@
  * For each image: write a docker-archive from the cached config and layer blobs, load it into
  * the private engine (no network), check the image id (= the lock's config digest) and the
  * platform, save it with the engine, and normalize the saved tar (or convert it to an OCI
- * archive). Then OUT/manifest.json. Everything happens in a staging dir renamed to OUT at the end.
+ * archive). The caller writes OUT/manifest.json in the staging dir and renames it to OUT at the end.
  */
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,7 +21,7 @@ import { startBakeEngine, type BakeEngine } from './engine-session.js';
 import { normalizeTar } from './normalize-archive.js';
 import { writeOciArchive } from './oci-archive.js';
 import type { ResolvedBakeConfig } from './options.js';
-import { stageOutput } from './output-dir.js';
+import { stageOutput, type StagedOutput } from '../util/staged-output.js';
 import { readSavedArchive } from './saved-archive.js';
 import { indexTar } from './tar-index.js';
 
@@ -66,14 +66,18 @@ async function loadAndCheck(engine: BakeEngine, image: LockedImage, lock: LockFi
   return ref;
 }
 
-export async function bakeArchive(config: Readonly<ResolvedBakeConfig>): Promise<BakeResult> {
+/**
+ * Bakes the archives into `staged.outTmp/archives` and returns the manifest; writes neither
+ * manifest.json nor OUT: the caller (bake.ts) adds the fingerprint, writes manifest.json and
+ * commits, so an interrupted run never changes OUT.
+ */
+export async function bakeArchiveInto(config: Readonly<ResolvedBakeConfig>, staged: StagedOutput): Promise<BakeManifest> {
   const { reporter, signal } = config;
   const lock = await readLockForFetch(config.lockPath);
   reporter.event({ event: 'bake.start', message: `baking ${lock.images.length} image(s) for ${formatPlatform(lock.platform)} with ${config.engine} (${config.storageDriver}), offline`, mode: 'archive', images: lock.images.length });
   const cache = await assertCacheComplete(config.cacheDir, lock);
   signal?.throwIfAborted();
 
-  const staged = await stageOutput(config.outDir);
   let engine: BakeEngine | undefined;
   try {
     engine = await startBakeEngine({
@@ -163,17 +167,23 @@ export async function bakeArchive(config: Readonly<ResolvedBakeConfig>): Promise
       images,
       outputs: outputs.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
     };
+    return manifest;
+  } finally {
+    await engine?.stop();
+  }
+}
+
+/** `bake --mode archive` on its own: stages, bakes, writes manifest.json and commits OUT. */
+export async function bakeArchive(config: Readonly<ResolvedBakeConfig>): Promise<BakeResult> {
+  const staged = await stageOutput(config.outDir, { label: 'bake staging', ...(config.signal ? { signal: config.signal } : {}) });
+  try {
+    const manifest = await bakeArchiveInto(config, staged);
     await writeFileAtomic(join(staged.outTmp, 'manifest.json'), toJsonFile(manifest));
-    signal?.throwIfAborted();
     await staged.commit();
     const manifestPath = join(config.outDir, 'manifest.json');
-    reporter.event({ event: 'bake.done', message: `wrote ${outputs.length} archive(s) and ${manifestPath}`, outDir: config.outDir });
+    config.reporter.event({ event: 'bake.done', message: `wrote ${manifest.outputs.length} archive(s) and ${manifestPath}`, outDir: config.outDir });
     return { outDir: config.outDir, manifestPath, manifest };
   } finally {
-    try {
-      await engine?.stop();
-    } finally {
-      await staged.discard();
-    }
+    await staged.discard();
   }
 }

@@ -1,45 +1,88 @@
 /**
- * `ctrbake bake`: resolves the options once, skips the bake when OUT is up to date
- * (./up-to-date.ts), else runs the mode's implementation and records the input fingerprint.
+ * `ctrbake bake`: resolves the options once, checks OUT (the output guard: ctrbake replaces
+ * only a previous bake output, never an input), restores OUT from what a killed bake left,
+ * skips the bake when OUT is up to date (./up-to-date.ts), else bakes in a staging dir next to
+ * OUT: the mode's outputs, store.sqfs, manifest.json with the input fingerprint, and only then
+ * the commit (util/staged-output.ts). A failed or interrupted bake leaves OUT as it was.
  */
 import { join } from 'node:path';
-import type { BakeMode } from '../formats.js';
+import type { BakeManifest, BakeMode } from '../formats.js';
 import { assertCacheComplete } from '../fetch/complete.js';
 import { readLockForFetch } from '../fetch/lock-input.js';
 import { checkBakeBudget, resolveBudget } from '../report/index.js';
-import { bakeArchive, type BakeResult } from './archive.js';
+import { toJsonFile, writeFileAtomic } from '../util/fs.js';
+import { stageOutput, type StagedOutput } from '../util/staged-output.js';
+import { bakeArchiveInto, type BakeResult } from './archive.js';
+import { checkBakeOutput, recoverBakeOutput } from './bake-output.js';
 import { resolveBakeOptions, type BakeOptions, type ResolvedBakeConfig } from './options.js';
-import { bakeStoreFromConfig, STORE_TAR } from './store.js';
+import { bakeStoreFromConfigInto, storeDoneMessage, STORE_TAR } from './store.js';
 import { addStoreSquashfs } from './store-squashfs.js';
-import { checkUpToDate, engineBinaryVersion, inputFingerprint, recordFingerprint } from './up-to-date.js';
+import { checkUpToDate, engineBinaryVersion, inputFingerprint } from './up-to-date.js';
 
-type BakeImplementation = (config: Readonly<ResolvedBakeConfig>) => Promise<BakeResult>;
+type BakeImplementation = (config: Readonly<ResolvedBakeConfig>, staged: StagedOutput) => Promise<BakeManifest>;
 
 const MODES: Record<BakeMode, BakeImplementation> = {
-  archive: bakeArchive,
-  store: bakeStoreFromConfig,
+  archive: bakeArchiveInto,
+  store: bakeStoreFromConfigInto,
 };
 
 export async function bake(options: BakeOptions): Promise<BakeResult> {
-  const config = resolveBakeOptions(options);
+  const resolved = resolveBakeOptions(options);
+  // Before any work: OUT must be absent, empty or a previous bake output, and hold no input.
+  const checked = await checkBakeOutput(resolved.outDir, [
+    { path: resolved.lockPath, what: 'lock file' },
+    { path: resolved.cacheDir, what: 'cache' },
+  ]);
+  const config: Readonly<ResolvedBakeConfig> = Object.freeze({ ...resolved, outDir: checked.path });
+  const { reporter, outDir } = config;
+  for (const r of await recoverBakeOutput(outDir, config.tmpBase)) {
+    reporter.event({
+      event: 'bake.recovered',
+      message: `a killed bake left ${r.staging}: ${r.restored === 'none' ? 'removed it' : `restored the ${r.restored === 'new' ? 'output it had completed' : 'previous output'} as ${outDir} and removed it`}`,
+      staging: r.staging,
+      restored: r.restored,
+    });
+  }
   await checkFit(options, config);
-  const { reporter } = config;
   const lock = await readLockForFetch(config.lockPath);
   const fingerprint = inputFingerprint({ lock, config, engineVersion: await engineBinaryVersion(config) });
   if (!config.force) {
-    const state = await checkUpToDate(config.outDir, fingerprint, config.verifyOutputs);
+    const state = await checkUpToDate(outDir, fingerprint, config.verifyOutputs);
     if (state.upToDate) {
-      const manifestPath = join(config.outDir, 'manifest.json');
-      reporter.event({ event: 'bake.uptodate', message: `${config.outDir} is up to date (same lock, options and versions; outputs ${config.verifyOutputs ? 'verified by sha256' : 'present with their sizes'}): nothing to do`, outDir: config.outDir, verified: config.verifyOutputs });
+      const manifestPath = join(outDir, 'manifest.json');
+      reporter.event({ event: 'bake.uptodate', message: `${outDir} is up to date (same lock, options and versions; outputs ${config.verifyOutputs ? 'verified by sha256' : 'present with their sizes'}): nothing to do`, outDir, verified: config.verifyOutputs });
       const storeTar = config.mode === 'store' ? state.manifest.outputs.find((o) => o.path === STORE_TAR) : undefined;
-      return { outDir: config.outDir, manifestPath, manifest: state.manifest, upToDate: true, ...(storeTar ? { storeTar: { ...storeTar, path: join(config.outDir, STORE_TAR) } } : {}) };
+      return { outDir, manifestPath, manifest: state.manifest, upToDate: true, ...(storeTar ? { storeTar: { ...storeTar, path: join(outDir, STORE_TAR) } } : {}) };
     }
     if (state.manifestFound) reporter.event({ event: 'bake.outdated', message: `baking again: ${state.reason}`, reason: state.reason });
   }
-  const baked = await MODES[config.mode](config);
-  const result = config.squashfs ? await addStoreSquashfs(baked, config) : baked;
-  const manifest = await recordFingerprint(result.manifestPath, result.manifest, fingerprint);
-  return { ...result, manifest, upToDate: false };
+
+  const staged = await stageOutput(outDir, { label: 'bake staging', ...(config.signal ? { signal: config.signal } : {}) });
+  try {
+    const baked = await MODES[config.mode](config, staged);
+    const packed = await addStoreSquashfs(staged.outTmp, baked, config);
+    // Written last: the up-to-date check takes an output newer than manifest.json as touched.
+    const manifest: BakeManifest = { ...packed.manifest, inputFingerprint: fingerprint };
+    await writeFileAtomic(join(staged.outTmp, 'manifest.json'), toJsonFile(manifest));
+    await staged.commit();
+    const manifestPath = join(outDir, 'manifest.json');
+    const storeTar = manifest.outputs.find((o) => o.path === STORE_TAR);
+    reporter.event({
+      event: 'bake.done',
+      message: config.mode === 'store' && storeTar ? storeDoneMessage(outDir, storeTar) : `wrote ${manifest.outputs.length} archive(s) and ${manifestPath}`,
+      outDir,
+    });
+    return {
+      outDir,
+      manifestPath,
+      manifest,
+      upToDate: false,
+      ...(storeTar && config.mode === 'store' ? { storeTar: { ...storeTar, path: join(outDir, STORE_TAR) } } : {}),
+      ...(packed.squashfs ? { squashfs: packed.squashfs } : {}),
+    };
+  } finally {
+    await staged.discard();
+  }
 }
 
 /**

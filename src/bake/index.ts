@@ -2,7 +2,9 @@
 export { bake } from './bake.js';
 export { bakeArchive, archiveFileName, imageTag, type BakeResult } from './archive.js';
 export { resolveBakeOptions, type BakeOptions, type ResolvedBakeConfig } from './options.js';
-export { stageOutput, type StagedOutput } from './output-dir.js';
+export { stageOutput, recoverStagedOutputs, type StagedOutput } from '../util/staged-output.js';
+export { checkOutput, type OutputSpec } from '../util/output.js';
+export { isBakeOutput } from './bake-output.js';
 export { startBakeEngine, type BakeEngine, type BakeEngineOptions, type InspectedImage } from './engine-session.js';
 export { normalizeTar, writeTarFromSources } from './normalize-archive.js';
 export { writeOciArchive } from './oci-archive.js';

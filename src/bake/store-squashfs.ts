@@ -1,27 +1,27 @@
 /**
- * `bake --mode store --squashfs`: packs OUT/store.tar into OUT/store.sqfs (the payload the
- * store layouts ship) with the chosen SquashFS backend, and lists it in manifest.json.
- * If packing fails, the new OUT is removed: a failed bake leaves no output.
+ * `bake --mode store --squashfs`: packs store.tar into store.sqfs (the payload the store
+ * layouts ship) with the chosen SquashFS backend, in the bake's staging dir before the commit:
+ * a failed or interrupted packing leaves the previous OUT as it was.
  */
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CtrbakeError } from '../errors.js';
-import { createSquashfs } from '../squashfs/index.js';
+import type { BakeManifest } from '../formats.js';
+import { createSquashfs, type SquashfsResult } from '../squashfs/index.js';
 import { sha256File } from '../util/fs.js';
-import type { BakeResult } from './archive.js';
 import type { ResolvedBakeConfig } from './options.js';
 import { STORE_TAR } from './store.js';
 
 export const STORE_SQFS = 'store.sqfs';
 
-export async function addStoreSquashfs(result: BakeResult, config: Readonly<ResolvedBakeConfig>): Promise<BakeResult> {
+/** Writes DIR/store.sqfs from DIR/store.tar; returns the manifest with it listed. */
+export async function addStoreSquashfs(dir: string, manifest: BakeManifest, config: Readonly<ResolvedBakeConfig>): Promise<{ manifest: BakeManifest; squashfs?: SquashfsResult }> {
   const options = config.squashfs;
-  if (!options) return result;
-  const outPath = join(result.outDir, STORE_SQFS);
+  if (!options) return { manifest };
+  const outPath = join(dir, STORE_SQFS);
   try {
     config.reporter.event({ event: 'bake.squashfs', message: `packing ${STORE_TAR} into ${STORE_SQFS} (${options.backend}, ${options.compression})` });
     const made = await createSquashfs({
-      input: join(result.outDir, STORE_TAR),
+      input: join(dir, STORE_TAR),
       outPath,
       backend: options.backend,
       compression: options.compression,
@@ -32,12 +32,12 @@ export async function addStoreSquashfs(result: BakeResult, config: Readonly<Reso
       ...(config.signal ? { signal: config.signal } : {}),
     });
     const sha256 = made.sha256 ?? (await sha256File(outPath));
-    const outputs = [...result.manifest.outputs.filter((o) => o.path !== STORE_SQFS), { path: STORE_SQFS, sha256, size: made.bytes }];
+    const outputs = [...manifest.outputs.filter((o) => o.path !== STORE_SQFS), { path: STORE_SQFS, sha256, size: made.bytes }];
     outputs.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    return { ...result, manifest: { ...result.manifest, outputs }, squashfs: made };
+    return { manifest: { ...manifest, outputs }, squashfs: { ...made, path: join(config.outDir, STORE_SQFS) } };
   } catch (error) {
-    await rm(result.outDir, { recursive: true, force: true });
     if (error instanceof CtrbakeError) throw error;
-    throw new CtrbakeError('E_BAKE_SQUASHFS', `packing ${STORE_TAR} into ${STORE_SQFS} failed; no output was left in ${result.outDir}: ${(error as Error).message}`, { cause: error });
+    if (config.signal?.aborted) throw config.signal.reason;
+    throw new CtrbakeError('E_BAKE_SQUASHFS', `packing ${STORE_TAR} into ${STORE_SQFS} failed; ${config.outDir} was left as it was: ${(error as Error).message}`, { cause: error });
   }
 }

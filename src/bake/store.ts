@@ -9,7 +9,8 @@
  *   4. stop the engine cleanly, normalize its root (store-docker.ts / store-podman.ts:
  *      runtime state out, random names replaced by content-derived ones)
  *   5. everything the bake wrote gets mtime SOURCE_DATE_EPOCH; GNU tar writes store.tar
- *   6. manifest.json, then STAGING/out is renamed to OUT: no half OUT on failure
+ *   6. the caller (bake.ts) adds store.sqfs and the fingerprint, writes manifest.json, then
+ *      STAGING/out is renamed to OUT: no half OUT on failure or interruption
  */
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -25,10 +26,10 @@ import { sha256File, toJsonFile, writeFileAtomic } from '../util/fs.js';
 import { DEFAULT_SOURCE_DATE_EPOCH } from '../util/sde.js';
 import { VERSION } from '../version.js';
 import { writeDockerArchive } from './docker-archive.js';
-import { imageTag, type BakeResult } from './archive.js';
+import { imageTag } from './archive.js';
 import { startBakeEngine, type BakeEngine } from './engine-session.js';
 import type { ResolvedBakeConfig } from './options.js';
-import { stageOutput } from './output-dir.js';
+import { stageOutput, type StagedOutput } from '../util/staged-output.js';
 import { addDockerDigestReferences, normalizeDockerStore, type NormalizedStore } from './store-docker.js';
 import { clampBakeTimes, writeTimeMarker } from './store-normalize.js';
 import { normalizePodmanStore } from './store-podman.js';
@@ -140,7 +141,11 @@ function checkStoreHolds(store: NormalizedStore, lock: LockFile, engine: EngineN
   }
 }
 
-export async function bakeStore(options: BakeStoreOptions): Promise<BakeStoreResult> {
+/**
+ * Bakes the store into `staged.outTmp/store.tar` and returns the manifest; writes neither
+ * manifest.json nor OUT (the caller adds what it adds, writes manifest.json and commits).
+ */
+export async function bakeStoreInto(options: BakeStoreOptions, staged: StagedOutput): Promise<BakeManifest> {
   const reporter = options.reporter ?? silentReporter;
   const sourceDateEpoch = options.sourceDateEpoch ?? DEFAULT_SOURCE_DATE_EPOCH;
   const driver = resolveStoreDriver(options.engine, options.storageDriver);
@@ -148,9 +153,7 @@ export async function bakeStore(options: BakeStoreOptions): Promise<BakeStoreRes
   await checkGnuTar();
   options.signal?.throwIfAborted();
 
-  const outDir = resolve(options.outDir);
   await assertCacheComplete(options.cacheDir, options.lock);
-  const staged = await stageOutput(outDir);
   let engine: BakeEngine | undefined;
   try {
     const root = join(staged.staging, 'root');
@@ -232,30 +235,48 @@ export async function bakeStore(options: BakeStoreOptions): Promise<BakeStoreRes
       images,
       outputs: [storeTar],
     };
-    await writeFileAtomic(join(staged.outTmp, 'manifest.json'), toJsonFile(manifest));
-    await staged.commit();
-    reporter.event({ event: 'bake.done', message: `wrote ${join(outDir, STORE_TAR)} (${storeTar.size} bytes, sha256 ${storeTar.sha256}) and manifest.json`, outDir });
-    return { outDir, manifest, storeTar: { ...storeTar, path: join(outDir, STORE_TAR) } };
+    return manifest;
   } finally {
     if (engine) await engine.stop();
+  }
+}
+
+/** A store bake on its own (library callers): stages, bakes, writes manifest.json and commits OUT. */
+export async function bakeStore(options: BakeStoreOptions): Promise<BakeStoreResult> {
+  const outDir = resolve(options.outDir);
+  const staged = await stageOutput(outDir, { label: 'bake staging', ...(options.signal ? { signal: options.signal } : {}) });
+  try {
+    const manifest = await bakeStoreInto(options, staged);
+    await writeFileAtomic(join(staged.outTmp, 'manifest.json'), toJsonFile(manifest));
+    await staged.commit();
+    const storeTar = manifest.outputs.find((o) => o.path === STORE_TAR)!;
+    (options.reporter ?? silentReporter).event({ event: 'bake.done', message: storeDoneMessage(outDir, storeTar), outDir });
+    return { outDir, manifest, storeTar: { ...storeTar, path: join(outDir, STORE_TAR) } };
+  } finally {
     await staged.discard();
   }
 }
 
-/** The `bake --mode store` entry: the resolved bake config, the lock read from its file. */
-export async function bakeStoreFromConfig(config: Readonly<ResolvedBakeConfig>): Promise<BakeResult> {
+export function storeDoneMessage(outDir: string, storeTar: { size: number; sha256: string }): string {
+  return `wrote ${join(outDir, STORE_TAR)} (${storeTar.size} bytes, sha256 ${storeTar.sha256}) and manifest.json`;
+}
+
+/** The `bake --mode store` entry: the resolved bake config, the lock read from its file, into the bake's staging dir. */
+export async function bakeStoreFromConfigInto(config: Readonly<ResolvedBakeConfig>, staged: StagedOutput): Promise<BakeManifest> {
   const lock = await readLockForFetch(config.lockPath);
-  const result = await bakeStore({
-    lock,
-    cacheDir: config.cacheDir,
-    engine: config.engine,
-    storageDriver: config.storageDriver,
-    outDir: config.outDir,
-    sourceDateEpoch: config.sourceDateEpoch,
-    reporter: config.reporter,
-    ...(config.engineBinary ? { engineBinary: config.engineBinary } : {}),
-    ...(config.tmpBase ? { tmpBase: config.tmpBase } : {}),
-    ...(config.signal ? { signal: config.signal } : {}),
-  });
-  return { outDir: result.outDir, manifestPath: join(result.outDir, 'manifest.json'), manifest: result.manifest, storeTar: result.storeTar };
+  return bakeStoreInto(
+    {
+      lock,
+      cacheDir: config.cacheDir,
+      engine: config.engine,
+      storageDriver: config.storageDriver,
+      outDir: config.outDir,
+      sourceDateEpoch: config.sourceDateEpoch,
+      reporter: config.reporter,
+      ...(config.engineBinary ? { engineBinary: config.engineBinary } : {}),
+      ...(config.tmpBase ? { tmpBase: config.tmpBase } : {}),
+      ...(config.signal ? { signal: config.signal } : {}),
+    },
+    staged,
+  );
 }

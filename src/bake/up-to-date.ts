@@ -17,7 +17,7 @@ import { execa } from 'execa';
 import { EngineError } from '../errors.js';
 import { resolveBinary } from '../engine/prerequisites.js';
 import type { BakeManifest, LockFile } from '../formats.js';
-import { sha256File, toJsonFile, writeFileAtomic } from '../util/fs.js';
+import { sha256File } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import type { ResolvedBakeConfig } from './options.js';
 
@@ -100,11 +100,4 @@ export async function checkUpToDate(outDir: string, fingerprint: string, verifyO
     if (verifyOutputs && (await sha256File(path)) !== output.sha256) return stale(`${output.path} does not match its recorded sha256`);
   }
   return { upToDate: true, manifest };
-}
-
-/** Adds the fingerprint to a freshly written OUT/manifest.json (atomic replace); returns the new manifest. */
-export async function recordFingerprint(manifestPath: string, manifest: BakeManifest, fingerprint: string): Promise<BakeManifest> {
-  const recorded: BakeManifest = { ...manifest, inputFingerprint: fingerprint };
-  await writeFileAtomic(manifestPath, toJsonFile(recorded));
-  return recorded;
 }

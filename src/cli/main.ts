@@ -4,24 +4,35 @@ import { EXIT_USAGE } from '../errors.js';
 import { runCleanups } from '../util/cleanup.js';
 import { VERSION } from '../version.js';
 import { commands } from './commands.js';
-import { abortForShutdown } from './run.js';
+import { abortForShutdown, reportInterruptionIfPending } from './run.js';
 
 class UsageError extends Error {}
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+/** How long a command may take to return after its cleanups ran before the entry gives up on it. */
+const RETURN_GRACE_MS = 30_000;
 
-/** Set when a signal arrived; never resolves: the handler exits the process once the cleanups ran. */
-let shuttingDown: Promise<never> | undefined;
+/** Set when a signal arrived: the signal and the cleanups it started. */
+let interrupted: { signal: NodeJS.Signals; cleanups: Promise<void> } | undefined;
 
 function installSignalHandlers(): void {
   for (const sig of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) {
     process.on(sig, () => {
-      if (shuttingDown) return;
+      if (interrupted) return;
+      const code = SIGNAL_EXIT[sig]!;
       process.stderr.write(`ctrbake: ${sig} received, cleaning up\n`);
-      abortForShutdown(sig);
-      shuttingDown = runCleanups().then((errors) => {
+      // The command sees the abort and reports E_INTERRUPTED as its final error; the cleanups
+      // end what it started (engines, staging dirs) even while it is still waiting on them.
+      abortForShutdown(sig, code);
+      const cleanups = runCleanups().then((errors) => {
         for (const e of errors) process.stderr.write(`ctrbake: ${e.message}: ${String((e as Error).cause)}\n`);
-        process.exit(SIGNAL_EXIT[sig]);
+      });
+      interrupted = { signal: sig, cleanups };
+      void cleanups.then(() => {
+        setTimeout(() => {
+          reportInterruptionIfPending();
+          process.exit(code);
+        }, RETURN_GRACE_MS).unref();
       });
     });
   }
@@ -38,7 +49,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
     .demandCommand(1, 'Give a command; see --help.')
     .recommendCommands()
     .epilogue(
-      'Exit codes: 0 ok, 1 failure, 2 usage error, 3 does not fit the budget.\n' +
+      'Exit codes: 0 ok, 1 failure, 2 usage error, 3 does not fit the budget, 130/143 interrupted by SIGINT/SIGTERM (E_INTERRUPTED).\n' +
         'Docs: docs/cli.md, error codes: docs/errors.md.',
     )
     .fail((msg, err) => {
@@ -54,8 +65,12 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
     process.stderr.write(`ctrbake: ${error.message}\nRun 'ctrbake --help' or 'ctrbake <command> --help'.\n`);
     process.exitCode = EXIT_USAGE;
   }
-  // A command interrupted by a signal must not exit before the cleanups finished: wait for the
-  // handler, which exits with the signal's code (143 for SIGTERM).
-  if (shuttingDown) await shuttingDown;
+  // A command interrupted by a signal must not exit before the cleanups finished. It reported
+  // E_INTERRUPTED (exit 130/143); one that completed anyway (the signal came after its commit)
+  // keeps its result and exit code.
+  if (interrupted) {
+    await interrupted.cleanups;
+    if (reportInterruptionIfPending() || Number(process.exitCode ?? 0) !== 0) process.exitCode = SIGNAL_EXIT[interrupted.signal];
+  }
   return Number(process.exitCode ?? 0);
 }

@@ -1,6 +1,7 @@
-import { lstat, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unmountUnder } from './mounts.js';
+import { currentOwner, isOwnerGone } from '../util/owner.js';
 import { descendantsOf, processesMentioning, signalProcess, terminateProcess } from './processes.js';
 
 /**
@@ -15,54 +16,8 @@ import { descendantsOf, processesMentioning, signalProcess, terminateProcess } f
  * never touched.
  */
 
-export const OWNER_FILE = 'owner';
+export { OWNER_FILE, writeOwnerFile } from '../util/owner.js';
 const ORPHAN_DIR = /^ctrbake-[dp]-/;
-
-interface Owner {
-  pid: number;
-  startTime: string;
-  pidNamespace: string;
-}
-
-async function startTimeOf(pid: number | 'self'): Promise<string | undefined> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the last ')': state is field 3, starttime field 22 -> index 19.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-async function currentOwner(): Promise<Owner> {
-  return {
-    pid: process.pid,
-    startTime: (await startTimeOf('self')) ?? '',
-    pidNamespace: await readlink('/proc/self/ns/pid'),
-  };
-}
-
-/** Writes DIR/owner naming this process. Call before any engine process starts. */
-export async function writeOwnerFile(dir: string): Promise<void> {
-  await writeFile(join(dir, OWNER_FILE), `${JSON.stringify(await currentOwner())}\n`, { mode: 0o600 });
-}
-
-async function readOwner(dir: string): Promise<Owner | undefined> {
-  try {
-    const parsed = JSON.parse(await readFile(join(dir, OWNER_FILE), 'utf8')) as Partial<Owner>;
-    if (typeof parsed.pid !== 'number' || typeof parsed.startTime !== 'string' || typeof parsed.pidNamespace !== 'string') return undefined;
-    return { pid: parsed.pid, startTime: parsed.startTime, pidNamespace: parsed.pidNamespace };
-  } catch {
-    return undefined;
-  }
-}
-
-async function isOrphan(dir: string, self: Owner): Promise<boolean> {
-  const owner = await readOwner(dir);
-  if (!owner || owner.pidNamespace !== self.pidNamespace) return false;
-  const start = await startTimeOf(owner.pid);
-  return start === undefined || start !== owner.startTime;
-}
 
 /** dockerd and podman first (they shut down their children cleanly), containerd last. */
 function stopOrder(argv0: string): number {
@@ -71,7 +26,7 @@ function stopOrder(argv0: string): number {
   return 0;
 }
 
-async function stopEverythingNaming(dir: string): Promise<void> {
+export async function stopEverythingNaming(dir: string): Promise<void> {
   const procs = (await processesMentioning(dir)).filter((p) => p.pid !== process.pid);
   procs.sort((a, b) => stopOrder(a.argv[0] ?? '') - stopOrder(b.argv[0] ?? ''));
   for (const p of procs) {
@@ -102,7 +57,7 @@ export async function sweepOrphanedEngineDirs(bases: readonly string[]): Promise
       } catch {
         continue;
       }
-      if (!(await isOrphan(dir, self))) continue;
+      if (!(await isOwnerGone(dir, self))) continue;
       await stopEverythingNaming(dir);
       if ((await unmountUnder([dir])).length > 0) continue;
       await rm(dir, { recursive: true, force: true, maxRetries: 3 });

@@ -14,7 +14,7 @@
  */
 import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { stageOutput } from '../bake/output-dir.js';
+import { stageOutput } from '../util/staged-output.js';
 import { sha256File, toJsonFile } from '../util/fs.js';
 import { copyArchives, imagesList, listImages, writeStoreImage } from './payload.js';
 import { resolveLoaderOptions, type LoaderLayout, type LoaderOptions, type ResolvedLoaderConfig } from './options.js';

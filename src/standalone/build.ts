@@ -13,7 +13,7 @@
 import { copyFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bake } from '../bake/bake.js';
-import { stageOutput } from '../bake/output-dir.js';
+import { stageOutput } from '../util/staged-output.js';
 import { CtrbakeError, InputError } from '../errors.js';
 import { formatPlatform, type LockFile } from '../formats.js';
 import { assertCacheComplete } from '../fetch/complete.js';

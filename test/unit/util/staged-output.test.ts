@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { archiveFileName, imageTag } from '../../../src/bake/archive.js';
-import { stageOutput } from '../../../src/bake/output-dir.js';
+import { stageOutput } from '../../../src/util/staged-output.js';
 import type { LockedImage } from '../../../src/formats.js';
 import { pendingCleanups } from '../../../src/util/cleanup.js';
 
