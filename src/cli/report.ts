@@ -1,4 +1,3 @@
-import { writeFile } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../errors.js';
 import { layersFileFromReport, LAYERS_FILE } from '../report/layers-file.js';
@@ -7,6 +6,7 @@ import { renderReportHtml } from '../report/render-html.js';
 import { renderReportText } from '../report/render-text.js';
 import { report, ReportDoesNotFitError, type ReportResult } from '../report/report.js';
 import { toJsonFile, writeFileAtomic } from '../util/fs.js';
+import { checkReportOutput } from '../report/report-output.js';
 import { dirname, join } from 'node:path';
 import { runCommand, type GlobalArgs } from './run.js';
 
@@ -63,6 +63,9 @@ export const reportCommand: CommandModule<GlobalArgs, ReportArgs> = {
       argv,
       async ({ reporter, json, signal }) => {
         if (argv.manifest && argv.lock) throw new ConfigError('E_REPORT_OPTIONS', 'give --manifest or --lock, not both');
+        const output = argv.output
+          ? (await checkReportOutput(argv.output, { ...(argv.manifest ? { manifestPath: argv.manifest } : {}), ...(argv.lock ? { lockPath: argv.lock } : {}), ...(argv.cache ? { cacheDir: argv.cache } : {}) })).path
+          : undefined;
         let result: ReportResult;
         let notFit: ReportDoesNotFitError | undefined;
         try {
@@ -88,7 +91,7 @@ export const reportCommand: CommandModule<GlobalArgs, ReportArgs> = {
           if (!argv.manifest) throw new ConfigError('E_REPORT_OPTIONS', '--write-layers needs --manifest');
           await writeFileAtomic(join(dirname(argv.manifest), LAYERS_FILE), toJsonFile(layersFileFromReport(result)));
         }
-        if (argv.output) await writeFile(argv.output, render(result, argv.format));
+        if (output) await writeFileAtomic(output, render(result, argv.format));
         else if (!json) process.stdout.write(render(result, argv.format));
         if (notFit) throw notFit;
         return result;

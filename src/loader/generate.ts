@@ -14,7 +14,8 @@
  */
 import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { stageOutput } from '../util/staged-output.js';
+import { recoverStagedOutputs, stageOutput } from '../util/staged-output.js';
+import { checkOverlayOutput } from './loader-output.js';
 import { sha256File, toJsonFile } from '../util/fs.js';
 import { copyArchives, imagesList, listImages, writeStoreImage } from './payload.js';
 import { resolveLoaderOptions, type LoaderLayout, type LoaderOptions, type ResolvedLoaderConfig } from './options.js';
@@ -145,10 +146,17 @@ async function writeInitScripts(config: ResolvedLoaderConfig, out: OverlayWriter
 }
 
 export async function generateLoader(options: LoaderOptions): Promise<LoaderResult> {
-  const config = await resolveLoaderOptions(options);
+  const resolved = await resolveLoaderOptions(options);
+  // Before any work: -o must be absent, empty or a previous overlay, and hold no input.
+  const checked = await checkOverlayOutput(resolved.outDir, 'loader', [
+    { path: resolved.manifestPath, what: 'manifest' },
+    { path: resolved.bakeDir, what: 'bake output (the manifest\'s directory)' },
+  ]);
+  const config: Readonly<ResolvedLoaderConfig> = Object.freeze({ ...resolved, outDir: checked.path });
   const { reporter } = config;
+  await recoverStagedOutputs(config.outDir);
   const images = listImages(config);
-  const staged = await stageOutput(config.outDir);
+  const staged = await stageOutput(config.outDir, { label: 'loader staging', ...(config.signal ? { signal: config.signal } : {}) });
   try {
     const out = new OverlayWriter(staged.outTmp);
     const payload = config.payloadDir;

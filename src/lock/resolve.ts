@@ -6,6 +6,7 @@ import { RegistryClient, type RetryOptions } from '../registry/client.js';
 import { parsePlatform } from '../registry/platform.js';
 import { formatReference } from '../registry/reference.js';
 import { toJsonFile, writeFileAtomic } from '../util/fs.js';
+import { checkLockOutput } from './lock-output.js';
 import { resolveImage } from './resolve-image.js';
 import { parseSources, readComposeFile, readImagesFile, type ImageSource } from './sources.js';
 
@@ -113,6 +114,16 @@ export function serializeLock(lock: LockFile): string {
 export async function resolveLock(options: LockOptions): Promise<LockResult> {
   const config = await resolveConfig(options);
   const { reporter, platform } = config;
+  // Before any registry request: -o may replace only a lock (or nothing), never an input.
+  const output = config.output
+    ? (
+        await checkLockOutput(config.output, [
+          ...(options.imagesFile ? [{ path: options.imagesFile, what: 'images file' }] : []),
+          ...(options.composeFile ? [{ path: options.composeFile, what: 'compose file' }] : []),
+          ...(options.authfile ? [{ path: options.authfile, what: 'auth file' }] : []),
+        ])
+      ).path
+    : null;
   const parsed = parseSources(config.sources);
   const unique = new Map<string, (typeof parsed)[number]>();
   for (const p of parsed) {
@@ -160,15 +171,15 @@ export async function resolveLock(options: LockOptions): Promise<LockResult> {
   }
   const images = settled.map((s) => (s as PromiseFulfilledResult<LockedImage>).value);
   const lock: LockFile = { lockVersion: 1, platform, images };
-  if (config.output) {
+  if (output) {
     try {
-      await writeFileAtomic(config.output, serializeLock(lock));
+      await writeFileAtomic(output, serializeLock(lock));
     } catch (error) {
-      throw new InputError('E_LOCK_WRITE', `cannot write the lock file ${config.output} (${(error as NodeJS.ErrnoException).code ?? 'error'}): check that its directory exists and is writable`, {
+      throw new InputError('E_LOCK_WRITE', `cannot write the lock file ${output} (${(error as NodeJS.ErrnoException).code ?? 'error'}): check that its directory exists and is writable`, {
         cause: error,
       });
     }
-    reporter.event({ event: 'lock.written', path: config.output, images: images.length, message: `wrote ${config.output} (${images.length} image(s), ${formatPlatform(platform)})` });
+    reporter.event({ event: 'lock.written', path: output, images: images.length, message: `wrote ${output} (${images.length} image(s), ${formatPlatform(platform)})` });
   }
-  return { lock, output: config.output };
+  return { lock, output };
 }

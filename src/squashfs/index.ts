@@ -11,6 +11,7 @@ import { dirname } from 'node:path';
 import { ConfigError, InputError } from '../errors.js';
 import { silentReporter, type Reporter } from '../cli/output.js';
 import { registerCleanup } from '../util/cleanup.js';
+import { checkOutput, startsWith } from '../util/output.js';
 import { fsyncDir, sha256File, tempSiblingPath } from '../util/fs.js';
 import { parseSourceDateEpoch } from '../util/sde.js';
 import { builtinBackend } from './backends/builtin.js';
@@ -178,6 +179,9 @@ async function openInput(input: string | AsyncIterable<Uint8Array>): Promise<{ s
   return { stream: createReadStream(input, { highWaterMark: 1024 * 1024 }), total: size };
 }
 
+/** The first 4 bytes of every SquashFS 4 image ("hsqs", the magic 0x73717368 little-endian). */
+export const SQUASHFS_FILE_MAGIC = Buffer.from('hsqs', 'latin1');
+
 /** Writes a SquashFS image of the tar `input` at `outPath` with the chosen backend. */
 export async function createSquashfs(options: CreateSquashfsOptions): Promise<SquashfsResult> {
   const reporter = options.reporter ?? silentReporter;
@@ -187,6 +191,12 @@ export async function createSquashfs(options: CreateSquashfsOptions): Promise<Sq
   if (!dirStat?.isDirectory()) {
     throw new ConfigError(E_SQUASHFS_OPTION, `the output directory ${outDir} does not exist; create it first`);
   }
+  // Before any work (docs/errors.md): replace only an absent or empty file or a SquashFS image, never the input.
+  const checked = await checkOutput(
+    { path: options.outPath, flag: '-o', command: 'squashfs', kind: 'file', signature: 'a SquashFS image', isOurs: startsWith(SQUASHFS_FILE_MAGIC) },
+    typeof options.input === 'string' ? [{ path: options.input, what: 'input tar' }] : [],
+  );
+  options = { ...options, outPath: checked.path };
   const backend = BACKENDS[base.backend];
   const prepared = await backend.prepare(base);
   const input = options.input;

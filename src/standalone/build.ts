@@ -10,15 +10,21 @@
  * Outputs appear whole or not at all: everything is made in a staging dir next to the
  * overlay dir and renamed into place once every step succeeded.
  */
-import { copyFile, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { renameSync } from 'node:fs';
+import { copyFile, open, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { bake } from '../bake/bake.js';
-import { stageOutput } from '../util/staged-output.js';
+import { checkBakeOutput, releaseEngineStaging } from '../bake/bake-output.js';
+import { checkOverlayOutput } from '../loader/loader-output.js';
+import { SQUASHFS_FILE_MAGIC } from '../squashfs/index.js';
+import { checkOutput, startsWith, type NamedPath } from '../util/output.js';
+import { recoverStagedOutputs, stageOutput } from '../util/staged-output.js';
 import { CtrbakeError, InputError } from '../errors.js';
 import { formatPlatform, type LockFile } from '../formats.js';
 import { assertCacheComplete } from '../fetch/complete.js';
 import { fetchImages } from '../fetch/fetch.js';
 import { generateLoader } from '../loader/generate.js';
+import { registerCleanup } from '../util/cleanup.js';
 import { fsyncDir, sha256File, tempSiblingPath } from '../util/fs.js';
 import { lockStep, readImageList } from './lock-step.js';
 import { resolveStandaloneOptions, type ResolvedStandaloneConfig, type StandaloneBuildOptions } from './options.js';
@@ -81,22 +87,25 @@ async function fetchStep(config: Readonly<ResolvedStandaloneConfig>, lock: LockF
   return { fetcher: result.fetcher, blobsFetched: result.blobsFetched, bytesFetched: result.bytesFetched, blobsAlreadyCached: result.blobsAlreadyCached };
 }
 
-/** Moves a finished file into place, across filesystems if it must; durable. */
-async function moveFileInto(from: string, to: string): Promise<void> {
+/**
+ * Puts a finished file beside `to` (renamed, or copied across filesystems) so that the final
+ * rename into place is one synchronous call, made together with the overlay's commit.
+ */
+async function placeFileBeside(from: string, to: string): Promise<string> {
+  const tmp = tempSiblingPath(to);
   try {
-    await rename(from, to);
+    await rename(from, tmp);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
-    const tmp = tempSiblingPath(to);
-    try {
-      await copyFile(from, tmp);
-      await rename(tmp, to);
-    } catch (copyError) {
-      await rm(tmp, { force: true });
-      throw copyError;
-    }
+    await copyFile(from, tmp);
   }
-  await fsyncDir(join(to, '..'));
+  const fh = await open(tmp, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return tmp;
 }
 
 async function checkOutputParent(path: string, flag: string): Promise<void> {
@@ -105,11 +114,42 @@ async function checkOutputParent(path: string, flag: string): Promise<void> {
   if (!st?.isDirectory()) throw new InputError('E_STANDALONE_OUTPUT', `${flag} ${path}: its directory ${parent} does not exist; create it first`);
 }
 
+/**
+ * The output guard of every output of the build (src/util/output.ts), before any work: -o,
+ * --bake-dir and --partition-image may replace only what ctrbake wrote, hold no input (images
+ * or compose file, cache, lock) and not nest in one another. Returns -o, resolved.
+ */
+async function checkBuildOutputs(config: Readonly<ResolvedStandaloneConfig>): Promise<string | undefined> {
+  const inputs: NamedPath[] = [
+    ...(config.imagesFile ? [{ path: config.imagesFile, what: 'images file' }] : []),
+    ...(config.composeFile ? [{ path: config.composeFile, what: 'compose file' }] : []),
+    { path: config.cacheDir, what: 'cache' },
+    ...(config.lockPath ? [{ path: config.lockPath, what: 'lock file' }] : []),
+  ];
+  const outputs: NamedPath[] = [
+    ...(config.overlayDir ? [{ path: config.overlayDir, what: 'rootfs overlay dir (-o)' }] : []),
+    ...(config.bakeDir ? [{ path: config.bakeDir, what: 'bake dir (--bake-dir)' }] : []),
+    ...(config.partition ? [{ path: config.partition.image, what: 'partition image (--partition-image)' }] : []),
+  ];
+  const others = (self: string) => [...inputs, ...outputs.filter((o) => o.path !== self)];
+  let overlay: string | undefined;
+  if (config.overlayDir) overlay = (await checkOverlayOutput(config.overlayDir, 'build', others(config.overlayDir))).path;
+  if (config.bakeDir) await checkBakeOutput(config.bakeDir, others(config.bakeDir));
+  if (config.partition) {
+    await checkOutput(
+      { path: config.partition.image, flag: '--partition-image', command: 'build', kind: 'file', signature: 'a SquashFS image', isOurs: startsWith(SQUASHFS_FILE_MAGIC) },
+      others(config.partition.image),
+    );
+  }
+  return overlay;
+}
+
 export async function buildStandalone(options: StandaloneBuildOptions): Promise<StandaloneBuildResult> {
   const config = await resolveStandaloneOptions(options);
   const { reporter, signal } = config;
   // Before any network or engine work: a missing output dir would only show at the end.
   if (config.partition) await checkOutputParent(config.partition.image, '--partition-image');
+  const overlayDir = await checkBuildOutputs(config);
   const references = await readImageList(config);
   reporter.event({ event: 'build.start', platform: formatPlatform(config.platform), images: references.length, message: `building ${references.length} image(s) for ${describeTarget(config.target)}` });
 
@@ -132,8 +172,8 @@ export async function buildStandalone(options: StandaloneBuildOptions): Promise<
   }
   signal?.throwIfAborted();
 
-  const overlayDir = config.overlayDir!;
-  const staged = await stageOutput(overlayDir);
+  await recoverStagedOutputs(overlayDir!, releaseEngineStaging(undefined));
+  const staged = await stageOutput(overlayDir!, { label: 'build staging', ...(signal ? { signal } : {}) });
   try {
     const bakeDir = config.bakeDir ?? join(staged.work, 'bake');
     reporter.event({ event: 'build.bake', message: `baking for the ${config.layout} layout (${config.mode}, ${config.engine} ${config.storageDriver}), offline` });
@@ -192,8 +232,22 @@ export async function buildStandalone(options: StandaloneBuildOptions): Promise<
       partition = { path: config.partition.image, device: config.partition.device, size: image.bytes, sha256: image.sha256 ?? (await sha256File(partitionTmp)) };
     }
     signal?.throwIfAborted();
-    if (partitionTmp && config.partition) await moveFileInto(partitionTmp, config.partition.image);
-    await staged.commit();
+    if (partitionTmp && config.partition) {
+      const beside = await placeFileBeside(partitionTmp, config.partition.image);
+      const unregister = registerCleanup(`remove ${beside}`, () => rm(beside, { force: true }));
+      try {
+        // The partition image and the overlay change together: no await between the two.
+        signal?.throwIfAborted();
+        renameSync(beside, config.partition.image);
+        await staged.commit();
+      } finally {
+        await rm(beside, { force: true });
+        unregister();
+      }
+      await fsyncDir(dirname(config.partition.image));
+    } else {
+      await staged.commit();
+    }
     reporter.event({
       event: 'build.done',
       message: `wrote ${overlayDir} (${files.length} file(s), ${config.layout}, ${config.init})${partition ? ` and the partition image ${partition.path} (${partition.size} bytes)` : ''}`,
