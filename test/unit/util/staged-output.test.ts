@@ -1,10 +1,10 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { archiveFileName, imageTag } from '../../../src/bake/archive.js';
-import { stageOutput } from '../../../src/util/staged-output.js';
-import type { LockedImage } from '../../../src/formats.js';
+import { recoverStagedOutputs, stageOutput } from '../../../src/util/staged-output.js';
+import { OWNER_FILE } from '../../../src/util/owner.js';
 import { pendingCleanups } from '../../../src/util/cleanup.js';
 
 describe('stageOutput', () => {
@@ -26,13 +26,13 @@ describe('stageOutput', () => {
     await mkdir(join(parent, 'nested'));
     await prepare(out);
     const staged = await stageOutput(out);
-    expect(pendingCleanups()).toContain(`bake staging ${staged.staging}`);
+    expect(pendingCleanups()).toContain(`output staging ${staged.staging}`);
     await writeFile(join(staged.outTmp, 'manifest.json'), '{}');
     await staged.commit();
     expect(await readdir(out)).toEqual(['manifest.json']);
     expect(await readFile(join(out, 'manifest.json'), 'utf8')).toBe('{}');
     expect(await readdir(join(parent, 'nested'))).toEqual(['OUT']);
-    expect(pendingCleanups()).not.toContain(`bake staging ${staged.staging}`);
+    expect(pendingCleanups()).not.toContain(`output staging ${staged.staging}`);
   });
 
   it('discard removes everything and leaves an existing OUT untouched', async () => {
@@ -48,19 +48,102 @@ describe('stageOutput', () => {
   });
 });
 
-describe('archive names', () => {
-  const image = (over: Partial<LockedImage>): LockedImage =>
-    ({ reference: 'x', registry: '127.0.0.1:5000', repository: 'ctrbake/sample', tag: '1.0', manifest: { digest: `sha256:${'a'.repeat(64)}` }, ...over }) as LockedImage;
 
-  it('tags by registry/repository:tag, and not at all for digest-only references', () => {
-    expect(imageTag(image({}))).toBe('127.0.0.1:5000/ctrbake/sample:1.0');
-    expect(imageTag(image({ tag: null }))).toBeUndefined();
+/** A pid that ran and exited. */
+async function deadPid(): Promise<number> {
+  const child = execa('true');
+  await child;
+  return child.pid!;
+}
+
+describe('an interrupted commit', () => {
+  let parent: string;
+  beforeEach(async () => {
+    parent = await mkdtemp(join(tmpdir(), 'ctrbake-stage-'));
+  });
+  afterEach(() => rm(parent, { recursive: true, force: true }));
+
+  async function oldOut(): Promise<string> {
+    const out = join(parent, 'OUT');
+    await mkdir(out);
+    await writeFile(join(out, 'manifest.json'), 'old');
+    return out;
+  }
+
+  it('after the staging dir was discarded (SIGINT cleanup): E_INTERRUPTED, OUT as it was', async () => {
+    const out = await oldOut();
+    const staged = await stageOutput(out);
+    await writeFile(join(staged.outTmp, 'manifest.json'), 'new');
+    void staged.discard();
+    await expect(staged.commit()).rejects.toMatchObject({ code: 'E_INTERRUPTED' });
+    expect(await readFile(join(out, 'manifest.json'), 'utf8')).toBe('old');
   });
 
-  it('flattens the reference into a file name, unique within a bake', () => {
-    const taken = new Set<string>();
-    expect(archiveFileName(image({}), 'docker-archive', taken)).toBe('127.0.0.1_5000_ctrbake_sample_1.0.tar');
-    expect(archiveFileName(image({}), 'docker-archive', taken)).toBe('127.0.0.1_5000_ctrbake_sample_1.0-2.tar');
-    expect(archiveFileName(image({ registry: 'docker.io', repository: 'library/busybox', tag: null }), 'oci-archive', taken)).toBe(`docker.io_library_busybox_sha256_${'a'.repeat(64)}.oci.tar`);
+  it('with the abort signal raised: its reason, OUT as it was', async () => {
+    const out = await oldOut();
+    const controller = new AbortController();
+    const staged = await stageOutput(out, { signal: controller.signal });
+    await writeFile(join(staged.outTmp, 'manifest.json'), 'new');
+    controller.abort(new Error('SIGTERM'));
+    await expect(staged.commit()).rejects.toThrow('SIGTERM');
+    await staged.discard();
+    expect(await readFile(join(out, 'manifest.json'), 'utf8')).toBe('old');
+    expect(await readdir(parent)).toEqual(['OUT']);
+  });
+});
+
+describe('recoverStagedOutputs (a run killed with SIGKILL)', () => {
+  let parent: string;
+  beforeEach(async () => {
+    parent = await mkdtemp(join(tmpdir(), 'ctrbake-recover-'));
+  });
+  afterEach(() => rm(parent, { recursive: true, force: true }));
+
+  /** A staging dir as a killed run leaves it, at one of the commit's steps. */
+  async function leftOver(name: string, opts: { owner: 'dead' | 'live' | 'none'; marker: boolean; out?: string; old?: string }): Promise<string> {
+    const dir = join(parent, `.OUT.ctrbake-${name}`);
+    await mkdir(dir);
+    const ns = await readlink('/proc/self/ns/pid');
+    if (opts.owner === 'dead') await writeFile(join(dir, OWNER_FILE), JSON.stringify({ pid: await deadPid(), startTime: '1', pidNamespace: ns }));
+    if (opts.owner === 'live') await writeFile(join(dir, OWNER_FILE), JSON.stringify({ pid: 1, startTime: (await readFile('/proc/1/stat', 'utf8')).split(') ')[1]!.split(' ')[19], pidNamespace: ns }));
+    if (opts.marker) await writeFile(join(dir, 'committing'), 'x');
+    for (const [sub, content] of [['out', opts.out], ['old', opts.old]] as const) {
+      if (content === undefined) continue;
+      await mkdir(join(dir, sub));
+      await writeFile(join(dir, sub, 'manifest.json'), content);
+    }
+    return dir;
+  }
+
+  it.each([
+    ['between the renames (OUT moved away, new complete)', { marker: true, out: 'new', old: 'old' }, false, 'new', 'new'],
+    ['between the renames of a first bake', { marker: true, out: 'new' }, false, 'new', 'new'],
+    ['after both renames', { marker: true, old: 'old' }, true, 'none', 'current'],
+    ['before the commit (out/ half written)', { marker: false, out: 'half' }, true, 'none', 'current'],
+  ])('killed %s: OUT is complete again and the staging dir is gone', async (_when, state, outExists, restored, expected) => {
+    const out = join(parent, 'OUT');
+    if (outExists) {
+      await mkdir(out);
+      await writeFile(join(out, 'manifest.json'), 'current');
+    }
+    const dir = await leftOver('a', { owner: 'dead', ...state });
+    expect(await recoverStagedOutputs(out)).toEqual([{ staging: dir, restored }]);
+    expect(await readFile(join(out, 'manifest.json'), 'utf8')).toBe(expected);
+    expect(await readdir(parent)).toEqual(['OUT']);
+  });
+
+  it('never touches the staging dir of a live process or one without an owner file', async () => {
+    const out = join(parent, 'OUT');
+    const live = await leftOver('live', { owner: 'live', marker: true, out: 'new' });
+    const unowned = await leftOver('none', { owner: 'none', marker: true, out: 'new' });
+    expect(await recoverStagedOutputs(out)).toEqual([]);
+    expect((await readdir(parent)).sort()).toEqual([live, unowned].map((d) => d.slice(parent.length + 1)).sort());
+  });
+
+  it('keeps a dir whose release fails (a mount left)', async () => {
+    const out = join(parent, 'OUT');
+    const dir = await leftOver('a', { owner: 'dead', marker: false, out: 'half' });
+    expect(await recoverStagedOutputs(out, async () => false)).toEqual([]);
+    expect(await readdir(parent)).toEqual([dir.slice(parent.length + 1)]);
   });
 });
