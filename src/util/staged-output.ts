@@ -21,7 +21,7 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CtrbakeError } from '../errors.js';
 import { registerCleanup } from './cleanup.js';
-import { currentOwner, isOwnerGone, writeOwnerFile } from './owner.js';
+import { currentOwner, isOwnerGone, OWNER_FILE, writeOwnerFile } from './owner.js';
 
 const COMMIT_MARKER = 'committing';
 
@@ -58,13 +58,23 @@ function syncPath(path: string): void {
   }
 }
 
+/**
+ * Removes a staging dir with its owner file last: a run killed while removing it leaves a dir
+ * the next run still recognises as a dead run's (and removes).
+ */
+async function removeStaging(staging: string): Promise<void> {
+  const entries = await readdir(staging).catch(() => [] as string[]);
+  for (const e of entries) if (e !== OWNER_FILE) await rm(join(staging, e), { recursive: true, force: true, maxRetries: 3 });
+  await rm(staging, { recursive: true, force: true, maxRetries: 3 });
+}
+
 export async function stageOutput(outDir: string, options: StageOptions = {}): Promise<StagedOutput> {
   const parent = dirname(outDir);
   await mkdir(parent, { recursive: true });
   const staging = await mkdtemp(join(parent, stagingPrefix(outDir)));
   let discarded: Promise<void> | undefined;
   const discard = (): Promise<void> => {
-    discarded ??= rm(staging, { recursive: true, force: true, maxRetries: 3 }).then(() => unregister());
+    discarded ??= removeStaging(staging).then(() => unregister());
     return discarded;
   };
   const unregister = registerCleanup(`${options.label ?? 'output staging'} ${staging}`, discard);
@@ -143,7 +153,7 @@ export async function recoverStagedOutputs(outDir: string, release?: (staging: s
       }
       syncPath(parent);
     }
-    await rm(staging, { recursive: true, force: true, maxRetries: 3 });
+    await removeStaging(staging);
     recovered.push({ staging, restored });
   }
   return recovered;
