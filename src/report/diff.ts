@@ -83,12 +83,12 @@ async function readSide(path: string, cacheDir: string | undefined, blockSize: n
     if (lf && lf.blockSize === blockSize) sizes = unpackedSizes(lf);
   }
   const measured = new Map<string, Promise<number | null>>();
-  const measure = (l: ReportLayerInput, what: string): Promise<number | null> => {
+  const measure = (l: ReportLayerInput, what: string, layerIndex: number): Promise<number | null> => {
     if (sizes.has(l.digest)) return Promise.resolve(sizes.get(l.digest)!);
     if (!cacheDir) return Promise.resolve(null);
     let p = measured.get(l.digest);
     if (!p) {
-      p = withLayerTar(cacheDir, l, l.diffId, what, (tar) => scanLayerTar(tar, blockSize), undefined, cacheLockOf(input)).then(
+      p = withLayerTar(cacheDir, l, l.diffId, what, (tar) => scanLayerTar(tar, blockSize), undefined, { ...cacheLockOf(input), layerIndex }).then(
         (s) => s.unpackedBytes,
         // A missing or damaged cache blob is the cache error bake gives; a layer that cannot be read is unknown.
         (error: unknown) => {
@@ -103,8 +103,8 @@ async function readSide(path: string, cacheDir: string | undefined, blockSize: n
   const images: Side['images'] = [];
   for (const image of input.images) {
     const layers: DiffLayer[] = [];
-    for (const l of image.layers) {
-      layers.push({ digest: l.digest, ...(l.diffId ? { diffId: l.diffId } : {}), size: l.size, unpackedSize: await measure(l, image.reference) });
+    for (const [n, l] of image.layers.entries()) {
+      layers.push({ digest: l.digest, ...(l.diffId ? { diffId: l.diffId } : {}), size: l.size, unpackedSize: await measure(l, image.reference, n) });
     }
     images.push({ reference: image.reference, layers });
   }

@@ -27,6 +27,9 @@ export function compressionOf(mediaType: string): LayerCompression {
 /** Which lock the cache serves, for the repair command of a cache error (input.ts cacheLockOf). */
 export type CacheLock = Omit<CacheDamageContext, 'cacheDir' | 'details'>;
 
+/** For cache errors: the lock (repair command) and the layer's index in the image named by `what`. */
+export type LayerCacheContext = CacheLock & { layerIndex?: number };
+
 /**
  * Reads a layer tar, decompressed, and hands it to `consume`: from the cache when it has the
  * layer, else from an archive next to the manifest (archive-source.ts). A cache blob is checked
@@ -40,12 +43,13 @@ export async function withLayerTar<T>(
   what: string,
   consume: (tar: AsyncIterable<Uint8Array>) => Promise<T>,
   archives?: ArchiveLayers,
-  cacheLock: CacheLock = {},
+  { layerIndex, ...cacheLock }: LayerCacheContext = {},
 ): Promise<T> {
+  const index = layerIndex !== undefined && layerIndex >= 0 ? { index: layerIndex } : {};
   const blob = cacheDir ? await resolveLayerBlob(cacheDir, layer, diffId) : undefined;
   if (blob) {
     const problem = await inspectBlobFile(blob.path, blob.digest, blob.asPublished ? layer.size : undefined);
-    if (problem) throw cacheDamageError([{ reference: what, kind: 'layer', digest: blob.digest, path: blob.path, ...problem }], { cacheDir: cacheDir!, ...cacheLock });
+    if (problem) throw cacheDamageError([{ reference: what, kind: 'layer', ...index, digest: blob.digest, path: blob.path, ...problem }], { cacheDir: cacheDir!, ...cacheLock });
   }
   let open: () => ReadStream;
   let compression: LayerCompression;
@@ -57,7 +61,7 @@ export async function withLayerTar<T>(
   } else {
     const loc = archives?.layers.get(layer.digest) ?? (diffId ? archives?.layers.get(diffId) : undefined);
     if (!loc && cacheDir) {
-      const missing = { reference: what, kind: 'layer' as const, digest: layer.digest, path: blobPath(cacheDir, layer.digest), problem: 'missing' as const };
+      const missing = { reference: what, kind: 'layer' as const, ...index, digest: layer.digest, path: blobPath(cacheDir, layer.digest), problem: 'missing' as const };
       throw cacheDamageError([{ ...missing, ...(diffId ? { diffId } : {}) }], { cacheDir, ...cacheLock });
     }
     if (!loc) {

@@ -124,7 +124,10 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
     options.signal?.throwIfAborted();
     const scan =
       (layer.diffId ? storeScans?.scans.get(layer.diffId) : undefined) ??
-      (await withLayerTar(cacheDir, layer, layer.diffId, images[0]!, (tar) => scanLayerTar(tar, blockSize), archives, cacheLockOf(input)));
+      (await withLayerTar(cacheDir, layer, layer.diffId, images[0]!, (tar) => scanLayerTar(tar, blockSize), archives, {
+        ...cacheLockOf(input),
+        layerIndex: input.images.find((i) => i.reference === images[0])?.layers.findIndex((l) => l.digest === layer.digest),
+      }));
     done++;
     reporter.progress({ event: 'report.layer', message: `measured ${done}/${byDigest.size} layers`, current: done, total: byDigest.size });
     return scan;
