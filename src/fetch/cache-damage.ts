@@ -31,7 +31,7 @@ export function repairCommand(lockPath: string | undefined, cacheDir: string): s
 }
 
 function blobLabel(d: Pick<CacheDamage, 'kind' | 'index'>): string {
-  return d.kind === 'layer' ? `layer ${d.index}` : d.kind;
+  return d.kind === 'layer' && d.index !== undefined ? `layer ${d.index}` : d.kind;
 }
 
 /** One line per blob: "layer 1 sha256:...: /cache/blobs/sha256/...: 12 bytes, the lock says 34 (truncated)". */
