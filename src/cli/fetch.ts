@@ -41,7 +41,8 @@ function human(result: FetchResult): string {
   return (
     `${result.images.length} image(s) in ${result.cacheDir}: ${fetched} fetched${result.fetcher ? ` with ${result.fetcher}` : ''}, ` +
     `${result.images.length - fetched} already cached; ${result.blobsFetched} blob(s) downloaded (${result.bytesFetched} bytes), ` +
-    `${result.blobsAlreadyCached} already cached`
+    `${result.blobsAlreadyCached} already cached and verified` +
+    (result.blobsRepaired ? `; ${result.blobsRepaired} damaged blob(s) repaired` : '')
   );
 }
 
@@ -55,12 +56,12 @@ export const fetchCommand: CommandModule<GlobalArgs, FetchArgs> = {
       .option('fetcher', { choices: FETCHER_CHOICES, default: 'auto' as FetcherChoice, describe: 'auto: skopeo when installed, else an isolated docker, else podman' })
       .option('authfile', { type: 'string', describe: 'registry credentials: docker config.json or containers auth.json' })
       .option('insecure-registry', { type: 'string', array: true, describe: 'HOST:PORT served over plain HTTP or with an untrusted certificate (repeatable)' })
-      .option('verify-cache', { type: 'boolean', default: false, describe: 're-hash the cached blobs the lock needs; damaged ones are fetched again' })
+      .option('verify-cache', { type: 'boolean', default: false, describe: 'kept for compatibility: every fetch re-hashes the cached blobs the lock needs and fetches damaged ones again' })
       .option('retries', { type: 'number', describe: 'retries of transient registry errors (default 4, backoff 1 s doubling)' })
       .option('offline', {
         type: 'boolean',
         default: false,
-        describe: 'no network: only check that the cache has everything the lock needs (E_CACHE_MISS otherwise)',
+        describe: 'no network: only check that the cache has every blob the lock needs, intact (E_CACHE_MISS / E_CACHE_DAMAGED otherwise)',
       }) as unknown as Argv<FetchArgs>,
   handler: (argv) =>
     argv.offline

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Descriptor } from '../formats.js';
 import { fsyncDir, sha256File } from '../util/fs.js';
 import { DigestMismatchError } from './errors.js';
+import { rememberVerified } from './integrity.js';
 
 /**
  * The content-addressed cache that `fetch` fills and `bake` reads (docs/fetch.md):
@@ -15,7 +16,8 @@ import { DigestMismatchError } from './errors.js';
  *                              layers under their diff_id
  *   CACHE/tmp/                 partial downloads; same filesystem, renamed into blobs/ once verified
  *
- * A blob exists in blobs/ only once its digest was verified.
+ * A blob enters blobs/ only once its digest was verified. A cache is still a plain directory
+ * (copied, mirrored, edited): readers check what they use (complete.ts, integrity.ts).
  */
 
 const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
@@ -118,7 +120,10 @@ export async function commitBlob(cacheDir: string, tmpFile: string, expected: Ex
       await fh.close();
     }
     const outcome = await linkNoReplace(tmpFile, dest);
-    if (outcome === 'stored') await fsyncDir(join(cacheDir, 'blobs', 'sha256'));
+    if (outcome === 'stored') {
+      await fsyncDir(join(cacheDir, 'blobs', 'sha256'));
+      await rememberVerified(dest, expected.digest);
+    }
     return outcome;
   } finally {
     await rm(tmpFile, { force: true });

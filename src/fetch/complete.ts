@@ -1,9 +1,10 @@
-import { InputError } from '../errors.js';
+import { resolve } from 'node:path';
 import type { LockedImage, LockFile } from '../formats.js';
 import { blobPath, blobSize, readCachedDiffIds, resolveLayerBlob, type LayerBlob } from './cache.js';
-import { E_CACHE_MISS } from './errors.js';
+import { cacheDamageError, type CacheDamage } from './cache-damage.js';
+import { inspectBlobFile, type BlobProblem } from './integrity.js';
+import { lockPathOf } from './lock-input.js';
 import type { BlobKind } from './types.js';
-import { imageLabel } from './verify.js';
 
 export interface MissingBlob {
   kind: BlobKind;
@@ -37,7 +38,8 @@ export interface CacheCheckResult {
 /**
  * What of the lock is in the cache, without network I/O or hashing: an image is complete when
  * its config and every layer (compressed under its digest, or uncompressed under its diff_id)
- * are present with the right sizes. blobs/ only ever holds verified files, so presence is proof.
+ * are present with the right sizes. Presence is not proof of content: findCacheDamage and
+ * assertCacheComplete also hash what is there.
  */
 export async function checkCacheComplete(cacheDir: string, lock: Pick<LockFile, 'images'>): Promise<CacheCheckResult> {
   const images: ImageCacheStatus[] = [];
@@ -68,22 +70,61 @@ async function checkImage(cacheDir: string, image: LockedImage): Promise<ImageCa
   return { reference: image.reference, digest: image.manifest.digest, missing, manifestCached, layers, ...(diffIds ? { diffIds } : {}) };
 }
 
-/** For bake: fails with E_CACHE_MISS listing every missing blob per image. */
-export async function assertCacheComplete(cacheDir: string, lock: Pick<LockFile, 'images'>): Promise<CacheCheckResult> {
-  const result = await checkCacheComplete(cacheDir, lock);
-  if (result.complete) return result;
-  const lines: string[] = [];
-  result.images.forEach((status, i) => {
-    if (status.missing.length === 0) return;
-    lines.push(`  ${imageLabel(lock.images[i]!)} (${status.reference}):`);
-    for (const m of status.missing) {
-      const where = m.kind === 'layer' ? `layer ${m.index}` : m.kind;
-      lines.push(`    ${where} ${m.digest}${m.diffId ? ` (or uncompressed ${m.diffId})` : ''}${m.reason === 'wrong size' ? `: wrong size at ${blobPath(cacheDir, m.digest)}` : ''}`);
+/**
+ * Every blob of the lock that the cache lacks or holds wrong: the config and each layer
+ * (missing, wrong size, or bytes that do not hash to their name), and the platform manifest
+ * when a file is there (engine fetchers cannot cache it and bake does not read it, so its
+ * absence is no damage). The image index is never cached. Hashes every present blob once.
+ */
+export async function findCacheDamage(cacheDir: string, lock: Pick<LockFile, 'images'>, status: CacheCheckResult): Promise<CacheDamage[]> {
+  const damage: CacheDamage[] = [];
+  const checked = new Map<string, Promise<BlobProblem | undefined>>();
+  const inspect = (path: string, digest: string, size?: number) => {
+    let p = checked.get(path);
+    if (!p) checked.set(path, (p = inspectBlobFile(path, digest, size)));
+    return p;
+  };
+  for (const [i, image] of lock.images.entries()) {
+    const s = status.images[i]!;
+    const add = async (kind: CacheDamage['kind'], path: string, digest: string, size: number | undefined, extra: Partial<CacheDamage> = {}) => {
+      const problem = await inspect(path, digest, size);
+      if (problem) damage.push({ reference: image.reference, kind, digest, path, ...extra, ...problem } as CacheDamage);
+    };
+    await add('config', blobPath(cacheDir, image.config.digest), image.config.digest, image.config.size);
+    for (const [index, layer] of image.layers.entries()) {
+      const found = s.layers[index];
+      const miss = s.missing.find((m) => m.kind === 'layer' && m.index === index);
+      if (found) await add('layer', found.path, found.digest, found.asPublished ? layer.size : undefined, { index });
+      else await add('layer', blobPath(cacheDir, layer.digest), layer.digest, layer.size, { index, ...(miss?.diffId ? { diffId: miss.diffId } : {}) });
     }
+    const manifestPath = blobPath(cacheDir, image.manifest.digest);
+    const manifestProblem = await inspect(manifestPath, image.manifest.digest, image.manifest.size);
+    if (manifestProblem && manifestProblem.problem !== 'missing') {
+      damage.push({ reference: image.reference, kind: 'manifest', digest: image.manifest.digest, path: manifestPath, ...manifestProblem });
+    }
+  }
+  return damage;
+}
+
+export interface AssertCacheOptions {
+  /** The lock file to name in the repair command (default: the file readLockForFetch read `lock` from). */
+  lockPath?: string;
+}
+
+/**
+ * Before bake (and fetch --offline, build --offline) reads anything: every blob of the lock is
+ * present and right (size, then sha256). Fails with E_CACHE_DAMAGED (a wrong file) or
+ * E_CACHE_MISS (only missing ones), naming each blob's image, digest and file, and the
+ * `ctrbake fetch` command that repairs the cache.
+ */
+export async function assertCacheComplete(cacheDir: string, lock: Pick<LockFile, 'images'>, options: AssertCacheOptions = {}): Promise<CacheCheckResult> {
+  const result = await checkCacheComplete(cacheDir, lock);
+  const damage = await findCacheDamage(cacheDir, lock, result);
+  if (damage.length === 0) return result;
+  const lockPath = options.lockPath ? resolve(options.lockPath) : lockPathOf(lock);
+  throw cacheDamageError(damage, {
+    cacheDir: resolve(cacheDir),
+    ...(lockPath ? { lockPath } : {}),
+    details: { missing: result.images.filter((s) => s.missing.length > 0).map((s) => ({ reference: s.reference, digest: s.digest, missing: s.missing })) },
   });
-  throw new InputError(
-    E_CACHE_MISS,
-    `the cache ${cacheDir} lacks blobs the lock needs:\n${lines.join('\n')}\nRun \`ctrbake fetch --lock LOCK --cache ${cacheDir}\` (with network) first.`,
-    { details: { missing: result.images.filter((s) => s.missing.length > 0).map((s) => ({ reference: s.reference, digest: s.digest, missing: s.missing })) } },
-  );
 }

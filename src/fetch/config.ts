@@ -18,7 +18,10 @@ export interface FetchOptions {
   authfile?: string;
   /** HOST[:PORT] of registries spoken to over plain HTTP or without TLS verification. */
   insecureRegistries?: readonly string[];
-  /** Re-hash the cached blobs the lock needs and replace damaged ones (default: presence is proof). */
+  /**
+   * Kept for compatibility: every fetch now checks the cached blobs the lock needs (size and
+   * sha256) and downloads damaged ones again, with or without it.
+   */
   verifyCache?: boolean;
   /** Retries of transient registry errors (default: 4 retries, 1 s doubling up to 15 s). */
   retry?: Partial<RetryPolicy>;
@@ -50,7 +53,6 @@ export async function resolveFetchConfig(options: FetchOptions): Promise<Resolve
   return Object.freeze({
     cacheDir: resolve(options.cacheDir),
     fetcher,
-    verifyCache: options.verifyCache ?? false,
     ...(auth ? { auth } : {}),
     secrets: Object.freeze(secretsOf(auth)),
     insecureRegistries: insecure,

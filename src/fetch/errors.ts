@@ -14,6 +14,7 @@ export const E_LOCK_INVALID = 'E_LOCK_INVALID';
 export const E_FETCHER_MISSING = 'E_FETCHER_MISSING';
 export const E_FETCHER_FAILED = 'E_FETCHER_FAILED';
 export const E_CACHE_MISS = 'E_CACHE_MISS';
+export const E_CACHE_DAMAGED = 'E_CACHE_DAMAGED';
 export const E_CACHE_IO = 'E_CACHE_IO';
 export const E_BAD_OPTION = 'E_BAD_OPTION';
 export const E_BAD_INSECURE_REGISTRY = 'E_BAD_INSECURE_REGISTRY';

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { CtrbakeError, InputError } from '../errors.js';
 import type { LockedImage, LockFile } from '../formats.js';
-import { sha256File } from '../util/fs.js';
 import { blobPath, ensureCacheLayout, evictBlob } from './cache.js';
-import { checkCacheComplete, type ImageCacheStatus } from './complete.js';
+import { describeDamage, type CacheDamage } from './cache-damage.js';
+import { checkCacheComplete, findCacheDamage, type ImageCacheStatus } from './complete.js';
 import { resolveFetchConfig, type FetchOptions } from './config.js';
 import { E_CACHE_IO, E_CACHE_MISS } from './errors.js';
 import { readLockForFetch, validateLockForFetch } from './lock-input.js';
@@ -38,14 +38,17 @@ export interface FetchResult {
   /** Distinct blobs this run moved into the cache, and their bytes. */
   blobsFetched: number;
   bytesFetched: number;
-  /** Distinct blobs the lock needs that were already in the cache. */
+  /** Distinct blobs the lock needs that were already in the cache (and verified by sha256). */
   blobsAlreadyCached: number;
+  /** Distinct damaged cache files (wrong size or content) removed and downloaded again. */
+  blobsRepaired: number;
 }
 
 /**
  * Downloads exactly what the lock names (platform manifest, config, layers) into the
- * content-addressed cache; see docs/fetch.md. Checks the cache first: a complete cache means
- * no fetcher starts and no network I/O happens.
+ * content-addressed cache; see docs/fetch.md. Checks the cache first, every blob of the lock
+ * by size and sha256: damaged files are removed and downloaded again; a complete, intact cache
+ * means no fetcher starts and no network I/O happens.
  */
 export async function fetchImages(options: FetchOptions): Promise<FetchResult> {
   const config = await resolveFetchConfig(options);
@@ -85,21 +88,22 @@ async function fetchIntoCache(config: ResolvedFetchConfig, lock: LockFile): Prom
   before.images.forEach((status, i) => presentDigests(status, lock.images[i]!).forEach((d) => cachedAtStart.add(d)));
 
   const stored = new Map<string, number>();
-  const state: RunState = { verified: new Set(), evicted: new Set() };
+  const state: RunState = { evicted: new Map(), repaired: new Set() };
   let fetcher: ImageFetcher | undefined;
   try {
     for (const [i, image] of lock.images.entries()) {
       config.signal?.throwIfAborted();
       // Re-checked per image: an earlier image or a parallel fetch may have brought its blobs.
-      let status = await statusForFetch(config, image, state);
-      if (status.missing.length === 0) {
+      const before = await statusForFetch(config, image, state);
+      let status = before.status;
+      if (status.missing.length === 0 && !before.refetch) {
         reporter.event({ event: 'fetch.image', message: `${image.reference}: cached`, reference: image.reference, digest: image.manifest.digest, status: 'cached' });
         continue;
       }
       fetcher ??= await createFetcher(config);
       reporter.event({
         event: 'fetch.image',
-        message: `${image.reference}: fetching ${status.missing.length} missing blob(s) with ${fetcher.name}`,
+        message: `${image.reference}: fetching ${status.missing.length ? `${status.missing.length} missing blob(s)` : 'its damaged platform manifest'} with ${fetcher.name}`,
         reference: image.reference,
         digest: image.manifest.digest,
         status: 'fetching',
@@ -110,7 +114,6 @@ async function fetchIntoCache(config: ResolvedFetchConfig, lock: LockFile): Prom
       const total = outcome.blobs.reduce((n, b) => n + b.size, 0);
       for (const blob of outcome.blobs) {
         if (blob.outcome === 'stored') stored.set(blob.digest, blob.size);
-        state.verified.add(blob.digest);
         done += blob.size;
         reporter.event({ event: 'fetch.blob', reference: image.reference, ...blob });
         reporter.progress({ event: 'fetch.progress', message: `${image.reference}: ${i + 1}/${lock.images.length} images`, current: done, total });
@@ -123,16 +126,22 @@ async function fetchIntoCache(config: ResolvedFetchConfig, lock: LockFile): Prom
           digest: image.manifest.digest,
         });
       }
-      status = await statusForFetch(config, image, state);
+      status = (await statusForFetch(config, image, state)).status;
       if (status.missing.length > 0) {
         throw new InputError(E_CACHE_MISS, `after fetching ${imageLabel(image)}, the cache still lacks ${status.missing.map((m) => m.digest).join(', ')}; please report this`);
+      }
+      for (const d of presentDigests(status, image)) {
+        const repaired = state.evicted.get(d);
+        if (!repaired || state.repaired.has(d)) continue;
+        state.repaired.add(d);
+        reporter.event({ event: 'fetch.repaired', message: `${image.reference}: repaired ${blobPath(cacheDir, d)} (${repaired.kind === 'layer' ? `layer ${repaired.index}` : repaired.kind} ${d}, downloaded again and verified)`, reference: image.reference, kind: repaired.kind, digest: d, path: blobPath(cacheDir, d) });
       }
     }
   } finally {
     await fetcher?.close();
   }
 
-  for (const d of state.evicted) cachedAtStart.delete(d);
+  for (const d of state.evicted.keys()) cachedAtStart.delete(d);
   const after = await checkCacheComplete(cacheDir, lock);
   const images: FetchedImage[] = after.images.map((status, i) => {
     const image = lock.images[i]!;
@@ -159,10 +168,11 @@ async function fetchIntoCache(config: ResolvedFetchConfig, lock: LockFile): Prom
     blobsFetched: fetchedNow.length,
     bytesFetched: fetchedNow.reduce((n, d) => n + stored.get(d)!, 0),
     blobsAlreadyCached: needed.size - fetchedNow.length,
+    blobsRepaired: state.repaired.size,
   };
   reporter.event({
     event: 'fetch.done',
-    message: `${result.blobsFetched} blob(s) fetched (${result.bytesFetched} bytes), ${result.blobsAlreadyCached} already cached`,
+    message: `${result.blobsFetched} blob(s) fetched (${result.bytesFetched} bytes), ${result.blobsAlreadyCached} already cached and verified${result.blobsRepaired ? `, ${result.blobsRepaired} damaged one(s) repaired` : ''}`,
   });
   return result;
 }
@@ -176,48 +186,43 @@ function presentDigests(status: ImageCacheStatus, image: LockedImage): string[] 
   return out;
 }
 
-/**
- * The cache status of one image, repairing what fetch may repair: a blob of the wrong size is
- * evicted (and so fetched again); a cached manifest that contradicts the lock is an error.
- */
 interface RunState {
-  /** Digests re-hashed (--verify-cache) or stored in this run. */
-  verified: Set<string>;
-  /** Digests removed as damaged: no longer "already cached". */
-  evicted: Set<string>;
+  /** Damaged cache files removed this run, by digest: no longer "already cached"; reported once repaired. */
+  evicted: Map<string, CacheDamage>;
+  repaired: Set<string>;
 }
 
-async function statusForFetch(config: ResolvedFetchConfig, image: LockedImage, state: RunState): Promise<ImageCacheStatus> {
-  const { verified } = state;
+/**
+ * The cache status of one image, repairing what fetch may repair: every blob of the image
+ * that is there is checked (size, then sha256; each file hashed once per run), and a wrong one
+ * is removed, so that it is downloaded again. A cached manifest that contradicts the lock is an
+ * error. `refetch` is set when a removed blob is one that checkCacheComplete does not count as
+ * missing (the platform manifest): the image must be fetched even though nothing is "missing".
+ */
+async function statusForFetch(config: ResolvedFetchConfig, image: LockedImage, state: RunState): Promise<{ status: ImageCacheStatus; refetch: boolean }> {
   const { cacheDir, reporter } = config;
-  const check = async () => (await checkCacheComplete(cacheDir, { images: [image] })).images[0]!;
-  let status = await check();
-  const evict = async (digest: string, why: string) => {
-    reporter.event({ event: 'fetch.evict', message: `removing damaged cache file ${blobPath(cacheDir, digest)} (${why})`, digest, reason: why });
-    await evictBlob(cacheDir, digest);
-    state.evicted.add(digest);
-  };
-  let evicted = false;
-  for (const m of status.missing.filter((x) => x.reason === 'wrong size')) {
-    await evict(m.digest, 'wrong size');
-    evicted = true;
+  const check = () => checkCacheComplete(cacheDir, { images: [image] });
+  let result = await check();
+  const damaged = (await findCacheDamage(cacheDir, { images: [image] }, result)).filter((d) => d.problem !== 'missing');
+  for (const d of damaged) {
+    reporter.event({
+      event: 'fetch.evict',
+      message: `${image.reference}: removing damaged cache file ${describeDamage(d)}; it is downloaded again`,
+      reference: image.reference,
+      kind: d.kind,
+      digest: d.digest,
+      path: d.path,
+      reason: d.problem === 'size' ? 'wrong size' : 'content does not match its digest',
+    });
+    await evictBlob(cacheDir, d.digest);
+    state.evicted.set(d.digest, d);
   }
-  if (config.verifyCache) {
-    // Presence is normally proof; --verify-cache re-hashes what is there (a copied or mirrored cache).
-    for (const digest of presentDigests(status, image)) {
-      if (verified.has(digest)) continue;
-      if (`sha256:${await sha256File(blobPath(cacheDir, digest))}` === digest) verified.add(digest);
-      else {
-        await evict(digest, 'content does not match its digest');
-        evicted = true;
-      }
-    }
-  }
-  if (evicted) status = await check();
+  if (damaged.length > 0) result = await check();
+  const status = result.images[0]!;
   if (status.manifestCached) {
     checkManifestMatchesLock(await readFile(blobPath(cacheDir, image.manifest.digest), 'utf8'), image);
   }
-  return status;
+  return { status, refetch: damaged.some((d) => d.kind === 'manifest') };
 }
 
 export type { FetchOptions };

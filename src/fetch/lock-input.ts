@@ -1,8 +1,20 @@
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import type { Descriptor, LockedImage, LockFile } from '../formats.js';
 import { isDigest } from './cache.js';
 import { E_LOCK_INVALID } from './errors.js';
+
+/**
+ * The file each lock object was read from, so a message about its cache can name the exact
+ * `ctrbake fetch --lock FILE` that repairs it without every caller passing the path along.
+ */
+const lockSources = new WeakMap<LockFile, string>();
+
+/** The absolute path readLockForFetch read `lock` from; undefined for a lock built in memory. */
+export function lockPathOf(lock: Pick<LockFile, 'images'>): string | undefined {
+  return lockSources.get(lock as LockFile);
+}
 
 /**
  * Reads a lock file and checks the fields fetch relies on: every digest a sha256 digest (they
@@ -23,7 +35,9 @@ export async function readLockForFetch(path: string): Promise<LockFile> {
   } catch (error) {
     throw new InputError(E_LOCK_INVALID, `lock file ${path} is not valid JSON; run \`ctrbake lock\` again`, { cause: error });
   }
-  return validateLockForFetch(value, path);
+  const lock = validateLockForFetch(value, path);
+  lockSources.set(lock, resolve(path));
+  return lock;
 }
 
 export function validateLockForFetch(value: unknown, where = 'lock'): LockFile {

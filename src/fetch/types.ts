@@ -10,7 +10,6 @@ export type FetcherChoice = 'auto' | FetcherName;
 export interface ResolvedFetchConfig {
   cacheDir: string;
   fetcher: FetcherChoice;
-  verifyCache: boolean;
   auth?: AuthFile;
   /** Strings scrubbed from any external tool output ctrbake shows (see auth.ts). */
   secrets: readonly string[];

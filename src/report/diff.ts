@@ -3,11 +3,14 @@
  * of OLD. Each side is a lock file, a manifest.json (with layers.json next to it when present)
  * or a layers.json. Layers are the same when their digest or their diff_id matches.
  * Unpacked sizes come from layers.json, else from the cache (--cache), else they are unknown.
+ * With --cache, a layer the cache lacks or holds damaged fails like bake (E_CACHE_MISS /
+ * E_CACHE_DAMAGED, with the repair command).
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { ConfigError } from '../errors.js';
-import { completeFromCache, readReportInput, type ReportInput, type ReportLayerInput } from './input.js';
+import { ConfigError, CtrbakeError } from '../errors.js';
+import { E_CACHE_DAMAGED, E_CACHE_MISS } from '../fetch/errors.js';
+import { cacheLockOf, completeFromCache, readReportInput, type ReportInput, type ReportLayerInput } from './input.js';
 import { withLayerTar } from './layer-source.js';
 import { LAYERS_FILE, readLayersFile, type LayersFile } from './layers-file.js';
 import { resolveBlockSize } from './report.js';
@@ -80,14 +83,18 @@ async function readSide(path: string, cacheDir: string | undefined, blockSize: n
     if (lf && lf.blockSize === blockSize) sizes = unpackedSizes(lf);
   }
   const measured = new Map<string, Promise<number | null>>();
-  const measure = (l: ReportLayerInput, what: string): Promise<number | null> => {
+  const measure = (l: ReportLayerInput, what: string, layerIndex: number): Promise<number | null> => {
     if (sizes.has(l.digest)) return Promise.resolve(sizes.get(l.digest)!);
     if (!cacheDir) return Promise.resolve(null);
     let p = measured.get(l.digest);
     if (!p) {
-      p = withLayerTar(cacheDir, l, l.diffId, what, (tar) => scanLayerTar(tar, blockSize)).then(
+      p = withLayerTar(cacheDir, l, l.diffId, what, (tar) => scanLayerTar(tar, blockSize), undefined, { ...cacheLockOf(input), layerIndex }).then(
         (s) => s.unpackedBytes,
-        () => null,
+        // A missing or damaged cache blob is the cache error bake gives; a layer that cannot be read is unknown.
+        (error: unknown) => {
+          if (isCacheError(error)) throw error;
+          return null;
+        },
       );
       measured.set(l.digest, p);
     }
@@ -96,12 +103,16 @@ async function readSide(path: string, cacheDir: string | undefined, blockSize: n
   const images: Side['images'] = [];
   for (const image of input.images) {
     const layers: DiffLayer[] = [];
-    for (const l of image.layers) {
-      layers.push({ digest: l.digest, ...(l.diffId ? { diffId: l.diffId } : {}), size: l.size, unpackedSize: await measure(l, image.reference) });
+    for (const [n, l] of image.layers.entries()) {
+      layers.push({ digest: l.digest, ...(l.diffId ? { diffId: l.diffId } : {}), size: l.size, unpackedSize: await measure(l, image.reference, n) });
     }
     images.push({ reference: image.reference, layers });
   }
   return { images };
+}
+
+function isCacheError(error: unknown): boolean {
+  return error instanceof CtrbakeError && (error.code === E_CACHE_DAMAGED || error.code === E_CACHE_MISS);
 }
 
 function unpackedSizes(lf: LayersFile): Map<string, number> {

@@ -3,10 +3,12 @@
  * into one list of images with their layer descriptors. Also used by `ctrbake diff`.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import type { BakeManifest, BakeMode, Descriptor, LockFile, OutputFile, Platform } from '../formats.js';
 import { blobPath, diffIdsOfConfig } from '../fetch/cache.js';
+import { cacheDamageError } from '../fetch/cache-damage.js';
+import { inspectBlobFile } from '../fetch/integrity.js';
 import { validateLockForFetch } from '../fetch/lock-input.js';
 
 export const E_REPORT_INPUT = 'E_REPORT_INPUT';
@@ -104,11 +106,26 @@ export async function readReportInput(path: string): Promise<ReportInput> {
   bad(path, 'neither a manifest (manifestVersion 1) nor a lock file (lockVersion 1)');
 }
 
-/** Fills config sizes and diff_ids from the cache where the input lacks them. */
+/**
+ * The lock to name in a cache error's repair command: the input itself when it is a lock; for a
+ * manifest, the lock it was baked from, which the manifest does not record.
+ */
+export function cacheLockOf(input: Pick<ReportInput, 'kind' | 'path'>): { lockPath: string } | { lockHint: string } {
+  return input.kind === 'lock' ? { lockPath: resolve(input.path) } : { lockHint: `the lock ${input.path} was baked from` };
+}
+
+/**
+ * Fills config sizes and diff_ids from the cache where the input lacks them. A cached config is
+ * checked first (size when known, sha256): a damaged one is the cache error bake gives.
+ */
 export async function completeFromCache(input: ReportInput, cacheDir: string | undefined): Promise<void> {
   if (!cacheDir) return;
   for (const image of input.images) {
     const configPath = blobPath(cacheDir, image.imageId);
+    const problem = await inspectBlobFile(configPath, image.imageId, image.configSize);
+    if (problem && problem.problem !== 'missing') {
+      throw cacheDamageError([{ reference: image.reference, kind: 'config', digest: image.imageId, path: configPath, ...problem }], { cacheDir, ...cacheLockOf(input) });
+    }
     if (image.configSize === undefined) {
       const st = await stat(configPath).catch(() => undefined);
       if (st) image.configSize = st.size;

@@ -7,7 +7,9 @@ import { spawn } from 'node:child_process';
 import { createReadStream, type ReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import { InputError } from '../errors.js';
-import { resolveLayerBlob } from '../fetch/cache.js';
+import { blobPath, resolveLayerBlob } from '../fetch/cache.js';
+import { cacheDamageError, type CacheDamageContext } from '../fetch/cache-damage.js';
+import { inspectBlobFile } from '../fetch/integrity.js';
 import type { Descriptor } from '../formats.js';
 import { sniffCompression, type ArchiveLayers } from './archive-source.js';
 
@@ -22,9 +24,17 @@ export function compressionOf(mediaType: string): LayerCompression {
   return 'none';
 }
 
+/** Which lock the cache serves, for the repair command of a cache error (input.ts cacheLockOf). */
+export type CacheLock = Omit<CacheDamageContext, 'cacheDir' | 'details'>;
+
+/** For cache errors: the lock (repair command) and the layer's index in the image named by `what`. */
+export type LayerCacheContext = CacheLock & { layerIndex?: number };
+
 /**
  * Reads a layer tar, decompressed, and hands it to `consume`: from the cache when it has the
- * layer, else from an archive next to the manifest (archive-source.ts).
+ * layer, else from an archive next to the manifest (archive-source.ts). A cache blob is checked
+ * first (size, sha256): a damaged one, or a layer neither in the cache nor in an archive, is
+ * the cache error bake gives (E_CACHE_DAMAGED / E_CACHE_MISS with the repair command).
  */
 export async function withLayerTar<T>(
   cacheDir: string | undefined,
@@ -33,8 +43,14 @@ export async function withLayerTar<T>(
   what: string,
   consume: (tar: AsyncIterable<Uint8Array>) => Promise<T>,
   archives?: ArchiveLayers,
+  { layerIndex, ...cacheLock }: LayerCacheContext = {},
 ): Promise<T> {
+  const index = layerIndex !== undefined && layerIndex >= 0 ? { index: layerIndex } : {};
   const blob = cacheDir ? await resolveLayerBlob(cacheDir, layer, diffId) : undefined;
+  if (blob) {
+    const problem = await inspectBlobFile(blob.path, blob.digest, blob.asPublished ? layer.size : undefined);
+    if (problem) throw cacheDamageError([{ reference: what, kind: 'layer', ...index, digest: blob.digest, path: blob.path, ...problem }], { cacheDir: cacheDir!, ...cacheLock });
+  }
   let open: () => ReadStream;
   let compression: LayerCompression;
   let where: string;
@@ -44,11 +60,15 @@ export async function withLayerTar<T>(
     where = blob.path;
   } else {
     const loc = archives?.layers.get(layer.digest) ?? (diffId ? archives?.layers.get(diffId) : undefined);
+    if (!loc && cacheDir) {
+      const missing = { reference: what, kind: 'layer' as const, ...index, digest: layer.digest, path: blobPath(cacheDir, layer.digest), problem: 'missing' as const };
+      throw cacheDamageError([{ ...missing, ...(diffId ? { diffId } : {}) }], { cacheDir, ...cacheLock });
+    }
     if (!loc) {
       throw new InputError(
         E_REPORT_LAYER_MISSING,
-        `${what}: layer ${layer.digest} is ${cacheDir ? `not in the cache ${cacheDir}` : 'not in an archive next to the manifest, and no cache was given'}; pass --cache with the cache the bake used, or run \`ctrbake fetch\` with its lock`,
-        { details: { digest: layer.digest, ...(cacheDir ? { cacheDir } : {}) } },
+        `${what}: layer ${layer.digest} is not in an archive next to the manifest, and no cache was given; pass --cache with the cache the bake used, or run \`ctrbake fetch\` with its lock`,
+        { details: { digest: layer.digest } },
       );
     }
     compression = await sniffCompression(loc);

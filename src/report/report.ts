@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { ConfigError, DoesNotFitError, InputError } from '../errors.js';
 import { silentReporter, type Reporter } from '../cli/output.js';
 import { doesNotFit, judgeBudget, resolveBudget, type BudgetOptions } from './budget.js';
-import { completeFromCache, readReportInput, type ReportImageInput, type ReportInput } from './input.js';
+import { cacheLockOf, completeFromCache, readReportInput, type ReportImageInput, type ReportInput } from './input.js';
 import { indexArchiveLayers } from './archive-source.js';
 import { withLayerTar } from './layer-source.js';
 import { scanStoreLayers } from './store-source.js';
@@ -124,7 +124,10 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
     options.signal?.throwIfAborted();
     const scan =
       (layer.diffId ? storeScans?.scans.get(layer.diffId) : undefined) ??
-      (await withLayerTar(cacheDir, layer, layer.diffId, images[0]!, (tar) => scanLayerTar(tar, blockSize), archives));
+      (await withLayerTar(cacheDir, layer, layer.diffId, images[0]!, (tar) => scanLayerTar(tar, blockSize), archives, {
+        ...cacheLockOf(input),
+        layerIndex: input.images.find((i) => i.reference === images[0])?.layers.findIndex((l) => l.digest === layer.digest),
+      }));
     done++;
     reporter.progress({ event: 'report.layer', message: `measured ${done}/${byDigest.size} layers`, current: done, total: byDigest.size });
     return scan;

@@ -110,21 +110,32 @@ describe('report on a lock and a cache', () => {
     expect(r.layers.map((x) => x.tarBytes)).toEqual([l.tar.length, l.tar.length, l.tar.length]);
   });
 
-  it('a layer missing from the cache is an input error naming it', async () => {
+  it('a layer missing from the cache is E_CACHE_MISS naming the file and the fetch that repairs it', async () => {
     const a = await buildLayer([{ type: 'file', path: 'a', content: 'a' }]);
     const img = await image('a', [a]);
-    await rm(join(cacheDir, 'blobs', 'sha256', a.digest.slice(7)));
-    await expect(report({ lockPath: await writeLock([img]), cacheDir })).rejects.toMatchObject({
-      code: 'E_REPORT_LAYER_MISSING',
-      message: expect.stringContaining(a.digest),
-    });
+    const path = join(cacheDir, 'blobs', 'sha256', a.digest.slice(7));
+    await rm(path);
+    const lockPath = await writeLock([img]);
+    const error = await report({ lockPath, cacheDir }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'E_CACHE_MISS', details: { repair: `ctrbake fetch --lock ${lockPath} --cache ${cacheDir}` } });
+    expect((error as Error).message).toContain(`layer ${a.digest}: ${path} is missing`);
+    expect((error as Error).message).toContain(`ctrbake fetch --lock ${lockPath} --cache ${cacheDir}`);
   });
 
-  it('a corrupt layer blob is an input error', async () => {
+  it.each([
+    ['truncated', (gz: Buffer) => gz.subarray(0, 20), /\d+ bytes, the lock says \d+ \(truncated\)/],
+    ['a flipped byte', (gz: Buffer) => Buffer.from(gz.map((b, i) => (i === 10 ? b ^ 0xff : b))), /its bytes hash to sha256:[0-9a-f]{64}, not to its name/],
+  ])('a %s layer blob is E_CACHE_DAMAGED naming the file, the problem and the fetch that repairs it', async (_name, damage, problem) => {
     const a = await buildLayer([{ type: 'file', path: 'a', content: 'a' }]);
     const img = await image('a', [a]);
-    await writeFile(join(cacheDir, 'blobs', 'sha256', a.digest.slice(7)), a.gz.subarray(0, 20));
-    await expect(report({ lockPath: await writeLock([img]), cacheDir })).rejects.toMatchObject({ code: expect.stringMatching(/^E_(REPORT_LAYER_READ|TAR_)/) });
+    const path = join(cacheDir, 'blobs', 'sha256', a.digest.slice(7));
+    await writeFile(path, damage(Buffer.from(a.gz)));
+    const lockPath = await writeLock([img]);
+    const error = await report({ lockPath, cacheDir }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'E_CACHE_DAMAGED' });
+    expect((error as Error).message).toContain(`${img.reference}:\n    layer ${a.digest}: ${path}: `);
+    expect((error as Error).message).toMatch(problem);
+    expect((error as Error).message).toContain(`ctrbake fetch --lock ${lockPath} --cache ${cacheDir}`);
   });
 
   it.each([
