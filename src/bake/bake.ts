@@ -8,7 +8,7 @@ import { assertCacheComplete } from '../fetch/complete.js';
 import { readLockForFetch } from '../fetch/lock-input.js';
 import { checkBakeBudget, resolveBudget } from '../report/index.js';
 import { bakeArchive, type BakeResult } from './archive.js';
-import { resolveBakeOptions, type BakeOptions, type ResolvedBakeConfig } from './options.js';
+import { checkBakePrerequisites, resolveBakeOptions, type BakeOptions, type ResolvedBakeConfig } from './options.js';
 import { bakeStoreFromConfig, STORE_TAR } from './store.js';
 import { addStoreSquashfs } from './store-squashfs.js';
 import { checkUpToDate, engineBinaryVersion, inputFingerprint, recordFingerprint } from './up-to-date.js';
@@ -22,6 +22,7 @@ const MODES: Record<BakeMode, BakeImplementation> = {
 
 export async function bake(options: BakeOptions): Promise<BakeResult> {
   const config = resolveBakeOptions(options);
+  await checkBakePrerequisites(config);
   await checkFit(options, config);
   const { reporter } = config;
   const lock = await readLockForFetch(config.lockPath);

@@ -7,7 +7,7 @@ import { ConfigError } from '../errors.js';
 import type { ArchiveFormat, BakeMode, EngineName } from '../formats.js';
 import type { BudgetOptions, Layout } from '../report/index.js';
 import { silentReporter, type Reporter } from '../cli/output.js';
-import { DEFAULT_BLOCK_SIZE, GZIP_IMPLEMENTATIONS, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, type GzipImplementation, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
+import { checkSquashfsBackend, resolveSquashfsOptions, SQUASHFS_SUBCOMMAND_FLAGS, type GzipImplementation, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { parseSourceDateEpoch } from '../util/sde.js';
 
 export interface BakeOptions {
@@ -132,15 +132,25 @@ function resolveSquashfs(
   if (mode !== 'store') {
     bad('--squashfs packs a store: use it with --mode store (archive mode ships the archives as files; pack OUT/archives with `ctrbake squashfs` if you want them in a SquashFS)');
   }
-  const backend = options.backend ?? 'builtin';
-  if (!SQUASHFS_BACKENDS.includes(backend)) bad(`--squashfs-backend must be one of ${SQUASHFS_BACKENDS.join(', ')}, got ${String(backend)}`);
-  const compression = options.compression ?? 'gzip';
-  if (!SQUASHFS_COMPRESSIONS.includes(compression)) bad(`--compression must be one of ${SQUASHFS_COMPRESSIONS.join(', ')}, got ${String(compression)}`);
-  const gzip = options.gzipImplementation;
-  if (gzip !== undefined) {
-    if (!GZIP_IMPLEMENTATIONS.includes(gzip)) bad(`--gzip-impl must be one of ${GZIP_IMPLEMENTATIONS.join(', ')}, got ${String(gzip)}`);
-    if (backend !== 'builtin' || compression !== 'gzip') bad(`--gzip-impl applies to the builtin backend with gzip (here ${backend}, ${compression})`);
+  // The SquashFS module's own check, with bake's flag names: a combination it refuses (the
+  // builtin backend with xz, a bad block size) fails here, not after the whole bake.
+  let checked: ReturnType<typeof resolveSquashfsOptions>;
+  try {
+    checked = resolveSquashfsOptions({ ...options, workers: 1, sourceDateEpoch: 0, flags: SQUASHFS_SUBCOMMAND_FLAGS }, {});
+  } catch (error) {
+    // bake's usage errors keep their one code.
+    throw new ConfigError('E_CONFIG', (error as Error).message, { cause: error });
   }
+  const { backend, compression } = checked;
+  const gzip = options.gzipImplementation;
   // Only when set: the up-to-date fingerprint of a bake without it stays what it was.
-  return Object.freeze({ backend, compression, blockSize: options.blockSize ?? DEFAULT_BLOCK_SIZE, ...(gzip !== undefined ? { gzipImplementation: gzip } : {}) });
+  return Object.freeze({ backend, compression, blockSize: checked.blockSize, ...(gzip !== undefined ? { gzipImplementation: gzip } : {}) });
+}
+
+/**
+ * What the resolve step cannot check without the host: the SquashFS backend's tool and its
+ * version, checked before any engine starts so that `--squashfs` does not fail after the bake.
+ */
+export async function checkBakePrerequisites(config: Readonly<ResolvedBakeConfig>): Promise<void> {
+  if (config.squashfs) await checkSquashfsBackend({ ...config.squashfs, sourceDateEpoch: config.sourceDateEpoch, workers: 1, flags: SQUASHFS_SUBCOMMAND_FLAGS });
 }

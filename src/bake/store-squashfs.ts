@@ -6,7 +6,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CtrbakeError } from '../errors.js';
-import { createSquashfs } from '../squashfs/index.js';
+import { createSquashfs, SQUASHFS_SUBCOMMAND_FLAGS } from '../squashfs/index.js';
 import { sha256File } from '../util/fs.js';
 import type { BakeResult } from './archive.js';
 import type { ResolvedBakeConfig } from './options.js';
@@ -28,6 +28,7 @@ export async function addStoreSquashfs(result: BakeResult, config: Readonly<Reso
       blockSize: options.blockSize,
       ...(options.gzipImplementation !== undefined ? { gzipImplementation: options.gzipImplementation } : {}),
       sourceDateEpoch: config.sourceDateEpoch,
+      flags: SQUASHFS_SUBCOMMAND_FLAGS,
       reporter: config.reporter,
       ...(config.signal ? { signal: config.signal } : {}),
     });
