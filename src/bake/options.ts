@@ -5,7 +5,8 @@
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { ArchiveFormat, BakeMode, EngineName } from '../formats.js';
-import type { BudgetOptions, Layout } from '../report/index.js';
+import { resolveBudget, type BudgetOptions, type Layout } from '../report/index.js';
+import { resolveBlockSize } from '../report/report.js';
 import { silentReporter, type Reporter } from '../cli/output.js';
 import { checkSquashfsBackend, resolveSquashfsOptions, SQUASHFS_SUBCOMMAND_FLAGS, type GzipImplementation, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { parseSourceDateEpoch } from '../util/sde.js';
@@ -88,6 +89,9 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
   if (!DRIVERS[engine].includes(storageDriver)) {
     bad(`--storage-driver ${storageDriver} does not work with ${engine}: use ${DRIVERS[engine].join(' or ')}`);
   }
+  if (options.mode === 'store' && options.archiveFormat !== undefined) {
+    bad('--archive-format applies to --mode archive; a store bake writes store.tar: drop --archive-format or use --mode archive');
+  }
   const archiveFormat = options.archiveFormat ?? 'docker-archive';
   if (archiveFormat !== 'docker-archive' && archiveFormat !== 'oci-archive') bad(`--archive-format must be docker-archive or oci-archive, got ${String(archiveFormat)}`);
   let sourceDateEpoch = options.sourceDateEpoch;
@@ -102,6 +106,7 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
   for (const [flag, value] of [['--lock', options.lockPath], ['--cache', options.cacheDir], ['-o', options.outDir]] as const) {
     if (!value) bad(`${flag} is required`);
   }
+  checkBudgetModel(options.fit, bad);
   const tmpBase = options.tmpBase ?? (env.CTRBAKE_TMPDIR || undefined);
   const squashfs = options.squashfs ? resolveSquashfs(options.squashfs, options.mode, bad) : undefined;
   return Object.freeze({
@@ -122,6 +127,13 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
     reporter: options.reporter ?? silentReporter,
     ...(options.signal ? { signal: options.signal } : {}),
   });
+}
+
+/** `--layout` and `--fs-block-size` shape the budget's model: alone they would be ignored. */
+function checkBudgetModel(fit: BakeOptions['fit'], bad: (message: string) => never): void {
+  if (!fit || (fit.layout === undefined && fit.blockSize === undefined)) return;
+  if (!resolveBudget(fit)) bad('--layout and --fs-block-size set the model of the budget check: add --budget SIZE or --partition-size SIZE, or drop them (`ctrbake report` shows the model without a budget)');
+  if (fit.blockSize !== undefined) resolveBlockSize(fit.blockSize);
 }
 
 function resolveSquashfs(

@@ -16,7 +16,7 @@ interface BakeArgs extends GlobalArgs {
   storageDriver?: string;
   output: string;
   offline: boolean;
-  archiveFormat: ArchiveFormat;
+  archiveFormat?: ArchiveFormat;
   budget?: string;
   partitionSize?: string;
   watermark?: string;
@@ -53,7 +53,7 @@ export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
       .option('storage-driver', { type: 'string', choices: ['overlay2', 'vfs', 'overlay'], describe: 'docker: overlay2 (default) or vfs; podman: overlay (default) or vfs' })
       .option('output', { alias: ['o', 'out'], type: 'string', demandOption: true, describe: 'output directory (replaced as a whole at the end; --out is the old spelling)' })
       .option('offline', { type: 'boolean', default: false, describe: 'state that no network may be used (bake never uses it: the engine has no network)' })
-      .option('archive-format', { choices: ['docker-archive', 'oci-archive'] as const, default: 'docker-archive' as ArchiveFormat, describe: 'archive mode: the archive format' })
+      .option('archive-format', { choices: ['docker-archive', 'oci-archive'] as const, describe: 'archive mode: the archive format (default docker-archive)' })
       .option('squashfs', { type: 'boolean', default: false, describe: 'store mode: also pack store.tar into OUT/store.sqfs, the payload of the store layouts' })
       .option('compression', { choices: SQUASHFS_COMPRESSIONS, describe: 'with --squashfs: the SquashFS compressor (default gzip; docs/squashfs.md)' })
       .option('squashfs-backend', { choices: SQUASHFS_BACKENDS, describe: 'with --squashfs: builtin (default, no host tools), tar2sqfs or sqfstar' })
@@ -76,7 +76,7 @@ export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
           ...(argv.storageDriver ? { storageDriver: argv.storageDriver } : {}),
           outDir: argv.output,
           offline: argv.offline,
-          archiveFormat: argv.archiveFormat,
+          ...(argv.archiveFormat ? { archiveFormat: argv.archiveFormat } : {}),
           ...(argv.squashfs
             ? { squashfs: { ...(argv.compression ? { compression: argv.compression } : {}), ...(argv.squashfsBackend ? { backend: argv.squashfsBackend } : {}), ...(argv.blockSize !== undefined ? { blockSize: argv.blockSize } : {}), ...(argv.gzipImpl ? { gzipImplementation: argv.gzipImpl } : {}) } }
             : {}),

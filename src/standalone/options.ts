@@ -128,6 +128,7 @@ export async function resolveStandaloneOptions(options: StandaloneBuildOptions, 
   const fetchOnly = options.fetchOnly ?? false;
   const offline = options.offline ?? false;
   if (fetchOnly && offline) bad('--fetch-only downloads, --offline forbids the network: give one of them');
+  if (offline && options.relock) bad('--relock resolves the tags at the registry, --offline forbids the network: drop one of them');
   if (!fetchOnly && !options.overlayDir) bad('-o DIR (the rootfs overlay directory to write) is required, unless --fetch-only');
   if (fetchOnly && (options.overlayDir || options.partitionImage || options.bakeDir)) bad('--fetch-only writes only the lock and the cache: drop -o, --partition-image and --bake-dir');
   if (Boolean(options.partitionImage) !== Boolean(options.partitionDevice)) {
@@ -178,8 +179,8 @@ export async function resolveStandaloneOptions(options: StandaloneBuildOptions, 
     ...baked,
     init,
     payloadDir,
-    ...(options.dataDir ? { dataDir: options.dataDir } : {}),
-    ...(options.dataRoot ? { dataRoot: options.dataRoot } : {}),
+    ...(options.dataDir ? { dataDir: devicePath('--data-dir', options.dataDir) } : {}),
+    ...(options.dataRoot ? { dataRoot: devicePath('--data-root', options.dataRoot) } : {}),
     compression,
     squashfsBackend,
     fetcher: options.fetcher ?? 'auto',
