@@ -14,7 +14,7 @@ import { toJsonFile, writeFileAtomic } from '../util/fs.js';
 import { stageOutput, type StagedOutput } from '../util/staged-output.js';
 import { bakeArchiveInto, type BakeResult } from './archive.js';
 import { checkBakeOutput, recoverBakeOutput } from './bake-output.js';
-import { resolveBakeOptions, type BakeOptions, type ResolvedBakeConfig } from './options.js';
+import { checkBakePrerequisites, resolveBakeOptions, type BakeOptions, type ResolvedBakeConfig } from './options.js';
 import { bakeStoreFromConfigInto, storeDoneMessage, STORE_TAR } from './store.js';
 import { addStoreSquashfs } from './store-squashfs.js';
 import { checkUpToDate, engineBinaryVersion, inputFingerprint } from './up-to-date.js';
@@ -28,6 +28,7 @@ const MODES: Record<BakeMode, BakeImplementation> = {
 
 export async function bake(options: BakeOptions): Promise<BakeResult> {
   const resolved = resolveBakeOptions(options);
+  await checkBakePrerequisites(resolved);
   // Before any work: OUT must be absent, empty or a previous bake output, and hold no input.
   const checked = await checkBakeOutput(resolved.outDir, [
     { path: resolved.lockPath, what: 'lock file' },

@@ -5,9 +5,10 @@
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { ArchiveFormat, BakeMode, EngineName } from '../formats.js';
-import type { BudgetOptions, Layout } from '../report/index.js';
+import { resolveBudget, type BudgetOptions, type Layout } from '../report/index.js';
+import { resolveBlockSize } from '../report/report.js';
 import { silentReporter, type Reporter } from '../cli/output.js';
-import { DEFAULT_BLOCK_SIZE, GZIP_IMPLEMENTATIONS, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, type GzipImplementation, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
+import { checkSquashfsBackend, resolveSquashfsOptions, SQUASHFS_SUBCOMMAND_FLAGS, type GzipImplementation, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { parseSourceDateEpoch } from '../util/sde.js';
 
 export interface BakeOptions {
@@ -88,6 +89,9 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
   if (!DRIVERS[engine].includes(storageDriver)) {
     bad(`--storage-driver ${storageDriver} does not work with ${engine}: use ${DRIVERS[engine].join(' or ')}`);
   }
+  if (options.mode === 'store' && options.archiveFormat !== undefined) {
+    bad('--archive-format applies to --mode archive; a store bake writes store.tar: drop --archive-format or use --mode archive');
+  }
   const archiveFormat = options.archiveFormat ?? 'docker-archive';
   if (archiveFormat !== 'docker-archive' && archiveFormat !== 'oci-archive') bad(`--archive-format must be docker-archive or oci-archive, got ${String(archiveFormat)}`);
   let sourceDateEpoch = options.sourceDateEpoch;
@@ -102,6 +106,7 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
   for (const [flag, value] of [['--lock', options.lockPath], ['--cache', options.cacheDir], ['-o', options.outDir]] as const) {
     if (!value) bad(`${flag} is required`);
   }
+  checkBudgetModel(options.fit, bad);
   const tmpBase = options.tmpBase ?? (env.CTRBAKE_TMPDIR || undefined);
   const squashfs = options.squashfs ? resolveSquashfs(options.squashfs, options.mode, bad) : undefined;
   return Object.freeze({
@@ -124,6 +129,13 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
   });
 }
 
+/** `--layout` and `--fs-block-size` shape the budget's model: alone they would be ignored. */
+function checkBudgetModel(fit: BakeOptions['fit'], bad: (message: string) => never): void {
+  if (!fit || (fit.layout === undefined && fit.blockSize === undefined)) return;
+  if (!resolveBudget(fit)) bad('--layout and --fs-block-size set the model of the budget check: add --budget SIZE or --partition-size SIZE, or drop them (`ctrbake report` shows the model without a budget)');
+  if (fit.blockSize !== undefined) resolveBlockSize(fit.blockSize);
+}
+
 function resolveSquashfs(
   options: BakeSquashfsOptions,
   mode: BakeMode,
@@ -132,15 +144,25 @@ function resolveSquashfs(
   if (mode !== 'store') {
     bad('--squashfs packs a store: use it with --mode store (archive mode ships the archives as files; pack OUT/archives with `ctrbake squashfs` if you want them in a SquashFS)');
   }
-  const backend = options.backend ?? 'builtin';
-  if (!SQUASHFS_BACKENDS.includes(backend)) bad(`--squashfs-backend must be one of ${SQUASHFS_BACKENDS.join(', ')}, got ${String(backend)}`);
-  const compression = options.compression ?? 'gzip';
-  if (!SQUASHFS_COMPRESSIONS.includes(compression)) bad(`--compression must be one of ${SQUASHFS_COMPRESSIONS.join(', ')}, got ${String(compression)}`);
-  const gzip = options.gzipImplementation;
-  if (gzip !== undefined) {
-    if (!GZIP_IMPLEMENTATIONS.includes(gzip)) bad(`--gzip-impl must be one of ${GZIP_IMPLEMENTATIONS.join(', ')}, got ${String(gzip)}`);
-    if (backend !== 'builtin' || compression !== 'gzip') bad(`--gzip-impl applies to the builtin backend with gzip (here ${backend}, ${compression})`);
+  // The SquashFS module's own check, with bake's flag names: a combination it refuses (the
+  // builtin backend with xz, a bad block size) fails here, not after the whole bake.
+  let checked: ReturnType<typeof resolveSquashfsOptions>;
+  try {
+    checked = resolveSquashfsOptions({ ...options, workers: 1, sourceDateEpoch: 0, flags: SQUASHFS_SUBCOMMAND_FLAGS }, {});
+  } catch (error) {
+    // bake's usage errors keep their one code.
+    throw new ConfigError('E_CONFIG', (error as Error).message, { cause: error });
   }
+  const { backend, compression } = checked;
+  const gzip = options.gzipImplementation;
   // Only when set: the up-to-date fingerprint of a bake without it stays what it was.
-  return Object.freeze({ backend, compression, blockSize: options.blockSize ?? DEFAULT_BLOCK_SIZE, ...(gzip !== undefined ? { gzipImplementation: gzip } : {}) });
+  return Object.freeze({ backend, compression, blockSize: checked.blockSize, ...(gzip !== undefined ? { gzipImplementation: gzip } : {}) });
+}
+
+/**
+ * What the resolve step cannot check without the host: the SquashFS backend's tool and its
+ * version, checked before any engine starts so that `--squashfs` does not fail after the bake.
+ */
+export async function checkBakePrerequisites(config: Readonly<ResolvedBakeConfig>): Promise<void> {
+  if (config.squashfs) await checkSquashfsBackend({ ...config.squashfs, sourceDateEpoch: config.sourceDateEpoch, workers: 1, flags: SQUASHFS_SUBCOMMAND_FLAGS });
 }

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { CtrbakeError } from '../errors.js';
 import type { BakeManifest } from '../formats.js';
-import { createSquashfs, type SquashfsResult } from '../squashfs/index.js';
+import { createSquashfs, SQUASHFS_SUBCOMMAND_FLAGS, type SquashfsResult } from '../squashfs/index.js';
 import { sha256File } from '../util/fs.js';
 import type { ResolvedBakeConfig } from './options.js';
 import { STORE_TAR } from './store.js';
@@ -28,6 +28,7 @@ export async function addStoreSquashfs(dir: string, manifest: BakeManifest, conf
       blockSize: options.blockSize,
       ...(options.gzipImplementation !== undefined ? { gzipImplementation: options.gzipImplementation } : {}),
       sourceDateEpoch: config.sourceDateEpoch,
+      flags: SQUASHFS_SUBCOMMAND_FLAGS,
       reporter: config.reporter,
       ...(config.signal ? { signal: config.signal } : {}),
     });

@@ -14,9 +14,9 @@ interface BakeArgs extends GlobalArgs {
   mode: BakeMode;
   engine: EngineName;
   storageDriver?: string;
-  out: string;
+  output: string;
   offline: boolean;
-  archiveFormat: ArchiveFormat;
+  archiveFormat?: ArchiveFormat;
   budget?: string;
   partitionSize?: string;
   watermark?: string;
@@ -51,9 +51,9 @@ export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
       .option('mode', { choices: ['archive', 'store'] as const, demandOption: true, describe: 'archive: one archive per image; store: a baked engine store' })
       .option('engine', { choices: ['docker', 'podman'] as const, default: 'docker' as EngineName, describe: 'the private engine to bake with' })
       .option('storage-driver', { type: 'string', choices: ['overlay2', 'vfs', 'overlay'], describe: 'docker: overlay2 (default) or vfs; podman: overlay (default) or vfs' })
-      .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'output directory (replaced as a whole at the end)' })
+      .option('output', { alias: ['o', 'out'], type: 'string', demandOption: true, describe: 'output directory (replaced as a whole at the end; --out is the old spelling)' })
       .option('offline', { type: 'boolean', default: false, describe: 'state that no network may be used (bake never uses it: the engine has no network)' })
-      .option('archive-format', { choices: ['docker-archive', 'oci-archive'] as const, default: 'docker-archive' as ArchiveFormat, describe: 'archive mode: the archive format' })
+      .option('archive-format', { choices: ['docker-archive', 'oci-archive'] as const, describe: 'archive mode: the archive format (default docker-archive)' })
       .option('squashfs', { type: 'boolean', default: false, describe: 'store mode: also pack store.tar into OUT/store.sqfs, the payload of the store layouts' })
       .option('compression', { choices: SQUASHFS_COMPRESSIONS, describe: 'with --squashfs: the SquashFS compressor (default gzip; docs/squashfs.md)' })
       .option('squashfs-backend', { choices: SQUASHFS_BACKENDS, describe: 'with --squashfs: builtin (default, no host tools), tar2sqfs or sqfstar' })
@@ -74,9 +74,9 @@ export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
           mode: argv.mode,
           engine: argv.engine,
           ...(argv.storageDriver ? { storageDriver: argv.storageDriver } : {}),
-          outDir: argv.out,
+          outDir: argv.output,
           offline: argv.offline,
-          archiveFormat: argv.archiveFormat,
+          ...(argv.archiveFormat ? { archiveFormat: argv.archiveFormat } : {}),
           ...(argv.squashfs
             ? { squashfs: { ...(argv.compression ? { compression: argv.compression } : {}), ...(argv.squashfsBackend ? { backend: argv.squashfsBackend } : {}), ...(argv.blockSize !== undefined ? { blockSize: argv.blockSize } : {}), ...(argv.gzipImpl ? { gzipImplementation: argv.gzipImpl } : {}) } }
             : {}),

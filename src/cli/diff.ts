@@ -26,7 +26,7 @@ export const diffCommand: CommandModule<GlobalArgs, DiffArgs> = {
     runCommand<DiffResult>(
       argv,
       async ({ json }) => {
-        const result = await diffImages({ oldPath: argv.old, newPath: argv.new, ...(argv.cache ? { cacheDir: argv.cache } : {}), ...(argv.fsBlockSize ? { blockSize: argv.fsBlockSize } : {}) });
+        const result = await diffImages({ oldPath: argv.old, newPath: argv.new, ...(argv.cache ? { cacheDir: argv.cache } : {}), ...(argv.fsBlockSize !== undefined ? { blockSize: argv.fsBlockSize } : {}) });
         if (!json) process.stdout.write(argv.format === 'json' ? toJsonFile(result) : renderDiffText(result));
         return result;
       },

@@ -8,7 +8,7 @@ interface LoaderArgs extends GlobalArgs {
   manifest: string;
   layout: LoaderLayout;
   init: LoaderInit;
-  o: string;
+  output: string;
   payloadDir?: string;
   dataDir?: string;
   dataRoot?: string;
@@ -34,7 +34,7 @@ export const loaderCommand: CommandModule<GlobalArgs, LoaderArgs> = {
       .option('manifest', { type: 'string', demandOption: true, describe: 'OUT/manifest.json of a bake (its outputs are read from beside it)' })
       .option('layout', { choices: LOADER_LAYOUTS, demandOption: true, describe: 'how the device gets the images (docs/loader.md)' })
       .option('init', { choices: LOADER_INITS, demandOption: true, describe: 'the init system that runs the loader' })
-      .option('o', { alias: 'output', type: 'string', demandOption: true, describe: 'rootfs overlay directory to write (replaced)' })
+      .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'rootfs overlay directory to write (replaced)' })
       .option('payload-dir', { type: 'string', describe: 'read-only payload dir on the device (default /usr/share/ctrbake)' })
       .option('data-dir', { type: 'string', describe: 'writable loader state on the device (default /var/lib/ctrbake)' })
       .option('data-root', { type: 'string', describe: 'engine data-root (default /var/lib/docker; podman /var/lib/containers/storage)' })
@@ -54,7 +54,7 @@ export const loaderCommand: CommandModule<GlobalArgs, LoaderArgs> = {
           manifestPath: argv.manifest,
           layout: argv.layout,
           init: argv.init,
-          outDir: argv.o,
+          outDir: argv.output,
           ...(argv.payloadDir ? { payloadDir: argv.payloadDir } : {}),
           ...(argv.dataDir ? { dataDir: argv.dataDir } : {}),
           ...(argv.dataRoot ? { dataRoot: argv.dataRoot } : {}),

@@ -1,12 +1,10 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { EXIT_USAGE } from '../errors.js';
 import { runCleanups } from '../util/cleanup.js';
 import { VERSION } from '../version.js';
 import { commands } from './commands.js';
 import { abortForShutdown, reportInterruptionIfPending } from './run.js';
-
-class UsageError extends Error {}
+import { helpWidth, reportUsageError, unknownFlagsMiddleware, UsageError } from './usage.js';
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 /** How long a command may take to return after its cleanups ran before the entry gives up on it. */
@@ -48,6 +46,8 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
     .strict()
     .demandCommand(1, 'Give a command; see --help.')
     .recommendCommands()
+    // Before yargs' own validation: an unknown flag must not be reported as a missing one.
+    .middleware(unknownFlagsMiddleware, true)
     .epilogue(
       'Exit codes: 0 ok, 1 failure, 2 usage error, 3 does not fit the budget, 130/143 interrupted by SIGINT/SIGTERM (E_INTERRUPTED).\n' +
         'Docs: docs/cli.md, error codes: docs/errors.md.',
@@ -56,14 +56,13 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
       // Throwing stops yargs: a command whose arguments were rejected must not run.
       throw err ?? new UsageError(msg);
     })
-    .wrap(Math.min(100, process.stdout.columns ?? 100));
+    .wrap(helpWidth());
   for (const c of commands) parser = parser.command(c);
   try {
     await parser.parseAsync();
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`ctrbake: ${error.message}\nRun 'ctrbake --help' or 'ctrbake <command> --help'.\n`);
-    process.exitCode = EXIT_USAGE;
+    process.exitCode = reportUsageError(error, argv);
   }
   // A command interrupted by a signal must not exit before the cleanups finished. It reported
   // E_INTERRUPTED (exit 130/143); one that completed anyway (the signal came after its commit)

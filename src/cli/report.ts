@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../errors.js';
 import { layersFileFromReport, LAYERS_FILE } from '../report/layers-file.js';
@@ -7,8 +8,15 @@ import { renderReportText } from '../report/render-text.js';
 import { report, ReportDoesNotFitError, type ReportResult } from '../report/report.js';
 import { toJsonFile, writeFileAtomic } from '../util/fs.js';
 import { checkReportOutput } from '../report/report-output.js';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { runCommand, type GlobalArgs } from './run.js';
+
+/** A report file goes into an existing directory, and never over a directory. */
+async function assertOutputFileDir(path: string, flag: string): Promise<void> {
+  const [parent, self] = await Promise.all([stat(dirname(resolve(path))).catch(() => null), stat(path).catch(() => null)]);
+  if (!parent?.isDirectory()) throw new ConfigError('E_REPORT_OPTIONS', `${flag} ${path}: the directory ${dirname(resolve(path))} does not exist; create it first`);
+  if (self?.isDirectory()) throw new ConfigError('E_REPORT_OPTIONS', `${flag} ${path} is a directory: give a file name, e.g. ${join(path, 'report.html')}`);
+}
 
 export const REPORT_FORMATS = ['text', 'json', 'html'] as const;
 type ReportFormat = (typeof REPORT_FORMATS)[number];
@@ -63,6 +71,9 @@ export const reportCommand: CommandModule<GlobalArgs, ReportArgs> = {
       argv,
       async ({ reporter, json, signal }) => {
         if (argv.manifest && argv.lock) throw new ConfigError('E_REPORT_OPTIONS', 'give --manifest or --lock, not both');
+        // Checked before the layers are measured (minutes on a large bake), not after.
+        if (argv.writeLayers && !argv.manifest) throw new ConfigError('E_REPORT_OPTIONS', '--write-layers writes next to the manifest: it needs --manifest');
+        if (argv.output) await assertOutputFileDir(argv.output, '--output');
         const output = argv.output
           ? (await checkReportOutput(argv.output, { ...(argv.manifest ? { manifestPath: argv.manifest } : {}), ...(argv.lock ? { lockPath: argv.lock } : {}), ...(argv.cache ? { cacheDir: argv.cache } : {}) })).path
           : undefined;
@@ -88,8 +99,7 @@ export const reportCommand: CommandModule<GlobalArgs, ReportArgs> = {
           notFit = error;
         }
         if (argv.writeLayers) {
-          if (!argv.manifest) throw new ConfigError('E_REPORT_OPTIONS', '--write-layers needs --manifest');
-          await writeFileAtomic(join(dirname(argv.manifest), LAYERS_FILE), toJsonFile(layersFileFromReport(result)));
+          await writeFileAtomic(join(dirname(argv.manifest!), LAYERS_FILE), toJsonFile(layersFileFromReport(result)));
         }
         if (output) await writeFileAtomic(output, render(result, argv.format));
         else if (!json) process.stdout.write(render(result, argv.format));

@@ -3,7 +3,7 @@ import { verifyStore, type VerifyStoreResult } from '../bake/verify-store.js';
 import { runCommand, type GlobalArgs } from './run.js';
 
 interface VerifyStoreArgs extends GlobalArgs {
-  out: string;
+  output: string;
   additionalStore: boolean;
 }
 
@@ -21,12 +21,12 @@ export const verifyStoreCommand: CommandModule<GlobalArgs, VerifyStoreArgs> = {
   describe: 'Check a store bake as a device uses it: extract OUT/store.tar as root into a fresh data-root, start a fresh private engine on it, list, run (--network none) and save every image',
   builder: (y: Argv<GlobalArgs>) =>
     y
-      .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'OUT directory of `ctrbake bake --mode store` (manifest.json, store.tar)' })
+      .option('output', { alias: ['o', 'out'], type: 'string', demandOption: true, describe: 'the OUT directory `ctrbake bake --mode store -o OUT` wrote (manifest.json, store.tar; --out is the old spelling)' })
       .option('additional-store', { type: 'boolean', default: true, describe: 'podman: also check the store as a read-only additional image store' }) as unknown as Argv<VerifyStoreArgs>,
   handler: (argv) =>
     runCommand<VerifyStoreResult & Record<string, unknown>>(
       argv,
-      async ({ signal }) => ({ ...(await verifyStore({ outDir: argv.out, checkAdditionalStore: argv.additionalStore, signal })) }),
+      async ({ signal }) => ({ ...(await verifyStore({ outDir: argv.output, checkAdditionalStore: argv.additionalStore, signal })) }),
       human,
     ),
 };

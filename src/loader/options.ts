@@ -7,7 +7,7 @@ import { dirname, posix, resolve } from 'node:path';
 import { silentReporter, type Reporter } from '../cli/output.js';
 import { ConfigError, InputError } from '../errors.js';
 import type { BakeManifest, EngineName } from '../formats.js';
-import type { SquashfsBackendName, SquashfsCompression } from '../squashfs/index.js';
+import { checkSquashfsBackend, resolveSquashfsOptions, SQUASHFS_SUBCOMMAND_FLAGS, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 
 export const LOADER_LAYOUTS = ['archive', 'overlay-vfs', 'split', 'copy', 'podman-ro'] as const;
 export type LoaderLayout = (typeof LOADER_LAYOUTS)[number];
@@ -140,6 +140,13 @@ export async function resolveLoaderOptions(options: LoaderOptions): Promise<Read
   }
   if (manifest.images.length === 0) throw new InputError('E_LOADER_INPUT', `${manifestPath} lists no image`);
   checkLayoutFits(options.layout, manifest);
+  const squashfsBackend = options.squashfsBackend ?? 'builtin';
+  const compression = options.compression ?? 'gzip';
+  // A store layout packs store.tar when the bake made no .sqfs: refuse a combination the
+  // backend cannot write (the builtin one with xz) or a missing tool before writing anything.
+  const squashfs = { backend: squashfsBackend, compression, workers: 1, sourceDateEpoch: 0, flags: SQUASHFS_SUBCOMMAND_FLAGS };
+  resolveSquashfsOptions(squashfs, {});
+  if (options.layout !== 'archive' && !manifest.outputs.some((o) => o.path.endsWith('.sqfs'))) await checkSquashfsBackend(squashfs);
   const engine = manifest.engine.name;
   const payloadDir = devicePath('--payload-dir', options.payloadDir ?? '/usr/share/ctrbake');
   const dataDir = devicePath('--data-dir', options.dataDir ?? '/var/lib/ctrbake');
@@ -175,8 +182,8 @@ export async function resolveLoaderOptions(options: LoaderOptions): Promise<Read
     engineUnits: engine === 'docker' ? ['docker.service'] : ['podman.service'],
     enginePidfile: engine === 'docker' ? '/var/run/docker.pid' : '',
     sbinDir: '/usr/sbin',
-    squashfsBackend: options.squashfsBackend ?? 'builtin',
-    compression: options.compression ?? 'gzip',
+    squashfsBackend,
+    compression,
     reporter: options.reporter ?? silentReporter,
     ...(options.signal ? { signal: options.signal } : {}),
   });

@@ -8,7 +8,7 @@ import { copyFile, mkdir, stat } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { InputError } from '../errors.js';
 import type { ManifestImage, OutputFile } from '../formats.js';
-import { createSquashfs } from '../squashfs/index.js';
+import { createSquashfs, SQUASHFS_SUBCOMMAND_FLAGS } from '../squashfs/index.js';
 import { sha256File } from '../util/fs.js';
 import type { ResolvedLoaderConfig } from './options.js';
 
@@ -131,6 +131,7 @@ export async function writeStoreImage(config: ResolvedLoaderConfig, target: stri
     backend: config.squashfsBackend,
     compression: config.compression,
     sourceDateEpoch: config.manifest.sourceDateEpoch,
+    flags: SQUASHFS_SUBCOMMAND_FLAGS,
     reporter: config.reporter,
     ...(config.signal ? { signal: config.signal } : {}),
   });

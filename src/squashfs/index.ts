@@ -17,7 +17,7 @@ import { parseSourceDateEpoch } from '../util/sde.js';
 import { builtinBackend } from './backends/builtin.js';
 import { sqfstarBackend } from './backends/sqfstar.js';
 import { tar2sqfsBackend } from './backends/tar2sqfs.js';
-import { GZIP_IMPLEMENTATIONS, type GzipImplementation } from './writer/compressor.js';
+import { GZIP_IMPLEMENTATIONS, SUPPORTED_COMPRESSIONS, type GzipImplementation } from './writer/compressor.js';
 
 export const SQUASHFS_BACKENDS = ['builtin', 'tar2sqfs', 'sqfstar'] as const;
 export type SquashfsBackendName = (typeof SQUASHFS_BACKENDS)[number];
@@ -30,6 +30,24 @@ export const E_SQUASHFS_OPTION = 'E_SQUASHFS_OPTIONS';
 export const E_SQUASHFS_INPUT = 'E_SQUASHFS_INPUT';
 
 export const DEFAULT_BLOCK_SIZE = 128 * 1024;
+
+/**
+ * How the calling command spells the SquashFS flags: a hint names the flag the user can type
+ * (`ctrbake squashfs --backend`, but `bake`/`build`/`loader --squashfs-backend`).
+ */
+export interface SquashfsFlagNames {
+  backend: string;
+  compression: string;
+  level: string;
+  blockSize: string;
+  gzipImpl: string;
+}
+export const SQUASHFS_FLAGS: Readonly<SquashfsFlagNames> = Object.freeze({ backend: '--backend', compression: '--compression', level: '--level', blockSize: '--block-size', gzipImpl: '--gzip-impl' });
+/** The spelling of `bake --squashfs`, `build` and `loader`, where `--backend` would be ambiguous. */
+export const SQUASHFS_SUBCOMMAND_FLAGS: Readonly<SquashfsFlagNames> = Object.freeze({ ...SQUASHFS_FLAGS, backend: '--squashfs-backend' });
+
+/** Compressors whose level sqfstar can set (xz has none there). */
+const SQFSTAR_LEVEL_COMPRESSIONS: readonly SquashfsCompression[] = ['gzip', 'zstd', 'lz4'];
 
 export interface CreateSquashfsOptions {
   /** A tar file path, or a tar byte stream (a Readable or any async iterable of bytes). */
@@ -51,6 +69,8 @@ export interface CreateSquashfsOptions {
   reporter?: Reporter;
   /** Compute the output's sha256 (default true). */
   digest?: boolean;
+  /** How the calling command spells the flags, for hints (default: `ctrbake squashfs`'s). */
+  flags?: SquashfsFlagNames;
 }
 
 export interface ResolvedSquashfsOptions {
@@ -61,6 +81,7 @@ export interface ResolvedSquashfsOptions {
   readonly sourceDateEpoch: number;
   readonly workers: number;
   readonly gzipImplementation?: GzipImplementation;
+  readonly flags: Readonly<SquashfsFlagNames>;
   readonly signal?: AbortSignal;
   /** Progress hook: input bytes consumed so far. */
   readonly onInputBytes?: (bytes: number) => void;
@@ -115,28 +136,36 @@ export function resolveSquashfsOptions(
   options: Omit<CreateSquashfsOptions, 'input' | 'outPath'>,
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedSquashfsOptions {
+  const flags = options.flags ?? SQUASHFS_FLAGS;
+  const bad = (message: string): never => {
+    throw new ConfigError(E_SQUASHFS_OPTION, message);
+  };
   const backend = options.backend ?? 'builtin';
-  if (!SQUASHFS_BACKENDS.includes(backend)) {
-    throw new ConfigError(E_SQUASHFS_OPTION, `unknown SquashFS backend ${JSON.stringify(backend)}; use one of ${SQUASHFS_BACKENDS.join(', ')}`);
-  }
+  if (!SQUASHFS_BACKENDS.includes(backend)) bad(`${flags.backend} must be one of ${SQUASHFS_BACKENDS.join(', ')}, got ${JSON.stringify(backend)}`);
   const compression = options.compression ?? 'gzip';
-  if (!SQUASHFS_COMPRESSIONS.includes(compression)) {
-    throw new ConfigError(E_SQUASHFS_OPTION, `unknown compression ${JSON.stringify(compression)}; use one of ${SQUASHFS_COMPRESSIONS.join(', ')}`);
+  if (!SQUASHFS_COMPRESSIONS.includes(compression)) bad(`${flags.compression} must be one of ${SQUASHFS_COMPRESSIONS.join(', ')}, got ${JSON.stringify(compression)}`);
+  if (backend === 'builtin' && !SUPPORTED_COMPRESSIONS.includes(compression)) {
+    bad(
+      `the builtin backend does not compress with ${compression} (it supports ${SUPPORTED_COMPRESSIONS.join(', ')}): add ${flags.backend} tar2sqfs or ${flags.backend} sqfstar for ${compression}, or choose another ${flags.compression}`,
+    );
   }
   const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
   if (!Number.isInteger(blockSize) || blockSize < 4096 || blockSize > 1024 * 1024 || (blockSize & (blockSize - 1)) !== 0) {
-    throw new ConfigError(E_SQUASHFS_OPTION, `block size ${blockSize} is not a power of two from 4096 to 1048576`);
+    bad(`${flags.blockSize} ${blockSize} is not a power of two from 4096 to 1048576`);
   }
   const [min, max] = LEVELS[compression];
   if (options.level !== undefined && (!Number.isInteger(options.level) || options.level < min || options.level > max)) {
-    throw new ConfigError(E_SQUASHFS_OPTION, `level ${options.level} is out of range for ${compression} (${min}..${max})`);
+    bad(`${flags.level} ${options.level} is out of range for ${compression} (${min}..${max})`);
+  }
+  if (options.level !== undefined && backend === 'sqfstar' && !SQFSTAR_LEVEL_COMPRESSIONS.includes(compression)) {
+    bad(`sqfstar has no compression level for ${compression}: drop ${flags.level} or add ${flags.backend} tar2sqfs`);
   }
   if (options.gzipImplementation !== undefined) {
     if (!GZIP_IMPLEMENTATIONS.includes(options.gzipImplementation)) {
-      throw new ConfigError(E_SQUASHFS_OPTION, `unknown gzip implementation ${JSON.stringify(options.gzipImplementation)}; use one of ${GZIP_IMPLEMENTATIONS.join(', ')}`);
+      bad(`${flags.gzipImpl} must be one of ${GZIP_IMPLEMENTATIONS.join(', ')}, got ${JSON.stringify(options.gzipImplementation)}`);
     }
     if (backend !== 'builtin' || compression !== 'gzip') {
-      throw new ConfigError(E_SQUASHFS_OPTION, `the gzip implementation applies to the builtin backend with gzip (here ${backend}, ${compression}): drop it`);
+      bad(`${flags.gzipImpl} applies to the builtin backend with gzip (here ${backend}, ${compression}): drop it`);
     }
   }
   const workers = options.workers ?? availableParallelism();
@@ -162,6 +191,7 @@ export function resolveSquashfsOptions(
     sourceDateEpoch,
     workers,
     ...(options.gzipImplementation !== undefined ? { gzipImplementation: options.gzipImplementation } : {}),
+    flags,
     signal: options.signal,
   });
 }
@@ -181,6 +211,16 @@ async function openInput(input: string | AsyncIterable<Uint8Array>): Promise<{ s
 
 /** The first 4 bytes of every SquashFS 4 image ("hsqs", the magic 0x73717368 little-endian). */
 export const SQUASHFS_FILE_MAGIC = Buffer.from('hsqs', 'latin1');
+
+/**
+ * Checks the backend's prerequisites (host tool installed, its version) without reading any
+ * input: for commands that pack a SquashFS at the end of a long run, so that a missing tool
+ * fails before the run starts.
+ */
+export async function checkSquashfsBackend(options: Omit<CreateSquashfsOptions, 'input' | 'outPath'>): Promise<{ name: string; version: string }> {
+  const config = resolveSquashfsOptions(options);
+  return (await BACKENDS[config.backend].prepare(config)).tool;
+}
 
 /** Writes a SquashFS image of the tar `input` at `outPath` with the chosen backend. */
 export async function createSquashfs(options: CreateSquashfsOptions): Promise<SquashfsResult> {

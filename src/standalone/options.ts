@@ -8,7 +8,7 @@ import { ConfigError } from '../errors.js';
 import type { EngineName, Platform } from '../formats.js';
 import type { FetcherChoice } from '../fetch/types.js';
 import { LOADER_INITS, LOADER_LAYOUTS, type LoaderInit, type LoaderLayout } from '../loader/options.js';
-import { SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
+import { checkSquashfsBackend, resolveSquashfsOptions, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, SQUASHFS_SUBCOMMAND_FLAGS, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { parseSourceDateEpoch } from '../util/sde.js';
 import { resolveTarget, type ResolvedTarget, type TargetOptions } from './target.js';
 
@@ -128,6 +128,7 @@ export async function resolveStandaloneOptions(options: StandaloneBuildOptions, 
   const fetchOnly = options.fetchOnly ?? false;
   const offline = options.offline ?? false;
   if (fetchOnly && offline) bad('--fetch-only downloads, --offline forbids the network: give one of them');
+  if (offline && options.relock) bad('--relock resolves the tags at the registry, --offline forbids the network: drop one of them');
   if (!fetchOnly && !options.overlayDir) bad('-o DIR (the rootfs overlay directory to write) is required, unless --fetch-only');
   if (fetchOnly && (options.overlayDir || options.partitionImage || options.bakeDir)) bad('--fetch-only writes only the lock and the cache: drop -o, --partition-image and --bake-dir');
   if (Boolean(options.partitionImage) !== Boolean(options.partitionDevice)) {
@@ -144,6 +145,11 @@ export async function resolveStandaloneOptions(options: StandaloneBuildOptions, 
   if (!SQUASHFS_COMPRESSIONS.includes(compression)) bad(`--compression must be one of ${SQUASHFS_COMPRESSIONS.join(', ')}`);
   const squashfsBackend = options.squashfsBackend ?? 'builtin';
   if (!SQUASHFS_BACKENDS.includes(squashfsBackend)) bad(`--squashfs-backend must be one of ${SQUASHFS_BACKENDS.join(', ')}`);
+  // The loader (store layouts) and --partition-image pack a SquashFS after lock, fetch and
+  // bake: a combination the backend refuses, or its missing tool, must fail before them.
+  const squashfs = { backend: squashfsBackend, compression, workers: 1, sourceDateEpoch: 0, flags: SQUASHFS_SUBCOMMAND_FLAGS };
+  resolveSquashfsOptions(squashfs, {});
+  if (!fetchOnly && (layout !== 'archive' || options.partitionImage)) await checkSquashfsBackend(squashfs);
   let sourceDateEpoch = options.sourceDateEpoch;
   if (sourceDateEpoch === undefined) {
     try {
@@ -173,8 +179,8 @@ export async function resolveStandaloneOptions(options: StandaloneBuildOptions, 
     ...baked,
     init,
     payloadDir,
-    ...(options.dataDir ? { dataDir: options.dataDir } : {}),
-    ...(options.dataRoot ? { dataRoot: options.dataRoot } : {}),
+    ...(options.dataDir ? { dataDir: devicePath('--data-dir', options.dataDir) } : {}),
+    ...(options.dataRoot ? { dataRoot: devicePath('--data-root', options.dataRoot) } : {}),
     compression,
     squashfsBackend,
     fetcher: options.fetcher ?? 'auto',

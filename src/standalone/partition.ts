@@ -17,7 +17,7 @@ import { CtrbakeError } from '../errors.js';
 import type { LoaderInit } from '../loader/options.js';
 import { mountUnitName } from '../loader/systemd.js';
 import { renderTemplate } from '../loader/templates.js';
-import { createSquashfs, type SquashfsBackendName, type SquashfsCompression, type SquashfsResult } from '../squashfs/index.js';
+import { createSquashfs, SQUASHFS_SUBCOMMAND_FLAGS, type SquashfsBackendName, type SquashfsCompression, type SquashfsResult } from '../squashfs/index.js';
 import type { Reporter } from '../cli/output.js';
 
 const TEMPLATE_ROOT = new URL('../../templates/standalone/', import.meta.url);
@@ -103,6 +103,7 @@ export async function writePartitionImage(options: PartitionImageOptions): Promi
       backend: options.backend,
       compression: options.compression,
       sourceDateEpoch: options.sourceDateEpoch,
+      flags: SQUASHFS_SUBCOMMAND_FLAGS,
       reporter: options.reporter,
       ...(options.signal ? { signal: options.signal } : {}),
     });

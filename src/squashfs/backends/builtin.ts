@@ -14,7 +14,7 @@ export const builtinBackend: SquashfsBackendImpl = {
     if (!SUPPORTED_COMPRESSIONS.includes(config.compression as SquashfsCompression)) {
       throw new ConfigError(
         'E_SQUASHFS_OPTIONS',
-        `the builtin backend does not compress with ${config.compression} (it supports ${SUPPORTED_COMPRESSIONS.join(', ')}); use --backend tar2sqfs or sqfstar for ${config.compression}`,
+        `the builtin backend does not compress with ${config.compression} (it supports ${SUPPORTED_COMPRESSIONS.join(', ')}); add ${config.flags.backend} tar2sqfs or ${config.flags.backend} sqfstar for ${config.compression}`,
       );
     }
     return {

@@ -20,7 +20,7 @@ export interface HostTool {
 }
 
 /** Absolute path of `name` on PATH, or an error naming the Debian package that has it. */
-export async function findHostTool(name: string, debianPackage: string, pathEnv = process.env.PATH ?? ''): Promise<HostTool> {
+export async function findHostTool(name: string, debianPackage: string, backendFlag: string, pathEnv = process.env.PATH ?? ''): Promise<HostTool> {
   for (const dir of pathEnv.split(delimiter)) {
     if (!dir) continue;
     const candidate = join(dir, name);
@@ -33,7 +33,7 @@ export async function findHostTool(name: string, debianPackage: string, pathEnv 
   }
   throw new CommandError(
     E_SQUASHFS_TOOL_MISSING,
-    `${name} was not found on PATH; install the Debian package ${debianPackage} (apt-get install ${debianPackage}) or use --backend builtin`,
+    `${name} was not found on PATH; install the Debian package ${debianPackage} (apt-get install ${debianPackage}) or use ${backendFlag} builtin`,
     { details: { tool: name, package: debianPackage } },
   );
 }

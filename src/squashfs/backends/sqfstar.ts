@@ -54,20 +54,21 @@ function levelArgs(compression: string, level: number | undefined): string[] {
     case 'lz4':
       return level > 0 ? ['-Xhc'] : [];
     default:
-      throw new ConfigError('E_SQUASHFS_OPTIONS', `sqfstar has no compression level for ${compression}; drop --level or use another backend`);
+      // resolveSquashfsOptions refuses this combination before any work.
+      throw new ConfigError('E_SQUASHFS_OPTIONS', `sqfstar has no compression level for ${compression}`);
   }
 }
 
 export const sqfstarBackend: SquashfsBackendImpl = {
   name: 'sqfstar',
   async prepare(config: ResolvedSquashfsOptions) {
-    const tool = await findHostTool('sqfstar', 'squashfs-tools');
+    const tool = await findHostTool('sqfstar', 'squashfs-tools', config.flags.backend);
     const { output } = await captureOutput(tool, ['-version']);
     const version = parseSqfstarVersion(output);
     if (!version || !sqfstarVersionSupported(version)) {
       throw new CommandError(
         E_SQUASHFS_TOOL_VERSION,
-        `sqfstar ${version ? version.join('.') : '(unknown version)'} at ${tool.path} is too old: ctrbake needs squashfs-tools >= ${SQFSTAR_MIN_VERSION.join('.')}; upgrade it or use --backend builtin`,
+        `sqfstar ${version ? version.join('.') : '(unknown version)'} at ${tool.path} is too old: ctrbake needs squashfs-tools >= ${SQFSTAR_MIN_VERSION.join('.')}; upgrade it or use ${config.flags.backend} builtin`,
         { details: { tool: tool.path, output: output.slice(0, 200) } },
       );
     }

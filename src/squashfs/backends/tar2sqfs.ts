@@ -9,8 +9,8 @@ import { TarNormalizer } from './tar-normalize.js';
 
 export const tar2sqfsBackend: SquashfsBackendImpl = {
   name: 'tar2sqfs',
-  async prepare() {
-    const tool = await findHostTool('tar2sqfs', 'squashfs-tools-ng');
+  async prepare(config: ResolvedSquashfsOptions) {
+    const tool = await findHostTool('tar2sqfs', 'squashfs-tools-ng', config.flags.backend);
     const { output } = await captureOutput(tool, ['--version']);
     const version = /tar2sqfs \(squashfs-tools-ng\) (\S+)/.exec(output)?.[1] ?? 'unknown';
     return {
