@@ -123,9 +123,9 @@ describe('report on a lock and a cache', () => {
   });
 
   it.each([
-    ['truncated', (gz: Buffer) => gz.subarray(0, 20), /\d+ bytes, the lock says \d+ \(truncated\)/],
-    ['a flipped byte', (gz: Buffer) => Buffer.from(gz.map((b, i) => (i === 10 ? b ^ 0xff : b))), /its bytes hash to sha256:[0-9a-f]{64}, not to its name/],
-  ])('a %s layer blob is E_CACHE_DAMAGED naming the file, the problem and the fetch that repairs it', async (_name, damage, problem) => {
+    ['a truncated', (gz: Buffer) => gz.subarray(0, 20), /\d+ bytes, the lock says \d+ \(truncated\)/],
+    ['a flipped-byte', (gz: Buffer) => Buffer.from(gz.map((b, i) => (i === 10 ? b ^ 0xff : b))), /its bytes hash to sha256:[0-9a-f]{64}, not to its name/],
+  ])('%s layer blob is E_CACHE_DAMAGED naming the file, the problem and the fetch that repairs it', async (_name, damage, problem) => {
     const a = await buildLayer([{ type: 'file', path: 'a', content: 'a' }]);
     const img = await image('a', [a]);
     const path = join(cacheDir, 'blobs', 'sha256', a.digest.slice(7));
