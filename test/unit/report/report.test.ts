@@ -118,7 +118,7 @@ describe('report on a lock and a cache', () => {
     const lockPath = await writeLock([img]);
     const error = await report({ lockPath, cacheDir }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'E_CACHE_MISS', details: { repair: `ctrbake fetch --lock ${lockPath} --cache ${cacheDir}` } });
-    expect((error as Error).message).toContain(`layer ${a.digest}: ${path} is missing`);
+    expect((error as Error).message).toContain(`layer 0 ${a.digest}: ${path} is missing`);
     expect((error as Error).message).toContain(`ctrbake fetch --lock ${lockPath} --cache ${cacheDir}`);
   });
 
@@ -133,7 +133,7 @@ describe('report on a lock and a cache', () => {
     const lockPath = await writeLock([img]);
     const error = await report({ lockPath, cacheDir }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'E_CACHE_DAMAGED' });
-    expect((error as Error).message).toContain(`${img.reference}:\n    layer ${a.digest}: ${path}: `);
+    expect((error as Error).message).toContain(`${img.reference}:\n    layer 0 ${a.digest}: ${path}: `);
     expect((error as Error).message).toMatch(problem);
     expect((error as Error).message).toContain(`ctrbake fetch --lock ${lockPath} --cache ${cacheDir}`);
   });
