@@ -184,12 +184,13 @@ describe('bake --mode archive --engine docker', () => {
     expect(error).toMatchObject({ code: 'E_CACHE_MISS' });
     expect((error as Error).message).toContain(inputs.images.fidelity);
     expect((error as Error).message).toContain(missingLayer);
-    expect((error as Error).message).toContain('ctrbake fetch');
+    expect((error as Error).message).toContain(`${blobPath(cache, missingLayer)} is missing`);
+    expect((error as Error).message).toContain(`ctrbake fetch --lock ${inputs.lockAmd64} --cache ${cache}`);
     await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(await stagingDirsIn(inputs.work)).toEqual([]);
   });
 
-  it('E_DIGEST_MISMATCH when a cached config was changed (same size): the engine computes another image id', async () => {
+  it('E_CACHE_DAMAGED when a cached config was changed (same size): found by its sha256 before any engine starts', async () => {
     const cache = join(inputs.work, 'tampered-cache');
     await cp(inputs.cacheDir, cache, { recursive: true });
     const configFile = blobPath(cache, inputs.images.sampleImage.config.digest);
@@ -199,8 +200,8 @@ describe('bake --mode archive --engine docker', () => {
     await writeFile(configFile, changed);
     const out = join(inputs.work, 'tampered');
     await expect(bake({ lockPath: inputs.lockAmd64, cacheDir: cache, mode: 'archive', engine: 'docker', outDir: out })).rejects.toMatchObject({
-      code: 'E_DIGEST_MISMATCH',
-      message: expect.stringContaining('run `ctrbake fetch` again'),
+      code: 'E_CACHE_DAMAGED',
+      message: expect.stringContaining(`config ${inputs.images.sampleImage.config.digest}: ${configFile}: its bytes hash to sha256:`),
     });
     await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(await stagingDirsIn(inputs.work)).toEqual([]);

@@ -4,7 +4,7 @@
  */
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchImages } from '../../src/fetch/index.js';
@@ -90,7 +90,7 @@ describe('fetch with skopeo', () => {
     }
   });
 
-  it('--verify-cache re-hashes the cache and fetches a damaged blob again; --offline only checks the cache', async () => {
+  it('plain fetch re-hashes the cache and fetches a damaged blob again (--verify-cache is an alias); --offline only checks the cache', async () => {
     const cache = newCache();
     const missing = await runCli(['fetch', '--lock', lockPath, '--cache', cache, '--offline', '--json']);
     expect(missing.exitCode).toBe(1);
@@ -104,16 +104,25 @@ describe('fetch with skopeo', () => {
     // Damage a layer in place, same size (bit rot, a bad copy of a mirrored DL_DIR).
     const layer = lock.images[0]!.layers[0]!;
     const path = join(cache, 'blobs', 'sha256', layer.digest.slice(7));
-    const bytes = await readFile(path);
-    bytes[100] ^= 0xff;
-    await writeFile(path, bytes);
-    const trusting = await runCli(['fetch', '--lock', lockPath, '--cache', cache, '--insecure-registry', registry.host, '--json']);
-    expect(trusting.result).toMatchObject({ fetcher: null, blobsFetched: 0 });
-    const verifying = await runCli(['fetch', '--lock', lockPath, '--cache', cache, '--insecure-registry', registry.host, '--verify-cache', '--json']);
-    expect(verifying.error).toBeUndefined();
-    expect(verifying.lines.filter((l) => l.event === 'fetch.evict').map((l) => l.digest)).toEqual([layer.digest]);
-    expect(verifying.result).toMatchObject({ fetcher: 'skopeo', blobsFetched: 1, bytesFetched: layer.size });
-    await expectCacheHoldsLock(cache, lock);
+    const damage = async () => {
+      const bytes = await readFile(path);
+      bytes[100] ^= 0xff;
+      await writeFile(path, bytes);
+    };
+    await damage();
+    // --offline finds it, and names the fetch that repairs it.
+    const offlineDamaged = await runCli(['fetch', '--lock', lockPath, '--cache', cache, '--offline', '--json']);
+    expect(offlineDamaged.error?.code).toBe('E_CACHE_DAMAGED');
+    expect(offlineDamaged.error?.message).toContain(`ctrbake fetch --lock ${resolve(lockPath)} --cache ${resolve(cache)}`);
+    for (const extra of [[], ['--verify-cache']]) {
+      const repaired = await runCli(['fetch', '--lock', lockPath, '--cache', cache, '--insecure-registry', registry.host, ...extra, '--json']);
+      expect(repaired.error).toBeUndefined();
+      expect(repaired.lines.filter((l) => l.event === 'fetch.evict').map((l) => l.digest)).toEqual([layer.digest]);
+      expect(repaired.lines.filter((l) => l.event === 'fetch.repaired').map((l) => [l.digest, l.path])).toEqual([[layer.digest, path]]);
+      expect(repaired.result).toMatchObject({ fetcher: 'skopeo', blobsFetched: 1, bytesFetched: layer.size, blobsRepaired: 1 });
+      await expectCacheHoldsLock(cache, lock);
+      await damage();
+    }
   });
 
   it('downloads each blob once: a layer shared by images, or already cached, is not downloaded again', async () => {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { blobPath, commitBlob, ensureCacheLayout, makeCacheWorkDir } from '../../../src/fetch/cache.js';
+import { cacheDamageError } from '../../../src/fetch/cache-damage.js';
 import { assertCacheComplete } from '../../../src/fetch/complete.js';
 import { readLockForFetch } from '../../../src/fetch/lock-input.js';
 import type { LockedImage, LockFile } from '../../../src/formats.js';
@@ -104,5 +105,17 @@ describe('assertCacheComplete: damaged and missing blobs', () => {
     await unlink(blobPath(cache, digestOf(blobs.layers[0]!)));
     await expect(assertCacheComplete(cache, lock, { lockPath: '/x/y.lock.json' })).rejects.toMatchObject({ details: { repair: `ctrbake fetch --lock /x/y.lock.json --cache ${cache}` } });
     await expect(assertCacheComplete(cache, { images: lock.images })).rejects.toMatchObject({ details: { repair: `ctrbake fetch --lock LOCK --cache ${cache}` } });
+  });
+});
+
+describe('cacheDamageError without a lock path (report or diff of a bake manifest)', () => {
+  it('names LOCK and says which lock it stands for', () => {
+    const error = cacheDamageError([{ reference: 'r/a:1', kind: 'layer', index: 2, digest: `sha256:${'a'.repeat(64)}`, path: '/c/blobs/sha256/aaa', problem: 'missing' }], {
+      cacheDir: '/c',
+      lockHint: 'the lock /out/manifest.json was baked from',
+    });
+    expect(error.code).toBe('E_CACHE_MISS');
+    expect(error.message).toContain('    layer 2 sha256:aaaa');
+    expect(error.message).toContain('(LOCK: the lock /out/manifest.json was baked from):\n  ctrbake fetch --lock LOCK --cache /c');
   });
 });

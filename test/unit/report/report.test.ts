@@ -118,14 +118,14 @@ describe('report on a lock and a cache', () => {
     const lockPath = await writeLock([img]);
     const error = await report({ lockPath, cacheDir }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'E_CACHE_MISS', details: { repair: `ctrbake fetch --lock ${lockPath} --cache ${cacheDir}` } });
-    expect((error as Error).message).toContain(`layer ${a.digest}: ${path} is missing`);
+    expect((error as Error).message).toContain(`layer 0 ${a.digest}: ${path} is missing`);
     expect((error as Error).message).toContain(`ctrbake fetch --lock ${lockPath} --cache ${cacheDir}`);
   });
 
   it.each([
-    ['truncated', (gz: Buffer) => gz.subarray(0, 20), /\d+ bytes, the lock says \d+ \(truncated\)/],
-    ['a flipped byte', (gz: Buffer) => Buffer.from(gz.map((b, i) => (i === 10 ? b ^ 0xff : b))), /its bytes hash to sha256:[0-9a-f]{64}, not to its name/],
-  ])('a %s layer blob is E_CACHE_DAMAGED naming the file, the problem and the fetch that repairs it', async (_name, damage, problem) => {
+    ['a truncated', (gz: Buffer) => gz.subarray(0, 20), /\d+ bytes, the lock says \d+ \(truncated\)/],
+    ['a flipped-byte', (gz: Buffer) => Buffer.from(gz.map((b, i) => (i === 10 ? b ^ 0xff : b))), /its bytes hash to sha256:[0-9a-f]{64}, not to its name/],
+  ])('%s layer blob is E_CACHE_DAMAGED naming the file, the problem and the fetch that repairs it', async (_name, damage, problem) => {
     const a = await buildLayer([{ type: 'file', path: 'a', content: 'a' }]);
     const img = await image('a', [a]);
     const path = join(cacheDir, 'blobs', 'sha256', a.digest.slice(7));
@@ -133,7 +133,7 @@ describe('report on a lock and a cache', () => {
     const lockPath = await writeLock([img]);
     const error = await report({ lockPath, cacheDir }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'E_CACHE_DAMAGED' });
-    expect((error as Error).message).toContain(`${img.reference}:\n    layer ${a.digest}: ${path}: `);
+    expect((error as Error).message).toContain(`${img.reference}:\n    layer 0 ${a.digest}: ${path}: `);
     expect((error as Error).message).toMatch(problem);
     expect((error as Error).message).toContain(`ctrbake fetch --lock ${lockPath} --cache ${cacheDir}`);
   });
