@@ -77,6 +77,23 @@ describe('docs: structure', () => {
     expect(broken).toEqual([]);
   });
 
+  it('every docs/*.md path named by the CLI, its help, the classes, templates and scripts exists, with its anchor', async () => {
+    const named: string[] = [];
+    const help = await execa('node', [join(ROOT, 'bin', 'ctrbake.js'), '--help'], { reject: false, all: true });
+    const sources: { where: string; text: string }[] = [{ where: 'ctrbake --help', text: help.all ?? '' }];
+    for (const dir of ['src', 'bbclass', 'templates', 'scripts', 'bin', 'conf', 'recipes-examples']) {
+      const files = (await execa('git', ['ls-files', dir], { cwd: ROOT })).stdout.split('\n').filter((f) => f !== '');
+      for (const f of files) sources.push({ where: f, text: readFileSync(join(ROOT, f), 'utf8') });
+    }
+    for (const { where, text } of sources) {
+      for (const m of text.matchAll(/\bdocs\/[A-Za-z0-9_-]+\.md(?:#[a-z0-9_-]+)?/g)) {
+        const why = brokenLink({ doc: 'README.md', line: 0, target: m[0] });
+        if (why) named.push(`${where}: ${m[0]}: ${why}`);
+      }
+    }
+    expect([...new Set(named)]).toEqual([]);
+  });
+
   it('no example.org/.com/.net URL is given to clone or fetch outside an illustrative block', () => {
     const url = /\b(?:https?|git|ssh|ftp):\/\/[^\s)`"']*\bexample\.(org|com|net)\b/i;
     const found: string[] = [];

@@ -3,7 +3,8 @@
  * `<!-- run by: test/integration/install.test.ts -->` runs in a `git clone` of this checkout
  * (its committed HEAD) with bash -euo pipefail. `npm link` goes to a temp global prefix
  * (npm_config_prefix), so the machine's global npm dir is not touched; its bin dir is put on
- * PATH as npm's global bin dir is on a user's. Then `npx ctrbake` works from the clone too,
+ * PATH as npm's global bin dir is on a user's; the block's last line, `ctrbake --version`, must print
+ * the version of package.json. Then `npx ctrbake` works from the clone too,
  * and the clone's `git status` is clean (npm ci never rewrites package-lock.json).
  * npm ci needs the npm registry or npm's cache: slow (1 to 3 min on 2 cores).
  */
