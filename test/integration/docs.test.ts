@@ -17,7 +17,10 @@
  *   holding product/app:1.4, product/agent:2.0 and product/db:9.1 (./docs-images.ts).
  *   A failure names the doc, the block's line, the block and its output.
  *
- * Also checked: every relative link and anchor resolves; no example.org/.com/.net URL is given
+ * Also checked: every relative link and anchor resolves (and every docs/*.md path the CLI, its
+ * help, the classes and scripts name); every ```ts block type-checks against the public API
+ * (`from 'ctrbake'` is src/index.ts; names a caller already has are declared, TS_EXAMPLE_CONTEXT);
+ * no example.org/.com/.net URL is given
  * as something to clone or fetch outside an illustrative block.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -130,6 +133,63 @@ describe('docs: structure', () => {
   it('the docs have shell blocks to run (the extraction works)', () => {
     expect(docsWithRunnable).toContain('README.md');
     expect(docsWithRunnable).toContain('docs/lock.md');
+  });
+});
+
+/**
+ * Names the docs' TypeScript examples use without defining them: what a caller already has.
+ * An example using another undefined name fails to type-check, as it would for a reader.
+ */
+const TS_EXAMPLE_CONTEXT: Record<string, string> = {
+  cacheDir: 'string',
+  lock: "import('ctrbake').LockFile",
+  diffIds: 'string[]',
+  signal: 'AbortSignal',
+  reporter: "import('ctrbake').Reporter",
+};
+
+/** `declare const` lines for the context names a block uses and does not declare itself. */
+function tsContext(body: string): string {
+  return Object.entries(TS_EXAMPLE_CONTEXT)
+    .filter(([name]) => new RegExp(`\\b${name}\\b`).test(body))
+    .filter(([name]) => !new RegExp(`\\b(?:const|let|var)\\s+(?:\\{[^}]*\\b${name}\\b[^}]*\\}|${name}\\b)`).test(body))
+    .map(([name, type]) => `declare const ${name}: ${type};`)
+    .join('\n');
+}
+
+describe('docs: TypeScript examples', () => {
+  it('every ```ts block type-checks against the public API (import from "ctrbake" = src/index.ts)', async () => {
+    const blocks = allBlocks.filter((b) => b.language === 'ts');
+    expect(blocks.length).toBeGreaterThan(0);
+    // Under the checkout (its /tmp/ is git-ignored) so that @types/node resolves.
+    const tmpRoot = join(ROOT, 'tmp');
+    const createdTmpRoot = !existsSync(tmpRoot);
+    await mkdir(tmpRoot, { recursive: true });
+    const dir = await mkdtemp(join(tmpRoot, 'docs-ts-'));
+    try {
+      const names = new Map<string, CodeBlock>();
+      for (const b of blocks) {
+        const name = `${b.doc.replace(/[/.]/g, '_')}_${b.line}.mts`;
+        names.set(name, b);
+        const api = join(ROOT, 'src', 'index.js');
+        const text = `${tsContext(b.body)}\n${b.body}\nexport {};\n`;
+        await writeFile(join(dir, name), text.replace(/(from |import\()'ctrbake'/g, `$1'${api}'`));
+      }
+      await writeFile(
+        join(dir, 'tsconfig.json'),
+        JSON.stringify({ extends: join(ROOT, 'tsconfig.json'), compilerOptions: { noEmit: true, rootDir: ROOT }, include: [join(dir, '*.mts')] }),
+      );
+      const r = await execa('npx', ['tsc', '-p', join(dir, 'tsconfig.json')], { cwd: ROOT, reject: false, all: true });
+      // Name the doc and line of each error instead of the temp file.
+      const report = (r.all ?? '').replace(/[^\s]*?([A-Za-z_-]+_md_(\d+)\.mts)\((\d+),\d+\)/g, (_m, file: string) => {
+        const b = names.get(file);
+        return b ? `${b.doc}:${b.line} (ts block)` : file;
+      });
+      expect(report).toBe('');
+      expect(r.exitCode).toBe(0);
+    } finally {
+      await rm(createdTmpRoot ? tmpRoot : dir, { recursive: true, force: true });
+    }
   });
 });
 
