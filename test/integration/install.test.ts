@@ -6,7 +6,8 @@
  * PATH as npm's global bin dir is on a user's; the block's last line, `ctrbake --version`, must print
  * the version of package.json. Then `npx ctrbake` works from the clone too,
  * and the clone's `git status` is clean (npm ci never rewrites package-lock.json).
- * npm ci needs the npm registry or npm's cache: slow (1 to 3 min on 2 cores).
+ * npm reads only its cache (npm_config_offline=true), which the checkout's own npm ci filled:
+ * tests reach no network. Slow: npm ci and npm link took 2 to 8 min on 2 busy cores.
  */
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -38,7 +39,7 @@ describe('README install', () => {
     const prefix = join(work, 'npm-global');
     await mkdir(prefix);
     await execa('git', ['clone', '--quiet', ROOT, clone]);
-    const env = { npm_config_prefix: prefix, PATH: `${join(prefix, 'bin')}:${process.env.PATH ?? '/usr/bin:/bin'}` };
+    const env = { npm_config_prefix: prefix, npm_config_offline: 'true', PATH: `${join(prefix, 'bin')}:${process.env.PATH ?? '/usr/bin:/bin'}` };
     const script = join(work, 'install.sh');
     await writeFile(script, `set -euo pipefail\n${installBlock()}\n`);
     const r = await execa('bash', [script], { cwd: clone, env, reject: false, all: true, timeout: 900_000 });
