@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
-# Installs what ctrbake's tests, demo and benchmarks need on Debian 12, as root.
+# Installs what ctrbake needs on Debian 12, as root, then the npm dependencies (npm ci).
 # Idempotent: does nothing when everything is present.
+#   install-deps.sh        what the tests and benchmarks need (`npm test`, `npm run bench`)
+#   install-deps.sh demo   only what `npm run demo` uses: a private dockerd (docker.io), a
+#                          registry on 127.0.0.1 (docker-registry) and busybox for the sample
 set -euo pipefail
 
-PACKAGES=(
-  docker.io podman skopeo docker-registry uidmap
+DEMO_PACKAGES=(docker.io docker-registry busybox-static)
+ALL_PACKAGES=(
+  "${DEMO_PACKAGES[@]}" podman skopeo uidmap
   squashfs-tools squashfs-tools-ng
-  busybox-static shellcheck apache2-utils attr jq e2fsprogs util-linux tar
+  shellcheck apache2-utils attr jq e2fsprogs util-linux tar
   debootstrap
   gcc libc6-dev
   chromium zstd
   genimage make fdisk
 )
+
+case "${1:-all}" in
+  all) PACKAGES=("${ALL_PACKAGES[@]}") ;;
+  demo) PACKAGES=("${DEMO_PACKAGES[@]}") ;;
+  *)
+    echo "install-deps: unknown set '$1': use 'demo' or nothing (everything the tests need)" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,6 +1,7 @@
 /**
  * The files steps use to talk to each other. Their formats are public and documented
- * in docs/formats.md; bump the version field on any incompatible change.
+ * in docs/lock.md (lock), docs/fetch.md (cache), docs/bake.md (manifest.json) and
+ * docs/report.md (layers.json); bump the version field on any incompatible change.
  */
 
 export interface Platform {
