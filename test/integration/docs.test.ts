@@ -142,6 +142,7 @@ describe('docs: structure', () => {
  */
 const TS_EXAMPLE_CONTEXT: Record<string, string> = {
   cacheDir: 'string',
+  lockPath: 'string',
   lock: "import('ctrbake').LockFile",
   diffIds: 'string[]',
   signal: 'AbortSignal',
