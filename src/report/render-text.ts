@@ -57,8 +57,12 @@ export function renderReportText(r: ReportResult): string {
     out.push(table(['SquashFS', 'size'], r.squashfs.map((q) => [q.path, `${formatSize(q.bytes)} (${q.bytes} bytes)`]), [false, true]));
   }
   out.push('');
-  out.push(`First boot, layout ${r.layout}: ${formatSize(r.firstBoot.totalBytes)} on the data partition (store ${formatSize(r.firstBoot.storeBytes)} unpacked).`);
-  out.push(table(['item', 'bytes', 'note'], r.firstBoot.items.map((i) => [i.name, formatSize(i.bytes), i.note]), [false, true, false]));
+  const fb = r.firstBoot;
+  out.push(
+    `First boot, layout ${r.layout} (${fb.engine}): writes ${formatSize(fb.writtenBytes)} to the data partition, which must hold ${formatSize(fb.totalBytes)} at the peak; ` +
+      `${formatSize(fb.rootfsBytes)} of payload in the rootfs (store ${formatSize(fb.storeBytes)} unpacked).`,
+  );
+  out.push(table(['item', 'partition', 'kind', 'bytes', 'note'], fb.items.map((i) => [i.name, i.partition, i.kind, formatSize(i.bytes), i.note]), [false, false, false, true, false]));
   if (r.budget) {
     out.push('');
     out.push(

@@ -12,7 +12,7 @@ import { completeFromCache, readReportInput, type ReportImageInput, type ReportI
 import { indexArchiveLayers } from './archive-source.js';
 import { withLayerTar } from './layer-source.js';
 import { scanStoreLayers } from './store-source.js';
-import { defaultLayout, LAYOUTS, modelFirstBoot, type Layout, type LayoutLayer } from './layout-model.js';
+import { defaultLayout, LAYOUTS, modelFirstBoot, PARTITIONS, type Layout, type LayoutLayer } from './layout-model.js';
 import { scanLayerTar, type LayerScan } from './scan-layer.js';
 import type { DuplicateGroup, DuplicateOccurrence, ImageReport, LayerReport, ReportResult, ReportTotals, SquashfsReport } from './types.js';
 import { roundUp } from './unpacked-model.js';
@@ -77,6 +77,9 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
   const blockSize = resolveBlockSize(options.blockSize);
   if (options.layout !== undefined && !LAYOUTS.includes(options.layout)) {
     throw new ConfigError(E_REPORT_OPTIONS, `--layout ${String(options.layout)} is not one of ${LAYOUTS.join(', ')}`);
+  }
+  if (options.payloadPartition !== undefined && !PARTITIONS.includes(options.payloadPartition)) {
+    throw new ConfigError(E_REPORT_OPTIONS, `--payload-on ${String(options.payloadPartition)} is not one of ${PARTITIONS.join(', ')}`);
   }
   const budget = resolveBudget(options);
   let input = options.input;
@@ -147,6 +150,8 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
       files: s.files,
       directories: s.directories,
       symlinks: s.symlinks,
+      ...(s.tarSplitBytes !== undefined ? { tarSplitBytes: s.tarSplitBytes } : {}),
+      inodes: s.files + s.directories + s.symlinks + s.specials,
       images,
       shared: images.length > 1,
     });
@@ -184,12 +189,19 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
   const duplicates = findDuplicates(scanOf, byDigest, blockSize);
   const squashfs = await checkSquashfsOutputs(input);
 
-  const layoutLayers = new Map<string, LayoutLayer>([...layerBy].map(([k, l]) => [k, { key: k, unpackedBytes: l.unpackedBytes, tarBytes: l.tarBytes }]));
+  const layoutLayers = new Map<string, LayoutLayer>(
+    [...layerBy].map(([k, l]) => [k, { key: k, unpackedBytes: l.unpackedBytes, tarBytes: l.tarBytes, inodes: l.inodes, ...(l.tarSplitBytes !== undefined ? { tarSplitBytes: l.tarSplitBytes } : {}) }]),
+  );
   const firstBoot = modelFirstBoot(
     layout,
     images.map((i, n) => ({ reference: i.reference, configSize: i.configBytes, layers: imageChains[n]!, ...(i.archive ? { archiveBytes: i.archive.bytes } : {}) })),
     layoutLayers,
     blockSize,
+    {
+      ...(input.engine ? { engine: input.engine } : {}),
+      ...(options.payloadPartition ? { payloadPartition: options.payloadPartition } : {}),
+      storeImageBytes: squashfs.reduce((s, q) => s + q.bytes, 0),
+    },
   );
 
   const uniqueConfigs = new Map(images.map((i) => [i.imageId, i.configBytes]));
