@@ -190,7 +190,7 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
   const squashfs = await checkSquashfsOutputs(input);
 
   const layoutLayers = new Map<string, LayoutLayer>(
-    [...layerBy].map(([k, l]) => [k, { key: k, unpackedBytes: l.unpackedBytes, tarBytes: l.tarBytes, inodes: l.inodes, ...(l.tarSplitBytes !== undefined ? { tarSplitBytes: l.tarSplitBytes } : {}) }]),
+    [...layerBy].map(([k, l]) => [k, { key: k, unpackedBytes: l.unpackedBytes, tarBytes: l.tarBytes, inodes: l.inodes, directories: l.directories, ...(l.tarSplitBytes !== undefined ? { tarSplitBytes: l.tarSplitBytes } : {}) }]),
   );
   const firstBoot = modelFirstBoot(
     layout,
