@@ -152,7 +152,10 @@ describe('sizes against ground truth', () => {
       expect(d).toBeLessThanOrEqual(model[i]!);
       expect(model[i]! - d).toBeLessThanOrEqual(2 * 4096);
     });
-    expect(r.firstBoot.storeBytes - r.firstBoot.items.find((i) => i.name === 'engine metadata')!.bytes).toBe(model.reduce((a, b) => a + b, 0));
+    // storeBytes: the chains' contents plus the engine's layer and image records.
+    const contents = model.reduce((a, b) => a + b, 0);
+    expect(r.firstBoot.storeBytes).toBeGreaterThan(contents);
+    expect(r.firstBoot.storeBytes - contents).toBeLessThan(64 * 4096);
   });
 
   it('compressed sizes are the blob sizes plus the config', async () => {
@@ -239,14 +242,23 @@ describe('sharing and duplicates', () => {
 });
 
 describe('first boot and budgets', () => {
-  it('archive layout: archives + unpacked layers + the largest archive as load staging + metadata', async () => {
+  it('archive layout: archives in the rootfs; unpacked layers, records and the largest archive staged on the data partition', async () => {
     const fb = archiveReport.firstBoot;
     const manifest = JSON.parse(await readFile(join(archiveOut, 'manifest.json'), 'utf8')) as BakeManifest;
     const archives = manifest.outputs.filter((o) => o.path.startsWith('archives/')).map((o) => o.size);
+    const archivesTotal = archives.reduce((a, b) => a + b, 0);
     expect(fb.layout).toBe('archive');
-    expect(fb.items.find((i) => i.name === 'archives')!.bytes).toBe(archives.reduce((a, b) => a + b, 0));
-    expect(fb.items.find((i) => i.name === 'load staging')!.bytes).toBe(Math.max(...archives));
+    expect(fb.items.find((i) => i.name === 'archives')).toMatchObject({ bytes: archivesTotal, partition: 'rootfs', kind: 'payload' });
+    expect(fb.rootfsBytes).toBe(archivesTotal);
+    expect(fb.items.find((i) => i.name === 'load staging')).toMatchObject({ bytes: archivesTotal, heldBytes: Math.max(...archives), partition: 'data' });
     expect(fb.items.find((i) => i.name === 'unpacked layers')!.bytes).toBe(archiveReport.totals.unpackedBytes);
+    // The loader's default payload dir is in the rootfs: the archives are not in the data partition's need.
+    expect(fb.totalBytes).toBe(fb.items.filter((i) => i.partition === 'data').reduce((a, i) => a + i.heldBytes, 0));
+    const onData = await report({ manifestPath: join(archiveOut, 'manifest.json'), cacheDir, payloadPartition: 'data' });
+    expect(onData.firstBoot.totalBytes - fb.totalBytes).toBe(archivesTotal);
+    const cliOnData = await runCli(['report', '--manifest', join(archiveOut, 'manifest.json'), '--cache', cacheDir, '--payload-on', 'data', '--format', 'json']);
+    expect(cliOnData.code).toBe(0);
+    expect((JSON.parse(cliOnData.stdout) as { firstBoot: { totalBytes: number } }).firstBoot.totalBytes).toBe(onData.firstBoot.totalBytes);
     // Before baking (what bake's budget check sees), the archives are estimated from the layer tars.
     const before = await report({ lockPath: lock1, cacheDir });
     const estimated = before.firstBoot.items.find((i) => i.name === 'archives')!.bytes;
@@ -296,7 +308,7 @@ describe('bake with a budget', () => {
     expect(cli.stderr).toMatch(/over by .*Largest images: /);
     expect(await readdir(parent)).toEqual([]);
     const store = await runCli(['bake', '--lock', lock1, '--cache', cacheDir, '--mode', 'store', '-o', out, '--partition-size', '200K', '--watermark', '90', '--reserve', '100K']);
-    // split layout: only metadata at first boot (163840 bytes here), over 90% of 200K less 100K.
+    // split layout: records and the engine's first start (over 1 MiB), over 90% of 200K less 100K.
     expect(store.code).toBe(3);
     expect(store.stderr).toContain('split layout');
     expect(await readdir(parent)).toEqual([]);
