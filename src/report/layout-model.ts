@@ -60,8 +60,10 @@ export interface LayoutLayer {
   inodes?: number;
   /** Directories among them. */
   directories?: number;
-  /** The engines' gzipped tar-split of the layer; estimated from tarBytes when unknown. */
+  /** The engines' gzipped tar-split of the layer (docker's size, estimated); from tarBytes when unknown. */
   tarSplitBytes?: number;
+  /** tarSplitBytes is the engine's own file's size (read from a baked store): no engine factor. */
+  tarSplitExact?: boolean;
 }
 
 export interface LayoutImage {
@@ -161,7 +163,8 @@ export function modelFirstBoot(layout: Layout, images: readonly LayoutImage[], l
     const t: Tally = { bytes: 0, inodes: 0, journaled: 0 };
     for (const k of unique) {
       const bottom = bottoms.has(k) && !images.some((i) => i.layers.indexOf(k) > 0);
-      const tarSplit = block(tarSplitOf(layerOf(k)) * (engine === 'podman' ? PODMAN_TAR_SPLIT_FACTOR : 1));
+      const factor = engine === 'podman' && !layerOf(k)?.tarSplitExact ? PODMAN_TAR_SPLIT_FACTOR : 1;
+      const tarSplit = block(tarSplitOf(layerOf(k)) * factor);
       if (engine === 'docker') {
         const files = 3 + (bottom ? 0 : 1);
         t.bytes += B + files * B + tarSplit + B + B + (bottom ? 0 : 2 * B) + longLink;

@@ -151,6 +151,7 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
       directories: s.directories,
       symlinks: s.symlinks,
       ...(s.tarSplitBytes !== undefined ? { tarSplitBytes: s.tarSplitBytes } : {}),
+      ...(s.tarSplitExact ? { tarSplitExact: true } : {}),
       inodes: s.files + s.directories + s.symlinks + s.specials,
       images,
       shared: images.length > 1,
@@ -190,7 +191,7 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
   const squashfs = await checkSquashfsOutputs(input);
 
   const layoutLayers = new Map<string, LayoutLayer>(
-    [...layerBy].map(([k, l]) => [k, { key: k, unpackedBytes: l.unpackedBytes, tarBytes: l.tarBytes, inodes: l.inodes, directories: l.directories, ...(l.tarSplitBytes !== undefined ? { tarSplitBytes: l.tarSplitBytes } : {}) }]),
+    [...layerBy].map(([k, l]) => [k, { key: k, unpackedBytes: l.unpackedBytes, tarBytes: l.tarBytes, inodes: l.inodes, directories: l.directories, ...(l.tarSplitBytes !== undefined ? { tarSplitBytes: l.tarSplitBytes } : {}), ...(l.tarSplitExact ? { tarSplitExact: true } : {}) }]),
   );
   const firstBoot = modelFirstBoot(
     layout,

@@ -34,6 +34,8 @@ export interface LayerScan {
   contents: ScannedFile[];
   /** The engines' gzipped tar-split of this layer (tar-split-size.ts); unknown when not read from a layer tar. */
   tarSplitBytes?: number;
+  /** tarSplitBytes is the size of the engine's own file (read from a baked store), not an estimate. */
+  tarSplitExact?: boolean;
 }
 
 interface Node {

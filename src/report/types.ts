@@ -21,6 +21,8 @@ export interface LayerReport {
   inodes: number;
   /** The engines' gzipped tar-split of this layer (estimate; absent when measured from a store). */
   tarSplitBytes?: number;
+  /** tarSplitBytes read from the baked store (the engine's own file), not estimated. */
+  tarSplitExact?: boolean;
   /** References of the images that use this layer. */
   images: string[];
   shared: boolean;

@@ -199,6 +199,15 @@ describe('without the cache', () => {
       squashfs: x.squashfs,
     });
     expect(pick(r)).toEqual(pick(storeReport));
+    // The store's own tar-split files (what split copies to the device), and the estimate the
+    // cache gives (tar-split-size.ts): within 25 % of dockerd's on these small synthetic layers
+    // (within 1 % on the benchmark's image set, test/integration/size-model.test.ts).
+    for (const l of r.layers) {
+      expect(l.tarSplitExact).toBe(true);
+      const estimate = storeReport.layers.find((x) => x.digest === l.digest)!.tarSplitBytes!;
+      console.log(`tar-split ${l.digest.slice(7, 19)}: dockerd ${l.tarSplitBytes}, estimated ${estimate}`);
+      expect(Math.abs(estimate - l.tarSplitBytes!)).toBeLessThanOrEqual(Math.max(16, 0.25 * l.tarSplitBytes!));
+    }
   });
 
   it('reads the layers from the overlay dirs inside a podman store.tar; the default layout is podman-ro', async () => {
