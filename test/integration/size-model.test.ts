@@ -7,8 +7,8 @@
  * the report's `firstBoot.writtenBytes` for that layout.
  *
  * Image set: bench/lib/image-set.ts at CTRBAKE_SIZE_MODEL_SCALE (default 0.1: three images, seven
- * layers with one shared base, ~2,500 files, ~29 MiB of files; ~3 min). The full set
- * (scale 1: ~260 MiB, ~9,000 files; ~20 min): `CTRBAKE_SIZE_MODEL_SCALE=1 npx vitest run
+ * layers with one shared base, ~2,500 files, ~29 MiB of files; ~6 min). The full set
+ * (scale 1: ~260 MiB, ~9,000 files; ~23 min): `CTRBAKE_SIZE_MODEL_SCALE=1 npx vitest run
  * test/integration/size-model.test.ts`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
