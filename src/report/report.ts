@@ -15,6 +15,7 @@ import { scanStoreLayers } from './store-source.js';
 import { defaultLayout, LAYOUTS, modelFirstBoot, PARTITIONS, type Layout, type LayoutLayer } from './layout-model.js';
 import { scanLayerTar, type LayerScan } from './scan-layer.js';
 import type { DuplicateGroup, DuplicateOccurrence, ImageReport, LayerReport, ReportResult, ReportTotals, SquashfsReport } from './types.js';
+import { formatSize } from './size.js';
 import { roundUp } from './unpacked-model.js';
 
 export const E_REPORT_OPTIONS = 'E_REPORT_OPTIONS';
@@ -244,7 +245,11 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
   if (budget) {
     result.budget = judgeBudget(budget, firstBoot.totalBytes);
     if (!result.budget.fits) {
-      const what = `the ${layout} layout (first boot on the data partition)`;
+      const payload = firstBoot.items.filter((i) => i.kind === 'payload');
+      const where = payload.length
+        ? `; its payload (${payload.map((i) => `${i.name}, ${formatSize(i.bytes)}`).join('; ')}) is ${payload[0]!.partition === 'rootfs' ? 'in the rootfs, not counted (--payload-on data if the loader puts it on the data partition)' : 'on the data partition, counted'}`
+        : '';
+      const what = `the ${layout} layout (data partition at the peak of the first boot${where})`;
       throw new ReportDoesNotFitError(result, doesNotFit(result.budget, what, images.map((i) => ({ reference: i.reference, bytes: i.unpackedBytes }))));
     }
   }

@@ -292,6 +292,8 @@ describe('first boot and budgets', () => {
     expect(cli.code).toBe(3);
     expect(cli.stderr).toContain('E_DOES_NOT_FIT');
     expect(cli.stderr).toContain('over by 1000 B');
+    // The budget names the partition: the archives are in the rootfs and not counted.
+    expect(cli.stderr).toMatch(/data partition at the peak of the first boot; its payload \(archives, [^)]+\) is in the rootfs, not counted \(--payload-on data/);
     expect(cli.stderr).toContain(f.b1.reference);
     expect(cli.stdout).toContain('DOES NOT FIT');
     const fits = await runCli(['report', '--manifest', join(archiveOut, 'manifest.json'), '--cache', cacheDir, '--partition-size', String(need * 2), '--watermark', '50%']);
