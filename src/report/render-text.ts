@@ -58,11 +58,14 @@ export function renderReportText(r: ReportResult): string {
   }
   out.push('');
   const fb = r.firstBoot;
-  out.push(
-    `First boot, layout ${r.layout} (${fb.engine}): writes ${formatSize(fb.writtenBytes)} to the data partition, which must hold ${formatSize(fb.totalBytes)} at the peak; ` +
-      `${formatSize(fb.rootfsBytes)} of payload in the rootfs (store ${formatSize(fb.storeBytes)} unpacked).`,
-  );
-  out.push(table(['item', 'partition', 'kind', 'bytes', 'note'], fb.items.map((i) => [i.name, i.partition, i.kind, formatSize(i.bytes), i.note]), [false, false, false, true, false]));
+  out.push(`First boot, layout ${r.layout} (${fb.engine}): ${formatSize(fb.writtenBytes)} written to the data partition, ${formatSize(fb.totalBytes)} held at the peak;`);
+  out.push(`payload in the rootfs: ${formatSize(fb.rootfsBytes)}; store ${formatSize(fb.storeBytes)} unpacked.`);
+  // The note's first clause keeps the table within a terminal; JSON and HTML carry it whole.
+  const brief = (note: string) => {
+    const first = note.split(/; /)[0]!;
+    return first.length <= 60 ? first : `${first.slice(0, first.lastIndexOf(' ', 56))} ...`;
+  };
+  out.push(table(['item', 'partition', 'kind', 'bytes', 'note'], fb.items.map((i) => [i.name, i.partition, i.kind, formatSize(i.bytes), brief(i.note)]), [false, false, false, true, false]));
   if (r.budget) {
     out.push('');
     out.push(
