@@ -23,6 +23,7 @@ interface BakeArgs extends GlobalArgs {
   reserve?: string;
   layout?: Layout;
   fsBlockSize?: number;
+  payloadOn?: 'rootfs' | 'data';
   force: boolean;
   verifyOutputs: boolean;
   squashfs: boolean;
@@ -89,6 +90,7 @@ export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
             reserve: argv.reserve,
             ...(argv.layout ? { layout: argv.layout } : {}),
             ...(argv.fsBlockSize !== undefined ? { blockSize: argv.fsBlockSize } : {}),
+            ...(argv.payloadOn ? { payloadPartition: argv.payloadOn } : {}),
           },
           reporter,
           signal,

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../errors.js';
 import { layersFileFromReport, LAYERS_FILE } from '../report/layers-file.js';
-import { LAYOUTS, type Layout } from '../report/layout-model.js';
+import { LAYOUTS, PARTITIONS, type Layout, type Partition } from '../report/layout-model.js';
 import { renderReportHtml } from '../report/render-html.js';
 import { renderReportText } from '../report/render-text.js';
 import { report, ReportDoesNotFitError, type ReportResult } from '../report/report.js';
@@ -29,7 +29,8 @@ export function budgetOptions<T>(y: Argv<T>): Argv<T> {
     .option('watermark', { type: 'string', describe: 'with --partition-size: fill at most this percentage of it (default 90)' })
     .option('reserve', { type: 'string', describe: 'with --partition-size: bytes kept free for other data (default 0)' })
     .option('layout', { choices: LAYOUTS, describe: 'device layout for the first-boot model (default: from the bake mode and storage driver)' })
-    .option('fs-block-size', { type: 'number', describe: 'block size of the data partition\'s filesystem (default 4096)' }) as unknown as Argv<T>;
+    .option('fs-block-size', { type: 'number', describe: 'block size of the data partition\'s filesystem (default 4096)' })
+    .option('payload-on', { choices: PARTITIONS, describe: 'where the loader puts the archives or store image: rootfs (its default --payload-dir) or data (a --payload-dir on the data partition, counted in the budget)' }) as unknown as Argv<T>;
 }
 
 interface ReportArgs extends GlobalArgs {
@@ -42,6 +43,7 @@ interface ReportArgs extends GlobalArgs {
   reserve?: string;
   layout?: Layout;
   fsBlockSize?: number;
+  payloadOn?: Partition;
   format: ReportFormat;
   output?: string;
   writeLayers?: boolean;
@@ -90,6 +92,7 @@ export const reportCommand: CommandModule<GlobalArgs, ReportArgs> = {
             reserve: argv.reserve,
             ...(argv.layout ? { layout: argv.layout } : {}),
             ...(argv.fsBlockSize !== undefined ? { blockSize: argv.fsBlockSize } : {}),
+            ...(argv.payloadOn ? { payloadPartition: argv.payloadOn } : {}),
             reporter,
             signal,
           });

@@ -37,6 +37,7 @@ export async function checkBakeBudget(options: BakeBudgetOptions): Promise<Budge
     partitionSize: options.partitionSize,
     watermarkPct: options.watermarkPct,
     reserve: options.reserve,
+    ...(options.payloadPartition ? { payloadPartition: options.payloadPartition } : {}),
     ...(options.reporter ? { reporter: options.reporter } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });

@@ -14,6 +14,12 @@ export interface BudgetOptions {
   partitionSize?: string | number;
   watermarkPct?: string | number;
   reserve?: string | number;
+  /**
+   * Where the loader puts the payload (archives, store SquashFS): 'rootfs' (its default
+   * --payload-dir, /usr/share/ctrbake, in the read-only rootfs) or 'data' (a --payload-dir on
+   * the data partition). Only payload on the data partition counts against the budget.
+   */
+  payloadPartition?: 'rootfs' | 'data';
 }
 
 export interface ResolvedBudget {

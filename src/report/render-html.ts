@@ -165,8 +165,8 @@ ${htmlTable(
   r.duplicates.slice(0, 100).map((d) => [d.sha256.slice(0, 16), formatSize(d.size), formatSize(d.wastedBytes), d.occurrences.map((o) => `${short(o.layer)}:/${o.path}`).join('  ')]),
   [false, true, true, false],
 )}
-<h2>First boot: data partition (${esc(r.layout)})</h2>
-${htmlTable(['item', 'bytes', 'note'], r.firstBoot.items.map((i) => [i.name, formatSize(i.bytes), i.note]), [false, true, false])}
+<h2>First boot (${esc(r.layout)}): ${esc(formatSize(r.firstBoot.writtenBytes))} written to the data partition, ${esc(formatSize(r.firstBoot.totalBytes))} held at the peak</h2>
+${htmlTable(['item', 'partition', 'kind', 'bytes', 'note'], r.firstBoot.items.map((i) => [i.name, i.partition, i.kind, formatSize(i.bytes), i.note]), [false, false, false, true, false])}
 ${r.squashfs.length ? `<h2>SquashFS</h2>${htmlTable(['file', 'bytes'], r.squashfs.map((q) => [q.path, String(q.bytes)]), [false, true])}` : ''}
 ${r.budget ? `<h2>Budget</h2><p class="${r.budget.fits ? 'fits' : 'over'}">${r.budget.fits ? 'Fits' : 'Does not fit'}: needs ${esc(formatSize(r.budget.needBytes))}, ${esc(describeBudget(r.budget))}.</p>` : ''}
 <script>${JS}</script>

@@ -57,8 +57,15 @@ export function renderReportText(r: ReportResult): string {
     out.push(table(['SquashFS', 'size'], r.squashfs.map((q) => [q.path, `${formatSize(q.bytes)} (${q.bytes} bytes)`]), [false, true]));
   }
   out.push('');
-  out.push(`First boot, layout ${r.layout}: ${formatSize(r.firstBoot.totalBytes)} on the data partition (store ${formatSize(r.firstBoot.storeBytes)} unpacked).`);
-  out.push(table(['item', 'bytes', 'note'], r.firstBoot.items.map((i) => [i.name, formatSize(i.bytes), i.note]), [false, true, false]));
+  const fb = r.firstBoot;
+  out.push(`First boot, layout ${r.layout} (${fb.engine}): ${formatSize(fb.writtenBytes)} written to the data partition, ${formatSize(fb.totalBytes)} held at the peak;`);
+  out.push(`payload in the rootfs: ${formatSize(fb.rootfsBytes)}; store ${formatSize(fb.storeBytes)} unpacked.`);
+  // The note's first clause keeps the table within a terminal; JSON and HTML carry it whole.
+  const brief = (note: string) => {
+    const first = note.split(/; /)[0]!;
+    return first.length <= 60 ? first : `${first.slice(0, first.lastIndexOf(' ', 56))} ...`;
+  };
+  out.push(table(['item', 'partition', 'kind', 'bytes', 'note'], fb.items.map((i) => [i.name, i.partition, i.kind, formatSize(i.bytes), brief(i.note)]), [false, false, false, true, false]));
   if (r.budget) {
     out.push('');
     out.push(

@@ -12,9 +12,10 @@ import { cacheLockOf, completeFromCache, readReportInput, type ReportImageInput,
 import { indexArchiveLayers } from './archive-source.js';
 import { withLayerTar } from './layer-source.js';
 import { scanStoreLayers } from './store-source.js';
-import { defaultLayout, LAYOUTS, modelFirstBoot, type Layout, type LayoutLayer } from './layout-model.js';
+import { defaultLayout, LAYOUTS, modelFirstBoot, PARTITIONS, type Layout, type LayoutLayer } from './layout-model.js';
 import { scanLayerTar, type LayerScan } from './scan-layer.js';
 import type { DuplicateGroup, DuplicateOccurrence, ImageReport, LayerReport, ReportResult, ReportTotals, SquashfsReport } from './types.js';
+import { formatSize } from './size.js';
 import { roundUp } from './unpacked-model.js';
 
 export const E_REPORT_OPTIONS = 'E_REPORT_OPTIONS';
@@ -77,6 +78,9 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
   const blockSize = resolveBlockSize(options.blockSize);
   if (options.layout !== undefined && !LAYOUTS.includes(options.layout)) {
     throw new ConfigError(E_REPORT_OPTIONS, `--layout ${String(options.layout)} is not one of ${LAYOUTS.join(', ')}`);
+  }
+  if (options.payloadPartition !== undefined && !PARTITIONS.includes(options.payloadPartition)) {
+    throw new ConfigError(E_REPORT_OPTIONS, `--payload-on ${String(options.payloadPartition)} is not one of ${PARTITIONS.join(', ')}`);
   }
   const budget = resolveBudget(options);
   let input = options.input;
@@ -150,6 +154,9 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
       files: s.files,
       directories: s.directories,
       symlinks: s.symlinks,
+      ...(s.tarSplitBytes !== undefined ? { tarSplitBytes: s.tarSplitBytes } : {}),
+      ...(s.tarSplitExact ? { tarSplitExact: true } : {}),
+      inodes: s.files + s.directories + s.symlinks + s.specials,
       images,
       shared: images.length > 1,
     });
@@ -187,12 +194,19 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
   const duplicates = findDuplicates(scanOf, byDigest, blockSize);
   const squashfs = await checkSquashfsOutputs(input);
 
-  const layoutLayers = new Map<string, LayoutLayer>([...layerBy].map(([k, l]) => [k, { key: k, unpackedBytes: l.unpackedBytes, tarBytes: l.tarBytes }]));
+  const layoutLayers = new Map<string, LayoutLayer>(
+    [...layerBy].map(([k, l]) => [k, { key: k, unpackedBytes: l.unpackedBytes, tarBytes: l.tarBytes, inodes: l.inodes, directories: l.directories, ...(l.tarSplitBytes !== undefined ? { tarSplitBytes: l.tarSplitBytes } : {}), ...(l.tarSplitExact ? { tarSplitExact: true } : {}) }]),
+  );
   const firstBoot = modelFirstBoot(
     layout,
     images.map((i, n) => ({ reference: i.reference, configSize: i.configBytes, layers: imageChains[n]!, ...(i.archive ? { archiveBytes: i.archive.bytes } : {}) })),
     layoutLayers,
     blockSize,
+    {
+      ...(input.engine ? { engine: input.engine } : {}),
+      ...(options.payloadPartition ? { payloadPartition: options.payloadPartition } : {}),
+      storeImageBytes: squashfs.reduce((s, q) => s + q.bytes, 0),
+    },
   );
 
   const uniqueConfigs = new Map(images.map((i) => [i.imageId, i.configBytes]));
@@ -234,7 +248,11 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
   if (budget) {
     result.budget = judgeBudget(budget, firstBoot.totalBytes);
     if (!result.budget.fits) {
-      const what = `the ${layout} layout (first boot on the data partition)`;
+      const payload = firstBoot.items.filter((i) => i.kind === 'payload');
+      const where = payload.length
+        ? `; its payload (${payload.map((i) => `${i.name}, ${formatSize(i.bytes)}`).join('; ')}) is ${payload[0]!.partition === 'rootfs' ? 'in the rootfs, not counted (--payload-on data if the loader puts it on the data partition)' : 'on the data partition, counted'}`
+        : '';
+      const what = `the ${layout} layout (data partition at the peak of the first boot${where})`;
       throw new ReportDoesNotFitError(result, doesNotFit(result.budget, what, images.map((i) => ({ reference: i.reference, bytes: i.unpackedBytes }))));
     }
   }

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { TarInput, type TarEntry, type TarEntryType } from '../squashfs/writer/tar-input.js';
+import { TarSplitSizer } from './tar-split-size.js';
 import { directoryBytes, roundUp, symlinkBytes } from './unpacked-model.js';
 
 export interface ScannedFile {
@@ -31,6 +32,10 @@ export interface LayerScan {
   whiteouts: number;
   /** Regular files with content (size > 0), for duplicate detection. */
   contents: ScannedFile[];
+  /** The engines' gzipped tar-split of this layer (tar-split-size.ts); unknown when not read from a layer tar. */
+  tarSplitBytes?: number;
+  /** tarSplitBytes is the size of the engine's own file (read from a baked store), not an estimate. */
+  tarSplitExact?: boolean;
 }
 
 interface Node {
@@ -139,9 +144,11 @@ export async function hashEntryData(reader: TarInput): Promise<string> {
 
 export async function scanLayerTar(source: AsyncIterable<Uint8Array>, blockSize: number): Promise<LayerScan> {
   const scanner = new LayerScanner();
+  const tarSplit = new TarSplitSizer();
   const counted = (async function* () {
     for await (const chunk of source) {
       scanner.tarBytes += chunk.byteLength;
+      tarSplit.write(chunk);
       yield chunk;
     }
   })();
@@ -159,5 +166,5 @@ export async function scanLayerTar(source: AsyncIterable<Uint8Array>, blockSize:
   } finally {
     await reader.close();
   }
-  return scanner.finish(blockSize);
+  return { ...scanner.finish(blockSize), tarSplitBytes: await tarSplit.finish() };
 }

@@ -16,6 +16,9 @@ export const STORE_TAR = 'store.tar';
 
 const LAYER_DIR = /^(?:overlay2|overlay)\/([^/]+)\/diff(?:\/(.*))?$/;
 const DOCKER_META = /^image\/overlay2\/layerdb\/sha256\/([0-9a-f]{64})\/(cache-id|diff)$/;
+/** The engines' own tar-split files: their size is what a device copies (split) or writes. */
+const DOCKER_TAR_SPLIT = /^image\/overlay2\/layerdb\/sha256\/([0-9a-f]{64})\/tar-split\.json\.gz$/;
+const PODMAN_TAR_SPLIT = /^overlay-layers\/([0-9a-f]{64})\.tar-split\.gz$/;
 const DOCKER_CONFIG = /^image\/overlay2\/imagedb\/content\/sha256\/([0-9a-f]{64})$/;
 const PODMAN_LAYERS = 'overlay-layers/layers.json';
 const MAX_META = 16 * 1024 * 1024;
@@ -32,7 +35,8 @@ export async function scanStoreLayers(input: ReportInput, blockSize: number): Pr
   if (input.mode !== 'store' || !input.outDir || !input.outputs.some((o) => o.path === STORE_TAR)) return undefined;
   if (input.storageDriver !== 'overlay2' && input.storageDriver !== 'overlay') return undefined;
   const scanners = new Map<string, LayerScanner>();
-  const chains = new Map<string, { cacheId?: string; diff?: string }>();
+  const chains = new Map<string, { cacheId?: string; diff?: string; tarSplit?: number }>();
+  const podmanTarSplit = new Map<string, number>();
   let podmanLayers: Array<{ id?: string; 'diff-digest'?: string }> = [];
   const configSizes = new Map<string, number>();
   const reader = new TarInput(createReadStream(join(input.outDir, STORE_TAR), { highWaterMark: 1024 * 1024 }));
@@ -61,6 +65,10 @@ export async function scanStoreLayers(input: ReportInput, blockSize: number): Pr
         }
         continue;
       }
+      const dockerTarSplit = DOCKER_TAR_SPLIT.exec(name);
+      if (dockerTarSplit && entry.type === 'file') chains.set(dockerTarSplit[1]!, { ...chains.get(dockerTarSplit[1]!), tarSplit: entry.size });
+      const podmanSplit = PODMAN_TAR_SPLIT.exec(name);
+      if (podmanSplit && entry.type === 'file') podmanTarSplit.set(podmanSplit[1]!, entry.size);
       const config = DOCKER_CONFIG.exec(name);
       if (config && entry.type === 'file') configSizes.set(`sha256:${config[1]}`, entry.size);
       const meta = DOCKER_META.exec(name);
@@ -86,12 +94,17 @@ export async function scanStoreLayers(input: ReportInput, blockSize: number): Pr
     await reader.close();
   }
   const idToDiff = new Map<string, string>();
-  for (const c of chains.values()) if (c.cacheId && c.diff) idToDiff.set(c.cacheId, c.diff);
+  const tarSplitOf = new Map<string, number>(podmanTarSplit);
+  for (const c of chains.values()) {
+    if (c.cacheId && c.diff) idToDiff.set(c.cacheId, c.diff);
+    if (c.cacheId && c.tarSplit !== undefined) tarSplitOf.set(c.cacheId, c.tarSplit);
+  }
   for (const l of Array.isArray(podmanLayers) ? podmanLayers : []) if (l.id && l['diff-digest']) idToDiff.set(l.id, l['diff-digest']);
   const scans = new Map<string, LayerScan>();
   for (const [id, scanner] of scanners) {
     const diffId = idToDiff.get(id);
-    if (diffId) scans.set(diffId, scanner.finish(blockSize));
+    const tarSplitBytes = tarSplitOf.get(id);
+    if (diffId) scans.set(diffId, { ...scanner.finish(blockSize), ...(tarSplitBytes !== undefined ? { tarSplitBytes, tarSplitExact: true } : {}) });
   }
   return { scans, configSizes };
 }

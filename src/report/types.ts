@@ -17,6 +17,12 @@ export interface LayerReport {
   files: number;
   directories: number;
   symlinks: number;
+  /** Inodes the extracted layer holds (files, directories incl. its root, symlinks, devices). */
+  inodes: number;
+  /** The engines' gzipped tar-split of this layer (estimate; absent when measured from a store). */
+  tarSplitBytes?: number;
+  /** tarSplitBytes read from the baked store (the engine's own file), not estimated. */
+  tarSplitExact?: boolean;
   /** References of the images that use this layer. */
   images: string[];
   shared: boolean;
