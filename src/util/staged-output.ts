@@ -68,8 +68,11 @@ export async function stageOutput(outDir: string, options: StageOptions = {}): P
   await mkdir(parent, { recursive: true });
   const staging = await mkdtemp(join(parent, `${stagingPrefix(outDir)}${ownerTag(await currentOwner())}-`));
   let discarded: Promise<void> | undefined;
+  // Every call removes the dir again (after the previous removal): a signal's cleanup may run
+  // while an engine still starts and recreates its data-root in the dir; the owner's own
+  // discard, after the engine stopped, is the one that leaves nothing.
   const discard = (): Promise<void> => {
-    discarded ??= removeStaging(staging).then(() => unregister());
+    discarded = (discarded ?? Promise.resolve()).catch(() => undefined).then(() => removeStaging(staging)).then(() => unregister());
     return discarded;
   };
   const unregister = registerCleanup(`${options.label ?? 'output staging'} ${staging}`, discard);
