@@ -51,13 +51,18 @@ afterAll(async () => {
   await inputs?.close();
 });
 
-/** Runs one bake to the end; returns its duration. */
-async function bakeFully(lock: string, out: string, args: readonly string[]): Promise<number> {
-  const started = Date.now();
+/** Runs one bake to the end; returns how long it worked with its staging dir (in `parent`). */
+async function bakeFully(lock: string, out: string, args: readonly string[], parent: string): Promise<number> {
   const run = startCli(bakeArgs(lock, inputs.cacheDir, out, args));
+  let staged: number | undefined;
+  const watch = setInterval(() => {
+    if (staged === undefined) void stagingDirs(parent).then((d) => (staged ??= d.length > 0 ? Date.now() : undefined));
+  }, 10);
   const r = await run.child;
+  clearInterval(watch);
   expect(r.exitCode, r.stderr).toBe(0);
-  return Date.now() - started;
+  expect(staged, 'the bake never had a staging dir').toBeDefined();
+  return Date.now() - staged!;
 }
 
 async function noLeftovers(parent: string, pid: number): Promise<void> {
@@ -77,9 +82,9 @@ describe.each(MODES)('bake $name: cut by signals at random points', ({ name, arg
   beforeAll(async () => {
     await mkdir(parent(), { recursive: true });
     const ref = join(parent(), 'REF');
-    duration = await bakeFully(inputs.lockArm64, ref, args);
+    duration = await bakeFully(inputs.lockArm64, ref, args, parent());
     outputs.push({ lock: inputs.lockArm64, files: (await snapshot(ref))! });
-    duration = Math.min(duration, await bakeFully(inputs.lockAmd64, out(), args));
+    duration = Math.min(duration, await bakeFully(inputs.lockAmd64, out(), args, parent()));
     outputs.push({ lock: inputs.lockAmd64, files: (await snapshot(out()))! });
     expect(outputs[0]!.files).not.toEqual(outputs[1]!.files);
   }, 600_000);
@@ -101,6 +106,8 @@ describe.each(MODES)('bake $name: cut by signals at random points', ({ name, arg
       const started = Date.now();
       run = startCli(bakeArgs(to.lock, inputs.cacheDir, out(), args));
       // The cut lands inside real work: the bake is running, has reported, and its staging dir exists.
+      // The cut point is counted from the staging dir's appearance: engine, images, store, commit.
+      let stagedAt: number | undefined;
       const landed = await new Promise<{ event: unknown; ms: number } | undefined>((resolve) => {
         let busy = false;
         const timer = setInterval(async () => {
@@ -112,8 +119,19 @@ describe.each(MODES)('bake $name: cut by signals at random points', ({ name, arg
               resolve(undefined);
               return;
             }
-            if (Date.now() - started < delay || run.lines.length === 0) return;
-            if ((await stagingDirs(parent())).length === 0 || run.child.exitCode !== null) return;
+            const staging = (await stagingDirs(parent())).length > 0;
+            if (stagedAt === undefined) {
+              if (staging) stagedAt = Date.now();
+              return;
+            }
+            if (Date.now() - stagedAt < delay || run.lines.length === 0) return;
+            // Gone again: the bake committed; a cut now would be after the work (tried again, earlier).
+            if (!staging) {
+              clearInterval(timer);
+              resolve(undefined);
+              return;
+            }
+            if (run.child.exitCode !== null) return;
             clearInterval(timer);
             run.child.kill(signal);
             resolve({ event: run.lines.at(-1)?.event, ms: Date.now() - started });
@@ -124,7 +142,7 @@ describe.each(MODES)('bake $name: cut by signals at random points', ({ name, arg
       });
       r = await run.child;
       if (landed) {
-        console.log(`bake-faults: ${name} ${signal} after ${landed.ms} ms (last event ${String(landed.event)}): exit ${r.exitCode}`);
+        console.log(`bake-faults: ${name} ${signal} ${landed.ms} ms after the start, ${Math.round(delay)} ms into the work (last event ${String(landed.event)}): exit ${r.exitCode}`);
         break;
       }
       expect(r.exitCode, `a bake that ended before its cut failed: ${r.stderr}`).toBe(0);
