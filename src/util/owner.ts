@@ -56,7 +56,27 @@ export async function readOwner(dir: string): Promise<Owner | undefined> {
 export async function isOwnerGone(dir: string, self?: Owner): Promise<boolean> {
   const me = self ?? (await currentOwner());
   const owner = await readOwner(dir);
-  if (!owner || owner.pidNamespace !== me.pidNamespace) return false;
+  return owner !== undefined && isGone(owner, me);
+}
+
+/**
+ * The owner as a name fragment ("PID-STARTTIME-PIDNS"): a dir created with it in its name
+ * (mkdtemp) names its owner from the first instant, with no window before an owner file exists.
+ */
+export function ownerTag(owner: Owner): string {
+  return `${owner.pid}-${owner.startTime}-${/\d+/.exec(owner.pidNamespace)?.[0] ?? '0'}`;
+}
+
+/** The owner named by a tag that `name` holds after `prefix`; undefined when it holds none. */
+export function ownerFromName(name: string, prefix: string, self: Owner): Owner | undefined {
+  const match = /^(\d+)-(\d+)-(\d+)-/.exec(name.slice(prefix.length));
+  if (!match) return undefined;
+  return { pid: Number(match[1]), startTime: match[2]!, pidNamespace: self.pidNamespace.replace(/\d+/, match[3]!) };
+}
+
+/** True when the owner is in our pid namespace and is gone (see isOwnerGone). */
+export async function isGone(owner: Owner, self: Owner): Promise<boolean> {
+  if (owner.pidNamespace !== self.pidNamespace) return false;
   const start = await startTimeOf(owner.pid);
   return start === undefined || start !== owner.startTime;
 }

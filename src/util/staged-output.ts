@@ -2,8 +2,9 @@
  * A directory output appears whole or not at all, and an interrupted run leaves the previous
  * one exactly as it was (docs/bake.md, "Output"):
  *
- *   PARENT/.NAME.ctrbake-XXXXXX/   staging dir, same filesystem as OUT (renames stay atomic)
- *     owner                        the process that owns it (util/owner.ts)
+ *   PARENT/.NAME.ctrbake-PID-START-NS-XXXXXX/   staging dir, same filesystem as OUT (renames stay atomic)
+ *   (the owner's pid, start time and pid namespace are in the name, util/owner.ts: no window
+ *   in which a staging dir exists without naming its owner)
  *     out/                         what becomes OUT, written completely first
  *     work/                        scratch, goes with the staging dir
  *     committing                   written (and synced) once out/ is complete, just before the renames
@@ -13,7 +14,7 @@
  * runs in between, so SIGINT/SIGTERM see OUT either old or new. After a SIGKILL (or a power
  * loss) between the renames OUT is missing: the next run of the command finds the staging dir
  * of the dead owner and restores OUT (out/ when `committing` exists, else nothing to restore)
- * before anything else. Staging dirs of live processes and those without an owner file are
+ * before anything else. Staging dirs of live processes (and of other pid namespaces) are
  * never touched.
  */
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, writeFileSync } from 'node:fs';
@@ -21,7 +22,7 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CtrbakeError } from '../errors.js';
 import { registerCleanup } from './cleanup.js';
-import { currentOwner, isOwnerGone, OWNER_FILE, writeOwnerFile } from './owner.js';
+import { currentOwner, isGone, ownerFromName, ownerTag } from './owner.js';
 
 const COMMIT_MARKER = 'committing';
 
@@ -58,30 +59,26 @@ function syncPath(path: string): void {
   }
 }
 
-/**
- * Removes a staging dir with its owner file last: a run killed while removing it leaves a dir
- * the next run still recognises as a dead run's (and removes).
- */
-async function removeStaging(staging: string): Promise<void> {
-  const entries = await readdir(staging).catch(() => [] as string[]);
-  for (const e of entries) if (e !== OWNER_FILE) await rm(join(staging, e), { recursive: true, force: true, maxRetries: 3 });
-  await rm(staging, { recursive: true, force: true, maxRetries: 3 });
+function removeStaging(staging: string): Promise<void> {
+  return rm(staging, { recursive: true, force: true, maxRetries: 3 });
 }
 
 export async function stageOutput(outDir: string, options: StageOptions = {}): Promise<StagedOutput> {
   const parent = dirname(outDir);
   await mkdir(parent, { recursive: true });
-  const staging = await mkdtemp(join(parent, stagingPrefix(outDir)));
+  const staging = await mkdtemp(join(parent, `${stagingPrefix(outDir)}${ownerTag(await currentOwner())}-`));
   let discarded: Promise<void> | undefined;
+  // Every call removes the dir again (after the previous removal): a signal's cleanup may run
+  // while an engine still starts and recreates its data-root in the dir; the owner's own
+  // discard, after the engine stopped, is the one that leaves nothing.
   const discard = (): Promise<void> => {
-    discarded ??= removeStaging(staging).then(() => unregister());
+    discarded = (discarded ?? Promise.resolve()).catch(() => undefined).then(() => removeStaging(staging)).then(() => unregister());
     return discarded;
   };
   const unregister = registerCleanup(`${options.label ?? 'output staging'} ${staging}`, discard);
   const outTmp = join(staging, 'out');
   const work = join(staging, 'work');
   try {
-    await writeOwnerFile(staging);
     await mkdir(outTmp, { mode: 0o755 });
     await mkdir(work);
   } catch (error) {
@@ -139,7 +136,8 @@ export async function recoverStagedOutputs(outDir: string, release?: (staging: s
   const recovered: RecoveredOutput[] = [];
   for (const name of names) {
     const staging = join(parent, name);
-    if (!(await isOwnerGone(staging, self))) continue;
+    const owner = ownerFromName(name, prefix, self);
+    if (!owner || !(await isGone(owner, self))) continue;
     if (release && !(await release(staging))) continue;
     let restored: RecoveredOutput['restored'] = 'none';
     if (existsSync(join(staging, COMMIT_MARKER)) && !existsSync(outDir)) {

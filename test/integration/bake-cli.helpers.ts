@@ -35,7 +35,8 @@ export interface WatchedRun {
 
 /** Starts `node bin/ctrbake.js ARGS` and collects its --json lines as they arrive. */
 export function startCli(args: readonly string[], options: { cwd?: string; env?: Record<string, string> } = {}): WatchedRun {
-  const child = execa('node', [BIN, ...args], { reject: false, ...(options.cwd ? { cwd: options.cwd } : {}), env: { SOURCE_DATE_EPOCH: '1600000000', ...options.env } });
+  // forceKillAfterDelay: false: execa would follow a SIGTERM with SIGKILL after 5 s, while ctrbake still tears down.
+  const child = execa('node', [BIN, ...args], { reject: false, forceKillAfterDelay: false, ...(options.cwd ? { cwd: options.cwd } : {}), env: { SOURCE_DATE_EPOCH: '1600000000', ...options.env } });
   const lines: Record<string, unknown>[] = [];
   let pending = '';
   child.stdout!.on('data', (chunk: Buffer) => {

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isBakeOutput } from '../../../src/bake/bake-output.js';
 import { isLoaderOutput } from '../../../src/loader/loader-output.js';
 import { isLockFile } from '../../../src/lock/lock-output.js';
+import { isReportFile } from '../../../src/report/report-output.js';
 import { checkOutput, realpathLoose, startsWith, type OutputSpec } from '../../../src/util/output.js';
 
 let root: string;
@@ -117,5 +118,16 @@ describe('recognisers', () => {
     expect(await isLockFile(join(root, 'lock.json'))).toBe(true);
     await writeFile(join(root, 'package.json'), JSON.stringify({ name: 'x' }));
     expect(await isLockFile(join(root, 'package.json'))).toBe(false);
+  });
+
+  it.each([
+    ['text', 'ctrbake report: OUT/manifest.json (manifest, archive mode)\n', true],
+    ['html', '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">\n<title>ctrbake report</title>', true],
+    ['json', JSON.stringify({ source: { kind: 'manifest', path: 'x' }, totals: {} }), true],
+    ['another JSON', JSON.stringify({ source: 'x' }), false],
+    ['a README', '# ctrbake\n', false],
+  ])('a report file (%s): %s', async (_what, content, expected) => {
+    await writeFile(join(root, 'r'), content);
+    expect(await isReportFile(join(root, 'r'))).toBe(expected);
   });
 });

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { recoverStagedOutputs, stageOutput } from '../../../src/util/staged-output.js';
-import { OWNER_FILE } from '../../../src/util/owner.js';
 import { pendingCleanups } from '../../../src/util/cleanup.js';
 
 describe('stageOutput', () => {
@@ -101,11 +100,15 @@ describe('recoverStagedOutputs (a run killed with SIGKILL)', () => {
 
   /** A staging dir as a killed run leaves it, at one of the commit's steps. */
   async function leftOver(name: string, opts: { owner: 'dead' | 'live' | 'none'; marker: boolean; out?: string; old?: string }): Promise<string> {
-    const dir = join(parent, `.OUT.ctrbake-${name}`);
+    const ns = /\d+/.exec(await readlink('/proc/self/ns/pid'))![0];
+    const tag =
+      opts.owner === 'dead'
+        ? `${await deadPid()}-1-${ns}-`
+        : opts.owner === 'live'
+          ? `1-${(await readFile('/proc/1/stat', 'utf8')).split(') ')[1]!.split(' ')[19]}-${ns}-`
+          : '';
+    const dir = join(parent, `.OUT.ctrbake-${tag}${name}`);
     await mkdir(dir);
-    const ns = await readlink('/proc/self/ns/pid');
-    if (opts.owner === 'dead') await writeFile(join(dir, OWNER_FILE), JSON.stringify({ pid: await deadPid(), startTime: '1', pidNamespace: ns }));
-    if (opts.owner === 'live') await writeFile(join(dir, OWNER_FILE), JSON.stringify({ pid: 1, startTime: (await readFile('/proc/1/stat', 'utf8')).split(') ')[1]!.split(' ')[19], pidNamespace: ns }));
     if (opts.marker) await writeFile(join(dir, 'committing'), 'x');
     for (const [sub, content] of [['out', opts.out], ['old', opts.old]] as const) {
       if (content === undefined) continue;
@@ -132,7 +135,7 @@ describe('recoverStagedOutputs (a run killed with SIGKILL)', () => {
     expect(await readdir(parent)).toEqual(['OUT']);
   });
 
-  it('never touches the staging dir of a live process or one without an owner file', async () => {
+  it('never touches the staging dir of a live process or one that names no owner', async () => {
     const out = join(parent, 'OUT');
     const live = await leftOver('live', { owner: 'live', marker: true, out: 'new' });
     const unowned = await leftOver('none', { owner: 'none', marker: true, out: 'new' });
