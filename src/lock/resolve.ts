@@ -147,11 +147,19 @@ export async function resolveLock(options: LockOptions): Promise<LockResult> {
   });
   const failures = settled.flatMap((s, i) => (s.status === 'rejected' ? [{ reference: todo[i]![0], origin: todo[i]![1].origin, error: s.reason as unknown }] : []));
   if (failures.length > 0) {
-    for (const f of failures.slice(1)) {
-      const code = f.error instanceof CtrbakeError ? f.error.code : 'E_INTERNAL';
-      reporter.event({ event: 'lock.failed', reference: f.reference, code, message: `${f.reference}: ${(f.error as Error).message}` });
-    }
     const first = failures[0]!;
+    const messageOf = (f: { error: unknown }) => (f.error as Error).message;
+    // One fact once: references failing the same way as the first (an unreachable registry)
+    // are named in the final error, not printed again as events.
+    const same = failures.slice(1).filter((f) => messageOf(f) === messageOf(first));
+    for (const f of failures.slice(1)) {
+      if (same.includes(f)) continue;
+      const code = f.error instanceof CtrbakeError ? f.error.code : 'E_INTERNAL';
+      reporter.event({ event: 'lock.failed', reference: f.reference, code, message: `${f.reference}: ${messageOf(f)}` });
+    }
+    if (same.length > 0 && first.error instanceof CtrbakeError) {
+      first.error.message = `${first.error.message} (for ${[first, ...same].map((f) => f.reference).join(', ')})`;
+    }
     if (first.error instanceof CtrbakeError && first.origin !== 'argument' && !(first.error instanceof ConfigError)) {
       // Name where the reference came from; keep code and exit code.
       first.error.message = `${first.error.message} (from ${first.origin})`;
