@@ -5,12 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { DiffResult } from '../../../src/report/diff.js';
-import { renderDiffText, table, TABLE_WIDTH } from '../../../src/report/render-text.js';
+import { renderDiffText, table } from '../../../src/report/render-text.js';
 
 const longRef = (n: number) => `registry.internal.example.com:5000/platform-team/edge-gateway-service-${n}:2024.11.3-build.1234`;
 const words = (text: string) => text.split(/\s+/).filter(Boolean);
 
-function expectFits(text: string, width = TABLE_WIDTH): void {
+function expectFits(text: string, width = 120): void {
   const over = text.split('\n').filter((l) => l.length > width);
   expect(over, `lines longer than ${width}`).toEqual([]);
 }
@@ -45,7 +45,7 @@ describe('text tables at 120 columns', () => {
       old: '/builds/2024-11/out/manifest.json',
       new: '/builds/2024-12/ctrbake.lock.json',
       blockSize: 4096,
-      images: [0, 1].map((n) => ({ repository: longRef(n).split(':2024')[0]!, oldReference: longRef(n), newReference: longRef(n + 5), status: 'changed', addedLayers: [], droppedLayers: [], downloadBytes: 123456789, storeBytes: 987654321 })),
+      images: [0, 1].map((n) => ({ repository: `registry.internal.example.com:5000/platform-team/subsystems/networking/edge-gateway-service-${n}`, oldReference: longRef(n), newReference: longRef(n + 5), status: 'changed', addedLayers: [], droppedLayers: [], downloadBytes: 123456789, storeBytes: 987654321 })),
       totals: { addedLayers: 3, droppedLayers: 2, downloadBytes: 123456789, storeBytes: 987654321, freedBytes: 1000 },
     } as unknown as DiffResult;
     const text = renderDiffText(d);
