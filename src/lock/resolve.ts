@@ -1,4 +1,5 @@
-import { resolve as resolvePath } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { ConfigError, CtrbakeError, InputError } from '../errors.js';
 import { formatPlatform, type LockedImage, type LockFile, type Platform } from '../formats.js';
 import { silentReporter, type Reporter } from '../cli/output.js';
@@ -69,10 +70,19 @@ async function resolveConfig(options: LockOptions): Promise<Readonly<ResolvedLoc
   if (sources.length === 0) {
     throw new ConfigError('E_NO_IMAGES', 'no images to lock: give references as arguments, --images FILE or --compose FILE');
   }
+  const attempts = options.retry?.attempts;
+  if (attempts !== undefined && (!Number.isInteger(attempts) || attempts < 1)) {
+    throw new ConfigError('E_BAD_RETRIES', `--retries must be a whole number of retries, 0 or more, got ${attempts - 1}`);
+  }
+  const output = options.output === undefined ? null : resolvePath(options.output);
+  // The lock is written after every tag is resolved: a missing directory must not wait for that.
+  if (output && !(await stat(dirname(output)).catch(() => null))?.isDirectory()) {
+    throw new InputError('E_LOCK_WRITE', `cannot write the lock file ${output}: its directory ${dirname(output)} does not exist; create it first or choose another -o`);
+  }
   return Object.freeze({
     sources,
     platform,
-    output: options.output === undefined ? null : resolvePath(options.output),
+    output,
     authfile: options.authfile,
     insecureRegistries: [...(options.insecureRegistries ?? [])],
     retry: options.retry,

@@ -5,7 +5,8 @@
  * error once.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import yargs, { type Argv } from 'yargs';
 import { describe, expect, it } from 'vitest';
@@ -76,7 +77,7 @@ describe('a failing command prints its error once', () => {
   it.each([
     [['bake', '--lock', '/nonexistent/ctrbake.lock.json', '--cache', '/nonexistent/cache', '--mode', 'archive', '-o', '/nonexistent/out'], 'E_LOCK_INVALID'],
     [['report', '--manifest', '/nonexistent/manifest.json'], 'E_REPORT_INPUT'],
-    [['lock', '--platform', 'linux/amd64', '--retries', '0', '-o', '/nonexistent/l.json', '127.0.0.1:1/a:1', '127.0.0.1:1/b:1'], 'E_REGISTRY_UNREACHABLE'],
+    [['lock', '--platform', 'linux/amd64', '--retries', '0', '-o', join(tmpdir(), 'ctrbake-never-written.lock.json'), '127.0.0.1:1/a:1', '127.0.0.1:1/b:1'], 'E_REGISTRY_UNREACHABLE'],
     [['bake', '--cahce', 'x'], 'E_UNKNOWN_ARGUMENT'],
   ])('%j: one error line with %s, its message not repeated', async (args, code) => {
     const r = await execa(process.execPath, [BIN, ...args], { reject: false });
