@@ -151,8 +151,9 @@ export async function resolveLock(options: LockOptions): Promise<LockResult> {
       platform: formatPlatform(image.platform),
       current: done,
       total: todo.length,
-      message: `${reference} -> ${image.manifest.digest} (${formatPlatform(image.platform)})`,
     });
+    // The result lists every image with its digest: on a terminal, only a transient line here.
+    reporter.progress({ event: 'lock.progress', message: `locked ${done} of ${todo.length}: ${reference}`, current: done, total: todo.length });
     return image;
   });
   const failures = settled.flatMap((s, i) => (s.status === 'rejected' ? [{ reference: todo[i]![0], origin: todo[i]![1].origin, error: s.reason as unknown }] : []));
@@ -186,7 +187,8 @@ export async function resolveLock(options: LockOptions): Promise<LockResult> {
         cause: error,
       });
     }
-    reporter.event({ event: 'lock.written', path: config.output, images: images.length, message: `wrote ${config.output} (${images.length} image(s), ${formatPlatform(platform)})` });
+    // No message: the result's last line says it (one fact once on a terminal).
+    reporter.event({ event: 'lock.written', path: config.output, images: images.length });
   }
   return { lock, output: config.output };
 }
