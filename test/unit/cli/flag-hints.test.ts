@@ -32,6 +32,7 @@ const UNREACHABLE: [file: string, flag: string, command: string, reason: string]
   ['bake/options.ts', '*', 'build', 'build calls bake() with mode, engine and driver derived from --layout, and no archive format, budget or --squashfs'],
   ['bake/store.ts', '--storage-driver', 'build', 'build derives the driver from --layout, always one the store supports'],
   ['loader/options.ts', '--store-mount', 'build', 'build passes no store mount'],
+  ['lock/resolve.ts', '--retries', 'build', 'build locks with the default retries'],
   ['loader/options.ts', '--space-margin', 'build', 'build passes no space margin'],
   ['registry/platform.ts', '--platform', 'bake', 'bake only compares platforms; parsePlatform runs in lock and build'],
   ['report/budget.ts', '*', 'diff', 'diff imports report.ts for resolveBlockSize only: no budget'],
