@@ -4,6 +4,7 @@ import type { BakeResult } from '../bake/archive.js';
 import type { ArchiveFormat, BakeMode, EngineName } from '../formats.js';
 import type { Layout } from '../report/index.js';
 import { budgetOptions } from './report.js';
+import { addExamples } from './examples.js';
 import { runCommand, type GlobalArgs } from './run.js';
 import { GZIP_IMPLEMENTATIONS, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, type GzipImplementation, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { ConfigError } from '../errors.js';
@@ -46,6 +47,7 @@ export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
   command: 'bake',
   describe: 'Offline, from the cache: load the locked images into a private engine and write one archive per image (or a store) plus OUT/manifest.json',
   builder: (y: Argv<GlobalArgs>) =>
+    addExamples(
     budgetOptions(y)
       .option('lock', { type: 'string', demandOption: true, describe: 'lock file written by `ctrbake lock`' })
       .option('cache', { type: 'string', demandOption: true, describe: 'cache directory filled by `ctrbake fetch`' })
@@ -62,6 +64,12 @@ export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
       .option('gzip-impl', { choices: GZIP_IMPLEMENTATIONS, describe: 'with --squashfs, builtin gzip: node (default, fastest) or canonical (~1.5 % smaller, same bytes on every Node version, ~2.7x the CPU)' })
       .option('force', { type: 'boolean', default: false, describe: 'bake even when OUT is up to date with the same lock, options and versions' })
       .option('verify-outputs', { type: 'boolean', default: false, describe: 'up-to-date check: also re-hash every output (default: size and mtime)' }) as unknown as Argv<BakeArgs>,
+      [
+        { what: 'one archive per image', lines: ['$0 bake --lock ctrbake.lock.json --cache cache --mode archive -o out'] },
+        { what: 'a docker overlay2 store and its SquashFS (split layout)', lines: ['$0 bake --lock ctrbake.lock.json --cache cache --mode store', '--squashfs -o out'] },
+        { what: 'xz needs a host tool', lines: ['$0 bake --lock ctrbake.lock.json --cache cache --mode store', '--squashfs --compression xz --squashfs-backend tar2sqfs -o out'] },
+      ],
+    ) as unknown as Argv<BakeArgs>,
   handler: (argv) =>
     runCommand<BakeResult>(
       argv,

@@ -4,6 +4,7 @@ import type { FetcherChoice } from '../fetch/types.js';
 import { LOADER_INITS, LOADER_LAYOUTS, type LoaderInit, type LoaderLayout } from '../loader/options.js';
 import { SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { buildStandalone, type StandaloneBuildResult } from '../standalone/build.js';
+import { addExamples } from './examples.js';
 import { runCommand, type GlobalArgs } from './run.js';
 
 interface BuildArgs extends GlobalArgs {
@@ -50,7 +51,8 @@ export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
   command: 'build [refs..]',
   describe: 'One call for Buildroot and standalone builds: lock, fetch, bake and loader to a rootfs overlay dir (and a SquashFS partition image)',
   builder: (y: Argv<GlobalArgs>) =>
-    y
+    addExamples(
+      y
       .positional('refs', { type: 'string', array: true, describe: 'image references, e.g. registry.example.com/app:1.2' })
       .option('images', { type: 'string', describe: 'file with one reference per line (# comments)' })
       .option('compose', { type: 'string', describe: 'compose file: every services.*.image' })
@@ -79,9 +81,16 @@ export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
       .option('authfile', { type: 'string', describe: 'registry credentials: docker config.json or containers auth.json' })
       // Not `array: true`: that would swallow the REF arguments after it; repeating the flag gives an array.
       .option('insecure-registry', { type: 'string', describe: 'HOST:PORT spoken to over plain HTTP (repeat the flag for several)' })
-      .example('$0 build --br2-config "$BR2_CONFIG" --images images.txt --cache "$BR2_DL_DIR/ctrbake" --fetch-only', 'the network step (make source)')
-      .example('$0 build --br2-config "$BR2_CONFIG" --images images.txt --cache "$BR2_DL_DIR/ctrbake" --offline -o "$BUILD_DIR/ctrbake/overlay"', 'bake offline into a rootfs overlay')
-      .example('$0 build --br2-arch arm --br2-arm-cpu ARMV7A --images images.txt --cache dl --layout split -o overlay --partition-image images/ctrbake.sqfs --partition-device /dev/mmcblk0p3', 'store layout with the payload on its own partition') as unknown as Argv<BuildArgs>,
+      ,
+      [
+        { what: 'the network step (Buildroot: make source)', lines: ['$0 build --br2-config "$BR2_CONFIG" --images images.txt', '--cache "$BR2_DL_DIR/ctrbake" --fetch-only'] },
+        { what: 'bake offline into a rootfs overlay', lines: ['$0 build --br2-config "$BR2_CONFIG" --images images.txt', '--cache "$BR2_DL_DIR/ctrbake" --offline -o "$BUILD_DIR/ctrbake/overlay"'] },
+        {
+          what: 'split layout, the payload on its own partition',
+          lines: ['$0 build --br2-arch arm --br2-arm-cpu ARMV7A --images images.txt', '--cache dl --layout split -o overlay', '--partition-image images/ctrbake.sqfs --partition-device /dev/mmcblk0p3'],
+        },
+      ],
+    ) as unknown as Argv<BuildArgs>,
   handler: (argv) =>
     runCommand<StandaloneBuildResult>(
       argv,

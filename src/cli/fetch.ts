@@ -5,6 +5,7 @@ import { FETCHER_CHOICES } from '../fetch/config.js';
 import { fetchImages, type FetchResult } from '../fetch/fetch.js';
 import { readLockForFetch } from '../fetch/lock-input.js';
 import type { FetcherChoice } from '../fetch/types.js';
+import { addExamples } from './examples.js';
 import { runCommand, type GlobalArgs } from './run.js';
 
 interface FetchArgs extends GlobalArgs {
@@ -50,6 +51,7 @@ export const fetchCommand: CommandModule<GlobalArgs, FetchArgs> = {
   command: 'fetch',
   describe: 'Download what a lock file pins into a content-addressed, digest-verified cache (the only step that uses the network)',
   builder: (y: Argv<GlobalArgs>) =>
+    addExamples(
     y
       .option('lock', { type: 'string', demandOption: true, describe: 'lock file written by `ctrbake lock`' })
       .option('cache', { type: 'string', demandOption: true, describe: 'cache directory (created if missing; e.g. Yocto DL_DIR/ctrbake)' })
@@ -63,6 +65,11 @@ export const fetchCommand: CommandModule<GlobalArgs, FetchArgs> = {
         default: false,
         describe: 'no network: only check that the cache has every blob the lock needs, intact (E_CACHE_MISS / E_CACHE_DAMAGED otherwise)',
       }) as unknown as Argv<FetchArgs>,
+      [
+        { what: 'download what the lock pins (Yocto: into DL_DIR/ctrbake)', lines: ['$0 fetch --lock ctrbake.lock.json --cache cache'] },
+        { what: 'no network: check that the cache has every blob', lines: ['$0 fetch --lock ctrbake.lock.json --cache cache --offline'] },
+      ],
+    ) as unknown as Argv<FetchArgs>,
   handler: (argv) =>
     argv.offline
       ? runCommand<OfflineCheckResult>(

@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { generateLoader, type LoaderResult } from '../loader/generate.js';
 import { LOADER_INITS, LOADER_LAYOUTS, type LoaderInit, type LoaderLayout } from '../loader/options.js';
 import { SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
+import { addExamples } from './examples.js';
 import { runCommand, type GlobalArgs } from './run.js';
 
 interface LoaderArgs extends GlobalArgs {
@@ -30,6 +31,7 @@ export const loaderCommand: CommandModule<GlobalArgs, LoaderArgs> = {
   command: 'loader',
   describe: 'Write the device side (payload, loader script, init units, engine config) as a rootfs overlay directory',
   builder: (y: Argv<GlobalArgs>) =>
+    addExamples(
     y
       .option('manifest', { type: 'string', demandOption: true, describe: 'OUT/manifest.json of a bake (its outputs are read from beside it)' })
       .option('layout', { choices: LOADER_LAYOUTS, demandOption: true, describe: 'how the device gets the images (docs/loader.md)' })
@@ -46,6 +48,10 @@ export const loaderCommand: CommandModule<GlobalArgs, LoaderArgs> = {
       .option('load-order', { type: 'number', describe: 'sysvinit/busybox: start number of the load script (21 / 61)' })
       .option('squashfs-backend', { choices: SQUASHFS_BACKENDS, describe: 'store layouts without a baked .sqfs: SquashFS backend (default builtin)' })
       .option('compression', { choices: SQUASHFS_COMPRESSIONS, describe: 'store layouts without a baked .sqfs: compression (default gzip)' }) as unknown as Argv<LoaderArgs>,
+      [
+        { what: 'the archive layout under systemd', lines: ['$0 loader --manifest out/manifest.json --layout archive', '--init systemd -o overlay'] },
+      ],
+    ) as unknown as Argv<LoaderArgs>,
   handler: (argv) =>
     runCommand<LoaderResult>(
       argv,

@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { formatPlatform } from '../formats.js';
 import { DEFAULT_LOCK_FILE, resolveLock, type LockResult } from '../lock/resolve.js';
+import { addExamples } from './examples.js';
 import { runCommand, type GlobalArgs } from './run.js';
 
 interface LockArgs extends GlobalArgs {
@@ -25,7 +26,8 @@ export const lockCommand: CommandModule<GlobalArgs, LockArgs> = {
   command: 'lock [refs..]',
   describe: 'Pin image tags to digests for one target platform and write the lock file',
   builder: (y: Argv<GlobalArgs>) =>
-    y
+    addExamples(
+      y
       .positional('refs', { type: 'string', array: true, describe: 'image references, e.g. docker.io/library/busybox:1.36' })
       .option('images', { type: 'string', describe: 'file with one reference per line (# comments)' })
       .option('compose', { type: 'string', describe: 'compose file: every services.*.image is locked' })
@@ -34,9 +36,13 @@ export const lockCommand: CommandModule<GlobalArgs, LockArgs> = {
       .option('authfile', { type: 'string', describe: 'registry credentials: docker config.json or containers auth.json' })
       // Not `array: true`: that would swallow the REF arguments after it; repeating the flag gives an array.
       .option('insecure-registry', { type: 'string', describe: 'HOST:PORT spoken to over plain HTTP (repeat the flag for several)' })
-      .option('retries', { type: 'number', describe: 'retries of transient registry errors (default 3, backoff 250 ms doubling)' })
-      .example('$0 lock --platform linux/arm64 docker.io/library/busybox:1.36', 'lock one image for 64-bit ARM')
-      .example('$0 lock --platform linux/arm/v7 --compose compose.yaml -o images.lock.json', 'lock every image of a compose file') as unknown as Argv<LockArgs>,
+      .option('retries', { type: 'number', describe: 'retries of transient registry errors (default 3, backoff 250 ms doubling)' }),
+      [
+        { what: 'lock one image for 64-bit ARM', lines: ['$0 lock --platform linux/arm64 docker.io/library/busybox:1.36'] },
+        { what: 'every image of a compose file', lines: ['$0 lock --platform linux/arm/v7 --compose compose.yaml', '-o images.lock.json'] },
+        { what: 'from a local plain-HTTP registry', lines: ['$0 lock --platform linux/amd64 --insecure-registry 127.0.0.1:5000', '127.0.0.1:5000/app:1.0'] },
+      ],
+    ) as unknown as Argv<LockArgs>,
   handler: (argv) =>
     runCommand<LockResult>(
       argv,
@@ -49,7 +55,7 @@ export const lockCommand: CommandModule<GlobalArgs, LockArgs> = {
           output: argv.output,
           ...(argv.authfile ? { authfile: argv.authfile } : {}),
           insecureRegistries: ([] as string[]).concat(argv.insecureRegistry ?? []),
-          ...(argv.retries !== undefined ? { retry: { attempts: Math.max(0, Math.floor(argv.retries)) + 1 } } : {}),
+          ...(argv.retries !== undefined ? { retry: { attempts: argv.retries + 1 } } : {}),
           reporter,
           signal,
         }),

@@ -49,8 +49,9 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
     // Before yargs' own validation: an unknown flag must not be reported as a missing one.
     .middleware(unknownFlagsMiddleware, true)
     .epilogue(
-      'Exit codes: 0 ok, 1 failure, 2 usage error, 3 does not fit the budget, 130/143 interrupted by SIGINT/SIGTERM (E_INTERRUPTED).\n' +
-        'Docs: docs/cli.md, error codes: docs/errors.md.',
+      'Exit codes: 0 ok, 1 failure, 2 usage error, 3 does not fit the budget,\n' +
+        '130/143 interrupted by SIGINT/SIGTERM (E_INTERRUPTED).\n' +
+        'Every command, flag and example: docs/cli.md; error codes: docs/errors.md.',
     )
     .fail((msg, err) => {
       // Throwing stops yargs: a command whose arguments were rejected must not run.

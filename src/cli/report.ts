@@ -9,6 +9,7 @@ import { report, ReportDoesNotFitError, type ReportResult } from '../report/repo
 import { toJsonFile, writeFileAtomic } from '../util/fs.js';
 import { checkReportOutput } from '../report/report-output.js';
 import { dirname, join, resolve } from 'node:path';
+import { addExamples } from './examples.js';
 import { runCommand, type GlobalArgs } from './run.js';
 
 /** A report file goes into an existing directory, and never over a directory. */
@@ -59,6 +60,7 @@ export const reportCommand: CommandModule<GlobalArgs, ReportArgs> = {
   command: 'report',
   describe: 'Sizes, layer sharing, duplicate files, SquashFS sizes, first-boot writes and budget fit of a bake (docs/report.md)',
   builder: (y: Argv<GlobalArgs>) =>
+    addExamples(
     budgetOptions(
       y
         .option('manifest', { type: 'string', describe: 'OUT/manifest.json of a bake' })
@@ -67,6 +69,11 @@ export const reportCommand: CommandModule<GlobalArgs, ReportArgs> = {
         .option('format', { choices: REPORT_FORMATS, default: 'text' as ReportFormat, describe: 'text tables, JSON, or one self-contained HTML file with charts' })
         .option('output', { alias: 'o', type: 'string', describe: 'write the report to this file instead of stdout' })
         .option('write-layers', { type: 'boolean', describe: `also write ${LAYERS_FILE} (per-layer sizes for update agents) next to the manifest` }),
+    ) as unknown as Argv<ReportArgs>,
+      [
+        { what: 'sizes and the fit in a 512 MiB budget', lines: ['$0 report --manifest out/manifest.json --cache cache --budget 512M'] },
+        { what: 'one HTML file with charts', lines: ['$0 report --manifest out/manifest.json --cache cache --format html', '-o report.html'] },
+      ],
     ) as unknown as Argv<ReportArgs>,
   handler: (argv) =>
     runCommand<ReportResult>(

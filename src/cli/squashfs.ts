@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../errors.js';
 import { createSquashfs, GZIP_IMPLEMENTATIONS, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, type GzipImplementation, type SquashfsBackendName, type SquashfsCompression, type SquashfsResult } from '../squashfs/index.js';
+import { addExamples } from './examples.js';
 import { runCommand, type GlobalArgs } from './run.js';
 
 interface SquashfsArgs extends GlobalArgs {
@@ -26,7 +27,8 @@ export const squashfsCommand: CommandModule<GlobalArgs, SquashfsArgs> = {
   command: 'squashfs <input>',
   describe: 'Write a SquashFS image from a tar (file or "-" for stdin), without extracting it and without root (docs/squashfs.md)',
   builder: (y: Argv<GlobalArgs>) =>
-    y
+    addExamples(
+      y
       .positional('input', { type: 'string', demandOption: true, describe: 'uncompressed tar (ustar, GNU, PAX), or - to read stdin' })
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'the image to write (replaced only when complete)' })
       .option('backend', { choices: SQUASHFS_BACKENDS, default: 'builtin' as SquashfsBackendName, describe: 'builtin (no host tools), tar2sqfs (squashfs-tools-ng) or sqfstar (squashfs-tools >= 4.5)' })
@@ -35,9 +37,13 @@ export const squashfsCommand: CommandModule<GlobalArgs, SquashfsArgs> = {
       .option('block-size', { type: 'string', describe: 'data block size, a power of two from 4K to 1M (default 128K)' })
       .option('workers', { type: 'number', describe: 'parallel compression jobs (default: all cores)' })
       .option('gzip-impl', { choices: GZIP_IMPLEMENTATIONS, describe: 'builtin gzip: node (default, node:zlib, fastest) or canonical (the system zlib\'s bytes on every Node version, ~1.5 % smaller, ~2.7x the CPU)' })
-      .example('$0 squashfs layer.tar -o layer.sqfs', 'gzip, builtin writer')
-      .example('docker save img | $0 squashfs - -o img.sqfs --compression zstd', 'from a pipe')
-      .example('$0 squashfs rootfs.tar -o rootfs.sqfs --backend sqfstar', 'with squashfs-tools') as unknown as Argv<SquashfsArgs>,
+      ,
+      [
+        { what: 'gzip, builtin writer', lines: ['$0 squashfs layer.tar -o layer.sqfs'] },
+        { what: 'from a pipe', lines: ['docker save img | $0 squashfs - -o img.sqfs --compression zstd'] },
+        { what: 'xz, with squashfs-tools', lines: ['$0 squashfs rootfs.tar -o rootfs.sqfs', '--backend sqfstar --compression xz'] },
+      ],
+    ) as unknown as Argv<SquashfsArgs>,
   handler: (argv) =>
     runCommand<SquashfsResult>(
       argv,

@@ -62,6 +62,8 @@ export function editDistance(a: string, b: string): number {
  * short names, two for longer ones; or `name` is the start of exactly one flag (`--comp`).
  */
 export function suggestFlag(name: string, candidates: readonly string[]): string | undefined {
+  // Any letter is one edit from any other: a one-letter flag gets no guess.
+  if (name.length === 1) return undefined;
   const limit = name.length <= 4 ? 1 : 2;
   let best: { name: string; distance: number } | undefined;
   for (const c of candidates) {

@@ -1,4 +1,5 @@
-import { resolve as resolvePath } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { ConfigError, CtrbakeError, InputError } from '../errors.js';
 import { formatPlatform, type LockedImage, type LockFile, type Platform } from '../formats.js';
 import { silentReporter, type Reporter } from '../cli/output.js';
@@ -70,10 +71,19 @@ async function resolveConfig(options: LockOptions): Promise<Readonly<ResolvedLoc
   if (sources.length === 0) {
     throw new ConfigError('E_NO_IMAGES', 'no images to lock: give references as arguments, --images FILE or --compose FILE');
   }
+  const attempts = options.retry?.attempts;
+  if (attempts !== undefined && (!Number.isInteger(attempts) || attempts < 1)) {
+    throw new ConfigError('E_BAD_RETRIES', `--retries must be a whole number of retries, 0 or more, got ${attempts - 1}`);
+  }
+  const output = options.output === undefined ? null : resolvePath(options.output);
+  // The lock is written after every tag is resolved: a missing directory must not wait for that.
+  if (output && !(await stat(dirname(output)).catch(() => null))?.isDirectory()) {
+    throw new InputError('E_LOCK_WRITE', `cannot write the lock file ${output}: its directory ${dirname(output)} does not exist; create it first or choose another -o`);
+  }
   return Object.freeze({
     sources,
     platform,
-    output: options.output === undefined ? null : resolvePath(options.output),
+    output,
     authfile: options.authfile,
     insecureRegistries: [...(options.insecureRegistries ?? [])],
     retry: options.retry,
@@ -152,17 +162,26 @@ export async function resolveLock(options: LockOptions): Promise<LockResult> {
       platform: formatPlatform(image.platform),
       current: done,
       total: todo.length,
-      message: `${reference} -> ${image.manifest.digest} (${formatPlatform(image.platform)})`,
     });
+    // The result lists every image with its digest: on a terminal, only a transient line here.
+    reporter.progress({ event: 'lock.progress', message: `locked ${done} of ${todo.length}: ${reference}`, current: done, total: todo.length });
     return image;
   });
   const failures = settled.flatMap((s, i) => (s.status === 'rejected' ? [{ reference: todo[i]![0], origin: todo[i]![1].origin, error: s.reason as unknown }] : []));
   if (failures.length > 0) {
-    for (const f of failures.slice(1)) {
-      const code = f.error instanceof CtrbakeError ? f.error.code : 'E_INTERNAL';
-      reporter.event({ event: 'lock.failed', reference: f.reference, code, message: `${f.reference}: ${(f.error as Error).message}` });
-    }
     const first = failures[0]!;
+    const messageOf = (f: { error: unknown }) => (f.error as Error).message;
+    // One fact once: references failing the same way as the first (an unreachable registry)
+    // are named in the final error, not printed again as events.
+    const same = failures.slice(1).filter((f) => messageOf(f) === messageOf(first));
+    for (const f of failures.slice(1)) {
+      if (same.includes(f)) continue;
+      const code = f.error instanceof CtrbakeError ? f.error.code : 'E_INTERNAL';
+      reporter.event({ event: 'lock.failed', reference: f.reference, code, message: `${f.reference}: ${messageOf(f)}` });
+    }
+    if (same.length > 0 && first.error instanceof CtrbakeError) {
+      first.error.message = `${first.error.message} (for ${[first, ...same].map((f) => f.reference).join(', ')})`;
+    }
     if (first.error instanceof CtrbakeError && first.origin !== 'argument' && !(first.error instanceof ConfigError)) {
       // Name where the reference came from; keep code and exit code.
       first.error.message = `${first.error.message} (from ${first.origin})`;
@@ -179,7 +198,8 @@ export async function resolveLock(options: LockOptions): Promise<LockResult> {
         cause: error,
       });
     }
-    reporter.event({ event: 'lock.written', path: output, images: images.length, message: `wrote ${output} (${images.length} image(s), ${formatPlatform(platform)})` });
+    // No message: the result's last line says it (one fact once on a terminal).
+    reporter.event({ event: 'lock.written', path: output, images: images.length });
   }
   return { lock, output };
 }

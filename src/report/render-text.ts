@@ -5,14 +5,63 @@ import type { DiffResult } from './diff.js';
 import type { ReportResult } from './report.js';
 import { formatSize } from './size.js';
 
-export function table(headers: string[], rows: string[][], rightAlign: boolean[] = []): string {
+/** Tables stay readable on a 120-column terminal: no row is wider, so none wraps. */
+export const TABLE_WIDTH = 120;
+/** The first column (an image reference, a path) shares a line with the rest up to this width. */
+const FIRST_COLUMN_MAX = 48;
+
+/**
+ * Aligned columns, at most `maxWidth` wide. A first-column cell longer than FIRST_COLUMN_MAX
+ * gets a line of its own and the row goes on below it; the last column (a free list: images,
+ * paths, notes) wraps at spaces onto lines indented to its column. Nothing is cut.
+ */
+export function table(headers: string[], rows: string[][], rightAlign: boolean[] = [], maxWidth = TABLE_WIDTH): string {
+  const last = headers.length - 1;
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  if (last > 0) widths[0] = Math.min(widths[0]!, Math.max(headers[0]!.length, ...rows.map((r) => ((r[0] ?? '').length <= FIRST_COLUMN_MAX ? (r[0] ?? '').length : 0))));
+  const lastStart = widths.slice(0, last).reduce((a, w) => a + w + 2, 0);
+  const lastWidth = Math.max(20, maxWidth - lastStart);
+  if (last > 0) widths[last] = Math.min(widths[last]!, lastWidth);
   const line = (cells: string[]) =>
     cells
       .map((c, i) => (rightAlign[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
-  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+  const render = (cells: string[]): string[] => {
+    const out: string[] = [];
+    const first = cells[0] ?? '';
+    if (last > 0 && first.length > widths[0]!) {
+      out.push(...wrapText(first, maxWidth));
+      cells = ['', ...cells.slice(1)];
+    }
+    const pieces = last > 0 ? wrapText(cells[last] ?? '', lastWidth) : [cells[0] ?? ''];
+    out.push(line([...cells.slice(0, last), pieces[0] ?? '']));
+    for (const piece of pieces.slice(1)) out.push(`${' '.repeat(lastStart)}${piece}`);
+    return out;
+  };
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.flatMap(render)].join('\n');
+}
+
+/** Words of `text` on lines of at most `width`; a longer word is cut into pieces of `width`. */
+function wrapText(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let current = '';
+  for (let word of text.split(' ')) {
+    while (word.length > width) {
+      if (current) lines.push(current);
+      current = '';
+      lines.push(word.slice(0, width));
+      word = word.slice(width);
+    }
+    if (!current) current = word;
+    else if (current.length + 1 + word.length <= width) current += ` ${word}`;
+    else {
+      lines.push(current);
+      current = word;
+    }
+  }
+  if (current || lines.length === 0) lines.push(current);
+  return lines;
 }
 
 const short = (digest: string) => digest.replace(/^sha256:/, '').slice(0, 12);

@@ -95,6 +95,7 @@ describe('option combinations refused before any work', () => {
     [['build', '--platform', 'linux/amd64', 'registry.invalid/x:1', '--cache', join(dir, 'cache'), '-o', out(), '--compression', 'xz', '--json'], 'E_SQUASHFS_OPTIONS', /--squashfs-backend tar2sqfs/],
     [['build', '--platform', 'linux/amd64', 'registry.invalid/x:1', '--cache', join(dir, 'cache'), '-o', out(), '--offline', '--relock', '--json'], 'E_STANDALONE_CONFIG', /--relock .* --offline/],
     [['build', '--platform', 'linux/amd64', 'registry.invalid/x:1', '--cache', join(dir, 'cache'), '-o', out(), '--data-root', 'var/lib/docker', '--json'], 'E_STANDALONE_CONFIG', /--data-root "var\/lib\/docker" must be an absolute device path/],
+    [['lock', '--platform', 'linux/amd64', '--retries', '-3', '-o', join(dir, 'l.json'), '127.0.0.1:1/a:1', '--json'], 'E_BAD_RETRIES', /--retries must be a whole number/],
     [['report', '--lock', noLock(), '--write-layers', '--json'], 'E_REPORT_OPTIONS', /--write-layers .* needs --manifest/],
     [['report', '--lock', noLock(), '-o', join(dir, 'missing-dir', 'r.txt'), '--json'], 'E_REPORT_OPTIONS', /missing-dir does not exist; create it first/],
     [['diff', noLock(), noLock(), '--fs-block-size', '0', '--json'], 'E_REPORT_OPTIONS', /--fs-block-size 0 must be a power of two/],
@@ -103,6 +104,13 @@ describe('option combinations refused before any work', () => {
     expect(run.exitCode, run.stdout + run.stderr).toBe(2);
     expect(jsonError(run)).toMatchObject({ type: 'error', code, message: expect.stringMatching(message) });
     expect(existsSync(out())).toBe(false);
+  });
+
+  it('lock: a missing -o directory is found before any registry is asked', async () => {
+    const run = await ctrbake(['lock', '--platform', 'linux/amd64', '--retries', '0', '-o', join(dir, 'missing-dir', 'l.json'), '127.0.0.1:1/a:1', '--json']);
+    expect(run.exitCode).toBe(1);
+    expect(jsonError(run)).toMatchObject({ code: 'E_LOCK_WRITE', message: expect.stringMatching(/missing-dir does not exist; create it first/) });
+    expect(run.stdout).not.toContain('"lock.start"');
   });
 
   it('loader: a store layout that must pack store.tar refuses the builtin backend with xz, before writing', async () => {

@@ -74,6 +74,9 @@ describe('ctrbake lock against a real registry', () => {
     expect(r.stderr).not.toContain('error');
     expect(r.code).toBe(0);
     const lock = await readLock(out);
+    // One fact once on a terminal (stdout and stderr together): each digest, and the file written.
+    for (const i of lock.images) expect((r.stdout + r.stderr).split(i.manifest.digest).length - 1, i.reference).toBe(1);
+    expect((r.stdout + r.stderr).split(`wrote ${out}`).length - 1).toBe(1);
     expect(lock.lockVersion).toBe(1);
     expect(lock.platform).toEqual({ os: 'linux', architecture: 'amd64' });
     expect(lock.images.map((i) => i.reference)).toEqual([images.fidelity, images.multi, images.sample]);
