@@ -54,7 +54,7 @@ export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
       .option('mode', { choices: ['archive', 'store'] as const, demandOption: true, describe: 'archive: one archive per image; store: a baked engine store' })
       .option('engine', { choices: ['docker', 'podman'] as const, default: 'docker' as EngineName, describe: 'the private engine to bake with' })
       .option('storage-driver', { type: 'string', choices: ['overlay2', 'vfs', 'overlay'], describe: 'docker: overlay2 (default) or vfs; podman: overlay (default) or vfs' })
-      .option('output', { alias: ['o', 'out'], type: 'string', demandOption: true, describe: 'output directory (replaced as a whole at the end; --out is the old spelling)' })
+      .option('output', { alias: ['o', 'out'], type: 'string', demandOption: true, describe: 'output directory: absent, empty or a previous bake output, replaced only when the new one is complete (--out is the old spelling)' })
       .option('offline', { type: 'boolean', default: false, describe: 'state that no network may be used (bake never uses it: the engine has no network)' })
       .option('archive-format', { choices: ['docker-archive', 'oci-archive'] as const, describe: 'archive mode: the archive format (default docker-archive)' })
       .option('squashfs', { type: 'boolean', default: false, describe: 'store mode: also pack store.tar into OUT/store.sqfs, the payload of the store layouts' })

@@ -65,7 +65,7 @@ export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
       .option('relock', { type: 'boolean', default: false, describe: 'resolve the tags again even when a matching lock exists' })
       .option('fetch-only', { type: 'boolean', default: false, describe: 'lock and fetch into the cache, nothing else (the network step; Buildroot: make source)' })
       .option('offline', { type: 'boolean', default: false, describe: 'never use the network: the lock and every blob must be there (after --fetch-only)' })
-      .option('output', { alias: 'o', type: 'string', describe: 'rootfs overlay directory to write (replaced as a whole), e.g. for BR2_ROOTFS_OVERLAY' })
+      .option('output', { alias: 'o', type: 'string', describe: 'rootfs overlay directory to write (absent, empty or a previous build output; replaced only when complete), e.g. for BR2_ROOTFS_OVERLAY' })
       .option('partition-image', { type: 'string', describe: 'also write the payload as a SquashFS partition image (for genimage), mounted on the device at --payload-dir' })
       .option('partition-device', { type: 'string', describe: 'with --partition-image: the partition\'s device node on the device, e.g. /dev/mmcblk0p3' })
       .option('bake-dir', { type: 'string', describe: 'keep the bake output (manifest.json, archives or store.tar) here, e.g. for ctrbake report' })
