@@ -31,7 +31,7 @@ export function budgetOptions<T>(y: Argv<T>): Argv<T> {
     .option('reserve', { type: 'string', describe: 'with --partition-size: bytes kept free for other data (default 0)' })
     .option('layout', { choices: LAYOUTS, describe: 'device layout for the first-boot model (default: from the bake mode and storage driver)' })
     .option('fs-block-size', { type: 'number', describe: 'block size of the data partition\'s filesystem (default 4096)' })
-    .option('payload-on', { choices: PARTITIONS, describe: 'where the loader puts the archives or store image: rootfs (its default --payload-dir) or data (a --payload-dir on the data partition, counted in the budget)' }) as unknown as Argv<T>;
+    .option('payload-on', { choices: PARTITIONS, describe: 'where the loader puts the archives or store image: rootfs (the default of ctrbake loader --payload-dir) or data (a ctrbake loader --payload-dir on the data partition, counted in the budget)' }) as unknown as Argv<T>;
 }
 
 interface ReportArgs extends GlobalArgs {

@@ -70,7 +70,7 @@ export function cacheDamageError(damage: readonly CacheDamage[], ctx: CacheDamag
   const message =
     `the cache ${ctx.cacheDir} does not hold the blobs the lock needs (${counts}):\n${lines.join('\n')}\n` +
     `Repair it with network access (fetch checks every blob of the lock and downloads again only the wrong or missing ones; ` +
-    `add the --insecure-registry/--authfile options your fetch needs)${lockNote}:\n  ${command}`;
+    `add the ctrbake fetch options --insecure-registry/--authfile your registry needs)${lockNote}:\n  ${command}`;
   return new InputError(damaged.length ? E_CACHE_DAMAGED : E_CACHE_MISS, message, {
     details: {
       cacheDir: ctx.cacheDir,

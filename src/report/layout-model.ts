@@ -218,7 +218,7 @@ export function modelFirstBoot(layout: Layout, images: readonly LayoutImage[], l
       heldBytes: bytes,
       partition: payloadPartition,
       kind: 'payload',
-      note: `${note}; ${payloadPartition === 'rootfs' ? "in the read-only rootfs (the loader's default --payload-dir)" : 'on the data partition (--payload-on data)'}`,
+      note: `${note}; ${payloadPartition === 'rootfs' ? "in the read-only rootfs (the default of ctrbake loader --payload-dir)" : 'on the data partition (--payload-on data)'}`,
     });
   const recordsNote = engine === 'docker' ? 'layerdb entries with tar-split.json.gz, overlay2 link/lower/work, l/ links' : 'overlay link/lower/work/merged, l/ links, overlay-layers tar-split.gz and layers.json';
   const imagesNote = engine === 'docker' ? 'imagedb configs, repositories.json' : 'overlay-images manifests and configs, images.json';

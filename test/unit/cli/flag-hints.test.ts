@@ -44,6 +44,10 @@ const UNREACHABLE: [file: string, flag: string, command: string, reason: string]
   ['report/report.ts', '--manifest', 'build', 'report() runs only for report'],
   ['report/render-text.ts', '--format', 'bake', 'bake reaches render-text through report/index.ts but renders no table'],
   ['report/render-text.ts', '--format', 'build', 'build reaches render-text through report/index.ts but renders no table'],
+  ['report/layout-model.ts', '--payload-on', 'diff', 'diff models no first boot'],
+  ['report/layout-model.ts', '--payload-on', 'build', 'build bakes without a budget'],
+  ['report/report.ts', '--payload-on', 'diff', 'report() runs only for report'],
+  ['report/report.ts', '--payload-on', 'build', 'report() runs only for report'],
 ];
 
 const byName = new Map(commands.map((c) => [commandName(c), c]));
