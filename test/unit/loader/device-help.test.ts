@@ -10,11 +10,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderFile } from '../../../src/loader/templates.js';
 
-const SHELLS = [
-  ['busybox', 'sh'],
-  ['dash'],
-  ['bash'],
-] as const;
+const SHELLS = ['busybox sh', 'dash', 'bash'];
 const COMMANDS = ['prepare', 'load', 'check', 'verify', 'reset'];
 
 let dir: string;
@@ -39,7 +35,8 @@ function run(shell: readonly string[], args: readonly string[]) {
   });
 }
 
-describe.each(SHELLS)('ctrbake-device under %s, with no ctrbake.conf anywhere', (...shell) => {
+describe.each(SHELLS)('ctrbake-device under %s, with no ctrbake.conf anywhere', (shellLine) => {
+  const shell = shellLine.split(' ');
   it.each(['--help', '-h', 'help'])('%s prints the usage on stdout and exits 0', async (flag) => {
     const r = await run(shell, [flag]);
     expect(r.stderr).toBe('');
