@@ -625,6 +625,10 @@ seed_data_root() {
 	log "seeding $CTRBAKE_DATA_ROOT from $CTRBAKE_STORE_IMAGE ($CTRBAKE_LAYOUT)"
 	new="$DATA_ROOT.ctrbake-new"
 	old="$DATA_ROOT.ctrbake-old"
+	# A seeding cut short: the data-root moved aside and the user's volumes moved into the
+	# new one go back first (what is left over is then only the store's).
+	if [ ! -e "$DATA_ROOT" ] && [ -d "$old" ]; then mv "$old" "$DATA_ROOT"; fi
+	if [ -d "$new/volumes" ] && [ -d "$DATA_ROOT" ] && [ ! -e "$DATA_ROOT/volumes" ]; then mv "$new/volumes" "$DATA_ROOT/volumes"; fi
 	rm -rf "$new" "$old"
 	mkdir -p "$(dirname "$DATA_ROOT")"
 	# Free space first: copy takes the whole store, split its metadata.
@@ -637,6 +641,13 @@ seed_data_root() {
 	mkdir -p "$new"
 	chmod 0710 "$new"
 	seed_new "$new"
+	# Named volumes are the user's, not the store's: a new store (OTA) keeps them (docker
+	# keeps them in volumes/, apart from images and containers).
+	if [ "$CTRBAKE_ENGINE" = docker ] && [ -d "$DATA_ROOT/volumes" ]; then
+		rm -rf "$new/volumes"
+		mv "$DATA_ROOT/volumes" "$new/volumes"
+		log "kept the named volumes of $CTRBAKE_DATA_ROOT"
+	fi
 	sync -f "$new"
 	if [ -e "$DATA_ROOT" ]; then mv "$DATA_ROOT" "$old"; fi
 	mv "$new" "$DATA_ROOT"
@@ -785,9 +796,15 @@ overlay_prepare() {
 	work="$STATE/overlay/work"
 	if ! seeded || [ ! -d "$upper" ] || [ ! -d "$work" ]; then
 		log "new writable layer for $CTRBAKE_DATA_ROOT"
+		# Named volumes are the user's, not the store's: a new store (OTA) keeps them.
+		if [ -d "$upper/volumes" ] && [ ! -e "$STATE/volumes.keep" ]; then mv "$upper/volumes" "$STATE/volumes.keep"; fi
 		rm -rf "$STATE/overlay"
 		need_space "$STATE" "$CTRBAKE_SPACE_MARGIN_KB" "for the writable layer of $CTRBAKE_DATA_ROOT (--space-margin)"
 		mkdir -p "$upper" "$work"
+		if [ -d "$STATE/volumes.keep" ]; then
+			mv "$STATE/volumes.keep" "$upper/volumes"
+			log "kept the named volumes of $CTRBAKE_DATA_ROOT"
+		fi
 		sync_path "$STATE/overlay"
 		durable_write "$STATE/seeded" "$CTRBAKE_STORE_ID"
 	fi
@@ -837,7 +854,8 @@ store_reset() {
 	if [ "$CTRBAKE_LAYOUT" = overlay-vfs ] && is_mounted "$DATA_ROOT"; then umount "$DATA_ROOT"; fi
 	rm -f "$STATE/seeded"
 	sync_path "$STATE"
-	rm -rf "$STATE/overlay"
+	# Also what a seeding cut short kept aside (volumes): reset wipes the user's data.
+	rm -rf "$STATE/overlay" "$STATE/volumes.keep" "$DATA_ROOT.ctrbake-new" "$DATA_ROOT.ctrbake-old"
 	if [ "$CTRBAKE_LAYOUT" = overlay-vfs ]; then wipe_dir "$DATA_ROOT"; else rm -rf "$DATA_ROOT"; fi
 	store_prepare
 	log "reset done: $CTRBAKE_DATA_ROOT holds the baked store again"
