@@ -22,6 +22,12 @@ const overlays: Partial<Record<string, string>> = {};
 const userArchive: Partial<Record<'docker' | 'podman', string>> = {};
 const devices: SimDevice[] = [];
 const REBOOTS = 3;
+/**
+ * The dockerd of the docker cases: the host's (20.10) by default; CTRBAKE_USER_DATA_DOCKERD=newer
+ * runs them with Debian 13's (test/fixtures/newer-dockerd.ts), e.g.
+ * `CTRBAKE_USER_DATA_DOCKERD=newer npx vitest run test/integration/loader-user-data.test.ts -t "'docker' '(copy|overlay-vfs)' under 'systemd'"`.
+ */
+const DOCKERD = process.env.CTRBAKE_USER_DATA_DOCKERD === 'newer' ? 'newer' : 'host';
 
 async function archiveOf(manifestPath: string, ref: string): Promise<string> {
   const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as BakeManifest;
@@ -125,8 +131,10 @@ describe('what the user makes through the engine survives every boot', () => {
     '$engine $layout under $init: volume, container, a baked image removed and another loaded; kept across reboots; the removed image loads again',
     async ({ engine, layout, init, rmi }) => {
       const d = await device(overlays[`${engine}-${layout}-${init}`]!);
-      const first = await d.boot({ init });
+      const dockerd = engine === 'docker' ? DOCKERD : 'host';
+      const first = await d.boot({ init, dockerd });
       expectBooted(first);
+      if (dockerd === 'newer') console.log(`${layout}/${init}: dockerd ${first.engine!.version}`);
       await makeUserData(d, engine);
       // The removed image, as the user could load it again: the shipped archive, or a save made before.
       let again = '';
@@ -147,7 +155,7 @@ describe('what the user makes through the engine survives every boot', () => {
       await d.shutdown();
 
       for (let i = 1; i <= REBOOTS; i++) {
-        const boot = await d.boot({ init });
+        const boot = await d.boot({ init, dockerd });
         expectBooted(boot);
         const log = bootLog(boot);
         expect(log, `reboot ${i}`).not.toMatch(/damaged|seeding|new writable layer|interrupted|dropped the image store|ctrbake: loading /);
@@ -162,11 +170,11 @@ describe('what the user makes through the engine survives every boot', () => {
 
       if (rmi) {
         // The user loads the removed image again: it runs, and stays across the next boot.
-        await d.boot({ init }).then(expectBooted);
+        await d.boot({ init, dockerd }).then(expectBooted);
         await cli(d, engine, ['load', '-i', again]);
         assertFidelityOutput(await cli(d, engine, ['run', '--rm', ...NET[engine], f.images.fidelity]));
         await d.shutdown();
-        const after = await d.boot({ init });
+        const after = await d.boot({ init, dockerd });
         expectBooted(after);
         expect(bootLog(after)).not.toMatch(/damaged|seeding|interrupted|ctrbake: loading /);
         assertFidelityOutput(await cli(d, engine, ['run', '--rm', ...NET[engine], f.images.fidelity]));
