@@ -136,10 +136,12 @@ engine_process() {
 		fi
 	done
 	for p in /proc/[0-9]*; do
-		[ -r "$p/cmdline" ] || continue
-		args=$(tr '\000' '\n' <"$p/cmdline" 2>/dev/null) || continue
+		# The name first, with the shell's own read: no process started per process listed.
+		comm=""
+		read -r comm 2>/dev/null <"$p/comm" || continue
+		case "$comm" in dockerd | podman | conmon) ;; *) continue ;; esac
+		args=$(tr '\000' '\n' 2>/dev/null <"$p/cmdline") || continue
 		name=$(printf '%s\n' "$args" | head -n 1)
-		case "${name##*/}" in dockerd | podman | conmon) ;; *) continue ;; esac
 		if printf '%s\n' "$args" | grep -qxF -e "$DATA_ROOT" -e "--data-root=$DATA_ROOT" -e "--root=$DATA_ROOT"; then
 			echo "${p#/proc/} ($name, data-root $CTRBAKE_DATA_ROOT)"
 			return 0
