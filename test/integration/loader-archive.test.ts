@@ -276,5 +276,5 @@ describe.each(INITS)('archive layout under %s: the life of a device', (init: Ini
     expect((await run(d, f.images.multi)).trim()).toBe(MULTI_AMD64_OUTPUT);
     assertFidelityOutput(await run(d, f.images.fidelity));
     await expectSaves(ota, f.images.multi);
-  }, 300_000);
+  }, 600_000);
 });

@@ -223,7 +223,7 @@ describe.each(INITS)('store layouts under %s on a simulated device (dockerd 20.1
       expect((await d.docker(['image', 'inspect', f.images.sample])).exitCode).not.toBe(0);
       await expectSaves(ota, f.images.multi);
     },
-    300_000,
+    600_000,
   );
 
   it.each(LAYOUTS)('%s: interrupted first boots (power cut, kill -9 at random points of prepare and the engine\'s first start) converge from the pristine store', async (layout) => {
