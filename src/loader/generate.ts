@@ -186,7 +186,10 @@ export async function generateLoader(options: LoaderOptions): Promise<LoaderResu
       KEEP_ARCHIVES: config.keepArchives ? 'yes' : 'no',
       VERIFY_ON_BOOT: config.verifyOnBoot ? 'yes' : 'no',
       SPACE_MARGIN_KB: String(config.spaceMarginKiB),
-      ENGINE_PIDFILE: config.enginePidfile,
+      ENGINE_PIDFILES: config.enginePidfiles.join(' '),
+      ENGINE_STOP: config.engineStop,
+      ENGINE_START: config.engineStart,
+      ENGINE_WAIT_S: String(config.engineWaitS),
     });
     await out.write(`${payload}/ctrbake.conf`, conf);
     await out.write(`${config.sbinDir}/ctrbake-device`, await renderFile('ctrbake-device.sh', { CONF: `${payload}/ctrbake.conf` }), 0o755);

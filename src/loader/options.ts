@@ -63,7 +63,13 @@ export interface ResolvedLoaderConfig {
   spaceMarginKiB: number;
   startOrder: { prepare: number; load: number };
   engineUnits: string[];
-  enginePidfile: string;
+  /** Pid files the engine's init scripts write (prepare and reset refuse while one names a live process). */
+  enginePidfiles: string[];
+  /** The commands that stop and start the engine on the device, named in messages. */
+  engineStop: string;
+  engineStart: string;
+  /** load/verify: seconds to wait for the engine to answer. */
+  engineWaitS: number;
   sbinDir: string;
   squashfsBackend: SquashfsBackendName;
   compression: SquashfsCompression;
@@ -77,6 +83,22 @@ const DEFAULT_ORDER: Record<LoaderInit, { prepare: number; load: number }> = {
   sysvinit: { prepare: 19, load: 21 },
   busybox: { prepare: 59, load: 61 },
 };
+
+/**
+ * How the engine is found running, stopped and started under each init style: dockerd writes
+ * /var/run/docker.pid itself, Buildroot's S60dockerd and meta-virtualization's init script
+ * write /var/run/dockerd.pid (/var/run is often a link to /run).
+ */
+function engineControl(engine: EngineName, init: LoaderInit): Pick<ResolvedLoaderConfig, 'enginePidfiles' | 'engineStop' | 'engineStart' | 'engineWaitS'> {
+  if (engine === 'podman') return { enginePidfiles: [], engineStop: 'podman stop --all', engineStart: 'podman has no daemon', engineWaitS: 0 };
+  const pidfiles = ['/var/run/dockerd.pid', '/var/run/docker.pid', '/run/dockerd.pid', '/run/docker.pid'];
+  const control = {
+    systemd: { engineStop: 'systemctl stop docker.socket docker.service', engineStart: 'systemctl start docker.service' },
+    sysvinit: { engineStop: '/etc/init.d/docker stop', engineStart: '/etc/init.d/docker start' },
+    busybox: { engineStop: '/etc/init.d/S60dockerd stop', engineStart: '/etc/init.d/S60dockerd start' },
+  }[init];
+  return { enginePidfiles: pidfiles, ...control, engineWaitS: 120 };
+}
 
 function devicePath(flag: string, value: string): string {
   if (!value.startsWith('/')) throw new ConfigError('E_LOADER_CONFIG', `${flag} must be an absolute device path, got ${JSON.stringify(value)}`);
@@ -180,7 +202,7 @@ export async function resolveLoaderOptions(options: LoaderOptions): Promise<Read
     spaceMarginKiB,
     startOrder,
     engineUnits: engine === 'docker' ? ['docker.service'] : ['podman.service'],
-    enginePidfile: engine === 'docker' ? '/var/run/docker.pid' : '',
+    ...engineControl(engine, options.init),
     sbinDir: '/usr/sbin',
     squashfsBackend,
     compression,

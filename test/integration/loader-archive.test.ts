@@ -10,7 +10,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
-import { SimDevice, type Boot, type InitStyle } from '../fixtures/device.js';
+import { BACKGROUND_ENGINE_DELAY_MS, SimDevice, type Boot, type InitStyle } from '../fixtures/device.js';
 import { assertFidelityOutput, SAMPLE_OUTPUT, MULTI_AMD64_OUTPUT } from '../fixtures/images.js';
 import { INITS, loadStep, powerCutCount, prepareStep, setupLoaderFixture, type LoaderFixture } from './loader-setup.js';
 
@@ -159,7 +159,7 @@ describe('archive layout on a simulated device', () => {
     await d.shutdown();
     const second = await d.boot({ init: 'busybox', stopBefore: 'engine' });
     expectBooted(second);
-    const reset = await d.ns(['busybox', 'sh', d.path('/usr/sbin/ctrbake-device'), 'reset'], { CTRBAKE_ROOT: d.root });
+    const reset = await d.ctrbakeDevice(['reset']);
     expect(reset.exitCode).toBe(1);
     expect(String(reset.stderr)).toMatch(/reset needs the archives/);
   });
@@ -172,20 +172,26 @@ describe('archive layout on a simulated device', () => {
       // Even cuts aim inside the load step (under sysvinit/busybox it ends 0.4-0.7 s in: cuts at
       // 393 ms landed inside it, one at 683 ms after it, so their cuts aim at its first 450 ms);
       // odd ones anywhere from prepare's start through the engine's first start and the load.
+      // Under sysvinit/busybox the engine answers in the background, after the load step began
+      // waiting for it (polling once a second): those cuts count from the engine's answer.
       const fromPrepare = i % 2 === 1;
-      const delayMs = Math.floor(Math.random() * (fromPrepare ? 2500 : init === 'systemd' ? 1200 : 450));
+      const afterEngine = !fromPrepare && init !== 'systemd';
+      const delayMs = Math.floor(Math.random() * (fromPrepare ? 2500 + (init === 'systemd' ? 0 : BACKGROUND_ENGINE_DELAY_MS) : init === 'systemd' ? 1200 : 1450));
       const timerStep = fromPrepare ? prepareStep(init) : loadStep(init);
       let fired: Promise<void> | undefined;
+      const arm = () => {
+        fired = (async () => {
+          await new Promise((r) => setTimeout(r, delayMs));
+          if (mode === 'power cut') await d.powerCut();
+          else d.killAll();
+        })();
+      };
       const cut = await d.boot({
         init,
         onStep: (step) => {
-          if (step.name !== timerStep) return;
-          fired = (async () => {
-            await new Promise((r) => setTimeout(r, delayMs));
-            if (mode === 'power cut') await d.powerCut();
-            else d.killAll();
-          })();
+          if (step.name === timerStep && !afterEngine) arm();
         },
+        ...(afterEngine ? { onEngineAnswering: arm } : {}),
       });
       await fired;
       await d.shutdown();
@@ -194,7 +200,7 @@ describe('archive layout on a simulated device', () => {
       const loading = await d.readDeviceFile('/var/lib/ctrbake/loading');
       const loaded = (await d.listDeviceDir('/var/lib/ctrbake/loaded')).filter((n) => !n.endsWith('.tmp'));
       console.log(
-        `archive/${init}: ${mode} ${delayMs} ms into ${fromPrepare ? 'prepare' : 'the load step'} (${cut.failure ? `${cut.failure.name} interrupted` : 'load had finished'}; ${loaded.length} image(s) recorded, ${loading ? 'one load in flight' : 'none in flight'})`,
+        `archive/${init}: ${mode} ${delayMs} ms into ${fromPrepare ? 'prepare' : afterEngine ? 'the load step, after the engine answered' : 'the load step'} (${cut.failure ? `${cut.failure.name} interrupted` : 'load had finished'}; ${loaded.length} image(s) recorded, ${loading ? 'one load in flight' : 'none in flight'})`,
       );
       // Success reported before the cut must have been durable.
       if (!cut.failure) expect(loaded.length).toBe(2);
@@ -227,13 +233,13 @@ describe.each(INITS)('archive layout under %s: the life of a device', (init: Ini
 
     // Health check: an empty link file and a missing layer dir (engine stopped); the next boot reloads.
     await d.boot({ init, stopBefore: prepareStep(init) });
-    const healthy = await d.ns(['busybox', 'sh', d.path('/usr/sbin/ctrbake-device'), 'check'], { CTRBAKE_ROOT: d.root });
+    const healthy = await d.ctrbakeDevice(['check']);
     expect(healthy.exitCode, String(healthy.all)).toBe(0);
     const layers = (await d.listDeviceDir('/var/lib/docker/overlay2')).filter((n) => n !== 'l');
     expect(layers.length).toBeGreaterThan(1);
     expect((await d.ns(['truncate', '-s', '0', d.path(`/var/lib/docker/overlay2/${layers[0]}/link`)])).exitCode).toBe(0);
     expect((await d.ns(['rm', '-rf', d.path(`/var/lib/docker/overlay2/${layers[1]}`)])).exitCode).toBe(0);
-    const check = await d.ns(['busybox', 'sh', d.path('/usr/sbin/ctrbake-device'), 'check'], { CTRBAKE_ROOT: d.root });
+    const check = await d.ctrbakeDevice(['check']);
     expect(check.exitCode).toBe(1);
     expect(String(check.stderr)).toMatch(/is damaged/);
     await d.shutdown();
@@ -246,7 +252,7 @@ describe.each(INITS)('archive layout under %s: the life of a device', (init: Ini
 
     // Factory reset (engine stopped, no network): the next boot loads the baked images again.
     await d.boot({ init, stopBefore: 'engine' });
-    const reset = await d.ns(['busybox', 'sh', d.path('/usr/sbin/ctrbake-device'), 'reset'], { CTRBAKE_ROOT: d.root });
+    const reset = await d.ctrbakeDevice(['reset']);
     expect(reset.exitCode, String(reset.all)).toBe(0);
     expect(await d.listDeviceDir('/var/lib/docker')).toEqual([]);
     await d.shutdown();
@@ -270,5 +276,5 @@ describe.each(INITS)('archive layout under %s: the life of a device', (init: Ini
     expect((await run(d, f.images.multi)).trim()).toBe(MULTI_AMD64_OUTPUT);
     assertFidelityOutput(await run(d, f.images.fidelity));
     await expectSaves(ota, f.images.multi);
-  }, 300_000);
+  }, 600_000);
 });

@@ -88,7 +88,7 @@ async function expectImagesA(d: SimDevice): Promise<void> {
 }
 
 async function deviceSh(d: SimDevice, command: string): Promise<{ exitCode: number; all: string; stderr: string }> {
-  const r = await d.ns(['busybox', 'sh', d.path('/usr/sbin/ctrbake-device'), command], { CTRBAKE_ROOT: d.root });
+  const r = await d.ctrbakeDevice([command]);
   return { exitCode: r.exitCode ?? -1, all: String(r.all), stderr: String(r.stderr) };
 }
 
@@ -156,7 +156,7 @@ describe.each(INITS)('podman 4.3 under %s on a simulated device', (init: InitSty
         await d.shutdown();
         const repaired = await d.boot({ init });
         expectBooted(repaired);
-        expect(bootLog(repaired)).toMatch(layout === 'archive' ? /dropped the image store(.|\n)*loading/ : /re-seeding \/var\/lib\/containers\/storage from the store/);
+        expect(bootLog(repaired)).toMatch(layout === 'archive' ? /dropped the image store(.|\n)*loading/ : /overlay\/\w+ copied again from the store/);
         await expectImagesA(d);
       } else {
         await d.shutdown();
