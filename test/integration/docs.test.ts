@@ -36,7 +36,7 @@ import { pushDocImages } from './docs-images.js';
 const DOCS = listDocs();
 const PLACEHOLDER_REGISTRY = '127.0.0.1:5000';
 const RUN_BY = /^<!--\s*run by:\s*(.+?)\s*-->$/;
-const OUTPUT_TAIL = 6000;
+const OUTPUT_TAIL = 12000;
 
 function isShell(b: CodeBlock): boolean {
   return SHELL_LANGUAGES.has(b.language);
