@@ -210,13 +210,16 @@ do_ctrbake_bake() {
 		# rootfs is no loader layout: the bake's default model (from mode and driver) applies
 		[ "${CTRBAKE_LAYOUT}" = "rootfs" ] || budget_arg="$budget_arg --layout ${CTRBAKE_LAYOUT}"
 	fi
+	# --archive-format belongs to archive mode only (a store bake refuses it)
+	format_arg=""
+	[ "${CTRBAKE_MODE}" = "archive" ] && format_arg="--archive-format ${CTRBAKE_ARCHIVE_FORMAT}"
 	# SOURCE_DATE_EPOCH is passed explicitly: a runner such as sudo resets the environment
 	# (its sudoers rule must keep it, see docs/yocto.md); the manifest check below proves it.
 	# shellcheck disable=SC2086
 	SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH}" ctrbake_cli_privileged "${CTRBAKE_BIN}" bake --offline \
 		--lock "$lock" --cache "${CTRBAKE_CACHE}" \
 		--mode ${CTRBAKE_MODE} --engine ${CTRBAKE_ENGINE} --storage-driver ${CTRBAKE_STORAGE_DRIVER} \
-		--archive-format ${CTRBAKE_ARCHIVE_FORMAT} $budget_arg -o "$out"
+		$format_arg $budget_arg -o "$out"
 	if [ -n "${CTRBAKE_RUNNER}" ]; then
 		# Give the outputs back to the build user, so BitBake can clean and package them.
 		ctrbake_cli_privileged "${CTRBAKE_LAYERDIR}/lib/ctrbake-bb/chown-tree.mjs" "$(id -u):$(id -g)" "${CTRBAKE_B}"
