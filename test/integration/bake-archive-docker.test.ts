@@ -251,15 +251,22 @@ describe('bake --mode archive --engine docker', () => {
     }
   });
 
-  it('replaces an existing OUT as a whole', async () => {
+  it('replaces a previous bake output as a whole, and refuses one that holds a file it did not write', async () => {
     const out = join(inputs.work, 'replace');
     await cp(first.outDir, out, { recursive: true });
-    await writeFile(join(out, 'stale-file'), 'from an older bake');
+    // layers.json is written next to a manifest by `report --write-layers`: part of an output, not of the new one.
+    await writeFile(join(out, 'layers.json'), '{}');
     const result = await bake({ lockPath: inputs.lockAmd64, cacheDir: inputs.cacheDir, mode: 'archive', engine: 'docker', storageDriver: 'vfs', outDir: out, sourceDateEpoch: SDE });
-    await expect(stat(join(out, 'stale-file'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(stat(join(out, 'layers.json'))).rejects.toMatchObject({ code: 'ENOENT' });
     expect(result.manifest.storageDriver).toBe('vfs');
     // vfs or overlay2 in the baking engine: the same archives.
     expect(result.manifest.outputs).toEqual(first.manifest.outputs);
+
+    await writeFile(join(out, 'notes.txt'), 'a file of the user');
+    const manifestBefore = await readFile(join(out, 'manifest.json'));
+    await expect(bake({ lockPath: inputs.lockAmd64, cacheDir: inputs.cacheDir, mode: 'archive', engine: 'docker', outDir: out, sourceDateEpoch: SDE, force: true })).rejects.toMatchObject({ code: 'E_OUTPUT_NOT_OURS' });
+    expect(await readFile(join(out, 'notes.txt'), 'utf8')).toBe('a file of the user');
+    expect(await readFile(join(out, 'manifest.json'))).toEqual(manifestBefore);
     expect(await stagingDirsIn(inputs.work)).toEqual([]);
   });
 });
