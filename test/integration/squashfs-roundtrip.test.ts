@@ -207,7 +207,7 @@ describe('reproducibility and options', () => {
     await expect(createSquashfs({ input: input(), outPath: join(dir, 'x.sqfs'), backend: 'builtin', compression })).rejects.toMatchObject({
       code: 'E_SQUASHFS_OPTIONS',
       exitCode: 2,
-      message: expect.stringMatching(/tar2sqfs or sqfstar/),
+      message: expect.stringMatching(/--backend tar2sqfs or --backend sqfstar/),
     });
     expect(read).toBe(false);
   });
