@@ -187,12 +187,10 @@ export async function generateLoader(options: LoaderOptions): Promise<LoaderResu
       VERIFY_ON_BOOT: config.verifyOnBoot ? 'yes' : 'no',
       SPACE_MARGIN_KB: String(config.spaceMarginKiB),
       ENGINE_PIDFILES: config.enginePidfiles.join(' '),
-      ENGINE_STOP: config.engineStop,
-      ENGINE_START: config.engineStart,
       ENGINE_WAIT_S: String(config.engineWaitS),
     });
     await out.write(`${payload}/ctrbake.conf`, conf);
-    await out.write(`${config.sbinDir}/ctrbake-device`, await renderFile('ctrbake-device.sh', { CONF: `${payload}/ctrbake.conf` }), 0o755);
+    await out.write(`${config.sbinDir}/ctrbake-device`, await renderFile('ctrbake-device.sh', { CONF: `${payload}/ctrbake.conf`, ENGINE_STOP: config.engineStop, ENGINE_START: config.engineStart }), 0o755);
     if (config.engine === 'docker') await out.write('/etc/docker/daemon.json', dockerDaemonJson(config));
     else await out.write('/etc/containers/storage.conf', await podmanStorageConf(config));
     let mountUnit: string | undefined;

@@ -54,6 +54,11 @@ if [ ! -f "$R$CONF" ]; then
 fi
 # shellcheck source=/dev/null
 . "$R$CONF"
+# How to stop and start the engine under this image's init system (named in messages): set
+# here, not in the conf, so the payload (possibly its own partition image) is the same for
+# every init style.
+CTRBAKE_ENGINE_STOP='@ENGINE_STOP@'
+CTRBAKE_ENGINE_START='@ENGINE_START@'
 
 ENGINE_CLI="${CTRBAKE_ENGINE_CLI:-$CTRBAKE_ENGINE}"
 PAYLOAD="$R$CTRBAKE_PAYLOAD_DIR"

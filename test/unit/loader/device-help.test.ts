@@ -20,7 +20,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ctrbake-device-help-'));
   script = join(dir, 'ctrbake-device');
   // The settings path of a real image: nothing exists there (nor under CTRBAKE_ROOT).
-  await writeFile(script, await renderFile('ctrbake-device.sh', { CONF: '/usr/share/ctrbake/ctrbake.conf' }), { mode: 0o755 });
+  await writeFile(script, await renderFile('ctrbake-device.sh', { CONF: '/usr/share/ctrbake/ctrbake.conf', ENGINE_STOP: 'systemctl stop docker', ENGINE_START: 'systemctl start docker' }), { mode: 0o755 });
 });
 
 afterAll(async () => {
