@@ -17,6 +17,7 @@ const FOREIGN_FLAGS: Record<string, string> = {
   '--sort': 'GNU tar (--sort=name)',
   '--sparse': 'GNU tar (re-create the tar without --sparse)',
   '--network': 'the engine\'s run (--network none)',
+  '--all': 'podman stop --all (the device message that says how to stop podman)',
 };
 
 /** Messages that name the flag of the command that makes the input: "bake with --mode store". */
