@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { blobPath, ensureCacheLayout } from '../src/fetch/cache.js';
 import { assertCacheComplete, checkCacheComplete } from '../src/fetch/complete.js';
 import { forgetVerified } from '../src/fetch/integrity.js';
-import type { Descriptor, LockedImage } from '../src/formats.js';
+import type { Descriptor, LockedImage } from '../src/formats/index.js';
 
 const exec = promisify(execFile);
 

@@ -8,7 +8,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { startDockerd } from '../src/engine/index.js';
-import type { BakeManifest } from '../src/formats.js';
+import type { BakeManifest } from '../src/formats/index.js';
 import { pushSampleImage, SAMPLE_OUTPUT } from '../test/fixtures/fixture-images.js';
 import { startRegistry } from '../test/fixtures/registry.js';
 

@@ -1,9 +1,9 @@
 /** The public library API. Every CLI command is a thin shell over a function exported here. */
 export * from './errors.js';
 export { VERSION } from './version.js';
-export type { Reporter, ProgressEvent } from './cli/output.js';
-export { silentReporter } from './cli/output.js';
-export * from './formats.js';
+export type { Reporter, ProgressEvent } from './util/reporter.js';
+export { silentReporter } from './util/reporter.js';
+export * from './formats/index.js';
 export * from './fetch/index.js';
 export * from './lock/index.js';
 export * from './registry/index.js';

@@ -14,7 +14,7 @@ import { copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import type { Descriptor } from '../../src/formats.js';
+import type { Descriptor } from '../../src/formats/index.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST } from '../../src/registry/media-types.js';
 import { pushBlob, pushManifest } from '../../src/registry/push.js';

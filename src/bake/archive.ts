@@ -9,7 +9,7 @@
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EngineError, InputError } from '../errors.js';
-import { formatPlatform, type BakeManifest, type LockedImage, type LockFile, type ManifestImage, type OutputFile } from '../formats.js';
+import { formatPlatform, type BakeManifest, type LockedImage, type LockFile, type ManifestImage, type OutputFile } from '../formats/index.js';
 import { assertCacheComplete } from '../fetch/complete.js';
 import { blobPath } from '../fetch/cache.js';
 import { readLockForFetch } from '../fetch/lock-input.js';

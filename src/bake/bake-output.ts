@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { DEFAULT_ENGINE_TMP_BASE } from '../engine/private-dir.js';
 import { unmountUnder } from '../engine/mounts.js';
 import { stopEverythingNaming, sweepOrphanedEngineDirs } from '../engine/orphans.js';
-import type { BakeManifest } from '../formats.js';
+import type { BakeManifest } from '../formats/index.js';
 import { LAYERS_FILE } from '../report/layers-file.js';
 import { checkOutput, type CheckedOutput, type NamedPath } from '../util/output.js';
 import { recoverStagedOutputs, type RecoveredOutput } from '../util/staged-output.js';

@@ -6,7 +6,7 @@
  * the commit (util/staged-output.ts). A failed or interrupted bake leaves OUT as it was.
  */
 import { join } from 'node:path';
-import type { BakeManifest, BakeMode } from '../formats.js';
+import type { BakeManifest, BakeMode } from '../formats/index.js';
 import { assertCacheComplete } from '../fetch/complete.js';
 import { readLockForFetch } from '../fetch/lock-input.js';
 import { checkBakeBudget, resolveBudget } from '../report/index.js';

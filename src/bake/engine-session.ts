@@ -5,7 +5,7 @@
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { EngineError } from '../errors.js';
-import type { EngineName } from '../formats.js';
+import type { EngineName } from '../formats/index.js';
 import { startDockerd, type DockerStorageDriver } from '../engine/dockerd.js';
 import { startPodman, type PodmanStorageDriver } from '../engine/podman.js';
 

@@ -4,10 +4,10 @@
  */
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
-import type { ArchiveFormat, BakeMode, EngineName } from '../formats.js';
+import type { ArchiveFormat, BakeMode, EngineName } from '../formats/index.js';
 import { resolveBudget, type BudgetOptions, type Layout } from '../report/index.js';
 import { resolveBlockSize } from '../report/report.js';
-import { silentReporter, type Reporter } from '../cli/output.js';
+import { silentReporter, type Reporter } from '../util/reporter.js';
 import { checkSquashfsBackend, resolveSquashfsOptions, SQUASHFS_SUBCOMMAND_FLAGS, type GzipImplementation, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { parseSourceDateEpoch } from '../util/sde.js';
 

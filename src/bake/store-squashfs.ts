@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { CtrbakeError } from '../errors.js';
-import type { BakeManifest } from '../formats.js';
+import type { BakeManifest } from '../formats/index.js';
 import { createSquashfs, SQUASHFS_SUBCOMMAND_FLAGS, type SquashfsResult } from '../squashfs/index.js';
 import { sha256File } from '../util/fs.js';
 import type { ResolvedBakeConfig } from './options.js';

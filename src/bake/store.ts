@@ -15,13 +15,13 @@
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, EngineError, InputError } from '../errors.js';
-import type { BakeManifest, EngineName, LockFile, LockedImage, ManifestImage, Platform } from '../formats.js';
-import { formatPlatform } from '../formats.js';
+import type { BakeManifest, EngineName, LockFile, LockedImage, ManifestImage, Platform } from '../formats/index.js';
+import { formatPlatform } from '../formats/index.js';
 import { blobPath, readCachedDiffIds, resolveLayerBlob } from '../fetch/cache.js';
 import { assertCacheComplete } from '../fetch/complete.js';
 import { readLockForFetch } from '../fetch/lock-input.js';
 import { configMatchesPlatform } from '../registry/platform.js';
-import { silentReporter, type Reporter } from '../cli/output.js';
+import { silentReporter, type Reporter } from '../util/reporter.js';
 import { sha256File, toJsonFile, writeFileAtomic } from '../util/fs.js';
 import { DEFAULT_SOURCE_DATE_EPOCH } from '../util/sde.js';
 import { VERSION } from '../version.js';

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { EngineError } from '../errors.js';
 import { resolveBinary } from '../engine/prerequisites.js';
-import type { BakeManifest, LockFile } from '../formats.js';
+import type { BakeManifest, LockFile } from '../formats/index.js';
 import { sha256File } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import type { ResolvedBakeConfig } from './options.js';

@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { execa } from 'execa';
 import { ConfigError, InputError } from '../errors.js';
-import type { BakeManifest, EngineName, Platform } from '../formats.js';
+import type { BakeManifest, EngineName, Platform } from '../formats/index.js';
 import { startDockerd, type DockerStorageDriver } from '../engine/dockerd.js';
 import { unmountUnder } from '../engine/mounts.js';
 import { PODMAN_RUN_ARGS, startPodman, type RunningPodman } from '../engine/podman.js';

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { bake } from '../bake/bake.js';
 import type { BakeResult } from '../bake/archive.js';
-import type { ArchiveFormat, BakeMode, EngineName } from '../formats.js';
+import type { ArchiveFormat, BakeMode, EngineName } from '../formats/index.js';
 import type { Layout } from '../report/index.js';
 import { budgetOptions } from './report.js';
 import { addExamples } from './examples.js';

@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import type { EngineName } from '../formats.js';
+import type { EngineName } from '../formats/index.js';
 import type { FetcherChoice } from '../fetch/types.js';
 import { LOADER_INITS, LOADER_LAYOUTS, type LoaderInit, type LoaderLayout } from '../loader/options.js';
 import { SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';

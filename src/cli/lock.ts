@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { formatPlatform } from '../formats.js';
+import { formatPlatform } from '../formats/index.js';
 import { DEFAULT_LOCK_FILE, resolveLock, type LockResult } from '../lock/resolve.js';
 import { addExamples } from './examples.js';
 import { runCommand, type GlobalArgs } from './run.js';

@@ -5,32 +5,10 @@
  * - otherwise: human lines on stderr; a progress line redrawn in place only on a TTY.
  */
 
-export interface ProgressEvent {
-  /** Stable machine name of the step, e.g. "fetch.blob". */
-  event: string;
-  /** Human text. */
-  message?: string;
-  /** Bytes or items done / total, for progress bars. */
-  current?: number;
-  total?: number;
-  [key: string]: unknown;
-}
+import type { Reporter } from '../util/reporter.js';
 
-export interface Reporter {
-  event(e: ProgressEvent): void;
-  /** Progress update that a TTY may redraw in place; dropped on non-TTY human output. */
-  progress(e: ProgressEvent): void;
-  result(value: Record<string, unknown>): void;
-  error(error: { code: string; message: string; [key: string]: unknown }): void;
-}
-
-/** A reporter that drops everything: the default for library callers. */
-export const silentReporter: Reporter = {
-  event() {},
-  progress() {},
-  result() {},
-  error() {},
-};
+export type { Reporter, ProgressEvent } from '../util/reporter.js';
+export { silentReporter } from '../util/reporter.js';
 
 export interface ReporterOptions {
   json: boolean;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { access, link, mkdir, open, readFile, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { Descriptor } from '../formats.js';
+import type { Descriptor } from '../formats/index.js';
 import { fsyncDir, sha256File } from '../util/fs.js';
 import { DigestMismatchError } from './errors.js';
 import { rememberVerified } from './integrity.js';

@@ -1,5 +1,5 @@
 import { CommandError, InputError, RegistryError, type CtrbakeError } from '../errors.js';
-import type { LockedImage } from '../formats.js';
+import type { LockedImage } from '../formats/index.js';
 import { redactSecrets } from './auth.js';
 import {
   DigestMismatchError,

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { LockedImage, LockFile } from '../formats.js';
+import type { LockedImage, LockFile } from '../formats/index.js';
 import { blobPath, blobSize, readCachedDiffIds, resolveLayerBlob, type LayerBlob } from './cache.js';
 import { cacheDamageError, type CacheDamage } from './cache-damage.js';
 import { inspectBlobFile, type BlobProblem } from './integrity.js';

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
-import { silentReporter, type Reporter } from '../cli/output.js';
+import { silentReporter, type Reporter } from '../util/reporter.js';
 import { ConfigError } from '../errors.js';
-import type { LockFile } from '../formats.js';
+import type { LockFile } from '../formats/index.js';
 import { loadAuthFile, secretsOf } from './auth.js';
 import { E_BAD_INSECURE_REGISTRY, E_BAD_OPTION } from './errors.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';

@@ -3,7 +3,7 @@ import { copyFile, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CtrbakeError } from '../errors.js';
-import type { LockedImage } from '../formats.js';
+import type { LockedImage } from '../formats/index.js';
 import { startDockerd, startPodman, type RunningDockerd, type RunningPodman } from '../engine/index.js';
 import { registerCleanup } from '../util/cleanup.js';
 import { sha256File } from '../util/fs.js';

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { CtrbakeError, InputError } from '../errors.js';
-import type { LockedImage, LockFile } from '../formats.js';
+import type { LockedImage, LockFile } from '../formats/index.js';
 import { blobPath, ensureCacheLayout, evictBlob } from './cache.js';
 import { describeDamage, type CacheDamage } from './cache-damage.js';
 import { checkCacheComplete, findCacheDamage, type ImageCacheStatus } from './complete.js';

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InputError } from '../errors.js';
-import type { Descriptor, LockedImage, LockFile } from '../formats.js';
+import type { Descriptor, LockedImage, LockFile } from '../formats/index.js';
 import { isDigest } from './cache.js';
 import { E_LOCK_INVALID } from './errors.js';
 

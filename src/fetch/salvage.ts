@@ -4,7 +4,7 @@ import { unmountUnder } from '../engine/mounts.js';
 import { sweepOrphanedEngineDirs } from '../engine/orphans.js';
 import { DEFAULT_ENGINE_TMP_BASE } from '../engine/private-dir.js';
 import { processesMentioning, terminateProcess } from '../engine/processes.js';
-import type { LockedImage } from '../formats.js';
+import type { LockedImage } from '../formats/index.js';
 import { cacheTmpDir, commitBlob, hasBlob, listCacheTmp, parseDigest, tmpEntryOwnerPid, type ExpectedBlob } from './cache.js';
 import { imageLabel } from './verify.js';
 

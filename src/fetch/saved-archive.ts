@@ -6,7 +6,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract } from 'tar-stream';
 import { InputError } from '../errors.js';
-import type { LockedImage } from '../formats.js';
+import type { LockedImage } from '../formats/index.js';
 import { commitBlob, diffIdsOfConfig } from './cache.js';
 import { DigestMismatchError, E_FETCHER_FAILED } from './errors.js';
 import type { StoredBlob } from './types.js';

@@ -3,7 +3,7 @@ import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { CommandError } from '../errors.js';
-import type { LockedImage } from '../formats.js';
+import type { LockedImage } from '../formats/index.js';
 import { registerCleanup } from '../util/cleanup.js';
 import { blobPath, commitBlob, hasBlob, makeCacheWorkDir, parseDigest, type ExpectedBlob } from './cache.js';
 import { classifyRegistryFailure } from './classify.js';

@@ -1,5 +1,5 @@
-import type { Reporter } from '../cli/output.js';
-import type { LockedImage } from '../formats.js';
+import type { Reporter } from '../util/reporter.js';
+import type { LockedImage } from '../formats/index.js';
 import type { AuthFile } from './auth.js';
 import type { RetryPolicy } from './retry.js';
 

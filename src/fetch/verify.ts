@@ -1,4 +1,4 @@
-import type { Descriptor, LockedImage } from '../formats.js';
+import type { Descriptor, LockedImage } from '../formats/index.js';
 import { DigestMismatchError } from './errors.js';
 
 export function imageLabel(image: LockedImage): string {

@@ -4,9 +4,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, posix, resolve } from 'node:path';
-import { silentReporter, type Reporter } from '../cli/output.js';
+import { silentReporter, type Reporter } from '../util/reporter.js';
 import { ConfigError, InputError } from '../errors.js';
-import type { BakeManifest, EngineName } from '../formats.js';
+import type { BakeManifest, EngineName } from '../formats/index.js';
 import { checkSquashfsBackend, resolveSquashfsOptions, SQUASHFS_SUBCOMMAND_FLAGS, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 
 export const LOADER_LAYOUTS = ['archive', 'overlay-vfs', 'split', 'copy', 'podman-ro'] as const;

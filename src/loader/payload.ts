@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { copyFile, mkdir, stat } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { InputError } from '../errors.js';
-import type { ManifestImage, OutputFile } from '../formats.js';
+import type { ManifestImage, OutputFile } from '../formats/index.js';
 import { createSquashfs, SQUASHFS_SUBCOMMAND_FLAGS } from '../squashfs/index.js';
 import { sha256File } from '../util/fs.js';
 import type { ResolvedLoaderConfig } from './options.js';

@@ -1,5 +1,5 @@
 import { RegistryError } from '../errors.js';
-import { formatPlatform, type Descriptor, type LockedImage, type Platform } from '../formats.js';
+import { formatPlatform, type Descriptor, type LockedImage, type Platform } from '../formats/index.js';
 import type { FetchedManifest, RegistryClient } from '../registry/client.js';
 import { isImageManifestMediaType, isIndexMediaType } from '../registry/media-types.js';
 import { configMatchesPlatform, describePlatforms, platformMatches } from '../registry/platform.js';

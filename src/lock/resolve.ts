@@ -1,8 +1,8 @@
 import { stat } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { ConfigError, CtrbakeError, InputError } from '../errors.js';
-import { formatPlatform, type LockedImage, type LockFile, type Platform } from '../formats.js';
-import { silentReporter, type Reporter } from '../cli/output.js';
+import { formatPlatform, type LockedImage, type LockFile, type Platform } from '../formats/index.js';
+import { silentReporter, type Reporter } from '../util/reporter.js';
 import { RegistryClient, type RetryOptions } from '../registry/client.js';
 import { parsePlatform } from '../registry/platform.js';
 import { formatReference } from '../registry/reference.js';

@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors.js';
-import { formatPlatform, type Platform } from '../formats.js';
+import { formatPlatform, type Platform } from '../formats/index.js';
 
 /**
  * Platforms as OS/ARCH[/VARIANT], normalized and matched the way containerd does it for an

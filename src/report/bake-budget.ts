@@ -3,8 +3,8 @@
  * compressed sizes, the cache's layer blobs give unpacked sizes, so the first-boot need of the
  * layout is known up front. Over budget: DoesNotFitError (exit 3) and bake writes nothing.
  */
-import type { BakeMode, LockFile } from '../formats.js';
-import type { Reporter } from '../cli/output.js';
+import type { BakeMode, LockFile } from '../formats/index.js';
+import type { Reporter } from '../util/reporter.js';
 import type { BudgetOptions, BudgetVerdict } from './budget.js';
 import { resolveBudget } from './budget.js';
 import { lockToInput } from './input.js';

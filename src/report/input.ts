@@ -5,7 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { InputError } from '../errors.js';
-import type { BakeManifest, BakeMode, Descriptor, LockFile, OutputFile, Platform } from '../formats.js';
+import type { BakeManifest, BakeMode, Descriptor, LockFile, OutputFile, Platform } from '../formats/index.js';
 import { blobPath, diffIdsOfConfig } from '../fetch/cache.js';
 import { cacheDamageError } from '../fetch/cache-damage.js';
 import { inspectBlobFile } from '../fetch/integrity.js';

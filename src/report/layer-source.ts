@@ -10,7 +10,7 @@ import { InputError } from '../errors.js';
 import { blobPath, resolveLayerBlob } from '../fetch/cache.js';
 import { cacheDamageError, type CacheDamageContext } from '../fetch/cache-damage.js';
 import { inspectBlobFile } from '../fetch/integrity.js';
-import type { Descriptor } from '../formats.js';
+import type { Descriptor } from '../formats/index.js';
 import { sniffCompression, type ArchiveLayers } from './archive-source.js';
 
 export const E_REPORT_LAYER_MISSING = 'E_REPORT_LAYER_MISSING';

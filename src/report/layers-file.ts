@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { InputError } from '../errors.js';
-import type { Platform } from '../formats.js';
+import type { Platform } from '../formats/index.js';
 import { toJsonFile, writeFileAtomic } from '../util/fs.js';
 import { report, type ReportOptions, type ReportResult } from './report.js';
 

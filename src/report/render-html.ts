@@ -4,7 +4,7 @@
  * layer (shared layers in their own group), and bars of compressed against unpacked bytes per
  * image; then the tables.
  */
-import { formatPlatform } from '../formats.js';
+import { formatPlatform } from '../formats/index.js';
 import { describeBudget } from './budget.js';
 import type { LayerReport, ReportResult } from './report.js';
 import { formatSize } from './size.js';

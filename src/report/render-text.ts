@@ -1,5 +1,5 @@
 /** Human text for `ctrbake report` and `ctrbake diff`: aligned tables. */
-import { formatPlatform } from '../formats.js';
+import { formatPlatform } from '../formats/index.js';
 import { describeBudget } from './budget.js';
 import type { DiffResult } from './diff.js';
 import type { ReportResult } from './report.js';

@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, DoesNotFitError, InputError } from '../errors.js';
-import { silentReporter, type Reporter } from '../cli/output.js';
+import { silentReporter, type Reporter } from '../util/reporter.js';
 import { doesNotFit, judgeBudget, resolveBudget, type BudgetOptions } from './budget.js';
 import { cacheLockOf, completeFromCache, readReportInput, type ReportImageInput, type ReportInput } from './input.js';
 import { indexArchiveLayers } from './archive-source.js';

@@ -1,5 +1,5 @@
 /** What `report()` returns (also the `--format json` output): see docs/report.md. */
-import type { Platform } from '../formats.js';
+import type { Platform } from '../formats/index.js';
 import type { BudgetVerdict } from './budget.js';
 import type { FirstBootModel, Layout } from './layout-model.js';
 

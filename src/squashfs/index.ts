@@ -9,7 +9,7 @@ import { open, rename, rm, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
 import { ConfigError, InputError } from '../errors.js';
-import { silentReporter, type Reporter } from '../cli/output.js';
+import { silentReporter, type Reporter } from '../util/reporter.js';
 import { registerCleanup } from '../util/cleanup.js';
 import { checkOutput, startsWith } from '../util/output.js';
 import { fsyncDir, sha256File, tempSiblingPath } from '../util/fs.js';

@@ -20,7 +20,7 @@ import { SQUASHFS_FILE_MAGIC } from '../squashfs/index.js';
 import { checkOutput, startsWith, type NamedPath } from '../util/output.js';
 import { recoverStagedOutputs, stageOutput } from '../util/staged-output.js';
 import { CtrbakeError, InputError } from '../errors.js';
-import { formatPlatform, type LockFile } from '../formats.js';
+import { formatPlatform, type LockFile } from '../formats/index.js';
 import { assertCacheComplete } from '../fetch/complete.js';
 import { fetchImages } from '../fetch/fetch.js';
 import { generateLoader } from '../loader/generate.js';

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ConfigError, InputError } from '../errors.js';
-import { formatPlatform, type LockFile, type Platform } from '../formats.js';
+import { formatPlatform, type LockFile, type Platform } from '../formats/index.js';
 import { readLockForFetch } from '../fetch/lock-input.js';
 import { resolveLock } from '../lock/resolve.js';
 import { parseSources, readComposeFile, readImagesFile, type ImageSource } from '../lock/sources.js';

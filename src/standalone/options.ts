@@ -3,9 +3,9 @@
  * them, fills defaults and resolves the target platform.
  */
 import { resolve } from 'node:path';
-import { silentReporter, type Reporter } from '../cli/output.js';
+import { silentReporter, type Reporter } from '../util/reporter.js';
 import { ConfigError } from '../errors.js';
-import type { EngineName, Platform } from '../formats.js';
+import type { EngineName, Platform } from '../formats/index.js';
 import type { FetcherChoice } from '../fetch/types.js';
 import { LOADER_INITS, LOADER_LAYOUTS, type LoaderInit, type LoaderLayout } from '../loader/options.js';
 import { checkSquashfsBackend, resolveSquashfsOptions, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, SQUASHFS_SUBCOMMAND_FLAGS, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';

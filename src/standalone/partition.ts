@@ -18,7 +18,7 @@ import type { LoaderInit } from '../loader/options.js';
 import { mountUnitName } from '../loader/systemd.js';
 import { renderTemplate } from '../loader/templates.js';
 import { createSquashfs, SQUASHFS_SUBCOMMAND_FLAGS, type SquashfsBackendName, type SquashfsCompression, type SquashfsResult } from '../squashfs/index.js';
-import type { Reporter } from '../cli/output.js';
+import type { Reporter } from '../util/reporter.js';
 
 const TEMPLATE_ROOT = new URL('../../templates/standalone/', import.meta.url);
 

@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ConfigError, InputError } from '../errors.js';
-import { formatPlatform, type Platform } from '../formats.js';
+import { formatPlatform, type Platform } from '../formats/index.js';
 import { parsePlatform } from '../registry/platform.js';
 
 export const E_TARGET = 'E_STANDALONE_TARGET';

@@ -14,7 +14,7 @@ import { startDockerd, type RunningDockerd } from '../../src/engine/dockerd.js';
 import { mountsUnder } from '../../src/engine/mounts.js';
 import { PODMAN_RUN_ARGS, startPodman } from '../../src/engine/podman.js';
 import { blobPath } from '../../src/fetch/cache.js';
-import type { BakeManifest } from '../../src/formats.js';
+import type { BakeManifest } from '../../src/formats/index.js';
 import { runCleanups } from '../../src/util/cleanup.js';
 import { sha256File } from '../../src/util/fs.js';
 import { VERSION } from '../../src/version.js';

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fetchImages } from '../../src/fetch/fetch.js';
-import type { LockFile } from '../../src/formats.js';
+import type { LockFile } from '../../src/formats/index.js';
 import { resolveLock } from '../../src/lock/resolve.js';
 import { pushFixtureImages, type FixtureImages } from '../fixtures/fixture-images.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BakeManifest } from '../../src/formats.js';
+import type { BakeManifest } from '../../src/formats/index.js';
 import { sha256File } from '../../src/util/fs.js';
 import { prepareBakeInputs, type BakeInputs } from './bake-archive.helpers.js';
 

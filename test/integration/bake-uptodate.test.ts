@@ -10,8 +10,8 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bake } from '../../src/bake/bake.js';
 import type { BakeOptions } from '../../src/bake/options.js';
-import type { ProgressEvent, Reporter } from '../../src/cli/output.js';
-import type { BakeManifest } from '../../src/formats.js';
+import type { ProgressEvent, Reporter } from '../../src/util/reporter.js';
+import type { BakeManifest } from '../../src/formats/index.js';
 import { prepareBakeInputs, type BakeInputs } from './bake-archive.helpers.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');

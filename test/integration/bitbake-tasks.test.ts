@@ -12,7 +12,7 @@ import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BakeManifest } from '../../src/formats.js';
+import type { BakeManifest } from '../../src/formats/index.js';
 import { FetcherStub } from './bitbake-fetcher-stub.js';
 import { startBitbakeFixtures, type BitbakeFixtures } from './bitbake-fixtures.js';
 import { LAYER_DIR, ROOTFS_CLASS_FILE, python, readClass, taskScript, weakDefaults } from './bitbake-shell.js';

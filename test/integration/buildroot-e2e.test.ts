@@ -12,7 +12,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'n
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { silentReporter, type Reporter } from '../../src/cli/output.js';
+import { silentReporter, type Reporter } from '../../src/util/reporter.js';
 import { buildStandalone, type StandaloneBuildResult } from '../../src/standalone/index.js';
 import { SimDevice, type Boot } from '../fixtures/device.js';
 import { assertFidelityOutput, pushFixtureImages, SAMPLE_OUTPUT, type FixtureImages } from '../fixtures/images.js';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchImages } from '../../src/fetch/fetch.js';
-import type { LockFile } from '../../src/formats.js';
+import type { LockFile } from '../../src/formats/index.js';
 import { resolveLock } from '../../src/lock/resolve.js';
 import { pushFixtureImages } from '../fixtures/fixture-images.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';

@@ -5,7 +5,7 @@
  * with one shared base layer per platform and one layer of its own, so reports show sharing.
  */
 import { readFile } from 'node:fs/promises';
-import type { Platform } from '../../src/formats.js';
+import type { Platform } from '../../src/formats/index.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST } from '../../src/registry/media-types.js';
 import { pushBlob, pushManifest } from '../../src/registry/push.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobPath, checkCacheComplete, resolveLayerBlob } from '../../src/fetch/index.js';
-import type { LockFile } from '../../src/formats.js';
+import type { LockFile } from '../../src/formats/index.js';
 import { pushFixtureImages, type FixtureImages } from '../fixtures/images.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
 import { cacheBlobs, fixtureLock, processesNaming, runCli, startCli, waitFor, writeLock } from './fetch-helpers.js';

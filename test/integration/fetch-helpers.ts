@@ -9,7 +9,7 @@ import { request, createServer, type IncomingMessage, type Server, type ServerRe
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { execa, type ResultPromise } from 'execa';
-import type { LockedImage, LockFile } from '../../src/formats.js';
+import type { LockedImage, LockFile } from '../../src/formats/index.js';
 import type { BuiltImage, FixtureImages } from '../fixtures/images.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchImages } from '../../src/fetch/index.js';
-import type { LockFile } from '../../src/formats.js';
+import type { LockFile } from '../../src/formats/index.js';
 import { pushFixtureImages, type FixtureImages } from '../fixtures/images.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
 import {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { bake } from '../../src/bake/bake.js';
 import { fetchImages } from '../../src/fetch/index.js';
 import { resolveLock } from '../../src/lock/index.js';
-import type { EngineName } from '../../src/formats.js';
+import type { EngineName } from '../../src/formats/index.js';
 import { generateLoader, type LoaderOptions } from '../../src/loader/index.js';
 import type { InitStyle } from '../fixtures/device.js';
 import { pushFixtureImages, type FixtureImages } from '../fixtures/fixture-images.js';

@@ -11,7 +11,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PODMAN_RUN_ARGS } from '../../src/engine/podman.js';
-import type { BakeManifest } from '../../src/formats.js';
+import type { BakeManifest } from '../../src/formats/index.js';
 import { SimDevice, type Boot, type InitStyle } from '../fixtures/device.js';
 import { assertFidelityOutput, MULTI_AMD64_OUTPUT, SAMPLE_OUTPUT } from '../fixtures/images.js';
 import { loadStep, setupLoaderFixture, type LoaderFixture } from './loader-setup.js';

@@ -5,8 +5,8 @@ import { access, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LockFile } from '../../src/formats.js';
-import type { ProgressEvent, Reporter } from '../../src/cli/output.js';
+import type { LockFile } from '../../src/formats/index.js';
+import type { ProgressEvent, Reporter } from '../../src/util/reporter.js';
 import { resolveLock } from '../../src/lock/resolve.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST } from '../../src/registry/media-types.js';

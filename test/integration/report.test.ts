@@ -15,7 +15,7 @@ import { main } from '../../src/cli/main.js';
 import { resetShutdown } from '../../src/cli/run.js';
 import { blobPath } from '../../src/fetch/cache.js';
 import { fetchImages } from '../../src/fetch/fetch.js';
-import type { BakeManifest } from '../../src/formats.js';
+import type { BakeManifest } from '../../src/formats/index.js';
 import { resolveLock } from '../../src/lock/resolve.js';
 import { diffImages } from '../../src/report/diff.js';
 import { readLayersFile } from '../../src/report/layers-file.js';

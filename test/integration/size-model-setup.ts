@@ -12,7 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bake } from '../../src/bake/bake.js';
 import { fetchImages } from '../../src/fetch/index.js';
-import type { EngineName } from '../../src/formats.js';
+import type { EngineName } from '../../src/formats/index.js';
 import { generateLoader, type LoaderLayout } from '../../src/loader/index.js';
 import { resolveLock } from '../../src/lock/index.js';
 import { buildImageSet, pushImageSet, type BenchImageSet } from '../../bench/lib/image-set.js';

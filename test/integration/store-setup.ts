@@ -11,7 +11,7 @@ import * as tarStream from 'tar-stream';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fetchImages } from '../../src/fetch/index.js';
-import type { LockFile } from '../../src/formats.js';
+import type { LockFile } from '../../src/formats/index.js';
 import { resolveLock } from '../../src/lock/index.js';
 import { pushFixtureImages, type FixtureImages } from '../fixtures/fixture-images.js';
 import { startRegistry } from '../fixtures/registry.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { archiveFileName, imageTag } from '../../../src/bake/archive.js';
-import type { LockedImage } from '../../../src/formats.js';
+import type { LockedImage } from '../../../src/formats/index.js';
 
 describe('archive names', () => {
   const image = (over: Partial<LockedImage>): LockedImage =>

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveBakeOptions, type BakeOptions } from '../../../src/bake/options.js';
 import { canonicalJson, inputFingerprint } from '../../../src/bake/up-to-date.js';
-import type { LockFile } from '../../../src/formats.js';
+import type { LockFile } from '../../../src/formats/index.js';
 
 const lock: LockFile = {
   lockVersion: 1,

@@ -11,7 +11,7 @@ import { fetchImages } from '../../../src/fetch/fetch.js';
 import { validateLockForFetch } from '../../../src/fetch/lock-input.js';
 import { backoffDelay, TransientError, withRetry } from '../../../src/fetch/retry.js';
 import { checkManifestMatchesLock } from '../../../src/fetch/verify.js';
-import type { LockedImage } from '../../../src/formats.js';
+import type { LockedImage } from '../../../src/formats/index.js';
 import { Secret } from '../../../src/registry/auth.js';
 
 const digestOf = (data: string | Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;

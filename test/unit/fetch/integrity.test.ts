@@ -11,7 +11,7 @@ import { blobPath, commitBlob, ensureCacheLayout, makeCacheWorkDir } from '../..
 import { cacheDamageError } from '../../../src/fetch/cache-damage.js';
 import { assertCacheComplete } from '../../../src/fetch/complete.js';
 import { readLockForFetch } from '../../../src/fetch/lock-input.js';
-import type { LockedImage, LockFile } from '../../../src/formats.js';
+import type { LockedImage, LockFile } from '../../../src/formats/index.js';
 
 const digestOf = (data: string | Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 const GZ = 'application/vnd.oci.image.layer.v1.tar+gzip';

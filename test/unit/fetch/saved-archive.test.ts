@@ -7,7 +7,7 @@ import { pack } from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { blobPath, ensureCacheLayout, makeCacheWorkDir } from '../../../src/fetch/cache.js';
 import { commitSavedImage, unpackSavedImage } from '../../../src/fetch/saved-archive.js';
-import type { LockedImage } from '../../../src/formats.js';
+import type { LockedImage } from '../../../src/formats/index.js';
 
 const digestOf = (data: string | Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { BakeManifest, EngineName, ManifestImage } from '../../../src/formats.js';
+import type { BakeManifest, EngineName, ManifestImage } from '../../../src/formats/index.js';
 
 const digest = (seed: string) => `sha256:${createHash('sha256').update(seed).digest('hex')}`;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');

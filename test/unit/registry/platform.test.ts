@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Platform } from '../../../src/formats.js';
+import type { Platform } from '../../../src/formats/index.js';
 import { configMatchesPlatform, describePlatforms, parsePlatform, platformMatches } from '../../../src/registry/platform.js';
 
 const p = (os: string, architecture: string, variant?: string): Platform => (variant ? { os, architecture, variant } : { os, architecture });

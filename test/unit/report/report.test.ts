@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Descriptor, LockedImage, LockFile } from '../../../src/formats.js';
+import type { Descriptor, LockedImage, LockFile } from '../../../src/formats/index.js';
 import { layersFileFromReport } from '../../../src/report/layers-file.js';
 import { renderReportHtml, treemapLayerCount } from '../../../src/report/render-html.js';
 import { renderReportText } from '../../../src/report/render-text.js';

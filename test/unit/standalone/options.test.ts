@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatPlatform, type LockFile } from '../../../src/formats.js';
+import { formatPlatform, type LockFile } from '../../../src/formats/index.js';
 import { bakeFor, resolveStandaloneOptions, type StandaloneBuildOptions } from '../../../src/standalone/options.js';
 import { defaultLockPath, lockMismatch } from '../../../src/standalone/lock-step.js';
 

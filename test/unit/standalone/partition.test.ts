@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentReporter } from '../../../src/cli/output.js';
+import { silentReporter } from '../../../src/util/reporter.js';
 import { emptyDirectory, mountOrderBefore, writeMountFiles, writePartitionImage } from '../../../src/standalone/partition.js';
 
 let dir: string | undefined;

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatPlatform } from '../../../src/formats.js';
+import { formatPlatform } from '../../../src/formats/index.js';
 import { parseKconfig, platformFromBr2, platformFromKconfig, resolveTarget } from '../../../src/standalone/target.js';
 
 let dir: string;
