@@ -218,6 +218,9 @@ print(json.dumps({
     ['archive', 'store', 'docker', 'overlay2', "needs CTRBAKE_MODE 'archive'"],
     ['split', 'store', 'docker', 'overlay', "does not go with engine 'docker'"],
     ['squash', 'store', 'docker', 'overlay2', 'is not one of'],
+    // refused at parse time, not when the image is built or the device boots
+    ['overlay-vfs', 'store', 'podman', 'vfs', "needs CTRBAKE_ENGINE 'docker'"],
+    ['rootfs', 'store', 'podman', 'overlay', "needs CTRBAKE_ENGINE 'docker'"],
   ])('layout %s, mode %s, engine %s, driver %s -> %s', (layout, mode, engine, driver, problem) => {
     const out = python(`
 from ctrbake_bb import layouts
