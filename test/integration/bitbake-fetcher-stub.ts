@@ -117,8 +117,8 @@ def run():
     if op == "register":
         fetcher.register(); fetcher.register()
         return {"methods": [type(m).__name__ for m in bb.fetch2.methods]}
-    if op == "class_unpack_postfunc":
-        # the python body of ctrbake_do_unpack, as the class defines it
+    if op == "class_python":
+        # the body of a class's python function (ctrbake_do_unpack, ...), as the class defines it
         ns = {"d": d, "bb": bb}
         exec(textwrap.dedent(req["body"]), ns)
         return {}

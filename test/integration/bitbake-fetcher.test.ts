@@ -214,7 +214,7 @@ describe('download, verification and unpack', () => {
     const body = /^python ctrbake_do_unpack\(\) \{\n([\s\S]*?)\n\}$/m.exec(classText)![1]!;
     const lockPath = join(unpackdir, 'ctrbake', 'ctrbake.lock.json');
     const post = stub.run({
-      op: 'class_unpack_postfunc',
+      op: 'class_python',
       body,
       vars: { ...vars(dl), UNPACKDIR: unpackdir, CTRBAKE_SRC_URI: `${url(fixtures.sample)} ${url(fixtures.multi)}`, CTRBAKE_LOCK: lockPath },
     });
