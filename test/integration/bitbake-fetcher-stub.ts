@@ -119,8 +119,10 @@ def run():
         return {"methods": [type(m).__name__ for m in bb.fetch2.methods]}
     if op == "class_python":
         # the body of a class's python function (ctrbake_do_unpack, ...), as the class defines it
-        ns = {"d": d, "bb": bb}
-        exec(textwrap.dedent(req["body"]), ns)
+        # BitBake runs it as the body of a function of d (so it may return early)
+        ns = {"bb": bb}
+        exec("def _fn(d):\\n" + textwrap.indent(textwrap.dedent(req["body"]), "    ") + "\\n", ns)
+        ns["_fn"](d)
         return {}
     fetcher.register()
     ud = UrlData(req["url"], d)
