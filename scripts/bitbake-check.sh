@@ -295,7 +295,7 @@ PREMIRRORS:prepend = \"ctrbake://.*/.* file://$mirror/ \""
 	pkg_has "$p/ctrbake-example-podman-ro.tar" usr/share/ctrbake/manifest.json usr/share/ctrbake/store.sqfs etc/containers/storage.conf
 	pkg_has "$p/ctrbake-example-compose.tar" usr/share/ctrbake/manifest.json usr/share/ctrbake/compose/compose.yaml
 	[ "$(tar -xOf "$p/ctrbake-example-compose.tar" ./usr/share/ctrbake/manifest.json | jq '.images | length')" = 2 ] || fail "compose bundle: not 2 images"
-	pkg_has "$p/ctrbake-example-rootfs.tar" usr/share/ctrbake/ctrbake-example-rootfs/store.tar usr/share/ctrbake/ctrbake-example-rootfs/manifest.json
+	pkg_has "$p/ctrbake-example-rootfs.tar" usr/share/ctrbake/ctrbake-example-rootfs/store.tar usr/share/ctrbake/ctrbake-example-rootfs/manifest.json usr/share/ctrbake/ctrbake-example-rootfs/daemon.json
 	sample_id=$(tar -xOf "$p/ctrbake-example-archive.tar" ./usr/share/ctrbake/manifest.json | jq -r '.images[0].digest')
 	[ "$(tar -xOf "$p/ctrbake-example-archive.tar" ./usr/share/ctrbake/manifest.json | jq -r '.sourceDateEpoch')" = 1700000000 ] || fail "SOURCE_DATE_EPOCH not passed"
 	local links

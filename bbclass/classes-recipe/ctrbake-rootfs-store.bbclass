@@ -6,7 +6,8 @@
 # The bundle package ships store.tar (a docker store baked with ctrbake bake --mode store);
 # after the rootfs is assembled, the store is extracted into ${IMAGE_ROOTFS}${CTRBAKE_ROOTFS_DATA_ROOT}
 # (ownership, modes, xattrs and whiteouts kept; pseudo records them) and the tar is removed.
-# The engine's daemon.json is pinned to the store's storage driver.
+# /etc/docker/daemon.json is the one `ctrbake loader` rendered for the store (shipped by the
+# bundle), with CTRBAKE_ROOTFS_DATA_ROOT as its data-root.
 #
 # Constraints (docs/yocto.md#the-store-in-the-rootfs):
 # - One store per image: two engine stores cannot be merged into one data-root.
@@ -25,10 +26,11 @@ CTRBAKE_ROOTFS_DATA_ROOT[doc] = "Engine data-root in the rootfs the store is ext
 CTRBAKE_ROOTFS_PAYLOAD_DIR ?= "/usr/share/ctrbake"
 CTRBAKE_ROOTFS_PAYLOAD_DIR[doc] = "CTRBAKE_PAYLOAD_DIR of the bundle recipe (where its package puts <bundle>/store.tar)."
 CTRBAKE_ROOTFS_DAEMON_JSON ?= "1"
-CTRBAKE_ROOTFS_DAEMON_JSON[doc] = "1: write /etc/docker/daemon.json with the data-root and the store's storage driver."
+CTRBAKE_ROOTFS_DAEMON_JSON[doc] = "1: install the bundle's daemon.json (from ctrbake loader: the store's storage driver) as /etc/docker/daemon.json, with the data-root set."
 
 IMAGE_INSTALL:append = " ${CTRBAKE_ROOTFS_STORE}"
-ROOTFS_POSTPROCESS_COMMAND += "ctrbake_rootfs_extract_store"
+ROOTFS_POSTPROCESS_COMMAND += "ctrbake_rootfs_check_store ctrbake_rootfs_extract_store ctrbake_rootfs_engine_config"
+CTRBAKE_ROOTFS_STORE_DIR = "${IMAGE_ROOTFS}${CTRBAKE_ROOTFS_PAYLOAD_DIR}/${CTRBAKE_ROOTFS_STORE}"
 
 python __anonymous() {
     stores = (d.getVar('CTRBAKE_ROOTFS_STORE') or '').split()
@@ -37,16 +39,20 @@ python __anonymous() {
                  % (d.getVar('PN'), ' '.join(stores)))
 }
 
+# The bundle's manifest, read as JSON: a docker store, before anything is extracted.
+python ctrbake_rootfs_check_store() {
+    import os, ctrbake_bb.rootfsstore
+    try:
+        ctrbake_bb.rootfsstore.store_driver(os.path.join(d.getVar('CTRBAKE_ROOTFS_STORE_DIR'), 'manifest.json'))
+    except ValueError as e:
+        bb.fatal('ctrbake: %s' % e)
+}
+
 ctrbake_rootfs_extract_store() {
-	store_dir="${IMAGE_ROOTFS}${CTRBAKE_ROOTFS_PAYLOAD_DIR}/${CTRBAKE_ROOTFS_STORE}"
+	store_dir="${CTRBAKE_ROOTFS_STORE_DIR}"
 	data_root="${IMAGE_ROOTFS}${CTRBAKE_ROOTFS_DATA_ROOT}"
 	if [ ! -f "$store_dir/store.tar" ]; then
 		bbfatal "ctrbake: $store_dir/store.tar is not in the rootfs: is ${CTRBAKE_ROOTFS_STORE} a bundle with CTRBAKE_LAYOUT = \"rootfs\"?"
-	fi
-	driver=$(sed -n 's/^  "storageDriver": "\([a-z0-9]*\)",$/\1/p' "$store_dir/manifest.json")
-	engine=$(sed -n '/^  "engine": {$/,/}/s/^    "name": "\([a-z]*\)",$/\1/p' "$store_dir/manifest.json")
-	if [ "$engine" != docker ] || [ -z "$driver" ]; then
-		bbfatal "ctrbake: $store_dir/manifest.json is not a docker store (engine '$engine', driver '$driver')"
 	fi
 	if [ -n "$(ls -A "$data_root" 2>/dev/null)" ]; then
 		bbfatal "ctrbake: $data_root is not empty: the store must be the only content of the data-root"
@@ -55,9 +61,22 @@ ctrbake_rootfs_extract_store() {
 	tar -C "$data_root" --numeric-owner --same-owner --preserve-permissions \
 		--xattrs --xattrs-include='*' -xf "$store_dir/store.tar"
 	rm -f "$store_dir/store.tar"
-	if [ "${CTRBAKE_ROOTFS_DAEMON_JSON}" = "1" ]; then
-		mkdir -p "${IMAGE_ROOTFS}/etc/docker"
-		printf '{\n  "data-root": "%s",\n  "storage-driver": "%s",\n  "features": { "containerd-snapshotter": false }\n}\n' \
-			"${CTRBAKE_ROOTFS_DATA_ROOT}" "$driver" >"${IMAGE_ROOTFS}/etc/docker/daemon.json"
-	fi
+}
+
+# The loader's daemon.json for the store, moved to /etc/docker with the data-root set.
+python ctrbake_rootfs_engine_config() {
+    import os, ctrbake_bb.rootfsstore
+    store_dir = d.getVar('CTRBAKE_ROOTFS_STORE_DIR')
+    shipped = os.path.join(store_dir, 'daemon.json')
+    if d.getVar('CTRBAKE_ROOTFS_DAEMON_JSON') != '1':
+        return
+    try:
+        text = ctrbake_bb.rootfsstore.engine_config(shipped, os.path.join(store_dir, 'manifest.json'), d.getVar('CTRBAKE_ROOTFS_DATA_ROOT'))
+    except ValueError as e:
+        bb.fatal('ctrbake: %s' % e)
+    etc = os.path.join(d.getVar('IMAGE_ROOTFS'), 'etc', 'docker')
+    os.makedirs(etc, exist_ok=True)
+    with open(os.path.join(etc, 'daemon.json'), 'w', encoding='utf-8') as f:
+        f.write(text)
+    os.unlink(shipped)
 }

@@ -229,17 +229,21 @@ do_ctrbake_bake() {
 	fi
 
 	mkdir -p "$overlay"
-	if [ "${CTRBAKE_LAYOUT}" = "rootfs" ]; then
-		# The image class ctrbake-rootfs-store extracts store.tar into IMAGE_ROOTFS.
-		mkdir -p "$overlay${CTRBAKE_PAYLOAD_DIR}/${PN}"
-		cp "$out/store.tar" "$out/manifest.json" "$overlay${CTRBAKE_PAYLOAD_DIR}/${PN}/"
-		return 0
-	fi
 	loader_args=""
 	[ -z "${CTRBAKE_DATA_DIR}" ] || loader_args="$loader_args --data-dir ${CTRBAKE_DATA_DIR}"
 	[ -z "${CTRBAKE_DATA_ROOT}" ] || loader_args="$loader_args --data-root ${CTRBAKE_DATA_ROOT}"
 	if [ "${CTRBAKE_MODE}" = "store" ]; then
 		loader_args="$loader_args --squashfs-backend ${CTRBAKE_SQUASHFS_BACKEND} --compression ${CTRBAKE_COMPRESSION}"
+	fi
+	if [ "${CTRBAKE_LAYOUT}" = "rootfs" ]; then
+		# The image class ctrbake-rootfs-store extracts store.tar into IMAGE_ROOTFS. The engine
+		# config comes from the loader (what it writes for a store layout), shipped beside the store.
+		# shellcheck disable=SC2086
+		SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH}" ctrbake_cli loader --manifest "$out/manifest.json" \
+			--layout copy --init ${CTRBAKE_INIT} $loader_args -o "${CTRBAKE_B}/engine"
+		mkdir -p "$overlay${CTRBAKE_PAYLOAD_DIR}/${PN}"
+		cp "$out/store.tar" "$out/manifest.json" "${CTRBAKE_B}/engine/etc/docker/daemon.json" "$overlay${CTRBAKE_PAYLOAD_DIR}/${PN}/"
+		return 0
 	fi
 	# shellcheck disable=SC2086
 	SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH}" ctrbake_cli loader --manifest "$out/manifest.json" \

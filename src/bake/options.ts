@@ -10,6 +10,7 @@ import { resolveBlockSize } from '../report/report.js';
 import { silentReporter, type Reporter } from '../util/reporter.js';
 import { checkSquashfsBackend, resolveSquashfsOptions, SQUASHFS_SUBCOMMAND_FLAGS, type GzipImplementation, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { parseSourceDateEpoch } from '../util/sde.js';
+import { ENGINE_STORAGE_DRIVERS } from '../layouts.js';
 
 export interface BakeOptions {
   lockPath: string;
@@ -74,8 +75,6 @@ export interface ResolvedBakeConfig {
   signal?: AbortSignal;
 }
 
-const DRIVERS: Record<EngineName, readonly string[]> = { docker: ['overlay2', 'vfs'], podman: ['overlay', 'vfs'] };
-
 export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv = process.env): Readonly<ResolvedBakeConfig> {
   const bad = (message: string): never => {
     throw new ConfigError('E_CONFIG', message);
@@ -83,11 +82,11 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
   if (options.mode !== 'archive' && options.mode !== 'store') bad(`--mode must be archive or store, got ${String(options.mode)}`);
   const engine = options.engine ?? 'docker';
   if (engine !== 'docker' && engine !== 'podman') bad(`--engine must be docker or podman, got ${String(engine)}`);
-  let storageDriver = options.storageDriver ?? (engine === 'docker' ? 'overlay2' : 'overlay');
+  let storageDriver = options.storageDriver ?? ENGINE_STORAGE_DRIVERS[engine][0];
   // One spelling for both engines is convenient in build recipes: podman calls overlay2 "overlay".
   if (engine === 'podman' && storageDriver === 'overlay2') storageDriver = 'overlay';
-  if (!DRIVERS[engine].includes(storageDriver)) {
-    bad(`--storage-driver ${storageDriver} does not work with ${engine}: use ${DRIVERS[engine].join(' or ')}`);
+  if (!ENGINE_STORAGE_DRIVERS[engine].includes(storageDriver)) {
+    bad(`--storage-driver ${storageDriver} does not work with ${engine}: use ${ENGINE_STORAGE_DRIVERS[engine].join(' or ')}`);
   }
   if (options.mode === 'store' && options.archiveFormat !== undefined) {
     bad('--archive-format applies to --mode archive; a store bake writes store.tar: drop --archive-format or use --mode archive');

@@ -25,6 +25,7 @@ import { silentReporter, type Reporter } from '../util/reporter.js';
 import { sha256File, toJsonFile, writeFileAtomic } from '../util/fs.js';
 import { DEFAULT_SOURCE_DATE_EPOCH } from '../util/sde.js';
 import { VERSION } from '../version.js';
+import { ENGINE_STORAGE_DRIVERS } from '../layouts.js';
 import { writeDockerArchive } from './docker-archive.js';
 import { imageTag } from './archive.js';
 import { startBakeEngine, type BakeEngine } from './engine-session.js';
@@ -37,9 +38,6 @@ import { checkGnuTar, writeStoreTar } from './store-tar.js';
 import { normalizeListedReference } from './verify-store.js';
 
 export const STORE_TAR = 'store.tar';
-
-export const DEFAULT_STORE_DRIVER: Record<EngineName, string> = { docker: 'overlay2', podman: 'overlay' };
-const STORE_DRIVERS: Record<EngineName, readonly string[]> = { docker: ['overlay2', 'vfs'], podman: ['overlay', 'vfs'] };
 
 export interface BakeStoreOptions {
   lock: LockFile;
@@ -65,11 +63,11 @@ export interface BakeStoreResult {
 
 export function resolveStoreDriver(engine: EngineName, storageDriver: string | undefined): string {
   // Podman calls overlay2 "overlay": accept the docker spelling, as bake's option resolution does.
-  const driver = engine === 'podman' && storageDriver === 'overlay2' ? 'overlay' : (storageDriver ?? DEFAULT_STORE_DRIVER[engine]);
-  if (!STORE_DRIVERS[engine].includes(driver)) {
+  const driver = engine === 'podman' && storageDriver === 'overlay2' ? 'overlay' : (storageDriver ?? ENGINE_STORAGE_DRIVERS[engine][0]);
+  if (!ENGINE_STORAGE_DRIVERS[engine].includes(driver)) {
     throw new ConfigError(
       'E_STORE_DRIVER',
-      `storage driver ${driver} is not supported for a ${engine} store: use ${STORE_DRIVERS[engine].join(' or ')} (--storage-driver)`,
+      `storage driver ${driver} is not supported for a ${engine} store: use ${ENGINE_STORAGE_DRIVERS[engine].join(' or ')} (--storage-driver)`,
       { details: { engine, storageDriver: driver } },
     );
   }

@@ -8,9 +8,10 @@ import { silentReporter, type Reporter } from '../util/reporter.js';
 import { ConfigError, InputError } from '../errors.js';
 import type { BakeManifest, EngineName } from '../formats/index.js';
 import { checkSquashfsBackend, resolveSquashfsOptions, SQUASHFS_SUBCOMMAND_FLAGS, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
+import { LAYOUTS, layoutFits, type LayoutName } from '../layouts.js';
 
-export const LOADER_LAYOUTS = ['archive', 'overlay-vfs', 'split', 'copy', 'podman-ro'] as const;
-export type LoaderLayout = (typeof LOADER_LAYOUTS)[number];
+export const LOADER_LAYOUTS = LAYOUTS;
+export type LoaderLayout = LayoutName;
 export const LOADER_INITS = ['systemd', 'sysvinit', 'busybox'] as const;
 export type LoaderInit = (typeof LOADER_INITS)[number];
 
@@ -110,33 +111,23 @@ function devicePath(flag: string, value: string): string {
   return normalized;
 }
 
+/** What each layout needs, as the user fixes it (the condition is the layout table's). */
+const LAYOUT_NEEDS: Record<LoaderLayout, string> = {
+  archive: 'a bake with --mode archive',
+  'overlay-vfs': 'a docker store baked with --storage-driver vfs',
+  split: 'a docker store baked with --storage-driver overlay2',
+  copy: 'a bake with --mode store',
+  'podman-ro': 'a podman store (--mode store --engine podman)',
+};
+
 /** Which bakes each layout takes. */
 export function checkLayoutFits(layout: LoaderLayout, manifest: BakeManifest): void {
   const { mode, storageDriver } = manifest;
   const engine = manifest.engine.name;
-  const want = (ok: boolean, what: string) => {
-    if (!ok) {
-      throw new ConfigError('E_LOADER_LAYOUT', `--layout ${layout} needs ${what}; the manifest is a ${mode} bake with ${engine} (${storageDriver}): bake again or pick another layout (docs/loader.md)`, {
-        details: { layout, mode, engine, storageDriver },
-      });
-    }
-  };
-  switch (layout) {
-    case 'archive':
-      want(mode === 'archive', 'a bake with --mode archive');
-      break;
-    case 'overlay-vfs':
-      want(mode === 'store' && engine === 'docker' && storageDriver === 'vfs', 'a docker store baked with --storage-driver vfs');
-      break;
-    case 'split':
-      want(mode === 'store' && engine === 'docker' && storageDriver === 'overlay2', 'a docker store baked with --storage-driver overlay2');
-      break;
-    case 'copy':
-      want(mode === 'store', 'a bake with --mode store');
-      break;
-    case 'podman-ro':
-      want(mode === 'store' && engine === 'podman', 'a podman store (--mode store --engine podman)');
-      break;
+  if (!layoutFits(layout, { mode, engine, storageDriver })) {
+    throw new ConfigError('E_LOADER_LAYOUT', `--layout ${layout} needs ${LAYOUT_NEEDS[layout]}; the manifest is a ${mode} bake with ${engine} (${storageDriver}): bake again or pick another layout (docs/loader.md)`, {
+      details: { layout, mode, engine, storageDriver },
+    });
   }
 }
 

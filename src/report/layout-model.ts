@@ -8,10 +8,11 @@
  * Checked against bytes written (ext4 lifetime_write_kbytes) by the simulated device booting
  * each layout on the benchmark's image set (test/integration/size-model.test.ts).
  */
+import { defaultLayoutFor, LAYOUTS as DEVICE_LAYOUTS, type LayoutName } from '../layouts.js';
 import { roundUp, symlinkBytes } from './unpacked-model.js';
 
-export const LAYOUTS = ['archive', 'overlay-vfs', 'split', 'copy', 'podman-ro'] as const;
-export type Layout = (typeof LAYOUTS)[number];
+export const LAYOUTS = DEVICE_LAYOUTS;
+export type Layout = LayoutName;
 export const PARTITIONS = ['rootfs', 'data'] as const;
 export type Partition = (typeof PARTITIONS)[number];
 
@@ -116,11 +117,7 @@ export interface FirstBootModel {
   storeBytes: number;
 }
 
-export function defaultLayout(mode: string | undefined, engine: string | undefined, storageDriver: string | undefined): Layout {
-  if (mode !== 'store') return 'archive';
-  if (engine === 'podman') return 'podman-ro';
-  return storageDriver === 'vfs' ? 'overlay-vfs' : 'split';
-}
+export const defaultLayout = defaultLayoutFor;
 
 /** tar-split is ~1/6 of a layer's header bytes gzipped; without a scan, a few % of a small tar. */
 function tarSplitOf(layer: LayoutLayer | undefined): number {

@@ -8,6 +8,7 @@ import { ConfigError } from '../errors.js';
 import type { EngineName, Platform } from '../formats/index.js';
 import type { FetcherChoice } from '../fetch/types.js';
 import { LOADER_INITS, LOADER_LAYOUTS, type LoaderInit, type LoaderLayout } from '../loader/options.js';
+import { layoutBake, layoutsFor, layoutSpec, listOr, type LayoutBake } from '../layouts.js';
 import { checkSquashfsBackend, resolveSquashfsOptions, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, SQUASHFS_SUBCOMMAND_FLAGS, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { parseSourceDateEpoch } from '../util/sde.js';
 import { resolveTarget, type ResolvedTarget, type TargetOptions } from './target.js';
@@ -96,22 +97,9 @@ export interface ResolvedStandaloneConfig {
 }
 
 /** What each layout bakes: mode, engine and storage driver. */
-export function bakeFor(layout: LoaderLayout, engine: EngineName | undefined): { mode: 'archive' | 'store'; engine: EngineName; storageDriver: string } {
-  switch (layout) {
-    case 'archive':
-      return { mode: 'archive', engine: engine ?? 'docker', storageDriver: (engine ?? 'docker') === 'docker' ? 'overlay2' : 'overlay' };
-    case 'split':
-      return { mode: 'store', engine: 'docker', storageDriver: 'overlay2' };
-    case 'overlay-vfs':
-      return { mode: 'store', engine: 'docker', storageDriver: 'vfs' };
-    case 'copy':
-      return { mode: 'store', engine: engine ?? 'docker', storageDriver: (engine ?? 'docker') === 'docker' ? 'overlay2' : 'overlay' };
-    case 'podman-ro':
-      return { mode: 'store', engine: 'podman', storageDriver: 'overlay' };
-  }
+export function bakeFor(layout: LoaderLayout, engine: EngineName | undefined): LayoutBake {
+  return layoutBake(layout, engine);
 }
-
-const DOCKER_ONLY: readonly LoaderLayout[] = ['split', 'overlay-vfs'];
 
 function devicePath(flag: string, value: string): string {
   if (!/^\/[A-Za-z0-9/._+-]*[A-Za-z0-9._+-]$/.test(value) || value.split('/').includes('..')) {
@@ -139,8 +127,11 @@ export async function resolveStandaloneOptions(options: StandaloneBuildOptions, 
   const init = options.init ?? 'busybox';
   if (!LOADER_INITS.includes(init)) bad(`--init must be one of ${LOADER_INITS.join(', ')}, got ${String(init)}`);
   if (options.engine !== undefined && options.engine !== 'docker' && options.engine !== 'podman') bad(`--engine must be docker or podman, got ${String(options.engine)}`);
-  if (options.engine === 'podman' && DOCKER_ONLY.includes(layout)) bad(`--layout ${layout} is a docker layout; with podman use archive, copy or podman-ro`);
-  if (options.engine === 'docker' && layout === 'podman-ro') bad('--layout podman-ro needs --engine podman');
+  const engines: readonly EngineName[] = layoutSpec(layout).engines;
+  if (options.engine !== undefined && !engines.includes(options.engine)) {
+    if (options.engine === 'podman') bad(`--layout ${layout} is a ${engines.join(' or ')} layout; with podman use ${listOr(layoutsFor('podman'))}`);
+    bad(`--layout ${layout} needs --engine ${engines.join(' or ')}`);
+  }
   const compression = options.compression ?? 'gzip';
   if (!SQUASHFS_COMPRESSIONS.includes(compression)) bad(`--compression must be one of ${SQUASHFS_COMPRESSIONS.join(', ')}`);
   const squashfsBackend = options.squashfsBackend ?? 'builtin';

@@ -117,10 +117,12 @@ def run():
     if op == "register":
         fetcher.register(); fetcher.register()
         return {"methods": [type(m).__name__ for m in bb.fetch2.methods]}
-    if op == "class_unpack_postfunc":
-        # the python body of ctrbake_do_unpack, as the class defines it
-        ns = {"d": d, "bb": bb}
-        exec(textwrap.dedent(req["body"]), ns)
+    if op == "class_python":
+        # the body of a class's python function (ctrbake_do_unpack, ...), as the class defines it
+        # BitBake runs it as the body of a function of d (so it may return early)
+        ns = {"bb": bb}
+        exec("def _fn(d):\\n" + textwrap.indent(textwrap.dedent(req["body"]), "    ") + "\\n", ns)
+        ns["_fn"](d)
         return {}
     fetcher.register()
     ud = UrlData(req["url"], d)

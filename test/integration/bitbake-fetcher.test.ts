@@ -107,6 +107,14 @@ describe('download, verification and unpack', () => {
     await mkdir(dl);
   });
 
+  /** A new DL_DIR under the test's root, and where the sample image's archive goes in it. */
+  async function newDl(dirName: string): Promise<{ dir: string; name: string; target: string }> {
+    const dir = join(root, dirName);
+    await mkdir(dir);
+    const name = sampleFile.split('/').pop()!;
+    return { dir, name, target: join(dir, name) };
+  }
+
   it('download: ONE file per image in DL_DIR, named by the URL, no temp left; a second download elsewhere is byte-identical', async () => {
     const r = stub.run({ op: 'download', url: url(fixtures.sample), vars: vars(dl) });
     expect(r.ok, `${r.message}\n${r.trace}`).toBe(true);
@@ -144,10 +152,8 @@ describe('download, verification and unpack', () => {
   }, 60_000);
 
   it('a mirror copy (a symlink into another dir, as BitBake makes for file:// mirrors) passes the done-stamp verification', async () => {
-    const mirrorDl = join(root, 'downloads-mirror');
-    await mkdir(mirrorDl);
-    const name = sampleFile.split('/').pop()!;
-    await symlink(sampleFile, join(mirrorDl, name));
+    const { dir: mirrorDl, name, target } = await newDl('downloads-mirror');
+    await symlink(sampleFile, target);
     const r = stub.run({ op: 'donestamp', url: url(fixtures.sample), vars: vars(mirrorDl) });
     expect(r.ok, r.message).toBe(true);
     expect(existsSync(join(mirrorDl, `${name}.done`))).toBe(true);
@@ -159,10 +165,7 @@ describe('download, verification and unpack', () => {
     ['a truncated file', 'truncated', /not a readable tar|truncated|missing/],
     ['a file that is no tar', 'garbage', /not a readable tar|not a ctrbake image archive/],
   ])('done-stamp verification refuses %s: ChecksumError, set aside as *_bad-digest, no done stamp', async (_name, kind, message) => {
-    const dir = join(root, `bad-${kind}`);
-    await mkdir(dir);
-    const name = sampleFile.split('/').pop()!;
-    const target = join(dir, name);
+    const { dir, name, target } = await newDl(`bad-${kind}`);
     if (kind === 'other') {
       const o = stub.run({ op: 'download', url: url(fixtures.multi), vars: vars(join(root, 'downloads-other')) });
       expect(o.ok, o.message).toBe(true);
@@ -184,11 +187,9 @@ describe('download, verification and unpack', () => {
   }, 120_000);
 
   it('unpack re-verifies: an archive altered after its done stamp is refused and nothing of it lands in the cache', async () => {
-    const dir = join(root, 'unpack-altered');
-    await mkdir(dir);
-    const name = sampleFile.split('/').pop()!;
-    await copyFile(sampleFile, join(dir, name));
-    alterLastBlob(join(dir, name));
+    const { dir, target } = await newDl('unpack-altered');
+    await copyFile(sampleFile, target);
+    alterLastBlob(target);
     const rootdir = join(root, 'unpack-altered-src');
     const r = stub.run({ op: 'unpack', url: url(fixtures.sample), rootdir, vars: vars(dir) });
     expect(r.ok).toBe(false);
@@ -214,7 +215,7 @@ describe('download, verification and unpack', () => {
     const body = /^python ctrbake_do_unpack\(\) \{\n([\s\S]*?)\n\}$/m.exec(classText)![1]!;
     const lockPath = join(unpackdir, 'ctrbake', 'ctrbake.lock.json');
     const post = stub.run({
-      op: 'class_unpack_postfunc',
+      op: 'class_python',
       body,
       vars: { ...vars(dl), UNPACKDIR: unpackdir, CTRBAKE_SRC_URI: `${url(fixtures.sample)} ${url(fixtures.multi)}`, CTRBAKE_LOCK: lockPath },
     });

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BakeManifest } from '../../src/formats/index.js';
 import { FetcherStub } from './bitbake-fetcher-stub.js';
 import { startBitbakeFixtures, type BitbakeFixtures } from './bitbake-fixtures.js';
-import { LAYER_DIR, ROOTFS_CLASS_FILE, python, readClass, taskScript, weakDefaults } from './bitbake-shell.js';
+import { expand, LAYER_DIR, ROOTFS_CLASS_FILE, python, readClass, taskScript, weakDefaults } from './bitbake-shell.js';
 
 const CLASS = readClass();
 const SDE = '1700000000';
@@ -151,7 +151,7 @@ async function fetchAndUnpack(v: Record<string, string>): Promise<void> {
     expect(r.ok, `${r.message}\n${r.trace}`).toBe(true);
   }
   const body = /^python ctrbake_do_unpack\(\) \{\n([\s\S]*?)\n\}$/m.exec(CLASS)![1]!;
-  const post = stub.run({ op: 'class_unpack_postfunc', body, vars: { ...v, CTRBAKE_LOCK: join(v.CTRBAKE_SRC!, 'ctrbake.lock.json') } });
+  const post = stub.run({ op: 'class_python', body, vars: { ...v, CTRBAKE_LOCK: join(v.CTRBAKE_SRC!, 'ctrbake.lock.json') } });
   expect(post.ok, `${post.message}\n${post.trace}`).toBe(true);
 }
 
@@ -219,7 +219,7 @@ describe('ctrbake class tasks with the real CLI', () => {
   it('rootfs layout + the ctrbake-rootfs-store image class: store.tar shipped, then extracted into IMAGE_ROOTFS/var/lib/docker', async () => {
     await expectOk('do_ctrbake_bake', rootfs);
     await expectOk('ctrbake_do_install', rootfs);
-    expect(await files(rootfs.D!)).toEqual(expect.arrayContaining(['usr/share/ctrbake/bundle-rootfs/store.tar', 'usr/share/ctrbake/bundle-rootfs/manifest.json']));
+    expect(await files(rootfs.D!)).toEqual(expect.arrayContaining(['usr/share/ctrbake/bundle-rootfs/store.tar', 'usr/share/ctrbake/bundle-rootfs/manifest.json', 'usr/share/ctrbake/bundle-rootfs/daemon.json']));
 
     const imageRootfs = join(root, 'image-rootfs');
     await cp(rootfs.D!, imageRootfs, { recursive: true });
@@ -227,14 +227,28 @@ describe('ctrbake class tasks with the real CLI', () => {
     const imageVars: Record<string, string> = {};
     for (const [k, v] of weakDefaults(imageClass)) imageVars[k] = v;
     Object.assign(imageVars, { IMAGE_ROOTFS: imageRootfs, CTRBAKE_ROOTFS_STORE: 'bundle-rootfs' });
-    const r = spawnSync('sh', ['-c', taskScript(imageClass, 'ctrbake_rootfs_extract_store', imageVars)], { encoding: 'utf8', env: { PATH: hosttools } });
-    expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+    imageVars.CTRBAKE_ROOTFS_STORE_DIR = expand(/^CTRBAKE_ROOTFS_STORE_DIR = "([^"]*)"$/m.exec(imageClass)![1]!, imageVars);
+    // ROOTFS_POSTPROCESS_COMMAND's functions, in its order: python, shell, python
+    const commands = /^ROOTFS_POSTPROCESS_COMMAND \+= "([^"]*)"$/m.exec(imageClass)![1]!.split(' ');
+    expect(commands).toEqual(['ctrbake_rootfs_check_store', 'ctrbake_rootfs_extract_store', 'ctrbake_rootfs_engine_config']);
+    for (const fn of commands) {
+      const body = new RegExp(`^python ${fn}\\(\\) \\{\\n([\\s\\S]*?)\\n\\}$`, 'm').exec(imageClass)?.[1];
+      if (body !== undefined) {
+        const r = stub.run({ op: 'class_python', body, vars: imageVars });
+        expect(r.ok, `${fn}: ${r.message}\n${r.trace}`).toBe(true);
+      } else {
+        const r = spawnSync('sh', ['-c', taskScript(imageClass, fn, imageVars)], { encoding: 'utf8', env: { PATH: hosttools } });
+        expect(r.status, `${fn}: ${r.stdout}${r.stderr}`).toBe(0);
+      }
+    }
     expect(existsSync(join(imageRootfs, 'usr/share/ctrbake/bundle-rootfs/store.tar'))).toBe(false);
     const dataRoot = await readdir(join(imageRootfs, 'var/lib/docker'));
     expect(dataRoot).toEqual(expect.arrayContaining(['image', 'overlay2']));
     expect(dataRoot).not.toContain('containers');
+    // the loader's daemon.json for the store (shipped by the bundle), moved to /etc/docker
     const daemon = JSON.parse(await readFile(join(imageRootfs, 'etc/docker/daemon.json'), 'utf8')) as Record<string, unknown>;
-    expect(daemon).toMatchObject({ 'data-root': '/var/lib/docker', 'storage-driver': 'overlay2' });
+    expect(daemon).toEqual({ 'data-root': '/var/lib/docker', 'storage-driver': 'overlay2', features: { 'containerd-snapshotter': false } });
+    expect(existsSync(join(imageRootfs, 'usr/share/ctrbake/bundle-rootfs/daemon.json'))).toBe(false);
   }, 300_000);
 
   it('a runner that drops SOURCE_DATE_EPOCH fails the bake with a message naming the fix', async () => {

@@ -31,12 +31,14 @@ import subprocess
 import tarfile
 import tempfile
 
+from ctrbake_bb import platform as platform_mod
+from ctrbake_bb import refs
+
 ARCHIVE_VERSION = 1
 SCHEME = "ctrbake"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _BLOB = re.compile(r"^blobs/sha256/([0-9a-f]{64})$")
 _PINNED = re.compile(r"^(?P<name>[^@]+)@sha256:(?P<hex>[0-9a-f]{64})$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:-]*$")
 _CHUNK = 1 << 20
 
 
@@ -49,49 +51,10 @@ class CliError(Exception):
 
 
 # --- references and platforms ------------------------------------------------------------
-
-def normalize_reference(ref):
-    """`[HOST[:PORT]/]NAME[:TAG][@sha256:HEX]` as docker (and `ctrbake lock`) reads it:
-    without a host (a first component with a dot, a colon or `localhost`) the registry is
-    docker.io, a one-component name on docker.io gets `library/`, and a reference with
-    neither tag nor digest gets `:latest`. The class refuses unpinned references at parse
-    time unless CTRBAKE_ALLOW_TAGS = "1"."""
-    m = _PINNED.match(ref)
-    name, digest = (m.group("name"), "@sha256:" + m.group("hex")) if m else (ref, "")
-    if "@" in name or not _NAME.match(name):
-        raise ValueError(f"{ref}: not an image reference ([HOST[:PORT]/]NAME[:TAG][@sha256:<64 hex digits>])")
-    first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        host, path = first, rest
-    else:
-        host, path = "docker.io", name
-    if host == "docker.io" and "/" not in path:
-        path = "library/" + path
-    if not digest and ":" not in path.rsplit("/", 1)[-1]:
-        path += ":latest"
-    return f"{host}/{path}{digest}"
-
-
-# OS/ARCH[/VARIANT] as `ctrbake lock` normalizes it (docs/lock.md), so the URL names the
-# platform the lock records.
-_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm", "i386": "386"}
-
-
-def normalize_platform(platform):
-    parts = platform.strip().lower().split("/")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise ValueError(f"platform {platform!r} is not OS/ARCH[/VARIANT]")
-    os_name, arch = parts[0], parts[1]
-    variant = parts[2] if len(parts) == 3 else ""
-    raw_arch = arch
-    arch = _ARCH_ALIASES.get(arch, arch)
-    if arch == "amd64" and variant == "v1":
-        variant = ""
-    if arch == "arm64" and not variant:
-        variant = "v8"
-    if arch == "arm" and not variant:
-        variant = "v6" if raw_arch == "armel" else "v7"
-    return "/".join(p for p in (os_name, arch, variant) if p)
+# Normalized as the CLI does (src/registry/reference.ts, platform.ts), so the URL names what
+# the lock records: test/unit/bitbake/normalize.test.ts feeds the same cases to both.
+normalize_reference = refs.normalize_reference
+normalize_platform = platform_mod.normalize_platform
 
 
 def image_url(ref, platform):
@@ -99,10 +62,10 @@ def image_url(ref, platform):
     return f"{SCHEME}://{normalize_reference(ref)};platform={normalize_platform(platform)}"
 
 
-def src_uri(refs, platform):
+def src_uri(references, platform):
     """SRC_URI entries for these references (duplicates dropped, order kept)."""
     seen = []
-    for ref in refs:
+    for ref in references:
         url = image_url(ref, platform)
         if url not in seen:
             seen.append(url)

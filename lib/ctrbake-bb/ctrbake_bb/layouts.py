@@ -1,42 +1,49 @@
-"""Bundle layouts the class knows: what each one bakes (mode, engine, storage driver).
+"""Bundle layouts the class knows: what each one bakes (mode, engines, storage drivers).
 
-The loader layouts (docs/loader.md) plus `rootfs`: the store is shipped as store.tar and the
+The same table as the CLI's src/layouts.ts (test/unit/layouts.test.ts runs both and compares
+every layout, engine and driver), plus `rootfs`: the store is shipped as store.tar and the
 image class ctrbake-rootfs-store extracts it into IMAGE_ROOTFS (the seed article's approach).
+The first engine and driver of a row are its defaults; no drivers: any of the engine's.
 """
 
 LAYOUTS = {
-    # layout:      (mode,      engine,   storage driver)
-    "archive":     ("archive", "docker", "overlay2"),
-    "overlay-vfs": ("store",   "docker", "vfs"),
-    "split":       ("store",   "docker", "overlay2"),
-    "copy":        ("store",   "docker", "overlay2"),
-    "podman-ro":   ("store",   "podman", "overlay"),
-    "rootfs":      ("store",   "docker", "overlay2"),
+    # layout:      (mode,      engines,              storage drivers)
+    "archive":     ("archive", ("docker", "podman"), ()),
+    "overlay-vfs": ("store",   ("docker",),          ("vfs",)),
+    "split":       ("store",   ("docker",),          ("overlay2",)),
+    "copy":        ("store",   ("docker", "podman"), ()),
+    "podman-ro":   ("store",   ("podman",),          ()),
+    "rootfs":      ("store",   ("docker",),          ()),
 }
 
 ENGINE_DRIVERS = {"docker": ("overlay2", "vfs"), "podman": ("overlay", "vfs")}
 ENGINE_RDEPENDS = {"docker": "docker", "podman": "podman"}
 
 
-def defaults(layout):
+def _row(layout):
     if layout not in LAYOUTS:
         raise ValueError(f"CTRBAKE_LAYOUT {layout!r} is not one of: {' '.join(LAYOUTS)}")
     return LAYOUTS[layout]
 
 
+def defaults(layout):
+    """(mode, engine, storage driver) a layout bakes when nothing else is set."""
+    mode, engines, drivers = _row(layout)
+    engine = engines[0]
+    return (mode, engine, (drivers or ENGINE_DRIVERS[engine])[0])
+
+
 def check(layout, mode, engine, driver):
     """Why this combination cannot work, or None."""
-    want_mode, _, _ = defaults(layout)
+    want_mode, engines, drivers = _row(layout)
     if mode != want_mode:
         return f"CTRBAKE_LAYOUT {layout!r} needs CTRBAKE_MODE {want_mode!r}, not {mode!r}"
     if engine not in ENGINE_DRIVERS:
-        return f"CTRBAKE_ENGINE {engine!r} is not one of: docker podman"
+        return f"CTRBAKE_ENGINE {engine!r} is not one of: {' '.join(ENGINE_DRIVERS)}"
     if driver not in ENGINE_DRIVERS[engine]:
         return f"CTRBAKE_STORAGE_DRIVER {driver!r} does not go with engine {engine!r} (use one of: {' '.join(ENGINE_DRIVERS[engine])})"
-    if layout == "podman-ro" and engine != "podman":
-        return "CTRBAKE_LAYOUT 'podman-ro' needs CTRBAKE_ENGINE 'podman'"
-    if layout == "overlay-vfs" and driver != "vfs":
-        return "CTRBAKE_LAYOUT 'overlay-vfs' needs CTRBAKE_STORAGE_DRIVER 'vfs'"
-    if layout == "split" and driver != "overlay2":
-        return "CTRBAKE_LAYOUT 'split' needs CTRBAKE_STORAGE_DRIVER 'overlay2'"
+    if engine not in engines:
+        return f"CTRBAKE_LAYOUT {layout!r} needs CTRBAKE_ENGINE {' or '.join(repr(e) for e in engines)}"
+    if drivers and driver not in drivers:
+        return f"CTRBAKE_LAYOUT {layout!r} needs CTRBAKE_STORAGE_DRIVER {' or '.join(repr(x) for x in drivers)}"
     return None

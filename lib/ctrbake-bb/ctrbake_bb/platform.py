@@ -43,6 +43,14 @@ _UNSUPPORTED_FEATURES = {
     "mips64el": {"n32": "the MIPS n32 ABI has no OCI platform"},
 }
 
+# OS/ARCH[/VARIANT] as `ctrbake lock` normalizes and records it (src/registry/platform.ts).
+_ARCH_ALIASES = {"x86_64": ("amd64", None), "x86-64": ("amd64", None), "aarch64": ("arm64", None),
+                 "armhf": ("arm", "v7"), "armel": ("arm", "v6"), "i386": ("386", None), "i686": ("386", None)}
+_KNOWN_ARCHITECTURES = ("386", "amd64", "arm", "arm64", "loong64", "mips", "mips64", "mips64le", "mipsle",
+                        "ppc64", "ppc64le", "riscv64", "s390x")
+_OS = re.compile(r"^[a-z][a-z0-9]*$")
+_VARIANT = re.compile(r"^v\d+(?:\.\d+)?$")
+
 HINT = 'set CTRBAKE_PLATFORM = "linux/ARCH[/VARIANT]" in the recipe if the images really run there'
 
 
@@ -96,3 +104,30 @@ def oci_platform(target_arch, target_os="linux", tune_features="", tune_pkgarch=
         # image for a v8 device by itself: write CTRBAKE_PLATFORM = "linux/arm/v7" for that).
         return f"linux/arm/v{min(version, 8)}"
     raise ValueError(f"TARGET_ARCH {target_arch!r} has no OCI platform ctrbake knows; {HINT}")
+
+
+def normalize_platform(platform):
+    """OS/ARCH[/VARIANT] in the CLI's spelling (amd64, arm64/v8, arm/v7 ...); ValueError when
+    it is not a platform the CLI takes."""
+    parts = platform.strip().lower().split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise ValueError(f"platform {platform!r} is not OS/ARCH[/VARIANT]")
+    os_name, arch = parts[0], parts[1]
+    variant = parts[2] if len(parts) == 3 else None
+    if not _OS.match(os_name):
+        raise ValueError(f"platform {platform!r}: {os_name!r} is not an operating system name")
+    arch, alias_variant = _ARCH_ALIASES.get(arch, (arch, None))
+    variant = variant or alias_variant
+    if variant and variant[0].isdigit() and arch in ("arm", "arm64", "amd64"):
+        variant = "v" + variant
+    if arch == "arm64" and variant is None:
+        variant = "v8"
+    if arch == "arm" and variant is None:
+        variant = "v7"
+    if arch == "amd64" and variant == "v1":
+        variant = None
+    if arch not in _KNOWN_ARCHITECTURES:
+        raise ValueError(f"platform {platform!r}: unknown architecture {arch!r} (known: {' '.join(_KNOWN_ARCHITECTURES)})")
+    if variant is not None and (arch not in ("arm", "arm64", "amd64") or not _VARIANT.match(variant)):
+        raise ValueError(f"platform {platform!r}: {variant!r} is not a variant of {arch}")
+    return "/".join(p for p in (os_name, arch, variant) if p)

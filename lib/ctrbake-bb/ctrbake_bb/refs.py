@@ -13,6 +13,52 @@ PIN_HELP = ("pin each image by digest, e.g. REGISTRY/NAME:TAG@sha256:<64 hex dig
             'CTRBAKE_ALLOW_TAGS = "1" accepts tags for development builds, which are then not reproducible')
 
 
+_DIGEST_VALUE = re.compile(r"^sha256:[a-f0-9]{64}$")
+_TAG = re.compile(r"^\w[\w.-]{0,127}$", re.ASCII)
+_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_HOST = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[[a-fA-F0-9:]+\])(?::\d{{1,5}})?$")
+_HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
+
+
+def normalize_reference(ref):
+    """`[HOST[:PORT]/]NAME[:TAG][@sha256:HEX]` as `ctrbake lock` reads and records it
+    (src/registry/reference.ts): without a host (a first component with a dot, a colon or
+    `localhost`) the registry is docker.io (its aliases too), a one-component name there gets
+    `library/`, and neither tag nor digest means `:latest`. ValueError when it is not one."""
+    def bad(why):
+        return ValueError(f"{ref!r} is not an image reference ({why}): write [HOST[:PORT]/]NAME[:TAG][@sha256:<64 hex digits>]")
+    rest = ref.strip()
+    if not rest:
+        raise bad("empty")
+    rest, at, digest = rest.partition("@")
+    if at and not _DIGEST_VALUE.match(digest):
+        raise bad("the digest must be sha256: and 64 lowercase hex digits")
+    tag = None
+    name, colon, maybe_tag = rest.rpartition(":")
+    if colon and "/" not in maybe_tag:
+        rest, tag = name, maybe_tag
+        if not _TAG.match(tag):
+            raise bad(f"tag {tag!r}")
+    parts = rest.split("/")
+    registry = "docker.io"
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        if not _HOST.match(parts[0]):
+            raise bad(f"registry host {parts[0]!r}")
+        registry = "docker.io" if parts[0].lower() in _HUB_ALIASES else parts[0]
+        parts = parts[1:]
+    if not all(_COMPONENT.match(p) for p in parts):
+        raise bad("name components are lowercase letters, digits and . _ __ -")
+    if registry == "docker.io" and len(parts) == 1:
+        parts = ["library"] + parts
+    repository = "/".join(parts)
+    if len(repository) > 255:
+        raise bad("name longer than 255 characters")
+    if tag is None and not at:
+        tag = "latest"
+    return f"{registry}/{repository}{':' + tag if tag is not None else ''}{'@' + digest if at else ''}"
+
+
 def is_pinned(ref):
     return bool(_DIGEST.search(ref))
 

@@ -144,6 +144,15 @@ print(json.dumps(defaults(${JSON.stringify(layout)})))`)) as [string, string, st
     },
   );
 
+  it('the rootfs store class reads JSON as JSON and writes no engine config of its own (the loader renders it)', () => {
+    const text = classes['ctrbake-rootfs-store.bbclass'];
+    const shell = [...shellFunctions(text).values()].join('\n');
+    expect(shell).not.toMatch(/manifest\.json|daemon\.json|\bsed\b|\bprintf\b/);
+    expect(text).toMatch(/^python ctrbake_rootfs_check_store\(\) \{$/m);
+    expect(text).toMatch(/^python ctrbake_rootfs_engine_config\(\) \{$/m);
+    expect(shellFunctions(ctrbake).get('do_ctrbake_bake')).toMatch(/ctrbake_cli loader --manifest "\$out\/manifest\.json" \\\n\t\t\t--layout copy /);
+  });
+
   it('the rootfs store extraction parses and passes shellcheck after expansion', () => {
     const text = classes['ctrbake-rootfs-store.bbclass'];
     const script = taskScript(text, 'ctrbake_rootfs_extract_store', sampleVars(text));
@@ -218,6 +227,9 @@ print(json.dumps({
     ['archive', 'store', 'docker', 'overlay2', "needs CTRBAKE_MODE 'archive'"],
     ['split', 'store', 'docker', 'overlay', "does not go with engine 'docker'"],
     ['squash', 'store', 'docker', 'overlay2', 'is not one of'],
+    // refused at parse time, not when the image is built or the device boots
+    ['overlay-vfs', 'store', 'podman', 'vfs', "needs CTRBAKE_ENGINE 'docker'"],
+    ['rootfs', 'store', 'podman', 'overlay', "needs CTRBAKE_ENGINE 'docker'"],
   ])('layout %s, mode %s, engine %s, driver %s -> %s', (layout, mode, engine, driver, problem) => {
     const out = python(`
 from ctrbake_bb import layouts
