@@ -3,7 +3,7 @@
  * hashes every regular file's content on the way, for duplicate detection across layers.
  */
 import { createHash } from 'node:crypto';
-import { TarInput, type TarEntry, type TarEntryType } from '../squashfs/writer/tar-input.js';
+import { TarInput, type TarEntry, type TarEntryType } from '../formats/tar/index.js';
 import { TarSplitSizer } from './tar-split-size.js';
 import { directoryBytes, roundUp, symlinkBytes } from './unpacked-model.js';
 
