@@ -18,7 +18,7 @@ import { corruptError } from './errors.js';
 
 /** One entry's header as written. */
 export type TarHeader = Pick<TarEntry, 'type' | 'mode' | 'uid' | 'gid' | 'size' | 'linkname' | 'devmajor' | 'devminor' | 'xattrs'> & {
-  /** Name (binary string); "" is the root and is written as "./"; directories get a trailing "/". */
+  /** Name (binary string), written as given (a directory's trailing "/" is the caller's choice); "" is the root, written as "./". */
   path: string;
   /** Whole seconds, 0..2^33-1. */
   mtime: number;
@@ -106,8 +106,7 @@ export function padding(size: number): Buffer {
 
 /** Header bytes (GNU long link / PAX header if needed + ustar header) for one entry. */
 export function encodeHeader(entry: TarHeader, options: EncodeOptions = {}): Buffer {
-  let name = entry.path === '' ? './' : entry.path;
-  if (entry.type === 'dir' && !name.endsWith('/')) name += '/';
+  const name = entry.path === '' ? './' : entry.path;
   const records: Buffer[] = [];
   if (name.length > 100) records.push(paxRecord('path', Buffer.from(name, 'latin1')));
   const prefix: Buffer[] = [];

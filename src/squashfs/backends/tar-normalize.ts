@@ -111,7 +111,8 @@ export class TarNormalizer {
   private canonical(entry: TarEntry, path: string): TarHeader {
     const regular = entry.type === 'file';
     return {
-      path,
+      // Directories keep the trailing slash GNU tar writes; "" stays the root ("./").
+      path: entry.type === 'dir' && path !== '' ? `${path}/` : path,
       type: entry.type,
       mode: entry.mode,
       uid: entry.uid,
@@ -168,7 +169,7 @@ export class TarNormalizer {
       this.known.set(parent, { kind: 'dir', implicit: true });
       if (this.options.explicitParents) {
         yield encodeHeader({
-          path: parent,
+          path: `${parent}/`,
           type: 'dir',
           mode: 0o755,
           uid: 0,

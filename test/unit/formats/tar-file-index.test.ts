@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { pack, type Header } from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { normalizeTar } from '../../../src/bake/normalize-archive.js';
-import { compareTarPaths, indexTar } from '../../../src/bake/tar-index.js';
+import { compareTarPaths, indexTarFile, normalizeTar } from '../../../src/formats/tar/index.js';
 import { readTarHeaders } from '../../integration/bake-archive.helpers.js';
 
 type Entry = { header: Partial<Header> & { name: string }; content?: Buffer };
@@ -37,7 +36,7 @@ function entries(): Entry[] {
   ];
 }
 
-describe('indexTar and normalizeTar', () => {
+describe('indexTarFile and normalizeTar', () => {
   let dir: string;
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ctrbake-tar-'));
@@ -46,15 +45,15 @@ describe('indexTar and normalizeTar', () => {
 
   it('indexes names (ustar prefix and PAX paths), types, sizes and data offsets', async () => {
     await writeTar(join(dir, 'a.tar'), entries());
-    const index = await indexTar(join(dir, 'a.tar'));
+    const index = await indexTarFile(join(dir, 'a.tar'));
     expect(index.map((e) => [e.name, e.type, e.size])).toEqual([
       ['manifest.json', 'file', 2],
       ['abc/layer.tar', 'file', 5],
-      ['abc', 'directory', 0],
+      ['abc', 'dir', 0],
       [LONG, 'file', 4],
       ['abc/VERSION', 'file', 0],
       ['def/layer.tar', 'symlink', 0],
-      ['def', 'directory', 0],
+      ['def', 'dir', 0],
     ]);
     const bytes = await readFile(join(dir, 'a.tar'));
     const long = index.find((e) => e.name === LONG)!;
@@ -66,7 +65,7 @@ describe('indexTar and normalizeTar', () => {
     await mkdir(join(src, 'd'.repeat(120)), { recursive: true });
     await writeFile(join(src, 'd'.repeat(120), 'x'.repeat(110)), 'gnu');
     await execa('tar', ['--format=gnu', '-cf', join(dir, 'gnu.tar'), '-C', src, '.']);
-    const names = (await indexTar(join(dir, 'gnu.tar'))).map((e) => e.name);
+    const names = (await indexTarFile(join(dir, 'gnu.tar'))).map((e) => e.name);
     expect(names).toContain(`${'d'.repeat(120)}/${'x'.repeat(110)}`);
   });
 
@@ -81,7 +80,7 @@ describe('indexTar and normalizeTar', () => {
       expect(h).toMatchObject({ mtime: 1_600_000_000, uid: 0, gid: 0, uname: '', gname: '' });
       expect(Object.keys(h.pax ?? {}).filter((k) => k.includes('time'))).toEqual([]);
     }
-    const index = await indexTar(join(dir, 'n.tar'));
+    const index = await indexTarFile(join(dir, 'n.tar'));
     const bytes = await readFile(join(dir, 'n.tar'));
     const content = (name: string) => {
       const e = index.find((x) => x.name === name)!;
@@ -120,10 +119,10 @@ describe('indexTar and normalizeTar', () => {
     await writeTar(join(dir, 'a.tar'), entries());
     const bytes = await readFile(join(dir, 'a.tar'));
     await writeFile(join(dir, 'cut.tar'), bytes.subarray(0, 700));
-    await expect(indexTar(join(dir, 'cut.tar'))).rejects.toMatchObject({ code: 'E_ARCHIVE_INVALID' });
+    await expect(indexTarFile(join(dir, 'cut.tar'))).rejects.toMatchObject({ code: 'E_ARCHIVE_INVALID' });
     const corrupt = Buffer.from(bytes);
     corrupt[10] = corrupt[10]! ^ 0xff;
     await writeFile(join(dir, 'corrupt.tar'), corrupt);
-    await expect(indexTar(join(dir, 'corrupt.tar'))).rejects.toMatchObject({ code: 'E_ARCHIVE_INVALID', message: expect.stringContaining('checksum') });
+    await expect(indexTarFile(join(dir, 'corrupt.tar'))).rejects.toMatchObject({ code: 'E_ARCHIVE_INVALID', message: expect.stringContaining('checksum') });
   });
 });
