@@ -14,10 +14,10 @@ async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
 }
 
 /** tar-stream as an independent oracle: what bake's archives were written with before the codec. */
-async function tarStreamBytes(entries: Array<{ header: Header; content?: Buffer }>): Promise<Buffer> {
+async function tarStreamBytes(entries: Array<{ header: Partial<Header> & { name: string }; content?: Buffer }>): Promise<Buffer> {
   const p = pack();
   const out = collect(p as AsyncIterable<Buffer>);
-  for (const e of entries) await new Promise<void>((resolve, reject) => p.entry(e.header, e.content ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+  for (const e of entries) await new Promise<void>((resolve, reject) => p.entry(e.header as Header, e.content ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
   p.finalize();
   return out;
 }
