@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useTempDir } from '../../fixtures/temp-dir.js';
 import { parseDockerManifest, readDockerArchive, writeDockerArchive } from '../../../src/formats/docker-archive.js';
 import { readOciArchive, writeOciArchive } from '../../../src/formats/oci-archive.js';
 import { indexTarFile, normalizeTar, readTarEntry } from '../../../src/formats/tar/index.js';
@@ -11,18 +11,14 @@ import { indexTarFile, normalizeTar, readTarEntry } from '../../../src/formats/t
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('docker-archive', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ctrbake-docker-archive-'));
-  });
-  afterEach(() => rm(dir, { recursive: true, force: true }));
+  const temp = useTempDir('ctrbake-docker-archive-');
 
   /** A layer tar made by GNU tar (an independent writer), its bytes and diff_id. */
   async function layer(): Promise<{ path: string; bytes: Buffer; diffId: string }> {
-    await mkdir(join(dir, 'rootfs'), { recursive: true });
-    await writeFile(join(dir, 'rootfs', 'hello'), 'hello\n');
-    const path = join(dir, 'layer.tar');
-    await execa('tar', ['--format=gnu', '--owner=0', '--group=0', '--mtime=@0', '-cf', path, '-C', join(dir, 'rootfs'), '.']);
+    await mkdir(join(temp.path(), 'rootfs'), { recursive: true });
+    await writeFile(join(temp.path(), 'rootfs', 'hello'), 'hello\n');
+    const path = join(temp.path(), 'layer.tar');
+    await execa('tar', ['--format=gnu', '--owner=0', '--group=0', '--mtime=@0', '-cf', path, '-C', join(temp.path(), 'rootfs'), '.']);
     const bytes = await readFile(path);
     return { path, bytes, diffId: `sha256:${sha256(bytes)}` };
   }
@@ -31,7 +27,7 @@ describe('docker-archive', () => {
     const l = await layer();
     const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [l.diffId] } }));
     const configName = `${sha256(configBytes)}.json`;
-    const out = join(dir, 'image.tar');
+    const out = join(temp.path(), 'image.tar');
     await writeDockerArchive(out, [{ configBytes, configName, repoTags: ['example.com/a:1'], layers: [{ path: l.path, name: `${l.diffId.slice(7)}/layer.tar` }] }], 5);
     const { stdout } = await execa('tar', ['-tvf', out]);
     expect(stdout).toMatch(/manifest\.json/);
@@ -44,14 +40,14 @@ describe('docker-archive', () => {
 
   it('follows symlinked layers as podman saves them (<id>/layer.tar -> ../<diffid>.tar)', async () => {
     const l = await layer();
-    const tree = join(dir, 'saved');
+    const tree = join(temp.path(), 'saved');
     await mkdir(join(tree, 'abc'), { recursive: true });
     await writeFile(join(tree, 'def.tar'), l.bytes);
     await symlink('../def.tar', join(tree, 'abc', 'layer.tar'));
     await writeFile(join(tree, 'cfg.json'), JSON.stringify({ rootfs: { diff_ids: [l.diffId] } }));
     await writeFile(join(tree, 'manifest.json'), JSON.stringify([{ Config: 'cfg.json', RepoTags: null, Layers: ['abc/layer.tar'] }]));
-    await execa('tar', ['-cf', join(dir, 'podman.tar'), '-C', tree, '.']);
-    const [image] = await readDockerArchive(join(dir, 'podman.tar'), await indexTarFile(join(dir, 'podman.tar')));
+    await execa('tar', ['-cf', join(temp.path(), 'podman.tar'), '-C', tree, '.']);
+    const [image] = await readDockerArchive(join(temp.path(), 'podman.tar'), await indexTarFile(join(temp.path(), 'podman.tar')));
     expect(image!.repoTags).toEqual([]);
     expect(image!.layers[0]).toMatchObject({ name: 'def.tar', type: 'file', size: l.bytes.length });
   });
@@ -69,17 +65,17 @@ describe('docker-archive', () => {
   it('converts a normalized docker-archive into an OCI archive whose reader finds each layer', async () => {
     const l = await layer();
     const configBytes = Buffer.from(JSON.stringify({ rootfs: { type: 'layers', diff_ids: [l.diffId] } }));
-    await writeDockerArchive(join(dir, 'd.tar'), [{ configBytes, configName: `${sha256(configBytes)}.json`, repoTags: ['x:1'], layers: [{ path: l.path, name: 'l/layer.tar' }] }]);
-    await normalizeTar(join(dir, 'd.tar'), join(dir, 'n.tar'), 0);
-    const [saved] = await readDockerArchive(join(dir, 'n.tar'), await indexTarFile(join(dir, 'n.tar')));
-    await mkdir(join(dir, 'scratch'));
-    const { manifestDigest } = await writeOciArchive(join(dir, 'o.tar'), join(dir, 'n.tar'), saved!, 'x:1', join(dir, 'scratch'), 0);
-    const entries = await indexTarFile(join(dir, 'o.tar'));
+    await writeDockerArchive(join(temp.path(), 'd.tar'), [{ configBytes, configName: `${sha256(configBytes)}.json`, repoTags: ['x:1'], layers: [{ path: l.path, name: 'l/layer.tar' }] }]);
+    await normalizeTar(join(temp.path(), 'd.tar'), join(temp.path(), 'n.tar'), 0);
+    const [saved] = await readDockerArchive(join(temp.path(), 'n.tar'), await indexTarFile(join(temp.path(), 'n.tar')));
+    await mkdir(join(temp.path(), 'scratch'));
+    const { manifestDigest } = await writeOciArchive(join(temp.path(), 'o.tar'), join(temp.path(), 'n.tar'), saved!, 'x:1', join(temp.path(), 'scratch'), 0);
+    const entries = await indexTarFile(join(temp.path(), 'o.tar'));
     expect(entries.map((e) => e.name)).toContain(`blobs/sha256/${manifestDigest.slice(7)}`);
-    const [image] = await readOciArchive(join(dir, 'o.tar'), entries);
+    const [image] = await readOciArchive(join(temp.path(), 'o.tar'), entries);
     expect(image!.config).toMatchObject({ digest: `sha256:${sha256(configBytes)}`, size: configBytes.length });
     expect(image!.layers.map((x) => [x.digest, x.mediaType])).toEqual([[l.diffId, 'application/vnd.oci.image.layer.v1.tar']]);
-    expect((await readTarEntry(join(dir, 'o.tar'), image!.layers[0]!.entry!)).equals(l.bytes)).toBe(true);
-    await expect(readOciArchive(join(dir, 'n.tar'), await indexTarFile(join(dir, 'n.tar')))).rejects.toMatchObject({ code: 'E_ARCHIVE_INVALID', message: expect.stringContaining('no index.json') });
+    expect((await readTarEntry(join(temp.path(), 'o.tar'), image!.layers[0]!.entry!)).equals(l.bytes)).toBe(true);
+    await expect(readOciArchive(join(temp.path(), 'n.tar'), await indexTarFile(join(temp.path(), 'n.tar')))).rejects.toMatchObject({ code: 'E_ARCHIVE_INVALID', message: expect.stringContaining('no index.json') });
   });
 });

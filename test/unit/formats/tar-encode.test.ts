@@ -1,10 +1,10 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { pack, type Header } from 'tar-stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useTempDir } from '../../fixtures/temp-dir.js';
 import { binaryString, encodeTar, TarInput, writeTarFile, type TarWriteEntry } from '../../../src/formats/tar/index.js';
 
 async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
@@ -33,11 +33,7 @@ async function decodeAll(bytes: Buffer) {
 }
 
 describe('encodeTar', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ctrbake-tar-encode-'));
-  });
-  afterEach(() => rm(dir, { recursive: true, force: true }));
+  const temp = useTempDir('ctrbake-tar-encode-');
 
   it('writes the same bytes tar-stream wrote for the entries of docker and OCI archives', async () => {
     const mtime = 1_600_000_000;
@@ -89,8 +85,8 @@ describe('encodeTar', () => {
         ['hard', 'hardlink', 0o644, 0, 0, 0, 0, binaryString(longName), 0, 0, ''],
       ]);
       expect(decoded[5]!.xattrs.get('user.note')?.toString()).toBe('hi');
-      await writeFile(join(dir, 'a.tar'), bytes);
-      const { stdout } = await execa('tar', ['-tvf', join(dir, 'a.tar')], { env: { LC_ALL: 'C.UTF-8' } });
+      await writeFile(join(temp.path(), 'a.tar'), bytes);
+      const { stdout } = await execa('tar', ['-tvf', join(temp.path(), 'a.tar')], { env: { LC_ALL: 'C.UTF-8' } });
       expect(stdout).toContain(`${longName}\n`);
       expect(stdout).toContain(`long-link -> ${longLink}`);
       expect(stdout).toMatch(/^c.* dev\/null$/m);
@@ -98,9 +94,9 @@ describe('encodeTar', () => {
   });
 
   it('writes a file with writeTarFile that GNU tar extracts', async () => {
-    await writeTarFile(join(dir, 'b.tar'), [{ path: 'x/y.txt', type: 'file', mode: 0o640, size: 4, content: Buffer.from('text') }]);
-    await execa('tar', ['-xf', join(dir, 'b.tar'), '-C', dir]);
-    expect(await readFile(join(dir, 'x/y.txt'), 'utf8')).toBe('text');
+    await writeTarFile(join(temp.path(), 'b.tar'), [{ path: 'x/y.txt', type: 'file', mode: 0o640, size: 4, content: Buffer.from('text') }]);
+    await execa('tar', ['-xf', join(temp.path(), 'b.tar'), '-C', temp.path()]);
+    expect(await readFile(join(temp.path(), 'x/y.txt'), 'utf8')).toBe('text');
   });
 
   it.each([
