@@ -16,14 +16,12 @@ import { readLockForFetch } from '../fetch/lock-input.js';
 import { configMatchesPlatform } from '../registry/platform.js';
 import { sha256File, toJsonFile, writeFileAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
-import { writeDockerArchive } from './docker-archive.js';
+import { readDockerArchive, writeDockerArchive } from '../formats/docker-archive.js';
 import { startBakeEngine, type BakeEngine } from './engine-session.js';
-import { normalizeTar } from './normalize-archive.js';
-import { writeOciArchive } from './oci-archive.js';
+import { writeOciArchive } from '../formats/oci-archive.js';
+import { indexTarFile, normalizeTar } from '../formats/tar/index.js';
 import type { ResolvedBakeConfig } from './options.js';
 import { stageOutput, type StagedOutput } from '../util/staged-output.js';
-import { readSavedArchive } from './saved-archive.js';
-import { indexTar } from './tar-index.js';
 
 export interface BakeResult {
   outDir: string;
@@ -124,7 +122,7 @@ export async function bakeArchiveInto(config: Readonly<ResolvedBakeConfig>, stag
       const normalized = config.archiveFormat === 'docker-archive' ? target : join(staged.work, `normalized-${i}.tar`);
       await normalizeTar(raw, normalized, config.sourceDateEpoch);
       await rm(raw, { force: true });
-      const [saved] = await readSavedArchive(normalized, await indexTar(normalized));
+      const [saved] = await readDockerArchive(normalized, await indexTarFile(normalized));
       if (!saved || saved.configName.replace(/\.json$/, '') !== image.config.digest.slice(7)) {
         throw new EngineError('E_ENGINE_COMMAND', `${engine.name} save of ${image.reference} did not write the image ${image.config.digest}`);
       }

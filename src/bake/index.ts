@@ -6,8 +6,7 @@ export { stageOutput, recoverStagedOutputs, type StagedOutput } from '../util/st
 export { checkOutput, type OutputSpec } from '../util/output.js';
 export { isBakeOutput } from './bake-output.js';
 export { startBakeEngine, type BakeEngine, type BakeEngineOptions, type InspectedImage } from './engine-session.js';
-export { normalizeTar, writeTarFromSources } from './normalize-archive.js';
-export { writeOciArchive } from './oci-archive.js';
-export { writeDockerArchive, type ArchiveImageInput, type ArchiveLayerInput } from './docker-archive.js';
-export { readSavedArchive, type SavedImage } from './saved-archive.js';
-export { indexTar, compareTarPaths, type TarIndexEntry } from './tar-index.js';
+// The archive formats bake writes live in the floor; re-exported (with their former names) for the public API.
+export { normalizeTar, writeTarFromSources, indexTarFile, indexTarFile as indexTar, compareTarPaths, type TarIndexEntry } from '../formats/tar/index.js';
+export { writeOciArchive } from '../formats/oci-archive.js';
+export { writeDockerArchive, readDockerArchive, readDockerArchive as readSavedArchive, type ArchiveImageInput, type ArchiveLayerInput, type SavedImage } from '../formats/docker-archive.js';

@@ -26,7 +26,7 @@ import { sha256File, toJsonFile, writeFileAtomic } from '../util/fs.js';
 import { DEFAULT_SOURCE_DATE_EPOCH } from '../util/sde.js';
 import { VERSION } from '../version.js';
 import { ENGINE_STORAGE_DRIVERS } from '../layouts.js';
-import { writeDockerArchive } from './docker-archive.js';
+import { writeDockerArchive } from '../formats/docker-archive.js';
 import { imageTag } from './archive.js';
 import { startBakeEngine, type BakeEngine } from './engine-session.js';
 import type { ResolvedBakeConfig } from './options.js';

@@ -8,12 +8,12 @@
  * layout that also has manifest.json, layers under blobs/sha256/).
  */
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { Writable } from 'node:stream';
-import * as tarStream from 'tar-stream';
 import { InputError } from '../errors.js';
+import { parseDockerManifest } from '../formats/docker-archive.js';
+import { displayName, TarInput } from '../formats/tar/index.js';
 
 export interface SavedArchiveCheck {
   /** Image references (RepoTags) the archive names. */
@@ -31,40 +31,36 @@ interface SavedEntry {
   gunzipSha256?: string;
 }
 
-async function hashEntry(stream: Readable, keepText: boolean): Promise<SavedEntry> {
+async function hashEntry(data: AsyncIterable<Buffer>, keepText: boolean): Promise<SavedEntry> {
   const hash = createHash('sha256');
   const chunks: Buffer[] = [];
-  let head: Buffer | undefined;
   const gunzipHash = createHash('sha256');
   let gunzip: ReturnType<typeof createGunzip> | undefined;
   let gunzipDone: Promise<void> | undefined;
-  await pipeline(
-    stream,
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        if (keepText) chunks.push(chunk);
-        if (head === undefined) {
-          head = chunk.subarray(0, 2);
-          if (head.length === 2 && head[0] === 0x1f && head[1] === 0x8b) {
-            gunzip = createGunzip();
-            gunzipDone = new Promise((resolve, reject) => {
-              gunzip!.on('data', (d: Buffer) => gunzipHash.update(d));
-              gunzip!.on('end', resolve);
-              gunzip!.on('error', reject);
-            });
-          }
-        }
-        if (gunzip) gunzip.write(chunk, cb);
-        else cb();
-      },
-      final(cb) {
-        if (gunzip) gunzip.end(cb);
-        else cb();
-      },
-    }),
-  );
-  if (gunzipDone) await gunzipDone;
+  let first = true;
+  for await (const view of data) {
+    hash.update(view);
+    if (first) {
+      first = false;
+      if (view.length >= 2 && view[0] === 0x1f && view[1] === 0x8b) {
+        const g = (gunzip = createGunzip());
+        gunzipDone = new Promise((resolve, reject) => {
+          g.on('data', (d: Buffer) => gunzipHash.update(d));
+          g.on('end', resolve);
+          g.on('error', reject);
+        });
+        // Awaited below; the handler keeps an early failure from counting as unhandled.
+        gunzipDone.catch(() => undefined);
+      }
+    }
+    // The decoder's views are only valid until the next read: copy what outlives this one.
+    if (keepText) chunks.push(Buffer.from(view));
+    if (gunzip && !gunzip.write(Buffer.from(view))) await Promise.race([once(gunzip, 'drain'), gunzipDone]);
+  }
+  if (gunzip) {
+    gunzip.end();
+    await gunzipDone;
+  }
   return {
     sha256: `sha256:${hash.digest('hex')}`,
     ...(keepText ? { text: Buffer.concat(chunks).toString('utf8') } : {}),
@@ -75,29 +71,23 @@ async function hashEntry(stream: Readable, keepText: boolean): Promise<SavedEntr
 /** Reads a saved archive stream once and checks it; throws E_STORE_VERIFY on any mismatch. */
 export async function checkSavedArchive(stream: Readable, what: string): Promise<SavedArchiveCheck[]> {
   const entries = new Map<string, SavedEntry>();
-  const extract = tarStream.extract();
-  extract.on('entry', (header, entryStream, next) => {
-    const name = header.name.replace(/^\.\//, '');
-    if (header.type !== 'file') {
-      entryStream.resume();
-      entryStream.on('end', next);
-      return;
+  const tar = new TarInput(stream);
+  try {
+    for (let entry = await tar.next(); entry !== null; entry = await tar.next()) {
+      if (entry.type !== 'file') continue;
+      const name = displayName(entry.name).replace(/^\.\//, '');
+      const small = entry.size < 4 * 1024 * 1024 && !name.endsWith('.tar');
+      entries.set(name, await hashEntry(tar.data(), small));
     }
-    const small = (header.size ?? 0) < 4 * 1024 * 1024 && !name.endsWith('.tar');
-    hashEntry(entryStream as unknown as Readable, small).then(
-      (entry) => {
-        entries.set(name, entry);
-        next();
-      },
-      (error: unknown) => next(error as Error),
-    );
-  });
-  await pipeline(stream, extract);
+  } catch (error) {
+    await tar.close();
+    throw error;
+  }
 
   const fail = (why: string) => new InputError('E_STORE_VERIFY', `${what}: ${why}`);
   const manifestText = entries.get('manifest.json')?.text;
   if (manifestText === undefined) throw fail('the saved archive has no manifest.json');
-  const manifest = JSON.parse(manifestText) as Array<{ Config: string; RepoTags?: string[] | null; Layers: string[] }>;
+  const manifest = parseDockerManifest(manifestText, (why) => fail(`the saved archive's ${why}`));
   const results: SavedArchiveCheck[] = [];
   for (const image of manifest) {
     const config = entries.get(image.Config);
@@ -112,7 +102,7 @@ export async function checkSavedArchive(stream: Readable, what: string): Promise
       const actual = layer.gunzipSha256 ?? layer.sha256;
       if (actual !== diffIds[i]) throw fail(`layer ${i} (${layerPath}) hashes to ${actual}, the config declares ${diffIds[i]}`);
     });
-    results.push({ repoTags: image.RepoTags ?? [], layers: image.Layers.length, configDigest: config.sha256 });
+    results.push({ repoTags: image.RepoTags, layers: image.Layers.length, configDigest: config.sha256 });
   }
   return results;
 }

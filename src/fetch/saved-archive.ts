@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { extract } from 'tar-stream';
 import { InputError } from '../errors.js';
+import { parseDockerManifest, symlinkTarget } from '../formats/docker-archive.js';
+import { displayName, TarInput } from '../formats/tar/index.js';
 import type { LockedImage } from '../formats/index.js';
 import { commitBlob, diffIdsOfConfig } from './cache.js';
 import { DigestMismatchError, E_FETCHER_FAILED } from './errors.js';
@@ -33,40 +34,37 @@ const norm = (p: string) => posix.normalize(p).replace(/^\.\//, '').replace(/^\/
 export async function unpackSavedImage(stream: Readable, workDir: string): Promise<SavedArchive> {
   const entries = new Map<string, SavedEntry>();
   const links = new Map<string, string>();
-  const ex = extract();
+  const tar = new TarInput(stream);
   let n = 0;
-  ex.on('entry', (header, body, next) => {
-    const name = norm(header.name);
-    if (header.type === 'symlink' || header.type === 'link') {
-      links.set(name, header.type === 'symlink' ? norm(posix.join(posix.dirname(name), header.linkname ?? '')) : norm(header.linkname ?? ''));
-      body.resume();
-      body.on('end', next);
-      return;
+  try {
+    for (let entry = await tar.next(); entry !== null; entry = await tar.next()) {
+      const name = norm(displayName(entry.name));
+      if (entry.type === 'symlink') links.set(name, symlinkTarget(name, displayName(entry.linkname)));
+      else if (entry.type === 'hardlink') links.set(name, norm(displayName(entry.linkname)));
+      if (entry.type !== 'file') continue;
+      const file = join(workDir, `entry-${n++}`);
+      const hash = createHash('sha256');
+      let size = 0;
+      const data = tar.data();
+      await pipeline(
+        Readable.from(
+          (async function* () {
+            for await (const chunk of data) {
+              hash.update(chunk);
+              size += chunk.length;
+              // The decoder reuses its views: copy before the write stream keeps them.
+              yield Buffer.from(chunk);
+            }
+          })(),
+        ),
+        createWriteStream(file),
+      );
+      entries.set(name, { file, digest: `sha256:${hash.digest('hex')}`, size });
     }
-    if (header.type !== 'file' && header.type !== 'contiguous-file') {
-      body.resume();
-      body.on('end', next);
-      return;
-    }
-    const file = join(workDir, `entry-${n++}`);
-    const hash = createHash('sha256');
-    let size = 0;
-    const count = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        hash.update(chunk);
-        size += chunk.length;
-        done(null, chunk);
-      },
-    });
-    pipeline(body, count, createWriteStream(file)).then(
-      () => {
-        entries.set(name, { file, digest: `sha256:${hash.digest('hex')}`, size });
-        next();
-      },
-      (error: unknown) => next(error as Error),
-    );
-  });
-  await pipeline(stream, ex);
+  } catch (error) {
+    await tar.close();
+    throw error;
+  }
   return { entries, links };
 }
 
@@ -92,9 +90,9 @@ export async function commitSavedImage(cacheDir: string, saved: SavedArchive, im
   const broken = (why: string) => new InputError(E_FETCHER_FAILED, `${tool} saved ${label} in an unexpected form: ${why}`);
   const manifestEntry = saved.entries.get('manifest.json');
   if (!manifestEntry) throw broken('no manifest.json');
-  const list = JSON.parse(await readFile(manifestEntry.file, 'utf8')) as { Config?: string; Layers?: string[] }[];
-  if (!Array.isArray(list) || list.length !== 1 || !list[0]?.Config || !Array.isArray(list[0].Layers)) throw broken('manifest.json does not describe one image');
-  const { Config, Layers } = list[0];
+  const list = parseDockerManifest(await readFile(manifestEntry.file), (why) => broken(why));
+  if (list.length !== 1 || !list[0]!.Config) throw broken('manifest.json does not describe one image');
+  const { Config, Layers } = list[0]!;
 
   const configEntry = lookup(saved, Config);
   if (!configEntry) throw broken(`missing ${Config}`);

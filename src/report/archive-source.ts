@@ -6,8 +6,9 @@
  */
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { indexTar, type TarIndexEntry } from '../bake/tar-index.js';
-import { readSavedArchive } from '../bake/saved-archive.js';
+import { readDockerArchive } from '../formats/docker-archive.js';
+import { readOciArchive } from '../formats/oci-archive.js';
+import { indexTarFile } from '../formats/tar/index.js';
 import { compressionOf, type LayerCompression } from './layer-source.js';
 import type { ReportInput } from './input.js';
 
@@ -26,17 +27,6 @@ export interface ArchiveLayers {
   configSizes: Map<string, number>;
 }
 
-async function readRange(file: string, e: TarIndexEntry): Promise<Buffer> {
-  const fh = await open(file, 'r');
-  try {
-    const data = Buffer.alloc(e.size);
-    await fh.read(data, 0, e.size, e.offset);
-    return data;
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Indexes the layers of every archive the manifest lists; archives that are missing are skipped. */
 export async function indexArchiveLayers(input: ReportInput): Promise<ArchiveLayers> {
   const out: ArchiveLayers = { layers: new Map(), configSizes: new Map() };
@@ -50,27 +40,21 @@ export async function indexArchiveLayers(input: ReportInput): Promise<ArchiveLay
 }
 
 async function indexArchive(file: string, out: ArchiveLayers): Promise<void> {
-  const entries = await indexTar(file);
-  const byName = new Map(entries.map((e) => [e.name.replace(/^\.\//, ''), e]));
-  if (byName.has('manifest.json')) {
-    for (const saved of await readSavedArchive(file, entries)) {
+  const entries = await indexTarFile(file);
+  const names = new Set(entries.map((e) => e.name));
+  if (names.has('manifest.json')) {
+    for (const saved of await readDockerArchive(file, entries)) {
       out.configSizes.set(`sha256:${saved.configName.replace(/^blobs\/sha256\//, '').replace(/\.json$/, '')}`, saved.configBytes.length);
       const ids = saved.config.rootfs?.diff_ids ?? [];
       saved.layers.forEach((e, n) => {
         if (ids[n]) out.layers.set(ids[n]!, { file, offset: e.offset, size: e.size });
       });
     }
-  } else if (byName.has('index.json')) {
-    const blob = (digest: string) => byName.get(`blobs/sha256/${digest.replace(/^sha256:/, '')}`);
-    const index = JSON.parse((await readRange(file, byName.get('index.json')!)).toString('utf8')) as { manifests?: Array<{ digest: string }> };
-    for (const m of index.manifests ?? []) {
-      const me = blob(m.digest);
-      if (!me) continue;
-      const manifest = JSON.parse((await readRange(file, me)).toString('utf8')) as { config?: { digest: string; size: number }; layers?: Array<{ digest: string; mediaType: string }> };
-      if (manifest.config) out.configSizes.set(manifest.config.digest, manifest.config.size);
-      for (const l of manifest.layers ?? []) {
-        const le = blob(l.digest);
-        if (le) out.layers.set(l.digest, { file, offset: le.offset, size: le.size, compression: compressionOf(l.mediaType) });
+  } else if (names.has('index.json')) {
+    for (const image of await readOciArchive(file, entries)) {
+      if (image.config) out.configSizes.set(image.config.digest, image.config.size);
+      for (const l of image.layers) {
+        if (l.entry) out.layers.set(l.digest, { file, offset: l.entry.offset, size: l.entry.size, compression: compressionOf(l.mediaType) });
       }
     }
   }

@@ -3,8 +3,9 @@
  * hashes every regular file's content on the way, for duplicate detection across layers.
  */
 import { createHash } from 'node:crypto';
-import { TarInput, type TarEntry, type TarEntryType } from '../squashfs/writer/tar-input.js';
+import { TarInput, type TarEntry, type TarEntryType } from '../formats/tar/index.js';
 import { TarSplitSizer } from './tar-split-size.js';
+import type { LayerReport } from './types.js';
 import { directoryBytes, roundUp, symlinkBytes } from './unpacked-model.js';
 
 export interface ScannedFile {
@@ -15,16 +16,9 @@ export interface ScannedFile {
   sha256: string;
 }
 
-export interface LayerScan {
-  /** Bytes of the uncompressed tar stream. */
-  tarBytes: number;
-  /** The layer extracted on the target filesystem (model), including its root directory. */
-  unpackedBytes: number;
-  /** Sum of regular file sizes (what `du --apparent-size` counts for files). */
-  fileBytes: number;
-  files: number;
-  directories: number;
-  symlinks: number;
+/** The fields a layer's report takes from its scan are documented on LayerReport. */
+export interface LayerScan
+  extends Pick<LayerReport, 'tarBytes' | 'unpackedBytes' | 'fileBytes' | 'files' | 'directories' | 'symlinks' | 'tarSplitBytes' | 'tarSplitExact'> {
   hardlinks: number;
   /** Devices and fifos (overlay whiteouts are character devices 0/0). */
   specials: number;
@@ -32,10 +26,6 @@ export interface LayerScan {
   whiteouts: number;
   /** Regular files with content (size > 0), for duplicate detection. */
   contents: ScannedFile[];
-  /** The engines' gzipped tar-split of this layer (tar-split-size.ts); unknown when not read from a layer tar. */
-  tarSplitBytes?: number;
-  /** tarSplitBytes is the size of the engine's own file (read from a baked store), not an estimate. */
-  tarSplitExact?: boolean;
 }
 
 interface Node {

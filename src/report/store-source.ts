@@ -8,7 +8,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
-import { TarInput } from '../squashfs/writer/tar-input.js';
+import { TarInput } from '../formats/tar/index.js';
 import type { ReportInput } from './input.js';
 import { hashEntryData, LayerScanner, normalizeName, type LayerScan } from './scan-layer.js';
 

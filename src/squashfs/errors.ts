@@ -6,7 +6,6 @@ import { InputError, type CtrbakeErrorOptions } from '../errors.js';
 
 export const E_TAR_UNSAFE_PATH = 'E_TAR_UNSAFE_PATH';
 export const E_TAR_DUPLICATE = 'E_TAR_DUPLICATE';
-export const E_TAR_TRUNCATED = 'E_TAR_TRUNCATED';
 export const E_TAR_BAD_LINK = 'E_TAR_BAD_LINK';
 
 /** An entry name escapes the image root (`..` component, absolute after normalising) or is empty. */
@@ -34,11 +33,6 @@ export function duplicateError(name: string, options: CtrbakeErrorOptions = {}):
     `tar entry ${JSON.stringify(name)} appears more than once; SquashFS images are built from a tar with unique paths, so merge or drop the duplicates first`,
     { ...options, details: { entry: name, ...options.details } },
   );
-}
-
-/** The stream ends inside a header or an entry's data, or has no end-of-archive marker. */
-export function truncatedError(detail: string, options: CtrbakeErrorOptions = {}): InputError {
-  return new InputError(E_TAR_TRUNCATED, `the tar stream is truncated: ${detail}; check that the input was written completely`, options);
 }
 
 /** A hard link points outside the image, to a path not seen before it, or to a directory. */

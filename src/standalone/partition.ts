@@ -11,9 +11,8 @@
 import { createReadStream } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import tarStream from 'tar-stream';
 import { CtrbakeError } from '../errors.js';
+import { binaryString, encodeTar, type TarWriteEntry } from '../formats/tar/index.js';
 import type { LoaderInit } from '../loader/options.js';
 import { mountUnitName } from '../loader/systemd.js';
 import { renderTemplate } from '../loader/templates.js';
@@ -54,19 +53,17 @@ async function walk(dir: string, prefix = ''): Promise<string[]> {
   return out;
 }
 
-async function packDirectory(pack: tarStream.Pack, dir: string, mtime: Date): Promise<void> {
+async function* directoryEntries(dir: string, mtime: number): AsyncGenerator<TarWriteEntry> {
   for (const rel of await walk(dir)) {
     const path = join(dir, rel);
     const st = await lstat(path);
-    const common = { name: rel, mode: st.mode & 0o7777, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime };
+    const common = { path: binaryString(rel), mode: st.mode & 0o7777, uid: 0, gid: 0, mtime };
     if (st.isDirectory()) {
-      await new Promise<void>((resolve, reject) => pack.entry({ ...common, type: 'directory' }, (error) => (error ? reject(error) : resolve())));
+      yield { ...common, type: 'dir' };
     } else if (st.isSymbolicLink()) {
-      const linkname = await readlink(path);
-      await new Promise<void>((resolve, reject) => pack.entry({ ...common, type: 'symlink', linkname }, (error) => (error ? reject(error) : resolve())));
+      yield { ...common, type: 'symlink', linkname: binaryString(await readlink(path)) };
     } else if (st.isFile()) {
-      const entry = pack.entry({ ...common, type: 'file', size: st.size });
-      await pipeline(createReadStream(path), entry);
+      yield { ...common, type: 'file', size: st.size, content: createReadStream(path) };
     } else {
       throw new CtrbakeError('E_INTERNAL', `${path}: the payload holds something that is neither a file, a directory nor a symlink`);
     }
@@ -85,20 +82,10 @@ export interface PartitionImageOptions {
 
 /** Writes the SquashFS image of a directory (streamed through a tar; no temp copy). */
 export async function writePartitionImage(options: PartitionImageOptions): Promise<SquashfsResult> {
-  const pack = tarStream.pack();
-  const producing = (async () => {
-    try {
-      await packDirectory(pack, options.payloadDir, new Date(options.sourceDateEpoch * 1000));
-      pack.finalize();
-    } catch (error) {
-      pack.destroy(error as Error);
-      throw error;
-    }
-  })();
-  let result: SquashfsResult;
+  const input = encodeTar(directoryEntries(options.payloadDir, options.sourceDateEpoch));
   try {
-    result = await createSquashfs({
-      input: pack as unknown as AsyncIterable<Uint8Array>,
+    return await createSquashfs({
+      input,
       outPath: options.outPath,
       backend: options.backend,
       compression: options.compression,
@@ -107,13 +94,10 @@ export async function writePartitionImage(options: PartitionImageOptions): Promi
       reporter: options.reporter,
       ...(options.signal ? { signal: options.signal } : {}),
     });
-  } catch (error) {
-    pack.destroy();
-    await producing.catch(() => undefined);
-    throw error;
+  } finally {
+    // Closes the file being read when the writer stopped early.
+    await input.return(undefined);
   }
-  await producing;
-  return result;
 }
 
 export interface MountFilesOptions {

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bake } from '../../src/bake/bake.js';
 import type { BakeResult } from '../../src/bake/archive.js';
-import { readSavedArchive } from '../../src/bake/saved-archive.js';
-import { compareTarPaths, indexTar } from '../../src/bake/tar-index.js';
+import { readDockerArchive } from '../../src/formats/docker-archive.js';
+import { compareTarPaths, indexTarFile } from '../../src/formats/tar/index.js';
 import { startDockerd, type RunningDockerd } from '../../src/engine/dockerd.js';
 import { mountsUnder } from '../../src/engine/mounts.js';
 import { PODMAN_RUN_ARGS, startPodman } from '../../src/engine/podman.js';
@@ -140,7 +140,7 @@ describe('bake --mode archive --engine docker', () => {
     expect(result.manifest.platform).toEqual({ os: 'linux', architecture: 'arm64', variant: 'v8' });
     expect(result.manifest.images).toMatchObject([{ reference: inputs.images.multi, digest: arm.manifest.digest, imageId: arm.config.digest }]);
     const archive = join(out, result.manifest.images[0]!.archive!);
-    const [saved, ...rest] = await readSavedArchive(archive, await indexTar(archive));
+    const [saved, ...rest] = await readDockerArchive(archive, await indexTarFile(archive));
     expect(rest).toEqual([]);
     expect(`sha256:${createHash('sha256').update(saved!.configBytes).digest('hex')}`).toBe(arm.config.digest);
     expect(saved!.config).toMatchObject({ os: 'linux', architecture: 'arm64', rootfs: { diff_ids: arm.diffIds } });
@@ -159,7 +159,7 @@ describe('bake --mode archive --engine docker', () => {
     const sample = result.manifest.images.find((i) => i.reference === inputs.images.sample)!;
     const archive = join(out, sample.archive!);
     expect(archive.endsWith('.oci.tar')).toBe(true);
-    const names = (await indexTar(archive)).map((e) => e.name);
+    const names = (await indexTarFile(archive)).map((e) => e.name);
     expect(names).toEqual(expect.arrayContaining(['oci-layout', 'index.json', `blobs/sha256/${sample.imageId.slice(7)}`]));
     const inspected = JSON.parse((await execa('skopeo', ['inspect', '--raw', `oci-archive:${archive}`])).stdout) as { config: { digest: string }; layers: { digest: string }[] };
     expect(inspected.config.digest).toBe(sample.imageId);

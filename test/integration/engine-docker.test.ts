@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeDockerArchive } from '../../src/bake/docker-archive.js';
+import { writeDockerArchive } from '../../src/formats/docker-archive.js';
 import { shimSocketPath, startDockerd, type RunningDockerd } from '../../src/engine/dockerd.js';
 import { mountsUnder } from '../../src/engine/mounts.js';
 import { isRunning, processesMentioning } from '../../src/engine/processes.js';

@@ -7,7 +7,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeDockerArchive } from '../../src/bake/docker-archive.js';
+import { writeDockerArchive } from '../../src/formats/docker-archive.js';
 import { mountsUnder } from '../../src/engine/mounts.js';
 import { PODMAN_RUN_ARGS, startPodman, type RunningPodman } from '../../src/engine/podman.js';
 import { isRunning, processesMentioning } from '../../src/engine/processes.js';

@@ -21,7 +21,7 @@ import { CommandError, ConfigError, InputError } from '../../errors.js';
 import type { ResolvedSquashfsOptions, SquashfsBackendImpl, SquashfsBackendRun } from '../index.js';
 import { captureOutput, E_SQUASHFS_TOOL_VERSION, findHostTool, runHostTool } from './host-tool.js';
 import { TarNormalizer } from './tar-normalize.js';
-import { displayName, E_TAR_UNSUPPORTED } from '../writer/tar-input.js';
+import { displayName, E_TAR_UNSUPPORTED } from '../../formats/tar/index.js';
 
 export const E_SQFSTAR_ROOT_OWNER = 'E_SQFSTAR_ROOT_OWNER';
 

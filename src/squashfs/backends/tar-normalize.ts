@@ -7,8 +7,7 @@
  */
 import { InputError } from '../../errors.js';
 import { badLinkError, duplicateError, notUnderDirectoryError, unsafePathError } from '../errors.js';
-import { displayName, E_TAR_UNSUPPORTED, TarInput, type TarEntry } from '../writer/tar-input.js';
-import { encodeHeader, endOfArchive, padding, type CanonicalEntry } from './tar-writer.js';
+import { displayName, E_TAR_UNSUPPORTED, encodeHeader, endOfArchive, padding, TarInput, type TarEntry, type TarHeader } from '../../formats/tar/index.js';
 
 /** The only xattr namespaces SquashFS stores (and the Linux kernel reads back). */
 export const SQUASHFS_XATTR_PREFIXES = ['user.', 'trusted.', 'security.'] as const;
@@ -27,7 +26,7 @@ export interface NormalizeOptions {
   /** Refuse GNU/PAX sparse entries (the canonical stream does not carry sparse maps). */
   refuseSparse: boolean;
   defaultMtime: number;
-  /** Write link targets over 100 bytes as GNU long links (see tar-writer.ts). */
+  /** Write link targets over 100 bytes as GNU long links (see formats/tar/encode.ts). */
   gnuLongLinks?: boolean;
   /** A backend's own refusals, run on every entry (root included). */
   checkEntry?: (entry: TarEntry, path: string) => void;
@@ -109,10 +108,11 @@ export class TarNormalizer {
     }
   }
 
-  private canonical(entry: TarEntry, path: string): CanonicalEntry {
+  private canonical(entry: TarEntry, path: string): TarHeader {
     const regular = entry.type === 'file';
     return {
-      path,
+      // Directories keep the trailing slash GNU tar writes; "" stays the root ("./").
+      path: entry.type === 'dir' && path !== '' ? `${path}/` : path,
       type: entry.type,
       mode: entry.mode,
       uid: entry.uid,
@@ -169,7 +169,7 @@ export class TarNormalizer {
       this.known.set(parent, { kind: 'dir', implicit: true });
       if (this.options.explicitParents) {
         yield encodeHeader({
-          path: parent,
+          path: `${parent}/`,
           type: 'dir',
           mode: 0o755,
           uid: 0,

@@ -14,7 +14,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import type { BlockCompressor, CompressedBlock } from './compressor.js';
 import { DATA_UNCOMPRESSED, INVALID_FRAGMENT } from './metadata.js';
-import type { ContentPiece } from './tar-input.js';
+import type { ContentPiece } from '../../formats/tar/index.js';
 
 /** Where a regular file's content lives in the image. */
 export class FileData {

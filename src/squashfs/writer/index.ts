@@ -36,13 +36,13 @@ import {
 import { DataWriter } from './data.js';
 import { METADATA_UNCOMPRESSED, SUPERBLOCK_SIZE, SuperFlags } from './metadata.js';
 import { writeTables } from './tables.js';
-import { TarInput, type TarEntry } from './tar-input.js';
+import { TarInput, type TarEntry } from '../../formats/tar/index.js';
 import { Tree, newNode, shown, type NodeKind } from './tree.js';
 import { checkXattrNames } from './xattr.js';
 
 export type { GzipImplementation, SquashfsCompression } from './compressor.js';
 export { SUPPORTED_COMPRESSIONS } from './compressor.js';
-export { E_TAR_CORRUPT, E_TAR_UNSUPPORTED } from './tar-input.js';
+export { E_TAR_CORRUPT, E_TAR_UNSUPPORTED } from '../../formats/tar/index.js';
 
 export const E_SQUASHFS_OPTIONS = 'E_SQUASHFS_OPTIONS';
 

@@ -6,7 +6,7 @@
 import { InputError } from '../../errors.js';
 import { badLinkError, duplicateError, notUnderDirectoryError, unsafePathError } from '../errors.js';
 import type { FileData } from './data.js';
-import { E_TAR_UNSUPPORTED } from './tar-input.js';
+import { E_TAR_UNSUPPORTED } from '../../formats/tar/index.js';
 
 export type NodeKind = 'file' | 'dir' | 'symlink' | 'chardev' | 'blockdev' | 'fifo' | 'socket';
 

@@ -7,7 +7,7 @@
  * silently losing it.
  */
 import { InputError } from '../../errors.js';
-import { E_TAR_UNSUPPORTED } from './tar-input.js';
+import { E_TAR_UNSUPPORTED } from '../../formats/tar/index.js';
 import { ByteBuilder, METADATA_SIZE, MetadataWriter, NO_XATTR, XATTR_PREFIXES, XATTR_VALUE_OOL, type SyncCompress } from './metadata.js';
 
 interface XattrItem {

@@ -1,23 +1,21 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useTempDir } from '../../fixtures/temp-dir.js';
 import { blobPath, ensureCacheLayout, makeCacheWorkDir } from '../../../src/fetch/cache.js';
 import { commitSavedImage, unpackSavedImage } from '../../../src/fetch/saved-archive.js';
 import type { LockedImage } from '../../../src/formats/index.js';
 
 const digestOf = (data: string | Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
+const temp = useTempDir('ctrbake-unit-saved-');
 let cache: string;
 beforeEach(async () => {
-  cache = await mkdtemp(join(tmpdir(), 'ctrbake-unit-saved-'));
+  cache = temp.path();
   await ensureCacheLayout(cache);
-});
-afterEach(async () => {
-  await rm(cache, { recursive: true, force: true });
 });
 
 /** A docker-archive like `docker save` writes: layer dirs, a config file, manifest.json; layer 2 is a symlink to layer 1. */
@@ -75,5 +73,22 @@ describe('commitSavedImage', () => {
     const image = layerCount === -1 ? lockedFor(config([digestOf('x')]), 1) : lockedFor(cfg, layerCount);
     await expect(commitSavedImage(cache, saved, image, 'docker save')).rejects.toMatchObject({ code: 'E_DIGEST_MISMATCH' });
     expect(await readdir(join(cache, 'blobs', 'sha256'))).toEqual([]);
+  });
+
+  // Before the docker-archive module validated manifest.json, a broken one escaped as a bare SyntaxError (no code).
+  it.each([
+    ['not JSON', '[{', /manifest\.json is not JSON/],
+    ['without Layers', '[{"Config":"c.json"}]', /manifest\.json\[0\]\.Layers/],
+  ])('E_FETCHER_FAILED naming the field for a manifest.json %s', async (_n, manifestText, message) => {
+    const p = pack();
+    p.entry({ name: 'manifest.json' }, manifestText);
+    p.finalize();
+    const saved = await unpackSavedImage(Readable.from(p), await makeCacheWorkDir(cache, 'docker'));
+    await expect(commitSavedImage(cache, saved, lockedFor(config([]), 0), 'docker save')).rejects.toMatchObject({ code: 'E_FETCHER_FAILED', message: expect.stringMatching(message) });
+  });
+
+  it('E_TAR_CORRUPT when the engine writes something that is not a tar', async () => {
+    const junk = Readable.from([Buffer.alloc(1024, 7)]);
+    await expect(unpackSavedImage(junk, await makeCacheWorkDir(cache, 'docker'))).rejects.toMatchObject({ code: 'E_TAR_CORRUPT' });
   });
 });

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { resolveSquashfsOptions } from '../../../src/squashfs/index.js';
 import { normalizeTarPath, TarNormalizer, type NormalizeOptions } from '../../../src/squashfs/backends/tar-normalize.js';
-import { TarInput } from '../../../src/squashfs/writer/tar-input.js';
+import { TarInput } from '../../../src/formats/tar/index.js';
 import { parseSqfstarVersion, sqfstarIgnoresRootOptions, sqfstarVersionSupported } from '../../../src/squashfs/backends/sqfstar.js';
 import { tarBuffer, type TarOptions, type TreeEntry } from '../../fixtures/tars.js';
 

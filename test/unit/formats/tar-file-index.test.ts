@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { pack, type Header } from 'tar-stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { normalizeTar } from '../../../src/bake/normalize-archive.js';
-import { compareTarPaths, indexTar } from '../../../src/bake/tar-index.js';
+import { describe, expect, it } from 'vitest';
+import { useTempDir } from '../../fixtures/temp-dir.js';
+import { compareTarPaths, indexTarFile, normalizeTar } from '../../../src/formats/tar/index.js';
 import { readTarHeaders } from '../../integration/bake-archive.helpers.js';
 
 type Entry = { header: Partial<Header> & { name: string }; content?: Buffer };
@@ -37,43 +36,39 @@ function entries(): Entry[] {
   ];
 }
 
-describe('indexTar and normalizeTar', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ctrbake-tar-'));
-  });
-  afterEach(() => rm(dir, { recursive: true, force: true }));
+describe('indexTarFile and normalizeTar', () => {
+  const temp = useTempDir('ctrbake-tar-');
 
   it('indexes names (ustar prefix and PAX paths), types, sizes and data offsets', async () => {
-    await writeTar(join(dir, 'a.tar'), entries());
-    const index = await indexTar(join(dir, 'a.tar'));
+    await writeTar(join(temp.path(), 'a.tar'), entries());
+    const index = await indexTarFile(join(temp.path(), 'a.tar'));
     expect(index.map((e) => [e.name, e.type, e.size])).toEqual([
       ['manifest.json', 'file', 2],
       ['abc/layer.tar', 'file', 5],
-      ['abc', 'directory', 0],
+      ['abc', 'dir', 0],
       [LONG, 'file', 4],
       ['abc/VERSION', 'file', 0],
       ['def/layer.tar', 'symlink', 0],
-      ['def', 'directory', 0],
+      ['def', 'dir', 0],
     ]);
-    const bytes = await readFile(join(dir, 'a.tar'));
+    const bytes = await readFile(join(temp.path(), 'a.tar'));
     const long = index.find((e) => e.name === LONG)!;
     expect(bytes.subarray(long.offset, long.offset + 4).toString()).toBe('long');
   });
 
   it('reads GNU long names written by GNU tar', async () => {
-    const src = join(dir, 'src');
+    const src = join(temp.path(), 'src');
     await mkdir(join(src, 'd'.repeat(120)), { recursive: true });
     await writeFile(join(src, 'd'.repeat(120), 'x'.repeat(110)), 'gnu');
-    await execa('tar', ['--format=gnu', '-cf', join(dir, 'gnu.tar'), '-C', src, '.']);
-    const names = (await indexTar(join(dir, 'gnu.tar'))).map((e) => e.name);
+    await execa('tar', ['--format=gnu', '-cf', join(temp.path(), 'gnu.tar'), '-C', src, '.']);
+    const names = (await indexTarFile(join(temp.path(), 'gnu.tar'))).map((e) => e.name);
     expect(names).toContain(`${'d'.repeat(120)}/${'x'.repeat(110)}`);
   });
 
   it('normalizes: sorted parents first, mtime fixed, owner 0/0 without names, no PAX times, content and modes kept', async () => {
-    await writeTar(join(dir, 'a.tar'), entries());
-    await normalizeTar(join(dir, 'a.tar'), join(dir, 'n.tar'), 1_600_000_000);
-    const headers = await readTarHeaders(join(dir, 'n.tar'));
+    await writeTar(join(temp.path(), 'a.tar'), entries());
+    await normalizeTar(join(temp.path(), 'a.tar'), join(temp.path(), 'n.tar'), 1_600_000_000);
+    const headers = await readTarHeaders(join(temp.path(), 'n.tar'));
     const names = headers.map((h) => h.name.replace(/\/$/, ''));
     expect(names).toEqual(['abc', 'abc/VERSION', 'abc/layer.tar', LONG.split('/')[0]!, LONG, 'def', 'def/layer.tar', 'manifest.json'].filter((n) => n !== LONG.split('/')[0]));
     expect([...names].sort(compareTarPaths)).toEqual(names);
@@ -81,8 +76,8 @@ describe('indexTar and normalizeTar', () => {
       expect(h).toMatchObject({ mtime: 1_600_000_000, uid: 0, gid: 0, uname: '', gname: '' });
       expect(Object.keys(h.pax ?? {}).filter((k) => k.includes('time'))).toEqual([]);
     }
-    const index = await indexTar(join(dir, 'n.tar'));
-    const bytes = await readFile(join(dir, 'n.tar'));
+    const index = await indexTarFile(join(temp.path(), 'n.tar'));
+    const bytes = await readFile(join(temp.path(), 'n.tar'));
     const content = (name: string) => {
       const e = index.find((x) => x.name === name)!;
       return bytes.subarray(e.offset, e.offset + e.size).toString();
@@ -97,13 +92,13 @@ describe('indexTar and normalizeTar', () => {
     const b = entries()
       .reverse()
       .map((e, i) => ({ ...e, header: { ...e.header, ...volatile(i + 40) } }));
-    await writeTar(join(dir, 'a.tar'), a);
-    await writeTar(join(dir, 'b.tar'), b);
-    await normalizeTar(join(dir, 'a.tar'), join(dir, 'na.tar'), 7);
-    await normalizeTar(join(dir, 'b.tar'), join(dir, 'nb.tar'), 7);
+    await writeTar(join(temp.path(), 'a.tar'), a);
+    await writeTar(join(temp.path(), 'b.tar'), b);
+    await normalizeTar(join(temp.path(), 'a.tar'), join(temp.path(), 'na.tar'), 7);
+    await normalizeTar(join(temp.path(), 'b.tar'), join(temp.path(), 'nb.tar'), 7);
     const hash = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
-    expect(await hash(join(dir, 'a.tar'))).not.toBe(await hash(join(dir, 'b.tar')));
-    expect(await hash(join(dir, 'na.tar'))).toBe(await hash(join(dir, 'nb.tar')));
+    expect(await hash(join(temp.path(), 'a.tar'))).not.toBe(await hash(join(temp.path(), 'b.tar')));
+    expect(await hash(join(temp.path(), 'na.tar'))).toBe(await hash(join(temp.path(), 'nb.tar')));
   });
 
   it.each([
@@ -112,18 +107,18 @@ describe('indexTar and normalizeTar', () => {
     ['a hard link sorted before its target', [{ header: { name: 'b', size: 1 }, content: Buffer.from('1') }, { header: { name: 'a', type: 'link', linkname: 'b' } }], /hard link a would come before/],
     ['an unsafe path', [{ header: { name: '../escape', size: 0 } }], /unsafe entry name/],
   ] as [string, Entry[], RegExp][])('rejects %s with E_ARCHIVE_INVALID', async (_what, list, message) => {
-    await writeTar(join(dir, 'bad.tar'), list);
-    await expect(normalizeTar(join(dir, 'bad.tar'), join(dir, 'out.tar'), 0)).rejects.toMatchObject({ code: 'E_ARCHIVE_INVALID', message: expect.stringMatching(message) });
+    await writeTar(join(temp.path(), 'bad.tar'), list);
+    await expect(normalizeTar(join(temp.path(), 'bad.tar'), join(temp.path(), 'out.tar'), 0)).rejects.toMatchObject({ code: 'E_ARCHIVE_INVALID', message: expect.stringMatching(message) });
   });
 
   it('rejects a truncated or corrupt file', async () => {
-    await writeTar(join(dir, 'a.tar'), entries());
-    const bytes = await readFile(join(dir, 'a.tar'));
-    await writeFile(join(dir, 'cut.tar'), bytes.subarray(0, 700));
-    await expect(indexTar(join(dir, 'cut.tar'))).rejects.toMatchObject({ code: 'E_ARCHIVE_INVALID' });
+    await writeTar(join(temp.path(), 'a.tar'), entries());
+    const bytes = await readFile(join(temp.path(), 'a.tar'));
+    await writeFile(join(temp.path(), 'cut.tar'), bytes.subarray(0, 700));
+    await expect(indexTarFile(join(temp.path(), 'cut.tar'))).rejects.toMatchObject({ code: 'E_ARCHIVE_INVALID' });
     const corrupt = Buffer.from(bytes);
     corrupt[10] = corrupt[10]! ^ 0xff;
-    await writeFile(join(dir, 'corrupt.tar'), corrupt);
-    await expect(indexTar(join(dir, 'corrupt.tar'))).rejects.toMatchObject({ code: 'E_ARCHIVE_INVALID', message: expect.stringContaining('checksum') });
+    await writeFile(join(temp.path(), 'corrupt.tar'), corrupt);
+    await expect(indexTarFile(join(temp.path(), 'corrupt.tar'))).rejects.toMatchObject({ code: 'E_ARCHIVE_INVALID', message: expect.stringContaining('checksum') });
   });
 });

@@ -5,26 +5,21 @@
  * backpressure reaches the input stream and nothing is buffered whole.
  *
  * Users: the builtin SquashFS writer reads the logical content (`content()`, holes as
- * numbers); the validating pass of the host-tool backends (backends/tar-normalize.ts) and
- * the report read the stored bytes (`data()`, `skipData()`) and check `sparse`.
+ * numbers); the validating pass of the host-tool backends, the report, and the readers of
+ * saved archives read the stored bytes (`data()`, `skipData()`) and check `sparse`;
+ * `file-index.ts` lists a tar file's entries with their data offsets.
  *
  * Names and link targets are "binary strings" (latin1, one char per byte): non-UTF-8 names
  * survive byte for byte, and comparing two such strings with `<` is a byte-wise comparison,
  * which is the order SquashFS directories need.
  */
-import { InputError } from '../../errors.js';
-import { truncatedError } from '../errors.js';
+import { corruptError as corrupt, E_TAR_CORRUPT, E_TAR_UNSUPPORTED, truncatedError, unsupportedError as unsupported } from './errors.js';
 
 export const BLOCK = 512;
 /** PAX headers and GNU long names are read into memory: refuse absurd ones. */
 const MAX_META_SIZE = 16 * 1024 * 1024;
 
-export const E_TAR_CORRUPT = 'E_TAR_CORRUPT';
-export const E_TAR_UNSUPPORTED = 'E_TAR_UNSUPPORTED';
-
-function unsupported(detail: string): InputError {
-  return new InputError(E_TAR_UNSUPPORTED, `the tar stream holds something SquashFS images cannot be built from: ${detail}`);
-}
+export { E_TAR_CORRUPT, E_TAR_UNSUPPORTED };
 
 export type TarEntryType = 'file' | 'hardlink' | 'symlink' | 'chardev' | 'blockdev' | 'dir' | 'fifo';
 
@@ -60,12 +55,26 @@ export function displayName(name: string): string {
 /** A piece of file content: bytes, or a run of that many zero bytes (a hole). */
 export type ContentPiece = Buffer | number;
 
-function corrupt(detail: string): InputError {
-  return new InputError(E_TAR_CORRUPT, `the tar stream is not a valid tar archive: ${detail}; check the input format (ustar, GNU or PAX tar, uncompressed)`);
+/**
+ * What the decoder reads from: exact reads, streamed reads and skips, counting bytes.
+ * `ByteSource` reads a stream front to back; `indexTarFile` passes one that seeks in a file,
+ * so skipping a layer costs nothing.
+ */
+export interface ByteReader {
+  readonly consumed: number;
+  /** Exactly n bytes, or null at a clean end of input (nothing left). */
+  read(n: number, what: string): Promise<Buffer | null>;
+  readExact(n: number, what: string): Promise<Buffer>;
+  /** Yields exactly n bytes (views valid until the next call). */
+  stream(n: number, what: string): AsyncGenerator<Buffer>;
+  skip(n: number, what: string): Promise<void>;
+  close(): Promise<void>;
+  /** Reads past the rest of the input (after the end-of-archive marker). */
+  drain(): Promise<void>;
 }
 
 /** Exact reads over an async iterable of chunks, without copying where it can. */
-class ByteSource {
+class ByteSource implements ByteReader {
   private readonly iterator: AsyncIterator<Uint8Array>;
   private current: Buffer = Buffer.alloc(0);
   private ended = false;
@@ -231,8 +240,12 @@ const TYPES: Record<string, TarEntryType> = {
   D: 'dir',
 };
 
+function isByteReader(input: AsyncIterable<Uint8Array> | ByteReader): input is ByteReader {
+  return typeof (input as ByteReader).readExact === 'function';
+}
+
 export class TarInput {
-  private readonly source: ByteSource;
+  private readonly source: ByteReader;
   private readonly globalPax = new Map<string, Buffer>();
   /** Stored bytes of the current entry not read yet (plus padding). */
   private pendingData = 0;
@@ -240,8 +253,8 @@ export class TarInput {
   private current: TarEntry | null = null;
   private finished = false;
 
-  constructor(input: AsyncIterable<Uint8Array>) {
-    this.source = new ByteSource(input);
+  constructor(input: AsyncIterable<Uint8Array> | ByteReader) {
+    this.source = isByteReader(input) ? input : new ByteSource(input);
   }
 
   get bytesConsumed(): number {
