@@ -9,6 +9,8 @@ export * from './lock/index.js';
 export * from './registry/index.js';
 export * from './engine/index.js';
 export * from './bake/index.js';
+export { verifyStore, type VerifyStoreOptions, type VerifyStoreResult } from './bake/verify-store.js';
 export * from './report/index.js';
+export * from './loader/index.js';
 export * from './squashfs/index.js';
 export * from './standalone/index.js';
