@@ -21,6 +21,7 @@ import { startBakeEngine, type BakeEngine } from './engine-session.js';
 import { normalizeTar } from './normalize-archive.js';
 import { writeOciArchive } from './oci-archive.js';
 import type { ResolvedBakeConfig } from './options.js';
+import type { SquashfsResult } from '../squashfs/index.js';
 import { stageOutput, type StagedOutput } from '../util/staged-output.js';
 import { readSavedArchive } from './saved-archive.js';
 import { indexTar } from './tar-index.js';
@@ -29,7 +30,12 @@ export interface BakeResult {
   outDir: string;
   manifestPath: string;
   manifest: BakeManifest;
-  [key: string]: unknown;
+  /** bake(): true when OUT was up to date and nothing was baked. */
+  upToDate?: boolean;
+  /** Store mode: OUT/store.tar. */
+  storeTar?: { path: string; sha256: string; size: number };
+  /** Store mode with squashfs: OUT/store.sqfs. */
+  squashfs?: SquashfsResult;
 }
 
 /** The tag an image is loaded and saved under: the lock's reference without a digest. */

@@ -90,7 +90,6 @@ export interface ResolvedSquashfsOptions {
 }
 
 export interface SquashfsResult {
-  [key: string]: unknown;
   path: string;
   backend: SquashfsBackendName;
   tool: { name: string; version: string };
