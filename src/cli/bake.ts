@@ -3,7 +3,8 @@ import type { BakeResult } from '../bake/archive.js';
 import type { EngineName } from '../formats/index.js';
 import { GZIP_IMPLEMENTATIONS, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS } from '../squashfs/index.js';
 import { defineCommand, givenOnly } from './command.js';
-import { BUDGET_OPTIONS, budgetFrom, ENGINES, LOCK_INPUT_OPTION } from './options.js';
+import { BUDGET_OPTIONS, budgetFrom } from './budget-options.js';
+import { ENGINES, LOCK_INPUT_OPTION } from './options.js';
 
 function human(result: BakeResult): string {
   const m = result.manifest;

@@ -2,7 +2,7 @@ import { LAYERS_FILE } from '../report/layers-file.js';
 import { ReportDoesNotFitError, type ReportResult } from '../report/report.js';
 import { renderReport, REPORT_FORMATS, writeReport, type ReportFormat } from '../report/write-report.js';
 import { defineCommand, givenOnly, printsNothing } from './command.js';
-import { BUDGET_OPTIONS, budgetFrom } from './options.js';
+import { BUDGET_OPTIONS, budgetFrom } from './budget-options.js';
 
 export const reportCommand = defineCommand({
   command: 'report',

@@ -9,4 +9,3 @@ export { scanLayerTar, type LayerScan } from './scan-layer.js';
 export { renderReportText, renderDiffText } from './render-text.js';
 export { renderReportHtml } from './render-html.js';
 export { checkBakeBudget, type BakeBudgetOptions } from './bake-budget.js';
-export { writeReport, renderReport, REPORT_FORMATS, type ReportFormat, type WriteReportOptions } from './write-report.js';
