@@ -21,13 +21,19 @@ import { startBakeEngine, type BakeEngine } from './engine-session.js';
 import { writeOciArchive } from '../formats/oci-archive.js';
 import { indexTarFile, normalizeTar } from '../formats/tar/index.js';
 import type { ResolvedBakeConfig } from './options.js';
+import type { SquashfsResult } from '../squashfs/index.js';
 import { stageOutput, type StagedOutput } from '../util/staged-output.js';
 
 export interface BakeResult {
   outDir: string;
   manifestPath: string;
   manifest: BakeManifest;
-  [key: string]: unknown;
+  /** bake(): true when OUT was up to date and nothing was baked. */
+  upToDate?: boolean;
+  /** Store mode: OUT/store.tar. */
+  storeTar?: { path: string; sha256: string; size: number };
+  /** Store mode with squashfs: OUT/store.sqfs. */
+  squashfs?: SquashfsResult;
 }
 
 /** The tag an image is loaded and saved under: the lock's reference without a digest. */

@@ -47,6 +47,11 @@ export interface BakeOptions {
 }
 
 export interface BakeSquashfsOptions {
+  /**
+   * Default true. false: no SquashFS is written, and the other fields are refused (they apply
+   * to the SquashFS): how the CLI passes --compression and friends given without --squashfs.
+   */
+  pack?: boolean;
   /** Default builtin. */
   backend?: SquashfsBackendName;
   /** Default gzip. */
@@ -68,7 +73,7 @@ export interface ResolvedBakeConfig {
   sourceDateEpoch: number;
   engineBinary?: string;
   tmpBase?: string;
-  squashfs?: Readonly<Required<Omit<BakeSquashfsOptions, 'blockSize' | 'gzipImplementation'>> & { blockSize: number; gzipImplementation?: GzipImplementation }>;
+  squashfs?: Readonly<Required<Omit<BakeSquashfsOptions, 'pack' | 'blockSize' | 'gzipImplementation'>> & { blockSize: number; gzipImplementation?: GzipImplementation }>;
   force: boolean;
   verifyOutputs: boolean;
   reporter: Reporter;
@@ -79,6 +84,7 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
   const bad = (message: string): never => {
     throw new ConfigError('E_CONFIG', message);
   };
+  checkSquashfsWanted(options.squashfs, bad);
   if (options.mode !== 'archive' && options.mode !== 'store') bad(`--mode must be archive or store, got ${String(options.mode)}`);
   const engine = options.engine ?? 'docker';
   if (engine !== 'docker' && engine !== 'podman') bad(`--engine must be docker or podman, got ${String(engine)}`);
@@ -107,7 +113,7 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
   }
   checkBudgetModel(options.fit, bad);
   const tmpBase = options.tmpBase ?? (env.CTRBAKE_TMPDIR || undefined);
-  const squashfs = options.squashfs ? resolveSquashfs(options.squashfs, options.mode, bad) : undefined;
+  const squashfs = options.squashfs && options.squashfs.pack !== false ? resolveSquashfs(options.squashfs, options.mode, bad) : undefined;
   return Object.freeze({
     lockPath: resolve(options.lockPath),
     cacheDir: resolve(options.cacheDir),
@@ -135,8 +141,17 @@ function checkBudgetModel(fit: BakeOptions['fit'], bad: (message: string) => nev
   if (fit.blockSize !== undefined) resolveBlockSize(fit.blockSize);
 }
 
+/** SquashFS settings without the SquashFS would be silently ignored. */
+function checkSquashfsWanted(squashfs: BakeSquashfsOptions | undefined, bad: (message: string) => never): void {
+  if (squashfs?.pack !== false) return;
+  const { compression, backend, blockSize, gzipImplementation } = squashfs;
+  if (compression || backend || blockSize !== undefined || gzipImplementation) {
+    bad('--compression, --squashfs-backend, --block-size and --gzip-impl apply to --squashfs: add --squashfs (store mode)');
+  }
+}
+
 function resolveSquashfs(
-  options: BakeSquashfsOptions,
+  { pack: _pack, ...options }: BakeSquashfsOptions,
   mode: BakeMode,
   bad: (message: string) => never,
 ): NonNullable<ResolvedBakeConfig['squashfs']> {

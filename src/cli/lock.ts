@@ -1,19 +1,7 @@
-import type { Argv, CommandModule } from 'yargs';
 import { formatPlatform } from '../formats/index.js';
 import { DEFAULT_LOCK_FILE, resolveLock, type LockResult } from '../lock/resolve.js';
-import { addExamples } from './examples.js';
-import { runCommand, type GlobalArgs } from './run.js';
-
-interface LockArgs extends GlobalArgs {
-  refs?: string[];
-  images?: string;
-  compose?: string;
-  platform: string;
-  output: string;
-  authfile?: string;
-  insecureRegistry?: string | string[];
-  retries?: number;
-}
+import { defineCommand, givenOnly } from './command.js';
+import { AUTHFILE_OPTION, IMAGES_FILE_OPTION, INSECURE_REGISTRY_OPTION, repeated } from './options.js';
 
 /** One line per image: reference, platform manifest digest, platform; then the file written. */
 function human(result: LockResult): string {
@@ -22,43 +10,34 @@ function human(result: LockResult): string {
   return lines.join('\n');
 }
 
-export const lockCommand: CommandModule<GlobalArgs, LockArgs> = {
+export const lockCommand = defineCommand({
   command: 'lock [refs..]',
   describe: 'Pin image tags to digests for one target platform and write the lock file',
-  builder: (y: Argv<GlobalArgs>) =>
-    addExamples(
-      y
-      .positional('refs', { type: 'string', array: true, describe: 'image references, e.g. docker.io/library/busybox:1.36' })
-      .option('images', { type: 'string', describe: 'file with one reference per line (# comments)' })
-      .option('compose', { type: 'string', describe: 'compose file: every services.*.image is locked' })
-      .option('platform', { type: 'string', demandOption: true, describe: 'target platform OS/ARCH[/VARIANT], e.g. linux/arm64' })
-      .option('output', { alias: 'o', type: 'string', default: DEFAULT_LOCK_FILE, describe: 'lock file to write' })
-      .option('authfile', { type: 'string', describe: 'registry credentials: docker config.json or containers auth.json' })
-      // Not `array: true`: that would swallow the REF arguments after it; repeating the flag gives an array.
-      .option('insecure-registry', { type: 'string', describe: 'HOST:PORT spoken to over plain HTTP (repeat the flag for several)' })
-      .option('retries', { type: 'number', describe: 'retries of transient registry errors (default 3, backoff 250 ms doubling)' }),
-      [
-        { what: 'lock one image for 64-bit ARM', lines: ['$0 lock --platform linux/arm64 docker.io/library/busybox:1.36'] },
-        { what: 'every image of a compose file', lines: ['$0 lock --platform linux/arm/v7 --compose compose.yaml', '-o images.lock.json'] },
-        { what: 'from a local plain-HTTP registry', lines: ['$0 lock --platform linux/amd64 --insecure-registry 127.0.0.1:5000', '127.0.0.1:5000/app:1.0'] },
-      ],
-    ) as unknown as Argv<LockArgs>,
-  handler: (argv) =>
-    runCommand<LockResult>(
-      argv,
-      ({ reporter, signal }) =>
-        resolveLock({
-          references: argv.refs ?? [],
-          ...(argv.images ? { imagesFile: argv.images } : {}),
-          ...(argv.compose ? { composeFile: argv.compose } : {}),
-          platform: argv.platform,
-          output: argv.output,
-          ...(argv.authfile ? { authfile: argv.authfile } : {}),
-          insecureRegistries: ([] as string[]).concat(argv.insecureRegistry ?? []),
-          ...(argv.retries !== undefined ? { retry: { attempts: argv.retries + 1 } } : {}),
-          reporter,
-          signal,
-        }),
-      human,
-    ),
-};
+  options: (y) =>
+    y.positional('refs', { type: 'string', array: true, describe: 'image references, e.g. docker.io/library/busybox:1.36' }).options({
+      ...IMAGES_FILE_OPTION,
+      compose: { type: 'string', describe: 'compose file: every services.*.image is locked' },
+      platform: { type: 'string', demandOption: true, describe: 'target platform OS/ARCH[/VARIANT], e.g. linux/arm64' },
+      output: { alias: 'o', type: 'string', default: DEFAULT_LOCK_FILE, describe: 'lock file to write' },
+      ...AUTHFILE_OPTION,
+      ...INSECURE_REGISTRY_OPTION,
+      retries: { type: 'number', describe: 'retries of transient registry errors (default 3, backoff 250 ms doubling)' },
+    }),
+  examples: [
+    { what: 'lock one image for 64-bit ARM', lines: ['$0 lock --platform linux/arm64 docker.io/library/busybox:1.36'] },
+    { what: 'every image of a compose file', lines: ['$0 lock --platform linux/arm/v7 --compose compose.yaml', '-o images.lock.json'] },
+    { what: 'from a local plain-HTTP registry', lines: ['$0 lock --platform linux/amd64 --insecure-registry 127.0.0.1:5000', '127.0.0.1:5000/app:1.0'] },
+  ],
+  run: (argv, { reporter, signal }) =>
+    resolveLock({
+      references: argv.refs ?? [],
+      ...givenOnly({ imagesFile: argv.images, composeFile: argv.compose, authfile: argv.authfile }),
+      platform: argv.platform,
+      output: argv.output,
+      insecureRegistries: repeated(argv.insecureRegistry),
+      ...(argv.retries !== undefined ? { retry: { attempts: argv.retries + 1 } } : {}),
+      reporter,
+      signal,
+    }),
+  human,
+});

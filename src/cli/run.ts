@@ -52,7 +52,7 @@ export function resetShutdown(): void {
  * (human text on stdout or one JSON result object), and turns errors into exit codes.
  * It never calls process.exit: it sets process.exitCode; only bin/ctrbake.js exits.
  */
-export async function runCommand<T extends Record<string, unknown>>(
+export async function runCommand<T extends object>(
   argv: ArgumentsCamelCase<GlobalArgs>,
   fn: (ctx: CommandContext) => Promise<T>,
   human: (result: T) => string,

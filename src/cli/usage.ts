@@ -21,14 +21,15 @@ export class UsageError extends Error {
 
 /**
  * A middleware run before yargs' validation: yargs would report `--cahce` as a missing
- * `--cache`. yargs calls it with the command's own parser as second argument (not in its types).
+ * `--cache`. yargs calls it with the command's own parser as second argument; its types do not
+ * declare it, hence optional here (without it, yargs' strict mode still rejects the flag).
  */
-function rejectUnknownFlags(args: Arguments, parser: { getOptions(): KnownOptions }): void {
+export function unknownFlagsMiddleware(args: Arguments, parser?: { getOptions(): KnownOptions }): void {
+  if (!parser) return;
   const known = parser.getOptions();
   const unknown = findUnknownFlags(args, known);
   if (unknown.length > 0) throw new UsageError(unknownFlagsMessage(unknown, known), E_UNKNOWN_ARGUMENT);
 }
-export const unknownFlagsMiddleware = rejectUnknownFlags as unknown as (args: Arguments) => void;
 
 /** Prints a usage error once: as the `--json` error object, or as one text block on stderr. */
 export function reportUsageError(error: UsageError, argv: readonly string[]): number {

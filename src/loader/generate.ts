@@ -23,7 +23,6 @@ import { mountUnitName } from './systemd.js';
 import { dropEmptyUnitKeys, readTemplate, renderFile, renderTemplate } from './templates.js';
 
 export interface LoaderResult {
-  [key: string]: unknown;
   outDir: string;
   layout: LoaderLayout;
   init: string;

@@ -46,7 +46,6 @@ export interface ImageDiff {
 }
 
 export interface DiffResult {
-  [key: string]: unknown;
   old: string;
   new: string;
   blockSize: number;

@@ -83,7 +83,6 @@ export interface ReportTotals {
 }
 
 export interface ReportResult {
-  [key: string]: unknown;
   source: { kind: 'manifest' | 'lock'; path: string };
   platform: Platform;
   mode?: string;

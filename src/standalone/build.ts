@@ -40,7 +40,6 @@ export interface StandaloneFetchSummary {
 }
 
 export interface StandaloneBuildResult {
-  [key: string]: unknown;
   platform: string;
   /** Where the platform came from (--platform, BR2_ARCH=..., a .config). */
   target: string;

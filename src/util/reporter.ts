@@ -18,7 +18,7 @@ export interface Reporter {
   event(e: ProgressEvent): void;
   /** Progress update that a TTY may redraw in place; dropped on non-TTY human output. */
   progress(e: ProgressEvent): void;
-  result(value: Record<string, unknown>): void;
+  result(value: object): void;
   error(error: { code: string; message: string; [key: string]: unknown }): void;
 }
 

@@ -37,7 +37,17 @@ describe('resolveBakeOptions', () => {
     [{ mode: 'store', squashfs: { backend: 'tar2sqfs', gzipImplementation: 'canonical' } }, {}, /--gzip-impl applies to the builtin backend with gzip/],
     [{ mode: 'store', squashfs: { compression: 'zstd', gzipImplementation: 'canonical' } }, {}, /--gzip-impl applies to the builtin backend with gzip/],
     [{ mode: 'store', squashfs: { gzipImplementation: 'fast' } }, {}, /--gzip-impl must be one of node, canonical/],
+    // The CLI's --compression and friends without --squashfs: refused by the library, first.
+    [{ squashfs: { pack: false, compression: 'xz' } }, {}, /--compression, --squashfs-backend, --block-size and --gzip-impl apply to --squashfs: add --squashfs/],
+    [{ mode: 'store', squashfs: { pack: false, blockSize: 4096 } }, {}, /apply to --squashfs: add --squashfs/],
+    [{ engine: 'rkt', squashfs: { pack: false, backend: 'tar2sqfs' } }, {}, /apply to --squashfs: add --squashfs/],
   ] as [Partial<BakeOptions>, NodeJS.ProcessEnv, RegExp][])('%j with env %j => E_CONFIG (exit 2)', (opts, env, message) => {
     expect(() => resolveBakeOptions({ ...base, ...opts } as BakeOptions, env)).toThrow(expect.objectContaining({ code: 'E_CONFIG', exitCode: 2, message: expect.stringMatching(message) }));
+  });
+
+  it('squashfs.pack false alone: no SquashFS, as without the squashfs field', () => {
+    const c = resolveBakeOptions({ ...base, mode: 'store', squashfs: { pack: false } }, {});
+    expect(c.squashfs).toBeUndefined();
+    expect(c).toEqual(resolveBakeOptions({ ...base, mode: 'store' }, {}));
   });
 });

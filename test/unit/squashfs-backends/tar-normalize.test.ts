@@ -117,4 +117,18 @@ describe('resolveSquashfsOptions', () => {
   ])('refuses %j as a usage error', (options) => {
     expect(() => resolveSquashfsOptions(options, {})).toThrow(expect.objectContaining({ exitCode: 2 }));
   });
+  it.each([
+    ['131072', 131072],
+    ['128K', 131072],
+    [' 64KiB ', 65536],
+    ['1M', 1048576],
+    [8192, 8192],
+  ])('block size %j (the CLI passes --block-size as typed) is %i bytes', (blockSize, bytes) => {
+    expect(resolveSquashfsOptions({ blockSize }, {}).blockSize).toBe(bytes);
+  });
+  it.each([['12Q'], [''], ['1.5M']])('block size %j is no size: E_SQUASHFS_OPTIONS naming the flag and the units, before any other check', (blockSize) => {
+    expect(() => resolveSquashfsOptions({ blockSize, compression: 'xz' }, {})).toThrow(
+      expect.objectContaining({ code: 'E_SQUASHFS_OPTIONS', exitCode: 2, message: `--block-size ${JSON.stringify(blockSize)} is not a size: use bytes, or K/M (e.g. 131072, 128K, 1M)` }),
+    );
+  });
 });
