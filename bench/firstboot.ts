@@ -1,5 +1,5 @@
 /**
- * First boot per loader layout on the simulated device (test/fixtures/device.ts), in one run:
+ * First boot per loader layout on the simulated device (devkit/device.ts), in one run:
  * time from power-on (namespace + data partition mount) to the first container's output, and
  * KiB written to the data partition by that boot (counted at unmount, after the first
  * container ran); ratios against the archive layout of the same
@@ -7,8 +7,8 @@
  * tests' fixture images (~3 MiB): a quick check; bench/pipeline.ts boots the same layouts on
  * the realistic image set.
  */
-import { setupLoaderFixture } from '../test/integration/loader-setup.js';
-import { SimDevice } from '../test/fixtures/device.js';
+import { setupLoaderFixture } from '../devkit/device-setup.js';
+import { SimDevice } from '../devkit/device.js';
 
 interface Case {
   name: string;

@@ -1,5 +1,5 @@
 /**
- * The archive layout on a simulated device (test/fixtures/device.ts): real ext4 data
+ * The archive layout on a simulated device (devkit/device.ts): real ext4 data
  * partition on a loop device, private mount namespace, the generated boot steps run in their
  * order, a private dockerd on the device's data-root with the device's daemon.json.
  * For every init style: first/second boot; one device's life (too small then grown, health
@@ -10,9 +10,9 @@ import { readdir, readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
-import { BACKGROUND_ENGINE_DELAY_MS, SimDevice, type Boot, type InitStyle } from '../fixtures/device.js';
+import { BACKGROUND_ENGINE_DELAY_MS, SimDevice, type Boot, type InitStyle } from '../../devkit/device.js';
 import { assertFidelityOutput, SAMPLE_OUTPUT, MULTI_AMD64_OUTPUT } from '../fixtures/images.js';
-import { INITS, loadStep, powerCutCount, prepareStep, setupLoaderFixture, type LoaderFixture } from './loader-setup.js';
+import { INITS, loadStep, powerCutCount, prepareStep, setupLoaderFixture, type LoaderFixture } from '../../devkit/device-setup.js';
 
 let f: LoaderFixture;
 const overlays: Partial<Record<string, string>> = {};

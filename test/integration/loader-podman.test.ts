@@ -1,5 +1,5 @@
 /**
- * podman on a simulated device (test/fixtures/device.ts): the archive layout (podman load at
+ * podman on a simulated device (devkit/device.ts): the archive layout (podman load at
  * boot), podman-ro (the store SquashFS as a read-only additional image store) and copy (the
  * store copied to the graphroot once). For every layout x init style: one device's life (too
  * small then grown, first boot, second boot, health check repair, factory reset, OTA) and
@@ -10,9 +10,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
-import { SimDevice, type Boot, type InitStyle } from '../fixtures/device.js';
+import { SimDevice, type Boot, type InitStyle } from '../../devkit/device.js';
 import { assertFidelityOutput, MULTI_AMD64_OUTPUT, SAMPLE_OUTPUT } from '../fixtures/images.js';
-import { INITS, loadStep, powerCutCount, prepareStep, setupLoaderFixture, type LoaderFixture } from './loader-setup.js';
+import { INITS, loadStep, powerCutCount, prepareStep, setupLoaderFixture, type LoaderFixture } from '../../devkit/device-setup.js';
 
 let f: LoaderFixture;
 const overlays: Partial<Record<string, string>> = {};

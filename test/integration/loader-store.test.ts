@@ -1,5 +1,5 @@
 /**
- * Store layouts (split, overlay-vfs, copy) on a simulated device (test/fixtures/device.ts):
+ * Store layouts (split, overlay-vfs, copy) on a simulated device (devkit/device.ts):
  * the store SquashFS mounted where the units say (or by the script under sysvinit/busybox),
  * the writable side on an ext4 data partition, a private dockerd 20.10 on the result.
  * For every layout x init style: one device's life (too small, grown, first boot, second boot,
@@ -11,9 +11,9 @@ import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
-import { BACKGROUND_ENGINE_DELAY_MS, SimDevice, type Boot, type InitStyle } from '../fixtures/device.js';
+import { BACKGROUND_ENGINE_DELAY_MS, SimDevice, type Boot, type InitStyle } from '../../devkit/device.js';
 import { assertFidelityOutput, MULTI_AMD64_OUTPUT, SAMPLE_OUTPUT } from '../fixtures/images.js';
-import { INITS, powerCutCount, prepareStep, setupLoaderFixture, type LoaderFixture } from './loader-setup.js';
+import { INITS, powerCutCount, prepareStep, setupLoaderFixture, type LoaderFixture } from '../../devkit/device-setup.js';
 
 let f: LoaderFixture;
 const overlays: Partial<Record<string, string>> = {};

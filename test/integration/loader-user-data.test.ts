@@ -1,6 +1,6 @@
 /**
  * Nothing the user made through the engine is lost on the device, in every layout (issue #12,
- * rule 9), on a simulated device (test/fixtures/device.ts) with dockerd 20.10 / podman 4.3:
+ * rule 9), on a simulated device (devkit/device.ts) with dockerd 20.10 / podman 4.3:
  * a named volume with data and a container using it, a baked image removed (`rmi`), another
  * image loaded, then several reboots: all of it is still there, the removed image stays
  * removed until the user loads it again, and loading it again works.
@@ -12,9 +12,9 @@ import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PODMAN_RUN_ARGS } from '../../src/engine/podman.js';
 import type { BakeManifest } from '../../src/formats/index.js';
-import { SimDevice, type Boot, type InitStyle } from '../fixtures/device.js';
+import { SimDevice, type Boot, type InitStyle } from '../../devkit/device.js';
 import { assertFidelityOutput, MULTI_AMD64_OUTPUT, SAMPLE_OUTPUT } from '../fixtures/images.js';
-import { loadStep, setupLoaderFixture, type LoaderFixture } from './loader-setup.js';
+import { loadStep, setupLoaderFixture, type LoaderFixture } from '../../devkit/device-setup.js';
 
 let f: LoaderFixture;
 const overlays: Partial<Record<string, string>> = {};
@@ -26,7 +26,7 @@ const devices: SimDevice[] = [];
 const REBOOTS = 3;
 /**
  * The dockerd of the docker cases: the host's (20.10) by default; CTRBAKE_USER_DATA_DOCKERD=newer
- * runs them with Debian 13's (test/fixtures/newer-dockerd.ts), e.g.
+ * runs them with Debian 13's (devkit/newer-dockerd.ts), e.g.
  * `CTRBAKE_USER_DATA_DOCKERD=newer npx vitest run test/integration/loader-user-data.test.ts -t "'docker' '(copy|overlay-vfs)' under 'systemd'"`.
  */
 const DOCKERD = process.env.CTRBAKE_USER_DATA_DOCKERD === 'newer' ? 'newer' : 'host';

@@ -3,7 +3,7 @@
  * (bench/lib/image-set.ts: three images on one shared base layer, each with its own
  * application and config layers; real ELF files, text and compressed data) at a given scale,
  * pushed to a local registry, locked and fetched once; then baked per layout and booted on
- * the simulated device (test/fixtures/device.ts), counting what the first boot wrote to the
+ * the simulated device (devkit/device.ts), counting what the first boot wrote to the
  * data partition (ext4 lifetime_write_kbytes after a sync at shutdown).
  */
 import { execFileSync } from 'node:child_process';
@@ -16,8 +16,8 @@ import type { EngineName } from '../../src/formats/index.js';
 import { generateLoader, type LoaderLayout } from '../../src/loader/index.js';
 import { resolveLock } from '../../src/lock/index.js';
 import { buildImageSet, pushImageSet, type BenchImageSet } from '../../bench/lib/image-set.js';
-import { SimDevice } from '../fixtures/device.js';
-import { startRegistry } from '../fixtures/registry.js';
+import { SimDevice } from '../../devkit/device.js';
+import { startRegistry } from '../../devkit/registry.js';
 
 export interface SizeModelCase {
   /** "docker split", "podman archive", ... */

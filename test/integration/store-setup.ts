@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { fetchImages } from '../../src/fetch/index.js';
 import type { LockFile } from '../../src/formats/index.js';
 import { resolveLock } from '../../src/lock/index.js';
-import { pushFixtureImages, type FixtureImages } from '../fixtures/fixture-images.js';
-import { startRegistry } from '../fixtures/registry.js';
+import { pushFixtureImages, type FixtureImages } from '../../devkit/fixture-images.js';
+import { startRegistry } from '../../devkit/registry.js';
 
 export interface StoreFixture {
   images: FixtureImages;

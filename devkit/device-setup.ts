@@ -5,14 +5,14 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bake } from '../../src/bake/bake.js';
-import { fetchImages } from '../../src/fetch/index.js';
-import { resolveLock } from '../../src/lock/index.js';
-import type { EngineName } from '../../src/formats/index.js';
-import { generateLoader, type LoaderOptions } from '../../src/loader/index.js';
-import type { InitStyle } from '../fixtures/device.js';
-import { pushFixtureImages, type FixtureImages } from '../fixtures/fixture-images.js';
-import { startRegistry } from '../fixtures/registry.js';
+import { bake } from '../src/bake/bake.js';
+import { fetchImages } from '../src/fetch/index.js';
+import { resolveLock } from '../src/lock/index.js';
+import type { EngineName } from '../src/formats/index.js';
+import { generateLoader, type LoaderOptions } from '../src/loader/index.js';
+import type { InitStyle } from './device.js';
+import { pushFixtureImages, type FixtureImages } from './fixture-images.js';
+import { startRegistry } from './registry.js';
 
 export const INITS = ['systemd', 'sysvinit', 'busybox'] as const;
 
