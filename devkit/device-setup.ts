@@ -26,17 +26,6 @@ export function loadStep(init: InitStyle): string {
   return { systemd: 'service:ctrbake-load.service', sysvinit: 'init:S21ctrbake-load', busybox: 'init:S61ctrbake-load' }[init];
 }
 
-/**
- * Random interruptions per (layout, engine, init) first boot: CTRBAKE_POWERCUT_COUNT (the older
- * name CTRBAKE_TEST_POWERCUTS also works), default 2: a power cut, then a kill -9, alternating.
- */
-export function powerCutCount(): number {
-  const raw = process.env.CTRBAKE_POWERCUT_COUNT ?? process.env.CTRBAKE_TEST_POWERCUTS ?? '2';
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`CTRBAKE_POWERCUT_COUNT must be a positive integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
-
 export interface LoaderFixture {
   images: FixtureImages;
   work: string;

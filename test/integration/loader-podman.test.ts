@@ -3,7 +3,8 @@
  * boot), podman-ro (the store SquashFS as a read-only additional image store) and copy (the
  * store copied to the graphroot once). For every layout x init style: one device's life (too
  * small then grown, first boot, second boot, health check repair, factory reset, OTA) and
- * random power cuts / kill -9 of first boots (CTRBAKE_POWERCUT_COUNT per case, default 2).
+ * random power cuts / kill -9 of first boots (devkit/power-cut.ts: seeded, CTRBAKE_POWERCUT_COUNT
+ * per case, default 2), each checked to land inside the load step or prepare.
  */
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -12,7 +13,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
 import { SimDevice, type Boot, type InitStyle } from '../../devkit/device.js';
 import { assertFidelityOutput, MULTI_AMD64_OUTPUT, SAMPLE_OUTPUT } from '../fixtures/images.js';
-import { INITS, loadStep, powerCutCount, prepareStep, setupLoaderFixture, type LoaderFixture } from '../../devkit/device-setup.js';
+import { INITS, loadStep, prepareStep, setupLoaderFixture, type LoaderFixture } from '../../devkit/device-setup.js';
+import { after, Cut, cutMode, landCut, powerCutPlan } from '../../devkit/power-cut.js';
 
 let f: LoaderFixture;
 const overlays: Partial<Record<string, string>> = {};
@@ -196,42 +198,42 @@ describe.each(INITS)('podman 4.3 under %s on a simulated device', (init: InitSty
   );
 
   it.each(LAYOUTS)('%s: power cuts and kill -9 at random points of the first boot: the next boot converges, every image intact', async (layout) => {
-    const cuts = powerCutCount();
-    for (let i = 0; i < cuts; i++) {
-      const d = await device(overlays[`${layout}-${init}`]!);
-      const mode = i % 2 === 0 ? 'power cut' : 'kill -9';
+    const plan = powerCutPlan(`podman ${layout}/${init}`);
+    const target = workStep(layout, init);
+    for (let i = 0; i < plan.count; i++) {
+      const mode = cutMode(i);
       // archive's first cut: once the second image's load has begun (the first, largest, is
       // recorded); the next boot must load only the second again.
       const afterFirstImage = layout === 'archive' && i === 0;
-      const secondId = (await readFile(d.path('/usr/share/ctrbake/images.list'), 'utf8')).trim().split('\n')[1]!.split(' ')[0]!;
       // podman load of both images takes ~1.5 s here, copy's seeding ~300 ms, podman-ro's prepare ~30 ms.
-      const delayMs = afterFirstImage ? 0 : Math.floor(Math.random() * { archive: 1200, copy: 250, 'podman-ro': 30 }[layout]);
-      let fired: Promise<void> | undefined;
-      const cut = await d.boot({
-        init,
-        onStep: (step, running) => {
-          if (step.name !== workStep(layout, init)) return;
-          fired = (async () => {
-            if (afterFirstImage) {
-              let finished = false;
-              void running.done.finally(() => (finished = true));
+      const windowMs = { archive: 1200, copy: 250, 'podman-ro': 30 }[layout];
+      const r = plan.random();
+      const { cut: landed, value: { d, cut } } = await landCut(`podman ${layout}/${init}`, async (scale) => {
+        const d = await device(overlays[`${layout}-${init}`]!);
+        const secondId = (await readFile(d.path('/usr/share/ctrbake/images.list'), 'utf8')).trim().split('\n')[1]!.split(' ')[0]!;
+        const c = new Cut(d, mode, target);
+        const cut = await d.boot({
+          init,
+          onStep: (step, running) => {
+            if (step.name !== target) return;
+            if (!afterFirstImage) return c.arm(after(Math.floor(r * windowMs * scale)));
+            let finished = false;
+            void running.done.finally(() => (finished = true));
+            c.arm(async () => {
               while (!finished && (await d.readDeviceFile('/var/lib/ctrbake/loading'))?.trim() !== secondId) await new Promise((r) => setTimeout(r, 5));
-            } else {
-              await new Promise((r) => setTimeout(r, delayMs));
-            }
-            if (mode === 'power cut') await d.powerCut();
-            else d.killAll();
-          })();
-        },
+            });
+          },
+        });
+        return { cut: await c.result(), value: { d, cut } };
       });
-      await fired;
+      expect(landed.during, `the ${mode} landed inside ${target}`).toBe(target);
       await d.shutdown();
       await d.boot({ init, stopBefore: prepareStep(init) });
       const loading = await d.readDeviceFile('/var/lib/ctrbake/loading');
       const loadedNames = (await d.listDeviceDir('/var/lib/ctrbake/loaded')).filter((n) => !n.endsWith('.tmp'));
       const recorded = layout === 'archive' ? loadedNames.length : (await d.readDeviceFile('/var/lib/ctrbake/seeded')) !== undefined ? 1 : 0;
       console.log(
-        `podman ${layout}/${init}: ${mode} ${afterFirstImage ? 'once the first image was recorded' : `${delayMs} ms`} into ${workStep(layout, init)} (${cut.failure ? 'interrupted' : 'had finished'}; ${recorded} recorded${loading ? ', one load in flight' : ''})`,
+        `podman ${layout}/${init}: ${mode} ${afterFirstImage ? 'once the first image was recorded' : `${landed.ms} ms`} into ${target} (${cut.failure ? 'interrupted' : 'had finished'}; ${recorded} recorded${loading ? ', one load in flight' : ''})`,
       );
       // Success reported before the cut must have been durable.
       if (!cut.failure) expect(recorded).toBe(layout === 'archive' ? 2 : 1);

@@ -4,16 +4,18 @@
  * the writable side on an ext4 data partition, a private dockerd 20.10 on the result.
  * For every layout x init style: one device's life (too small, grown, first boot, second boot,
  * health check repair, factory reset, OTA), and random power cuts / kill -9 of first boots
- * (CTRBAKE_POWERCUT_COUNT per case, default 2: a power cut and a kill -9).
+ * (devkit/power-cut.ts: seeded, CTRBAKE_POWERCUT_COUNT per case, default 2: a power cut and a kill -9),
+ * each checked to land inside prepare or the engine's start.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
-import { BACKGROUND_ENGINE_DELAY_MS, SimDevice, type Boot, type InitStyle } from '../../devkit/device.js';
+import { SimDevice, type Boot, type InitStyle } from '../../devkit/device.js';
 import { assertFidelityOutput, MULTI_AMD64_OUTPUT, SAMPLE_OUTPUT } from '../fixtures/images.js';
-import { INITS, powerCutCount, prepareStep, setupLoaderFixture, type LoaderFixture } from '../../devkit/device-setup.js';
+import { INITS, prepareStep, setupLoaderFixture, type LoaderFixture } from '../../devkit/device-setup.js';
+import { after, Cut, cutMode, landCut, powerCutPlan } from '../../devkit/power-cut.js';
 
 let f: LoaderFixture;
 const overlays: Partial<Record<string, string>> = {};
@@ -226,36 +228,39 @@ describe.each(INITS)('store layouts under %s on a simulated device (dockerd 20.1
     600_000,
   );
 
-  it.each(LAYOUTS)('%s: interrupted first boots (power cut, kill -9 at random points of prepare and the engine\'s first start) converge from the pristine store', async (layout) => {
-    const cuts = powerCutCount();
-    for (let i = 0; i < cuts; i++) {
-      const d = await device(overlays[`${layout}-${init}`]!);
-      const mode = i % 2 === 0 ? 'power cut' : 'kill -9';
+  it.each(LAYOUTS)('%s: interrupted first boots (power cut, kill -9 at random points of prepare and of the engine\'s first start) converge from the pristine store', async (layout) => {
+    const plan = powerCutPlan(`store ${layout}/${init}`);
+    for (let i = 0; i < plan.count; i++) {
+      const mode = cutMode(i);
       // Prepare takes ~150 ms (split), ~350 ms (copy), ~40 ms (overlay-vfs) here, the engine's
-      // first start ~1-2 s more: every third cut aims at prepare alone, the others anywhere in both.
-      const prepareMs = { split: 100, copy: 250, 'overlay-vfs': 40 }[layout];
-      // Under sysvinit/busybox the engine starts in the background, BACKGROUND_ENGINE_DELAY_MS after its step.
-      const engineAfter = init === 'systemd' ? 0 : BACKGROUND_ENGINE_DELAY_MS;
-      const delayMs = Math.floor(Math.random() * (i % 3 === 0 ? prepareMs : prepareMs + engineAfter + 1500));
-      let fired: Promise<void> | undefined;
-      const cut = await d.boot({
-        init,
-        onStep: (step) => {
-          if (step.name !== prepareStep(init)) return;
-          fired = (async () => {
-            await new Promise((r) => setTimeout(r, delayMs));
-            if (mode === 'power cut') await d.powerCut();
-            else d.killAll();
-          })();
-        },
+      // first start ~1-2 s: cuts 0, 3, 4, 7... aim at prepare, 1, 2, 5, 6... at the engine's start,
+      // so two cuts already give a power cut in one and a kill -9 in the other.
+      const target = (i + (i >> 1)) % 2 === 0 ? prepareStep(init) : 'engine';
+      const windowMs = target === 'engine' ? 1500 : { split: 100, copy: 250, 'overlay-vfs': 40 }[layout];
+      const r = plan.random();
+      const { cut: landed, value: { d, cut } } = await landCut(`${layout}/${init}`, async (scale) => {
+        const d = await device(overlays[`${layout}-${init}`]!);
+        const c = new Cut(d, mode, target);
+        const delay = after(Math.floor(r * windowMs * scale));
+        const cut = await d.boot({
+          init,
+          onStep: (step) => {
+            if (step.name === target) c.arm(delay);
+          },
+          // Under sysvinit/busybox the engine starts in the background, BACKGROUND_ENGINE_DELAY_MS after its step.
+          onEngineStarting: () => {
+            if (target === 'engine') c.arm(delay);
+          },
+        });
+        return { cut: await c.result(), value: { d, cut } };
       });
-      await fired;
+      expect(landed.during, `the ${mode} landed inside ${target}`).toBe(target);
       await d.shutdown();
       // What survived, seen after the data partition is mounted again (journal replayed).
       await d.boot({ init, stopBefore: prepareStep(init) });
       const recorded = (await d.readDeviceFile('/var/lib/ctrbake/seeded')) !== undefined;
       const where = cut.failure ? `${cut.failure.name === 'engine' ? "the engine's start" : 'prepare'} interrupted` : 'the boot had finished';
-      console.log(`${layout}/${init}: ${mode} ${delayMs} ms into prepare (${where}, seeding ${recorded ? 'recorded' : 'not recorded'})`);
+      console.log(`${layout}/${init}: ${mode} ${landed.ms} ms into ${target} (${where}, seeding ${recorded ? 'recorded' : 'not recorded'})`);
       // Success reported before the cut must have been durable.
       if (!cut.failure || cut.failure.name === 'engine') expect(recorded).toBe(true);
       await d.shutdown();
