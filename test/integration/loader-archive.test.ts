@@ -9,20 +9,20 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
 import { BACKGROUND_ENGINE_DELAY_MS, SimDevice, type Boot, type InitStyle } from '../../devkit/device.js';
 import { assertFidelityOutput, SAMPLE_OUTPUT, MULTI_AMD64_OUTPUT } from '../fixtures/images.js';
-import { INITS, loadStep, prepareStep, setupLoaderFixture, type LoaderFixture } from '../../devkit/device-setup.js';
+import { INITS, loadStep, prepareStep, type LoaderFixture } from '../../devkit/device-setup.js';
+import { expectBooted, useLoaderFixture } from './loader-harness.js';
 import { after, Cut, cutMode, landCut, powerCutPlan } from '../../devkit/power-cut.js';
 
 let f: LoaderFixture;
 const overlays: Partial<Record<string, string>> = {};
-const devices: SimDevice[] = [];
 const MARGIN_KIB = 1024;
 
-beforeAll(async () => {
-  f = await setupLoaderFixture();
+const device = useLoaderFixture(async (fixture) => {
+  f = fixture;
   const a = await f.bake('A', 'archive');
   const b = await f.bake('B', 'archive');
   for (const init of INITS) {
@@ -32,24 +32,6 @@ beforeAll(async () => {
   overlays['A-verify'] = await f.loader(a, { layout: 'archive', init: 'systemd', spaceMarginKiB: MARGIN_KIB, verifyOnBoot: true });
   overlays['A-delete'] = await f.loader(a, { layout: 'archive', init: 'busybox', spaceMarginKiB: MARGIN_KIB, keepArchives: false });
 }, 300_000);
-
-afterEach(async () => {
-  for (const d of devices.splice(0)) await d.dispose();
-});
-
-afterAll(async () => {
-  await f?.dispose();
-});
-
-async function device(overlay: string, dataSizeMiB = 96): Promise<SimDevice> {
-  const d = await SimDevice.create({ overlayDir: overlay, dataSizeMiB });
-  devices.push(d);
-  return d;
-}
-
-function expectBooted(boot: Boot): void {
-  expect(boot.failure, `boot failed at ${boot.failure?.name}: ${boot.failure?.stderr}`).toBeUndefined();
-}
 
 function loadLog(boot: Boot): string {
   return boot.steps.filter((s) => /load/.test(s.name)).map((s) => s.stderr ?? '').join('\n');

@@ -9,22 +9,22 @@
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
 import { SimDevice, type Boot, type InitStyle } from '../../devkit/device.js';
 import { assertFidelityOutput, MULTI_AMD64_OUTPUT, SAMPLE_OUTPUT } from '../fixtures/images.js';
-import { INITS, loadStep, prepareStep, setupLoaderFixture, type LoaderFixture } from '../../devkit/device-setup.js';
+import { bootLog, INITS, loadStep, prepareStep, type LoaderFixture } from '../../devkit/device-setup.js';
+import { deviceSh, expectBooted, useLoaderFixture } from './loader-harness.js';
 import { after, Cut, cutMode, landCut, powerCutPlan } from '../../devkit/power-cut.js';
 
 let f: LoaderFixture;
 const overlays: Partial<Record<string, string>> = {};
-const devices: SimDevice[] = [];
 const LAYOUTS = ['archive', 'podman-ro', 'copy'] as const;
 type PodmanLayout = (typeof LAYOUTS)[number];
 const GRAPHROOT = '/var/lib/containers/storage';
 
-beforeAll(async () => {
-  f = await setupLoaderFixture();
+const device = useLoaderFixture(async (fixture) => {
+  f = fixture;
   const bakes = {
     A: { archive: await f.bake('A', 'archive', { engine: 'podman' }), store: await f.bake('A', 'store', { engine: 'podman', storageDriver: 'overlay' }) },
     B: { archive: await f.bake('B', 'archive', { engine: 'podman' }), store: await f.bake('B', 'store', { engine: 'podman', storageDriver: 'overlay' }) },
@@ -38,28 +38,6 @@ beforeAll(async () => {
     }
   }
 }, 300_000);
-
-afterEach(async () => {
-  for (const d of devices.splice(0)) await d.dispose();
-});
-
-afterAll(async () => {
-  await f?.dispose();
-});
-
-async function device(overlay: string, dataSizeMiB = 96): Promise<SimDevice> {
-  const d = await SimDevice.create({ overlayDir: overlay, dataSizeMiB });
-  devices.push(d);
-  return d;
-}
-
-function expectBooted(boot: Boot): void {
-  expect(boot.failure, `boot failed at ${boot.failure?.name}: ${boot.failure?.stderr}`).toBeUndefined();
-}
-
-function bootLog(boot: Boot): string {
-  return boot.steps.map((s) => s.stderr ?? '').join('\n');
-}
 
 async function run(d: SimDevice, ref: string): Promise<string> {
   const r = await d.runImage([ref]);
@@ -87,11 +65,6 @@ async function expectRuns(d: SimDevice): Promise<void> {
 async function expectImagesA(d: SimDevice): Promise<void> {
   await expectRuns(d);
   for (const ref of [f.images.sample, f.images.fidelity]) await expectSaves(d, ref);
-}
-
-async function deviceSh(d: SimDevice, command: string): Promise<{ exitCode: number; all: string; stderr: string }> {
-  const r = await d.ctrbakeDevice([command]);
-  return { exitCode: r.exitCode ?? -1, all: String(r.all), stderr: String(r.stderr) };
 }
 
 /** The step that does the first boot's work: archive loads after the engine, the others prepare before it. */

@@ -10,23 +10,23 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
 import { SimDevice, type Boot, type InitStyle } from '../../devkit/device.js';
 import { assertFidelityOutput, MULTI_AMD64_OUTPUT, SAMPLE_OUTPUT } from '../fixtures/images.js';
-import { INITS, prepareStep, setupLoaderFixture, type LoaderFixture } from '../../devkit/device-setup.js';
+import { bootLog, INITS, prepareStep, type LoaderFixture } from '../../devkit/device-setup.js';
+import { deviceSh, expectBooted, useLoaderFixture } from './loader-harness.js';
 import { after, Cut, cutMode, landCut, powerCutPlan } from '../../devkit/power-cut.js';
 
 let f: LoaderFixture;
 const overlays: Partial<Record<string, string>> = {};
-const devices: SimDevice[] = [];
 const LAYOUTS = ['split', 'overlay-vfs', 'copy'] as const;
 type StoreLayout = (typeof LAYOUTS)[number];
 /** Below what each layout needs with the default --space-margin (16 MiB); grown to 96 MiB. */
 const SMALL_MIB = 12;
 
-beforeAll(async () => {
-  f = await setupLoaderFixture();
+const device = useLoaderFixture(async (fixture) => {
+  f = fixture;
   const bakes = {
     A: { overlay2: await f.bake('A', 'store', { storageDriver: 'overlay2' }), vfs: await f.bake('A', 'store', { storageDriver: 'vfs' }) },
     B: { overlay2: await f.bake('B', 'store', { storageDriver: 'overlay2' }), vfs: await f.bake('B', 'store', { storageDriver: 'vfs' }) },
@@ -40,28 +40,6 @@ beforeAll(async () => {
     }
   }
 }, 300_000);
-
-afterEach(async () => {
-  for (const d of devices.splice(0)) await d.dispose();
-});
-
-afterAll(async () => {
-  await f?.dispose();
-});
-
-async function device(overlay: string, dataSizeMiB = 96): Promise<SimDevice> {
-  const d = await SimDevice.create({ overlayDir: overlay, dataSizeMiB });
-  devices.push(d);
-  return d;
-}
-
-function expectBooted(boot: Boot): void {
-  expect(boot.failure, `boot failed at ${boot.failure?.name}: ${boot.failure?.stderr}`).toBeUndefined();
-}
-
-function prepareLog(boot: Boot): string {
-  return boot.steps.map((s) => s.stderr ?? '').join('\n');
-}
 
 async function run(d: SimDevice, args: readonly string[]): Promise<string> {
   const r = await d.docker(['run', '--rm', '--network', 'none', ...args]);
@@ -82,11 +60,6 @@ async function expectImagesA(d: SimDevice, boot: Boot): Promise<void> {
 
 async function sha256(path: string): Promise<string> {
   return createHash('sha256').update(await readFile(path)).digest('hex');
-}
-
-async function deviceSh(d: SimDevice, command: string): Promise<{ exitCode: number; all: string; stderr: string }> {
-  const r = await d.ctrbakeDevice([command]);
-  return { exitCode: r.exitCode ?? -1, all: String(r.all), stderr: String(r.stderr) };
 }
 
 /**
@@ -150,7 +123,7 @@ describe.each(INITS)('store layouts under %s on a simulated device (dockerd 20.1
       const order = first.steps.map((s) => s.name);
       expect(order.indexOf(prepareStep(init))).toBeGreaterThanOrEqual(0);
       expect(order.indexOf(prepareStep(init))).toBeLessThan(order.indexOf('engine'));
-      expect(prepareLog(first)).toMatch(/seeding|new writable layer/);
+      expect(bootLog(first)).toMatch(/seeding|new writable layer/);
       const firstKiB = await d.writtenKiB();
       await expectImagesA(d, first);
       expect((await run(d, ['--entrypoint', '/bin/sh', f.images.sample, '-c', 'echo written > /new-file && cat /new-file'])).trim()).toBe('written');
@@ -159,7 +132,7 @@ describe.each(INITS)('store layouts under %s on a simulated device (dockerd 20.1
       // Second boot: nothing copied, < 1 MiB written.
       const second = await d.boot({ init });
       expectBooted(second);
-      expect(prepareLog(second)).not.toMatch(/seeding|new writable layer|damaged|hides/);
+      expect(bootLog(second)).not.toMatch(/seeding|new writable layer|damaged|hides/);
       const secondKiB = await d.writtenKiB();
       console.log(`${layout}/${init}: first boot wrote ${firstKiB} KiB before any container ran, second boot ${secondKiB} KiB`);
       expect(secondKiB).toBeLessThan(1024);
@@ -188,7 +161,7 @@ describe.each(INITS)('store layouts under %s on a simulated device (dockerd 20.1
       await d.shutdown();
       const repaired = await d.boot({ init });
       expectBooted(repaired);
-      expect(prepareLog(repaired)).toMatch(expected.repair);
+      expect(bootLog(repaired)).toMatch(expected.repair);
       await expectImagesA(d, repaired);
       // Before the reset: a container left over and an image removed (rmi works on every layout).
       expect((await d.docker(['create', '--name', 'left-over', '--network', 'none', f.images.sample])).exitCode).toBe(0);
@@ -217,8 +190,8 @@ describe.each(INITS)('store layouts under %s on a simulated device (dockerd 20.1
       await d.update(overlays[`${layout}-${init}-B`]!);
       const ota = await d.boot({ init });
       expectBooted(ota);
-      expect(prepareLog(ota)).toMatch(/seeding|new writable layer/);
-      expect(prepareLog(ota)).toMatch(/kept the named volumes of \/var\/lib\/docker/);
+      expect(bootLog(ota)).toMatch(/seeding|new writable layer/);
+      expect(bootLog(ota)).toMatch(/kept the named volumes of \/var\/lib\/docker/);
       expect((await run(d, ['-v', 'userdata:/data', '--entrypoint', '/bin/busybox', f.images.multi, 'cat', '/data/f'])).trim()).toBe('kept');
       expect((await run(d, [f.images.multi])).trim()).toBe(MULTI_AMD64_OUTPUT);
       assertFidelityOutput(await run(d, [f.images.fidelity]));
@@ -282,7 +255,7 @@ describe("store layouts with Debian 13's dockerd (26.x) on a simulated device", 
     expect(first.engine!.version).toMatch(/^26\./);
     const info = await d.docker(['info', '--format', '{{.Driver}}']);
     expect(String(info.stdout).trim()).toBe(layout === 'overlay-vfs' ? 'vfs' : 'overlay2');
-    expect(prepareLog(first)).toMatch(/seeding|new writable layer/);
+    expect(bootLog(first)).toMatch(/seeding|new writable layer/);
     const firstKiB = await d.writtenKiB();
     await expectImagesA(d, first);
     expect((await run(d, ['--entrypoint', '/bin/sh', f.images.sample, '-c', 'echo written > /new-file && cat /new-file'])).trim()).toBe('written');
@@ -290,7 +263,7 @@ describe("store layouts with Debian 13's dockerd (26.x) on a simulated device", 
     await d.shutdown();
     const second = await d.boot({ init: 'systemd', dockerd: 'newer' });
     expectBooted(second);
-    expect(prepareLog(second)).not.toMatch(/seeding|new writable layer/);
+    expect(bootLog(second)).not.toMatch(/seeding|new writable layer/);
     const secondKiB = await d.writtenKiB();
     console.log(`${layout}/systemd (dockerd 26): first boot wrote ${firstKiB} KiB before any container ran, second boot ${secondKiB} KiB`);
     expect(secondKiB).toBeLessThan(1024);
