@@ -5,9 +5,12 @@
  * after it ended. A cut whose point came after that work ended is not made: the case tries
  * again, earlier, and fails after CUT_TRIES misses in a row.
  *
- * CTRBAKE_POWERCUT_COUNT: cuts per case (default 2: a power cut, then a kill -9; the older
- * name CTRBAKE_TEST_POWERCUTS also works); CTRBAKE_POWERCUT_SEED replays a run's cut points.
- * `npm run test:soak` runs the loader tests with many cuts per case.
+ * CTRBAKE_POWERCUT_COUNT: cuts per case (default 1, the older name CTRBAKE_TEST_POWERCUTS also
+ * works); CTRBAKE_POWERCUT_SEED replays a run's cut points. Cut number i of a case is a power
+ * cut when (first + i) is even, a kill -9 when odd, and `first` differs between the cases of a
+ * layout (its index among them): with one cut per case, every layout still gets power cuts and
+ * kill -9 (and every aim of the case) across its init styles. `npm run test:soak` runs the
+ * loader tests with CTRBAKE_POWERCUT_COUNT=10: every case gets every mode and aim, many times.
  */
 import type { SimDevice } from './device.js';
 import { prngFor, seedFrom } from './seeded-random.js';
@@ -15,7 +18,7 @@ import { prngFor, seedFrom } from './seeded-random.js';
 export type CutMode = 'power cut' | 'kill -9';
 
 export function powerCutCount(): number {
-  const raw = process.env.CTRBAKE_POWERCUT_COUNT ?? process.env.CTRBAKE_TEST_POWERCUTS ?? '2';
+  const raw = process.env.CTRBAKE_POWERCUT_COUNT ?? process.env.CTRBAKE_TEST_POWERCUTS ?? '1';
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) throw new Error(`CTRBAKE_POWERCUT_COUNT must be a positive integer, got ${JSON.stringify(raw)}`);
   return n;
@@ -23,11 +26,20 @@ export function powerCutCount(): number {
 
 const SEED = seedFrom('CTRBAKE_POWERCUT_SEED');
 
-/** The cut plan of one case: how many cuts, and its own seeded generator (replayable with `-t` alone). */
-export function powerCutPlan(caseName: string): { count: number; random: () => number } {
+/**
+ * The cut plan of one case: cut numbers first .. first+count-1 (`first`: the case's index among
+ * the cases of its layout, so they start on different modes and aims) and the case's own seeded
+ * generator (replayable with `vitest -t` alone).
+ */
+export function powerCutPlan(caseName: string, first: number): { first: number; count: number; random: () => number } {
   const count = powerCutCount();
-  console.log(`${caseName}: power-cut seed ${SEED}, ${count} cut(s); replay with CTRBAKE_POWERCUT_SEED=${SEED} CTRBAKE_POWERCUT_COUNT=${count}`);
-  return { count, random: prngFor(SEED, caseName) };
+  console.log(`${caseName}: power-cut seed ${SEED}, cuts ${first}..${first + count - 1}; replay with CTRBAKE_POWERCUT_SEED=${SEED} CTRBAKE_POWERCUT_COUNT=${count}`);
+  return { first, count, random: prngFor(SEED, caseName) };
+}
+
+/** A power-cut case's time limit: 5 min per cut (cut boot, look, converging boot, images checked; tries again included). */
+export function powerCutTimeoutMs(): number {
+  return 300_000 * powerCutCount();
 }
 
 /** Even cuts are power cuts, odd ones kill -9. */
