@@ -4,7 +4,7 @@
  * fixture after the file.
  */
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
-import type { Boot, SimDevice } from '../../devkit/device.js';
+import type { Boot, InitStyle, SimDevice } from '../../devkit/device.js';
 import { Devices, setupLoaderFixture, type LoaderFixture } from '../../devkit/device-setup.js';
 
 /** Registers the hooks; `build` gets the fixture (bake, loader...); returns the device factory. */
@@ -30,4 +30,15 @@ export function expectBooted(boot: Boot): void {
 export async function deviceSh(d: SimDevice, command: string): Promise<{ exitCode: number; all: string; stderr: string }> {
   const r = await d.ctrbakeDevice([command]);
   return { exitCode: r.exitCode ?? -1, all: String(r.all), stderr: String(r.stderr) };
+}
+
+/** Factory reset as a user does it: `ctrbake-device reset` with the engine stopped, then a full boot (returned). */
+export async function factoryReset(d: SimDevice, init: InitStyle): Promise<Boot> {
+  await d.boot({ init, stopBefore: 'engine' });
+  const reset = await deviceSh(d, 'reset');
+  expect(reset.exitCode, reset.all).toBe(0);
+  await d.shutdown();
+  const after = await d.boot({ init });
+  expectBooted(after);
+  return after;
 }

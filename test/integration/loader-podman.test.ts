@@ -14,7 +14,7 @@ import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
 import { SimDevice, type Boot, type InitStyle } from '../../devkit/device.js';
 import { assertFidelityOutput, MULTI_AMD64_OUTPUT, SAMPLE_OUTPUT } from '../fixtures/images.js';
 import { bootLog, INITS, loadStep, prepareStep, type LoaderFixture } from '../../devkit/device-setup.js';
-import { deviceSh, expectBooted, useLoaderFixture } from './loader-harness.js';
+import { deviceSh, expectBooted, factoryReset, useLoaderFixture } from './loader-harness.js';
 import { after, Cut, cutMode, landCut, powerCutPlan, powerCutTimeoutMs } from '../../devkit/power-cut.js';
 
 let f: LoaderFixture;
@@ -143,12 +143,7 @@ describe.each(INITS)('podman 4.3 under %s on a simulated device', (init: InitSty
       await d.shutdown();
 
       // Factory reset (no network): the baked store again, no containers.
-      await d.boot({ init, stopBefore: 'engine' });
-      const reset = await deviceSh(d, 'reset');
-      expect(reset.exitCode, reset.all).toBe(0);
-      await d.shutdown();
-      const afterReset = await d.boot({ init });
-      expectBooted(afterReset);
+      const afterReset = await factoryReset(d, init);
       expect(String((await d.podman(['ps', '-aq'])).stdout).trim()).toBe('');
       await expectRuns(d);
       await d.shutdown();

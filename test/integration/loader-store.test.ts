@@ -15,7 +15,7 @@ import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
 import { SimDevice, type Boot, type InitStyle } from '../../devkit/device.js';
 import { assertFidelityOutput, MULTI_AMD64_OUTPUT, SAMPLE_OUTPUT } from '../fixtures/images.js';
 import { bootLog, INITS, prepareStep, type LoaderFixture } from '../../devkit/device-setup.js';
-import { deviceSh, expectBooted, useLoaderFixture } from './loader-harness.js';
+import { deviceSh, expectBooted, factoryReset, useLoaderFixture } from './loader-harness.js';
 import { after, Cut, cutMode, landCut, powerCutPlan, powerCutTimeoutMs } from '../../devkit/power-cut.js';
 
 let f: LoaderFixture;
@@ -171,12 +171,7 @@ describe.each(INITS)('store layouts under %s on a simulated device (dockerd 20.1
       await d.shutdown();
 
       // Factory reset (engine stopped, no network): the baked store again.
-      await d.boot({ init, stopBefore: 'engine' });
-      const reset = await deviceSh(d, 'reset');
-      expect(reset.exitCode, reset.all).toBe(0);
-      await d.shutdown();
-      const afterReset = await d.boot({ init });
-      expectBooted(afterReset);
+      const afterReset = await factoryReset(d, init);
       expect(String((await d.docker(['ps', '-aq'])).stdout).trim()).toBe('');
       expect((await run(d, [f.images.sample])).trim()).toBe(SAMPLE_OUTPUT);
       assertFidelityOutput(await run(d, [f.images.fidelity]));
