@@ -174,7 +174,10 @@ describe('archive layout on a simulated device', () => {
           },
           ...(afterEngine ? { onEngineAnswering: () => c.arm(delay) } : {}),
         });
-        return { cut: await c.result(), value: { d, cut } };
+        const landed = await c.result();
+        // A missed cut leaves a booted device: free it before the next try.
+        if (!landed.landed) await d.dispose();
+        return { cut: landed, value: { d, cut } };
       });
       expect(target, `the ${mode} landed inside ${target.join(' or ')}`).toContain(landed.during);
       await d.shutdown();

@@ -220,7 +220,10 @@ describe.each(INITS)('store layouts under %s on a simulated device (dockerd 20.1
             if (target === 'engine') c.arm(delay);
           },
         });
-        return { cut: await c.result(), value: { d, cut } };
+        const landed = await c.result();
+        // A missed cut leaves a booted device: free it before the next try.
+        if (!landed.landed) await d.dispose();
+        return { cut: landed, value: { d, cut } };
       });
       expect(landed.during, `the ${mode} landed inside ${target}`).toBe(target);
       await d.shutdown();
