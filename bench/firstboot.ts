@@ -1,5 +1,5 @@
 /**
- * First boot per loader layout on the simulated device (test/fixtures/device.ts), in one run:
+ * First boot per loader layout on the simulated device (devkit/device.ts), in one run:
  * time from power-on (namespace + data partition mount) to the first container's output, and
  * KiB written to the data partition by that boot (counted at unmount, after the first
  * container ran); ratios against the archive layout of the same
@@ -7,25 +7,8 @@
  * tests' fixture images (~3 MiB): a quick check; bench/pipeline.ts boots the same layouts on
  * the realistic image set.
  */
-import { setupLoaderFixture } from '../test/integration/loader-setup.js';
-import { SimDevice } from '../test/fixtures/device.js';
-
-interface Case {
-  name: string;
-  engine: 'docker' | 'podman';
-  layout: 'archive' | 'overlay-vfs' | 'split' | 'copy' | 'podman-ro';
-  mode: 'archive' | 'store';
-  storageDriver?: string;
-}
-
-const CASES: Case[] = [
-  { name: 'docker archive', engine: 'docker', layout: 'archive', mode: 'archive' },
-  { name: 'docker overlay-vfs', engine: 'docker', layout: 'overlay-vfs', mode: 'store', storageDriver: 'vfs' },
-  { name: 'docker split', engine: 'docker', layout: 'split', mode: 'store', storageDriver: 'overlay2' },
-  { name: 'docker copy', engine: 'docker', layout: 'copy', mode: 'store', storageDriver: 'overlay2' },
-  { name: 'podman archive', engine: 'podman', layout: 'archive', mode: 'archive' },
-  { name: 'podman podman-ro', engine: 'podman', layout: 'podman-ro', mode: 'store', storageDriver: 'overlay' },
-];
+import { LAYOUT_CASES as CASES, setupLoaderFixture } from '../devkit/device-setup.js';
+import { SimDevice } from '../devkit/device.js';
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -46,9 +29,9 @@ try {
       try {
         const start = process.hrtime.bigint();
         const boot = await d.boot({ init: 'systemd' });
-        if (boot.failure) throw new Error(`${c.name}: boot failed at ${boot.failure.name}: ${boot.failure.stderr}`);
+        if (boot.failure) throw new Error(`${c.id}: boot failed at ${boot.failure.name}: ${boot.failure.stderr}`);
         const r = await d.runImage([f.images.sample]);
-        if (r.exitCode !== 0) throw new Error(`${c.name}: the first container failed: ${String(r.all)}`);
+        if (r.exitCode !== 0) throw new Error(`${c.id}: the first container failed: ${String(r.all)}`);
         ms.push(Number(process.hrtime.bigint() - start) / 1e6);
         // What the boot wrote, flushed: the layout's own cost (a --rm container's files may
         // be deleted before they ever reach the disk, so they are not a fair measure).
@@ -58,8 +41,8 @@ try {
         await d.dispose();
       }
     }
-    results.set(c.name, { ms: median(ms), kib: median(kib) });
-    process.stderr.write(`${c.name}: ${median(ms).toFixed(0)} ms, ${median(kib)} KiB\n`);
+    results.set(c.id, { ms: median(ms), kib: median(kib) });
+    process.stderr.write(`${c.id}: ${median(ms).toFixed(0)} ms, ${median(kib)} KiB\n`);
   }
 } finally {
   await f.dispose();
@@ -68,9 +51,9 @@ try {
 console.log(`first boot to the first running container, median of ${runs} (fixtures: sample + fidelity)`);
 console.log('layout               time ms  x archive   written KiB  x archive');
 for (const c of CASES) {
-  const r = results.get(c.name)!;
+  const r = results.get(c.id)!;
   const base = results.get(`${c.engine} archive`)!;
   console.log(
-    `${c.name.padEnd(20)} ${r.ms.toFixed(0).padStart(7)}  ${(r.ms / base.ms).toFixed(2).padStart(9)}   ${String(r.kib).padStart(11)}  ${(r.kib / base.kib).toFixed(3).padStart(9)}`,
+    `${c.id.padEnd(20)} ${r.ms.toFixed(0).padStart(7)}  ${(r.ms / base.ms).toFixed(2).padStart(9)}   ${String(r.kib).padStart(11)}  ${(r.kib / base.kib).toFixed(3).padStart(9)}`,
   );
 }

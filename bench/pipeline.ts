@@ -25,7 +25,7 @@
  * second bake runs once after the measured runs, on the same output and inputs.
  *
  * Then, on the outputs of the last run (same images, same run), the device side: first and
- * second boot of the simulated device (bench/lib/boot.ts, test/fixtures/device.ts) for each
+ * second boot of the simulated device (bench/lib/boot.ts, devkit/device.ts) for each
  * loader layout: time to the first running container and KiB written to the data partition,
  * ratios to the archive layout of the same engine. Boot cases (--boots, default all):
  *   archive      docker, `archive` output        overlay-vfs   docker, `store-vfs` output
@@ -40,7 +40,7 @@ import { bake } from '../src/bake/bake.js';
 import type { BakeOptions } from '../src/bake/options.js';
 import { startDockerd, type RunningDockerd } from '../src/engine/dockerd.js';
 import { resolveLock } from '../src/lock/resolve.js';
-import { startRegistry } from '../test/fixtures/registry.js';
+import { startRegistry } from '../devkit/registry.js';
 import { buildImageSet, pushImageSet, type BenchImageSet } from './lib/image-set.js';
 import { measureBoots, type BootCase, type BootSummary } from './lib/boot.js';
 import { addCost, median, procCost, timed, ZERO, type StepCost } from './lib/measure.js';

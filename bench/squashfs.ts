@@ -11,7 +11,7 @@
  * The tar: files of /usr/lib up to 16 MiB each (sorted, deterministic) up to --size-mib, written by GNU tar
  * (PAX). Times are wall clock, median of --runs; ratios are to builtin (time ratio > 1:
  * slower than builtin; size ratio > 1: larger than builtin). A second table splits each image
- * into data blocks, fragment blocks and tables (src/squashfs/reader layout()).
+ * into data blocks, fragment blocks and tables (devkit/squashfs-reader.ts layout()).
  */
 import { execFile, spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
@@ -20,8 +20,8 @@ import { cpus, hostname, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createSquashfs, type SquashfsBackendName, type SquashfsCompression } from '../src/squashfs/index.js';
-import { SquashfsReader, type SquashfsLayout } from '../src/squashfs/reader/index.js';
-import { pickHostFiles } from '../test/fixtures/host-files.js';
+import { SquashfsReader, type SquashfsLayout } from '../devkit/squashfs-reader.js';
+import { pickHostFiles } from '../devkit/host-files.js';
 
 const exec = promisify(execFile);
 

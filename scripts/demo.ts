@@ -9,8 +9,8 @@ import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { startDockerd } from '../src/engine/index.js';
 import type { BakeManifest } from '../src/formats/index.js';
-import { pushSampleImage, SAMPLE_OUTPUT } from '../test/fixtures/fixture-images.js';
-import { startRegistry } from '../test/fixtures/registry.js';
+import { pushSampleImage, SAMPLE_OUTPUT } from '../devkit/fixture-images.js';
+import { startRegistry } from '../devkit/registry.js';
 
 const root = resolve(import.meta.dirname, '..');
 const work = join(root, '.demo');

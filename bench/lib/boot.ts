@@ -1,5 +1,5 @@
 /**
- * First and second boot of the simulated device (test/fixtures/device.ts) for each loader
+ * First and second boot of the simulated device (devkit/device.ts) for each loader
  * layout, on outputs the bench baked: time from power-on (namespace, data partition mount) to
  * the first container's exit, and KiB written to the data partition by that boot (ext4
  * lifetime_write_kbytes, counted after a sync at shutdown, so it includes what the first
@@ -15,7 +15,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { SimDevice } from '../../test/fixtures/device.js';
+import { SimDevice } from '../../devkit/device.js';
 import { generateLoader, type LoaderLayout } from '../../src/loader/index.js';
 import { median } from './measure.js';
 

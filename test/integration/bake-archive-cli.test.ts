@@ -9,30 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountsUnder } from '../../src/engine/mounts.js';
 import { processesMentioning } from '../../src/engine/processes.js';
 import { prepareBakeInputs, stagingDirsIn, type BakeInputs } from './bake-archive.helpers.js';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'ctrbake.js');
-
-async function assertBuilt(): Promise<void> {
-  for (const [src, dist] of [
-    ['src/cli/bake.ts', 'dist/cli/bake.js'],
-    ['src/bake/archive.ts', 'dist/bake/archive.js'],
-    ['src/engine/dockerd.ts', 'dist/engine/dockerd.js'],
-  ]) {
-    const built = await stat(join(ROOT, dist)).catch(() => undefined);
-    const source = await stat(join(ROOT, src));
-    if (!built || built.mtimeMs < source.mtimeMs) throw new Error(`test prerequisite missing: ${dist} is missing or older than ${src}; run \`npm run build\``);
-  }
-}
-
-function parseLines(stdout: string): Record<string, unknown>[] {
-  return stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
-}
+import { assertBuilt, BIN, onJsonLines, parseLines } from './bake-cli.helpers.js';
 
 describe('ctrbake bake (CLI)', () => {
   let inputs: BakeInputs;
   beforeAll(async () => {
-    await assertBuilt();
+    await assertBuilt(['src/cli/bake.ts', 'src/bake/archive.ts', 'src/engine/dockerd.ts']);
     inputs = await prepareBakeInputs();
   }, 300_000);
   afterAll(async () => {
@@ -61,18 +43,10 @@ describe('ctrbake bake (CLI)', () => {
       buffer: { stdout: true },
     });
     let privateDir: string | undefined;
-    let pending = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      pending += chunk.toString();
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        const obj = JSON.parse(line) as Record<string, unknown>;
-        if (obj.event === 'engine.started' && !privateDir) {
-          privateDir = String(obj.privateDir);
-          child.kill('SIGTERM');
-        }
+    onJsonLines(child.stdout!, (obj) => {
+      if (obj.event === 'engine.started' && !privateDir) {
+        privateDir = String(obj.privateDir);
+        child.kill('SIGTERM');
       }
     });
     const r = await child;

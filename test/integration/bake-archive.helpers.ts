@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { fetchImages } from '../../src/fetch/fetch.js';
 import type { LockFile } from '../../src/formats/index.js';
 import { resolveLock } from '../../src/lock/resolve.js';
-import { pushFixtureImages, type FixtureImages } from '../fixtures/fixture-images.js';
-import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { pushFixtureImages, type FixtureImages } from '../../devkit/fixture-images.js';
+import { startRegistry, type TestRegistry } from '../../devkit/registry.js';
 
 export interface BakeInputs {
   work: string;

@@ -38,17 +38,22 @@ export function startCli(args: readonly string[], options: { cwd?: string; env?:
   // forceKillAfterDelay: false: execa would follow a SIGTERM with SIGKILL after 5 s, while ctrbake still tears down.
   const child = execa('node', [BIN, ...args], { reject: false, forceKillAfterDelay: false, ...(options.cwd ? { cwd: options.cwd } : {}), env: { SOURCE_DATE_EPOCH: '1600000000', ...options.env } });
   const lines: Record<string, unknown>[] = [];
+  onJsonLines(child.stdout!, (line) => lines.push(line));
+  return { child, lines };
+}
+
+/** Calls `each` with every --json line of `stdout` as it arrives. */
+export function onJsonLines(stdout: NodeJS.ReadableStream, each: (line: Record<string, unknown>) => void): void {
   let pending = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
+  stdout.on('data', (chunk: Buffer) => {
     pending += chunk.toString();
     let nl: number;
     while ((nl = pending.indexOf('\n')) >= 0) {
       const line = pending.slice(0, nl);
       pending = pending.slice(nl + 1);
-      if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
+      if (line.trim()) each(JSON.parse(line) as Record<string, unknown>);
     }
   });
-  return { child, lines };
 }
 
 export function bakeArgs(lock: string, cache: string, out: string, extra: readonly string[]): string[] {

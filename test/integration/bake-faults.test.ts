@@ -13,26 +13,16 @@ import { mkdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountsUnder } from '../../src/engine/mounts.js';
 import { processesMentioning } from '../../src/engine/processes.js';
+import { prng, seedFrom } from '../../devkit/seeded-random.js';
 import { prepareBakeInputs, type BakeInputs } from './bake-archive.helpers.js';
 import { assertBuilt, bakeArgs, engineDirsOf, snapshot, stagingDirs, startCli } from './bake-cli.helpers.js';
 
-const SEED = Number(process.env.CTRBAKE_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const SEED = seedFrom('CTRBAKE_FAULT_SEED');
 const COUNT = Number(process.env.CTRBAKE_FAULT_COUNT ?? 1);
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGKILL'] as const;
 const EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
-/** mulberry32: a small seeded PRNG, enough to pick cut points reproducibly. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = rng(SEED);
+const random = prng(SEED);
 console.log(`bake-faults: seed ${SEED}, ${COUNT} cut(s) per signal and mode; replay with CTRBAKE_FAULT_SEED=${SEED} CTRBAKE_FAULT_COUNT=${COUNT}`);
 
 const MODES = [

@@ -10,8 +10,8 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
-import { pushFixtureImages, type FixtureImages } from '../fixtures/fixture-images.js';
-import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { pushFixtureImages, type FixtureImages } from '../../devkit/fixture-images.js';
+import { startRegistry, type TestRegistry } from '../../devkit/registry.js';
 
 export interface BitbakeFixtures {
   registry: TestRegistry;

@@ -4,7 +4,7 @@
  *   - the registry stopped, then `--offline` builds from the same .config and image list,
  *   - the overlay applied to a minimal BusyBox rootfs, the payload as a SquashFS partition
  *     image (a read-only loop device, as the partition), booted by the device simulation
- *     (test/fixtures/device.ts) with the BusyBox init scripts run by `busybox sh`,
+ *     (devkit/device.ts) with the BusyBox init scripts run by `busybox sh`,
  *   - the baked containers running there, the fidelity image showing every property.
  */
 import { existsSync } from 'node:fs';
@@ -14,9 +14,9 @@ import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentReporter, type Reporter } from '../../src/util/reporter.js';
 import { buildStandalone, type StandaloneBuildResult } from '../../src/standalone/index.js';
-import { SimDevice, type Boot } from '../fixtures/device.js';
+import { SimDevice, type Boot } from '../../devkit/device.js';
 import { assertFidelityOutput, pushFixtureImages, SAMPLE_OUTPUT, type FixtureImages } from '../fixtures/images.js';
-import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { startRegistry, type TestRegistry } from '../../devkit/registry.js';
 import { writeBusyboxRootfs } from './buildroot-rootfs.js';
 
 const cli = resolve(import.meta.dirname, '../../bin/ctrbake.js');

@@ -13,9 +13,9 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SimDevice } from '../fixtures/device.js';
+import { SimDevice } from '../../devkit/device.js';
 import { assertFidelityOutput, pushFixtureImages, SAMPLE_OUTPUT, type FixtureImages } from '../fixtures/images.js';
-import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { startRegistry, type TestRegistry } from '../../devkit/registry.js';
 import { checkKconfig } from './buildroot-kconfig.js';
 import { writeBusyboxRootfs } from './buildroot-rootfs.js';
 

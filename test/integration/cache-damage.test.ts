@@ -14,8 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchImages } from '../../src/fetch/fetch.js';
 import type { LockFile } from '../../src/formats/index.js';
 import { resolveLock } from '../../src/lock/resolve.js';
-import { pushFixtureImages } from '../fixtures/fixture-images.js';
-import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { pushFixtureImages } from '../../devkit/fixture-images.js';
+import { startRegistry, type TestRegistry } from '../../devkit/registry.js';
 import { stagingDirsIn } from './bake-archive.helpers.js';
 import { REPO_ROOT, runCli, type CliRun } from './fetch-helpers.js';
 

@@ -10,8 +10,8 @@ import { RegistryClient } from '../../src/registry/client.js';
 import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST } from '../../src/registry/media-types.js';
 import { pushBlob, pushManifest } from '../../src/registry/push.js';
 import { BUSYBOX_PATH } from '../fixtures/images.js';
-import { buildLayer, FIXTURE_CREATED, sha256, type BuiltLayer } from '../fixtures/layers.js';
-import type { TestRegistry } from '../fixtures/registry.js';
+import { buildLayer, FIXTURE_CREATED, sha256, type BuiltLayer } from '../../devkit/layers.js';
+import type { TestRegistry } from '../../devkit/registry.js';
 
 export const DOC_IMAGES = [
   { repository: 'product/app', tag: '1.4' },

@@ -29,7 +29,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { startRegistry, type TestRegistry } from '../../devkit/registry.js';
 import { brokenLink, listDocs, readBlocks, readRelativeLinks, ROOT, SHELL_LANGUAGES, type CodeBlock } from './docs-blocks.js';
 import { pushDocImages } from './docs-images.js';
 

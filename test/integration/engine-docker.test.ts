@@ -13,7 +13,7 @@ import { shimSocketPath, startDockerd, type RunningDockerd } from '../../src/eng
 import { mountsUnder } from '../../src/engine/mounts.js';
 import { isRunning, processesMentioning } from '../../src/engine/processes.js';
 import { pendingCleanups, runCleanups } from '../../src/util/cleanup.js';
-import { buildLayer } from '../fixtures/layers.js';
+import { buildLayer } from '../../devkit/layers.js';
 import { writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 

@@ -12,7 +12,7 @@ import { mountsUnder } from '../../src/engine/mounts.js';
 import { PODMAN_RUN_ARGS, startPodman, type RunningPodman } from '../../src/engine/podman.js';
 import { isRunning, processesMentioning } from '../../src/engine/processes.js';
 import { pendingCleanups, runCleanups } from '../../src/util/cleanup.js';
-import { buildLayer } from '../fixtures/layers.js';
+import { buildLayer } from '../../devkit/layers.js';
 
 const OUTPUT = 'hello from the private podman';
 const TAG = 'localhost/ctrbake-test/engine:1';

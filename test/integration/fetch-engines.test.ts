@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobPath, checkCacheComplete, resolveLayerBlob } from '../../src/fetch/index.js';
 import type { LockFile } from '../../src/formats/index.js';
 import { pushFixtureImages, type FixtureImages } from '../fixtures/images.js';
-import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { startRegistry, type TestRegistry } from '../../devkit/registry.js';
 import { cacheBlobs, fixtureLock, processesNaming, runCli, startCli, waitFor, writeLock } from './fetch-helpers.js';
 
 let work: string;

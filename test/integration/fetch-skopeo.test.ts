@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchImages } from '../../src/fetch/index.js';
 import type { LockFile } from '../../src/formats/index.js';
 import { pushFixtureImages, type FixtureImages } from '../fixtures/images.js';
-import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { startRegistry, type TestRegistry } from '../../devkit/registry.js';
 import {
   cacheBlobs,
   rehost,

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildLayer } from '../fixtures/layers.js';
+import { buildLayer } from '../../devkit/layers.js';
 import { assertFidelityOutput, MULTI_AMD64_OUTPUT, pushFixtureImages, SAMPLE_OUTPUT, type FixtureImages } from '../fixtures/images.js';
-import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { startRegistry, type TestRegistry } from '../../devkit/registry.js';
 
 const run = promisify(execFile);
 

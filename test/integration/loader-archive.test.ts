@@ -1,26 +1,28 @@
 /**
- * The archive layout on a simulated device (test/fixtures/device.ts): real ext4 data
+ * The archive layout on a simulated device (devkit/device.ts): real ext4 data
  * partition on a loop device, private mount namespace, the generated boot steps run in their
  * order, a private dockerd on the device's data-root with the device's daemon.json.
  * For every init style: first/second boot; one device's life (too small then grown, health
  * check repair, factory reset, OTA); random power cuts / kill -9 during the first boot's load
- * (CTRBAKE_POWERCUT_COUNT per init style, default 2: a power cut and a kill -9).
+ * (devkit/power-cut.ts: seeded, CTRBAKE_POWERCUT_COUNT per init style, default 1: power cuts and
+ * kill -9 alternate across init styles), each checked to land inside the step it aims at.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
-import { BACKGROUND_ENGINE_DELAY_MS, SimDevice, type Boot, type InitStyle } from '../fixtures/device.js';
+import { BACKGROUND_ENGINE_DELAY_MS, SimDevice, type Boot, type InitStyle } from '../../devkit/device.js';
 import { assertFidelityOutput, SAMPLE_OUTPUT, MULTI_AMD64_OUTPUT } from '../fixtures/images.js';
-import { INITS, loadStep, powerCutCount, prepareStep, setupLoaderFixture, type LoaderFixture } from './loader-setup.js';
+import { INITS, loadStep, prepareStep, type LoaderFixture } from '../../devkit/device-setup.js';
+import { expectBooted, useLoaderFixture } from './loader-harness.js';
+import { after, Cut, cutMode, landCut, powerCutPlan, powerCutTimeoutMs } from '../../devkit/power-cut.js';
 
 let f: LoaderFixture;
 const overlays: Partial<Record<string, string>> = {};
-const devices: SimDevice[] = [];
 const MARGIN_KIB = 1024;
 
-beforeAll(async () => {
-  f = await setupLoaderFixture();
+const device = useLoaderFixture(async (fixture) => {
+  f = fixture;
   const a = await f.bake('A', 'archive');
   const b = await f.bake('B', 'archive');
   for (const init of INITS) {
@@ -30,24 +32,6 @@ beforeAll(async () => {
   overlays['A-verify'] = await f.loader(a, { layout: 'archive', init: 'systemd', spaceMarginKiB: MARGIN_KIB, verifyOnBoot: true });
   overlays['A-delete'] = await f.loader(a, { layout: 'archive', init: 'busybox', spaceMarginKiB: MARGIN_KIB, keepArchives: false });
 }, 300_000);
-
-afterEach(async () => {
-  for (const d of devices.splice(0)) await d.dispose();
-});
-
-afterAll(async () => {
-  await f?.dispose();
-});
-
-async function device(overlay: string, dataSizeMiB = 96): Promise<SimDevice> {
-  const d = await SimDevice.create({ overlayDir: overlay, dataSizeMiB });
-  devices.push(d);
-  return d;
-}
-
-function expectBooted(boot: Boot): void {
-  expect(boot.failure, `boot failed at ${boot.failure?.name}: ${boot.failure?.stderr}`).toBeUndefined();
-}
 
 function loadLog(boot: Boot): string {
   return boot.steps.filter((s) => /load/.test(s.name)).map((s) => s.stderr ?? '').join('\n');
@@ -165,10 +149,9 @@ describe('archive layout on a simulated device', () => {
   });
 
   it.each(INITS)('%s: power cuts and kill -9 at random points of the first boot: the next boot converges, every image intact', async (init: InitStyle) => {
-    const cuts = powerCutCount();
-    for (let i = 0; i < cuts; i++) {
-      const d = await device(overlays[`A-${init}`]!);
-      const mode = i % 2 === 0 ? 'power cut' : 'kill -9';
+    const plan = powerCutPlan(`archive/${init}`, INITS.indexOf(init));
+    for (let i = plan.first; i < plan.first + plan.count; i++) {
+      const mode = cutMode(i);
       // Even cuts aim inside the load step (under sysvinit/busybox it ends 0.4-0.7 s in: cuts at
       // 393 ms landed inside it, one at 683 ms after it, so their cuts aim at its first 450 ms);
       // odd ones anywhere from prepare's start through the engine's first start and the load.
@@ -176,31 +159,34 @@ describe('archive layout on a simulated device', () => {
       // waiting for it (polling once a second): those cuts count from the engine's answer.
       const fromPrepare = i % 2 === 1;
       const afterEngine = !fromPrepare && init !== 'systemd';
-      const delayMs = Math.floor(Math.random() * (fromPrepare ? 2500 + (init === 'systemd' ? 0 : BACKGROUND_ENGINE_DELAY_MS) : init === 'systemd' ? 1200 : 1450));
+      const windowMs = fromPrepare ? 2500 + (init === 'systemd' ? 0 : BACKGROUND_ENGINE_DELAY_MS) : init === 'systemd' ? 1200 : 1450;
       const timerStep = fromPrepare ? prepareStep(init) : loadStep(init);
-      let fired: Promise<void> | undefined;
-      const arm = () => {
-        fired = (async () => {
-          await new Promise((r) => setTimeout(r, delayMs));
-          if (mode === 'power cut') await d.powerCut();
-          else d.killAll();
-        })();
-      };
-      const cut = await d.boot({
-        init,
-        onStep: (step) => {
-          if (step.name === timerStep && !afterEngine) arm();
-        },
-        ...(afterEngine ? { onEngineAnswering: arm } : {}),
+      const target = fromPrepare ? [prepareStep(init), 'engine', loadStep(init)] : [loadStep(init)];
+      const r = plan.random();
+      const { cut: landed, value: { d, cut } } = await landCut(`archive/${init}`, async (scale) => {
+        const d = await device(overlays[`A-${init}`]!);
+        const c = new Cut(d, mode, target);
+        const delay = after(Math.floor(r * windowMs * scale));
+        const cut = await d.boot({
+          init,
+          onStep: (step) => {
+            if (step.name === timerStep && !afterEngine) c.arm(delay);
+          },
+          ...(afterEngine ? { onEngineAnswering: () => c.arm(delay) } : {}),
+        });
+        const landed = await c.result();
+        // A missed cut leaves a booted device: free it before the next try.
+        if (!landed.landed) await d.dispose();
+        return { cut: landed, value: { d, cut } };
       });
-      await fired;
+      expect(target, `the ${mode} landed inside ${target.join(' or ')}`).toContain(landed.during);
       await d.shutdown();
       // What survived, seen after the data partition is mounted again (journal replayed).
       await d.boot({ init, stopBefore: prepareStep(init) });
       const loading = await d.readDeviceFile('/var/lib/ctrbake/loading');
       const loaded = (await d.listDeviceDir('/var/lib/ctrbake/loaded')).filter((n) => !n.endsWith('.tmp'));
       console.log(
-        `archive/${init}: ${mode} ${delayMs} ms into ${fromPrepare ? 'prepare' : afterEngine ? 'the load step, after the engine answered' : 'the load step'} (${cut.failure ? `${cut.failure.name} interrupted` : 'load had finished'}; ${loaded.length} image(s) recorded, ${loading ? 'one load in flight' : 'none in flight'})`,
+        `archive/${init}: ${mode} ${landed.ms} ms into ${fromPrepare ? 'prepare' : afterEngine ? 'the load step, after the engine answered' : 'the load step'}, inside ${landed.during} (${cut.failure ? `${cut.failure.name} interrupted` : 'load had finished'}; ${loaded.length} image(s) recorded, ${loading ? 'one load in flight' : 'none in flight'})`,
       );
       // Success reported before the cut must have been durable.
       if (!cut.failure) expect(loaded.length).toBe(2);
@@ -210,7 +196,7 @@ describe('archive layout on a simulated device', () => {
       await expectImagesA(d, boot);
       await d.dispose();
     }
-  }, 600_000);
+  }, powerCutTimeoutMs());
 });
 
 describe.each(INITS)('archive layout under %s: the life of a device', (init: InitStyle) => {

@@ -1,28 +1,30 @@
 /**
- * podman on a simulated device (test/fixtures/device.ts): the archive layout (podman load at
+ * podman on a simulated device (devkit/device.ts): the archive layout (podman load at
  * boot), podman-ro (the store SquashFS as a read-only additional image store) and copy (the
  * store copied to the graphroot once). For every layout x init style: one device's life (too
  * small then grown, first boot, second boot, health check repair, factory reset, OTA) and
- * random power cuts / kill -9 of first boots (CTRBAKE_POWERCUT_COUNT per case, default 2).
+ * random power cuts / kill -9 of first boots (devkit/power-cut.ts: seeded, CTRBAKE_POWERCUT_COUNT
+ * per case, default 1: power cuts and kill -9 alternate across cases), each checked to land inside the load step or prepare.
  */
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
-import { SimDevice, type Boot, type InitStyle } from '../fixtures/device.js';
+import { SimDevice, type Boot, type InitStyle } from '../../devkit/device.js';
 import { assertFidelityOutput, MULTI_AMD64_OUTPUT, SAMPLE_OUTPUT } from '../fixtures/images.js';
-import { INITS, loadStep, powerCutCount, prepareStep, setupLoaderFixture, type LoaderFixture } from './loader-setup.js';
+import { bootLog, INITS, loadStep, prepareStep, type LoaderFixture } from '../../devkit/device-setup.js';
+import { deviceSh, expectBooted, factoryReset, useLoaderFixture } from './loader-harness.js';
+import { after, Cut, cutMode, landCut, powerCutPlan, powerCutTimeoutMs } from '../../devkit/power-cut.js';
 
 let f: LoaderFixture;
 const overlays: Partial<Record<string, string>> = {};
-const devices: SimDevice[] = [];
 const LAYOUTS = ['archive', 'podman-ro', 'copy'] as const;
 type PodmanLayout = (typeof LAYOUTS)[number];
 const GRAPHROOT = '/var/lib/containers/storage';
 
-beforeAll(async () => {
-  f = await setupLoaderFixture();
+const device = useLoaderFixture(async (fixture) => {
+  f = fixture;
   const bakes = {
     A: { archive: await f.bake('A', 'archive', { engine: 'podman' }), store: await f.bake('A', 'store', { engine: 'podman', storageDriver: 'overlay' }) },
     B: { archive: await f.bake('B', 'archive', { engine: 'podman' }), store: await f.bake('B', 'store', { engine: 'podman', storageDriver: 'overlay' }) },
@@ -36,28 +38,6 @@ beforeAll(async () => {
     }
   }
 }, 300_000);
-
-afterEach(async () => {
-  for (const d of devices.splice(0)) await d.dispose();
-});
-
-afterAll(async () => {
-  await f?.dispose();
-});
-
-async function device(overlay: string, dataSizeMiB = 96): Promise<SimDevice> {
-  const d = await SimDevice.create({ overlayDir: overlay, dataSizeMiB });
-  devices.push(d);
-  return d;
-}
-
-function expectBooted(boot: Boot): void {
-  expect(boot.failure, `boot failed at ${boot.failure?.name}: ${boot.failure?.stderr}`).toBeUndefined();
-}
-
-function bootLog(boot: Boot): string {
-  return boot.steps.map((s) => s.stderr ?? '').join('\n');
-}
 
 async function run(d: SimDevice, ref: string): Promise<string> {
   const r = await d.runImage([ref]);
@@ -85,11 +65,6 @@ async function expectRuns(d: SimDevice): Promise<void> {
 async function expectImagesA(d: SimDevice): Promise<void> {
   await expectRuns(d);
   for (const ref of [f.images.sample, f.images.fidelity]) await expectSaves(d, ref);
-}
-
-async function deviceSh(d: SimDevice, command: string): Promise<{ exitCode: number; all: string; stderr: string }> {
-  const r = await d.ctrbakeDevice([command]);
-  return { exitCode: r.exitCode ?? -1, all: String(r.all), stderr: String(r.stderr) };
 }
 
 /** The step that does the first boot's work: archive loads after the engine, the others prepare before it. */
@@ -168,12 +143,7 @@ describe.each(INITS)('podman 4.3 under %s on a simulated device', (init: InitSty
       await d.shutdown();
 
       // Factory reset (no network): the baked store again, no containers.
-      await d.boot({ init, stopBefore: 'engine' });
-      const reset = await deviceSh(d, 'reset');
-      expect(reset.exitCode, reset.all).toBe(0);
-      await d.shutdown();
-      const afterReset = await d.boot({ init });
-      expectBooted(afterReset);
+      const afterReset = await factoryReset(d, init);
       expect(String((await d.podman(['ps', '-aq'])).stdout).trim()).toBe('');
       await expectRuns(d);
       await d.shutdown();
@@ -196,42 +166,45 @@ describe.each(INITS)('podman 4.3 under %s on a simulated device', (init: InitSty
   );
 
   it.each(LAYOUTS)('%s: power cuts and kill -9 at random points of the first boot: the next boot converges, every image intact', async (layout) => {
-    const cuts = powerCutCount();
-    for (let i = 0; i < cuts; i++) {
-      const d = await device(overlays[`${layout}-${init}`]!);
-      const mode = i % 2 === 0 ? 'power cut' : 'kill -9';
-      // archive's first cut: once the second image's load has begun (the first, largest, is
+    const plan = powerCutPlan(`podman ${layout}/${init}`, INITS.indexOf(init) + LAYOUTS.indexOf(layout));
+    const target = workStep(layout, init);
+    for (let i = plan.first; i < plan.first + plan.count; i++) {
+      const mode = cutMode(i);
+      // archive's cuts 0, 4, 8...: once the second image's load has begun (the first, largest, is
       // recorded); the next boot must load only the second again.
-      const afterFirstImage = layout === 'archive' && i === 0;
-      const secondId = (await readFile(d.path('/usr/share/ctrbake/images.list'), 'utf8')).trim().split('\n')[1]!.split(' ')[0]!;
+      const afterFirstImage = layout === 'archive' && i % 4 === 0;
       // podman load of both images takes ~1.5 s here, copy's seeding ~300 ms, podman-ro's prepare ~30 ms.
-      const delayMs = afterFirstImage ? 0 : Math.floor(Math.random() * { archive: 1200, copy: 250, 'podman-ro': 30 }[layout]);
-      let fired: Promise<void> | undefined;
-      const cut = await d.boot({
-        init,
-        onStep: (step, running) => {
-          if (step.name !== workStep(layout, init)) return;
-          fired = (async () => {
-            if (afterFirstImage) {
-              let finished = false;
-              void running.done.finally(() => (finished = true));
+      const windowMs = { archive: 1200, copy: 250, 'podman-ro': 30 }[layout];
+      const r = plan.random();
+      const { cut: landed, value: { d, cut } } = await landCut(`podman ${layout}/${init}`, async (scale) => {
+        const d = await device(overlays[`${layout}-${init}`]!);
+        const secondId = (await readFile(d.path('/usr/share/ctrbake/images.list'), 'utf8')).trim().split('\n')[1]!.split(' ')[0]!;
+        const c = new Cut(d, mode, target);
+        const cut = await d.boot({
+          init,
+          onStep: (step, running) => {
+            if (step.name !== target) return;
+            if (!afterFirstImage) return c.arm(after(Math.floor(r * windowMs * scale)));
+            let finished = false;
+            void running.done.finally(() => (finished = true));
+            c.arm(async () => {
               while (!finished && (await d.readDeviceFile('/var/lib/ctrbake/loading'))?.trim() !== secondId) await new Promise((r) => setTimeout(r, 5));
-            } else {
-              await new Promise((r) => setTimeout(r, delayMs));
-            }
-            if (mode === 'power cut') await d.powerCut();
-            else d.killAll();
-          })();
-        },
+            });
+          },
+        });
+        const landed = await c.result();
+        // A missed cut leaves a booted device: free it before the next try.
+        if (!landed.landed) await d.dispose();
+        return { cut: landed, value: { d, cut } };
       });
-      await fired;
+      expect(landed.during, `the ${mode} landed inside ${target}`).toBe(target);
       await d.shutdown();
       await d.boot({ init, stopBefore: prepareStep(init) });
       const loading = await d.readDeviceFile('/var/lib/ctrbake/loading');
       const loadedNames = (await d.listDeviceDir('/var/lib/ctrbake/loaded')).filter((n) => !n.endsWith('.tmp'));
       const recorded = layout === 'archive' ? loadedNames.length : (await d.readDeviceFile('/var/lib/ctrbake/seeded')) !== undefined ? 1 : 0;
       console.log(
-        `podman ${layout}/${init}: ${mode} ${afterFirstImage ? 'once the first image was recorded' : `${delayMs} ms`} into ${workStep(layout, init)} (${cut.failure ? 'interrupted' : 'had finished'}; ${recorded} recorded${loading ? ', one load in flight' : ''})`,
+        `podman ${layout}/${init}: ${mode} ${afterFirstImage ? 'once the first image was recorded' : `${landed.ms} ms`} into ${target} (${cut.failure ? 'interrupted' : 'had finished'}; ${recorded} recorded${loading ? ', one load in flight' : ''})`,
       );
       // Success reported before the cut must have been durable.
       if (!cut.failure) expect(recorded).toBe(layout === 'archive' ? 2 : 1);
@@ -250,7 +223,7 @@ describe.each(INITS)('podman 4.3 under %s on a simulated device', (init: InitSty
       await expectImagesA(d);
       await d.dispose();
     }
-  }, 600_000);
+  }, powerCutTimeoutMs());
 });
 
 describe('podman 4.3 archive: an interrupted load when the store holds an image ctrbake did not load', () => {

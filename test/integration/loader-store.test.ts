@@ -1,30 +1,32 @@
 /**
- * Store layouts (split, overlay-vfs, copy) on a simulated device (test/fixtures/device.ts):
+ * Store layouts (split, overlay-vfs, copy) on a simulated device (devkit/device.ts):
  * the store SquashFS mounted where the units say (or by the script under sysvinit/busybox),
  * the writable side on an ext4 data partition, a private dockerd 20.10 on the result.
  * For every layout x init style: one device's life (too small, grown, first boot, second boot,
  * health check repair, factory reset, OTA), and random power cuts / kill -9 of first boots
- * (CTRBAKE_POWERCUT_COUNT per case, default 2: a power cut and a kill -9).
+ * (devkit/power-cut.ts: seeded, CTRBAKE_POWERCUT_COUNT per case, default 1: power cuts and kill -9 alternate across cases),
+ * each checked to land inside prepare or the engine's start.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
-import { BACKGROUND_ENGINE_DELAY_MS, SimDevice, type Boot, type InitStyle } from '../fixtures/device.js';
+import { SimDevice, type Boot, type InitStyle } from '../../devkit/device.js';
 import { assertFidelityOutput, MULTI_AMD64_OUTPUT, SAMPLE_OUTPUT } from '../fixtures/images.js';
-import { INITS, powerCutCount, prepareStep, setupLoaderFixture, type LoaderFixture } from './loader-setup.js';
+import { bootLog, INITS, prepareStep, type LoaderFixture } from '../../devkit/device-setup.js';
+import { deviceSh, expectBooted, factoryReset, useLoaderFixture } from './loader-harness.js';
+import { after, Cut, cutMode, landCut, powerCutPlan, powerCutTimeoutMs } from '../../devkit/power-cut.js';
 
 let f: LoaderFixture;
 const overlays: Partial<Record<string, string>> = {};
-const devices: SimDevice[] = [];
 const LAYOUTS = ['split', 'overlay-vfs', 'copy'] as const;
 type StoreLayout = (typeof LAYOUTS)[number];
 /** Below what each layout needs with the default --space-margin (16 MiB); grown to 96 MiB. */
 const SMALL_MIB = 12;
 
-beforeAll(async () => {
-  f = await setupLoaderFixture();
+const device = useLoaderFixture(async (fixture) => {
+  f = fixture;
   const bakes = {
     A: { overlay2: await f.bake('A', 'store', { storageDriver: 'overlay2' }), vfs: await f.bake('A', 'store', { storageDriver: 'vfs' }) },
     B: { overlay2: await f.bake('B', 'store', { storageDriver: 'overlay2' }), vfs: await f.bake('B', 'store', { storageDriver: 'vfs' }) },
@@ -38,28 +40,6 @@ beforeAll(async () => {
     }
   }
 }, 300_000);
-
-afterEach(async () => {
-  for (const d of devices.splice(0)) await d.dispose();
-});
-
-afterAll(async () => {
-  await f?.dispose();
-});
-
-async function device(overlay: string, dataSizeMiB = 96): Promise<SimDevice> {
-  const d = await SimDevice.create({ overlayDir: overlay, dataSizeMiB });
-  devices.push(d);
-  return d;
-}
-
-function expectBooted(boot: Boot): void {
-  expect(boot.failure, `boot failed at ${boot.failure?.name}: ${boot.failure?.stderr}`).toBeUndefined();
-}
-
-function prepareLog(boot: Boot): string {
-  return boot.steps.map((s) => s.stderr ?? '').join('\n');
-}
 
 async function run(d: SimDevice, args: readonly string[]): Promise<string> {
   const r = await d.docker(['run', '--rm', '--network', 'none', ...args]);
@@ -80,11 +60,6 @@ async function expectImagesA(d: SimDevice, boot: Boot): Promise<void> {
 
 async function sha256(path: string): Promise<string> {
   return createHash('sha256').update(await readFile(path)).digest('hex');
-}
-
-async function deviceSh(d: SimDevice, command: string): Promise<{ exitCode: number; all: string; stderr: string }> {
-  const r = await d.ctrbakeDevice([command]);
-  return { exitCode: r.exitCode ?? -1, all: String(r.all), stderr: String(r.stderr) };
 }
 
 /**
@@ -148,7 +123,7 @@ describe.each(INITS)('store layouts under %s on a simulated device (dockerd 20.1
       const order = first.steps.map((s) => s.name);
       expect(order.indexOf(prepareStep(init))).toBeGreaterThanOrEqual(0);
       expect(order.indexOf(prepareStep(init))).toBeLessThan(order.indexOf('engine'));
-      expect(prepareLog(first)).toMatch(/seeding|new writable layer/);
+      expect(bootLog(first)).toMatch(/seeding|new writable layer/);
       const firstKiB = await d.writtenKiB();
       await expectImagesA(d, first);
       expect((await run(d, ['--entrypoint', '/bin/sh', f.images.sample, '-c', 'echo written > /new-file && cat /new-file'])).trim()).toBe('written');
@@ -157,7 +132,7 @@ describe.each(INITS)('store layouts under %s on a simulated device (dockerd 20.1
       // Second boot: nothing copied, < 1 MiB written.
       const second = await d.boot({ init });
       expectBooted(second);
-      expect(prepareLog(second)).not.toMatch(/seeding|new writable layer|damaged|hides/);
+      expect(bootLog(second)).not.toMatch(/seeding|new writable layer|damaged|hides/);
       const secondKiB = await d.writtenKiB();
       console.log(`${layout}/${init}: first boot wrote ${firstKiB} KiB before any container ran, second boot ${secondKiB} KiB`);
       expect(secondKiB).toBeLessThan(1024);
@@ -186,7 +161,7 @@ describe.each(INITS)('store layouts under %s on a simulated device (dockerd 20.1
       await d.shutdown();
       const repaired = await d.boot({ init });
       expectBooted(repaired);
-      expect(prepareLog(repaired)).toMatch(expected.repair);
+      expect(bootLog(repaired)).toMatch(expected.repair);
       await expectImagesA(d, repaired);
       // Before the reset: a container left over and an image removed (rmi works on every layout).
       expect((await d.docker(['create', '--name', 'left-over', '--network', 'none', f.images.sample])).exitCode).toBe(0);
@@ -196,12 +171,7 @@ describe.each(INITS)('store layouts under %s on a simulated device (dockerd 20.1
       await d.shutdown();
 
       // Factory reset (engine stopped, no network): the baked store again.
-      await d.boot({ init, stopBefore: 'engine' });
-      const reset = await deviceSh(d, 'reset');
-      expect(reset.exitCode, reset.all).toBe(0);
-      await d.shutdown();
-      const afterReset = await d.boot({ init });
-      expectBooted(afterReset);
+      const afterReset = await factoryReset(d, init);
       expect(String((await d.docker(['ps', '-aq'])).stdout).trim()).toBe('');
       expect((await run(d, [f.images.sample])).trim()).toBe(SAMPLE_OUTPUT);
       assertFidelityOutput(await run(d, [f.images.fidelity]));
@@ -215,8 +185,8 @@ describe.each(INITS)('store layouts under %s on a simulated device (dockerd 20.1
       await d.update(overlays[`${layout}-${init}-B`]!);
       const ota = await d.boot({ init });
       expectBooted(ota);
-      expect(prepareLog(ota)).toMatch(/seeding|new writable layer/);
-      expect(prepareLog(ota)).toMatch(/kept the named volumes of \/var\/lib\/docker/);
+      expect(bootLog(ota)).toMatch(/seeding|new writable layer/);
+      expect(bootLog(ota)).toMatch(/kept the named volumes of \/var\/lib\/docker/);
       expect((await run(d, ['-v', 'userdata:/data', '--entrypoint', '/bin/busybox', f.images.multi, 'cat', '/data/f'])).trim()).toBe('kept');
       expect((await run(d, [f.images.multi])).trim()).toBe(MULTI_AMD64_OUTPUT);
       assertFidelityOutput(await run(d, [f.images.fidelity]));
@@ -226,36 +196,42 @@ describe.each(INITS)('store layouts under %s on a simulated device (dockerd 20.1
     600_000,
   );
 
-  it.each(LAYOUTS)('%s: interrupted first boots (power cut, kill -9 at random points of prepare and the engine\'s first start) converge from the pristine store', async (layout) => {
-    const cuts = powerCutCount();
-    for (let i = 0; i < cuts; i++) {
-      const d = await device(overlays[`${layout}-${init}`]!);
-      const mode = i % 2 === 0 ? 'power cut' : 'kill -9';
+  it.each(LAYOUTS)('%s: interrupted first boots (power cut, kill -9 at random points of prepare and of the engine\'s first start) converge from the pristine store', async (layout) => {
+    const plan = powerCutPlan(`store ${layout}/${init}`, INITS.indexOf(init) + LAYOUTS.indexOf(layout));
+    for (let i = plan.first; i < plan.first + plan.count; i++) {
+      const mode = cutMode(i);
       // Prepare takes ~150 ms (split), ~350 ms (copy), ~40 ms (overlay-vfs) here, the engine's
-      // first start ~1-2 s more: every third cut aims at prepare alone, the others anywhere in both.
-      const prepareMs = { split: 100, copy: 250, 'overlay-vfs': 40 }[layout];
-      // Under sysvinit/busybox the engine starts in the background, BACKGROUND_ENGINE_DELAY_MS after its step.
-      const engineAfter = init === 'systemd' ? 0 : BACKGROUND_ENGINE_DELAY_MS;
-      const delayMs = Math.floor(Math.random() * (i % 3 === 0 ? prepareMs : prepareMs + engineAfter + 1500));
-      let fired: Promise<void> | undefined;
-      const cut = await d.boot({
-        init,
-        onStep: (step) => {
-          if (step.name !== prepareStep(init)) return;
-          fired = (async () => {
-            await new Promise((r) => setTimeout(r, delayMs));
-            if (mode === 'power cut') await d.powerCut();
-            else d.killAll();
-          })();
-        },
+      // first start ~1-2 s: cuts 0, 3, 4, 7... aim at prepare, 1, 2, 5, 6... at the engine's start:
+      // a layout's three cases (cuts 0-2, 1-3, 2-4) cover both modes and both aims.
+      const target = (i + (i >> 1)) % 2 === 0 ? prepareStep(init) : 'engine';
+      const windowMs = target === 'engine' ? 1500 : { split: 100, copy: 250, 'overlay-vfs': 40 }[layout];
+      const r = plan.random();
+      const { cut: landed, value: { d, cut } } = await landCut(`${layout}/${init}`, async (scale) => {
+        const d = await device(overlays[`${layout}-${init}`]!);
+        const c = new Cut(d, mode, target);
+        const delay = after(Math.floor(r * windowMs * scale));
+        const cut = await d.boot({
+          init,
+          onStep: (step) => {
+            if (step.name === target) c.arm(delay);
+          },
+          // Under sysvinit/busybox the engine starts in the background, BACKGROUND_ENGINE_DELAY_MS after its step.
+          onEngineStarting: () => {
+            if (target === 'engine') c.arm(delay);
+          },
+        });
+        const landed = await c.result();
+        // A missed cut leaves a booted device: free it before the next try.
+        if (!landed.landed) await d.dispose();
+        return { cut: landed, value: { d, cut } };
       });
-      await fired;
+      expect(landed.during, `the ${mode} landed inside ${target}`).toBe(target);
       await d.shutdown();
       // What survived, seen after the data partition is mounted again (journal replayed).
       await d.boot({ init, stopBefore: prepareStep(init) });
       const recorded = (await d.readDeviceFile('/var/lib/ctrbake/seeded')) !== undefined;
       const where = cut.failure ? `${cut.failure.name === 'engine' ? "the engine's start" : 'prepare'} interrupted` : 'the boot had finished';
-      console.log(`${layout}/${init}: ${mode} ${delayMs} ms into prepare (${where}, seeding ${recorded ? 'recorded' : 'not recorded'})`);
+      console.log(`${layout}/${init}: ${mode} ${landed.ms} ms into ${target} (${where}, seeding ${recorded ? 'recorded' : 'not recorded'})`);
       // Success reported before the cut must have been durable.
       if (!cut.failure || cut.failure.name === 'engine') expect(recorded).toBe(true);
       await d.shutdown();
@@ -264,7 +240,7 @@ describe.each(INITS)('store layouts under %s on a simulated device (dockerd 20.1
       await expectImagesA(d, boot);
       await d.dispose();
     }
-  }, 600_000);
+  }, powerCutTimeoutMs());
 });
 
 describe("store layouts with Debian 13's dockerd (26.x) on a simulated device", () => {
@@ -277,7 +253,7 @@ describe("store layouts with Debian 13's dockerd (26.x) on a simulated device", 
     expect(first.engine!.version).toMatch(/^26\./);
     const info = await d.docker(['info', '--format', '{{.Driver}}']);
     expect(String(info.stdout).trim()).toBe(layout === 'overlay-vfs' ? 'vfs' : 'overlay2');
-    expect(prepareLog(first)).toMatch(/seeding|new writable layer/);
+    expect(bootLog(first)).toMatch(/seeding|new writable layer/);
     const firstKiB = await d.writtenKiB();
     await expectImagesA(d, first);
     expect((await run(d, ['--entrypoint', '/bin/sh', f.images.sample, '-c', 'echo written > /new-file && cat /new-file'])).trim()).toBe('written');
@@ -285,7 +261,7 @@ describe("store layouts with Debian 13's dockerd (26.x) on a simulated device", 
     await d.shutdown();
     const second = await d.boot({ init: 'systemd', dockerd: 'newer' });
     expectBooted(second);
-    expect(prepareLog(second)).not.toMatch(/seeding|new writable layer/);
+    expect(bootLog(second)).not.toMatch(/seeding|new writable layer/);
     const secondKiB = await d.writtenKiB();
     console.log(`${layout}/systemd (dockerd 26): first boot wrote ${firstKiB} KiB before any container ran, second boot ${secondKiB} KiB`);
     expect(secondKiB).toBeLessThan(1024);

@@ -1,6 +1,6 @@
 /**
  * Nothing the user made through the engine is lost on the device, in every layout (issue #12,
- * rule 9), on a simulated device (test/fixtures/device.ts) with dockerd 20.10 / podman 4.3:
+ * rule 9), on a simulated device (devkit/device.ts) with dockerd 20.10 / podman 4.3:
  * a named volume with data and a container using it, a baked image removed (`rmi`), another
  * image loaded, then several reboots: all of it is still there, the removed image stays
  * removed until the user loads it again, and loading it again works.
@@ -9,12 +9,13 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PODMAN_RUN_ARGS } from '../../src/engine/podman.js';
 import type { BakeManifest } from '../../src/formats/index.js';
-import { SimDevice, type Boot, type InitStyle } from '../fixtures/device.js';
+import { SimDevice, type Boot, type InitStyle } from '../../devkit/device.js';
 import { assertFidelityOutput, MULTI_AMD64_OUTPUT, SAMPLE_OUTPUT } from '../fixtures/images.js';
-import { loadStep, setupLoaderFixture, type LoaderFixture } from './loader-setup.js';
+import { loadStep, type LoaderFixture } from '../../devkit/device-setup.js';
+import { expectBooted, useLoaderFixture } from './loader-harness.js';
 
 let f: LoaderFixture;
 const overlays: Partial<Record<string, string>> = {};
@@ -22,11 +23,10 @@ const overlays: Partial<Record<string, string>> = {};
 const userArchive: Partial<Record<'docker' | 'podman', string>> = {};
 /** Archives of the baked fidelity image (from an archive bake), per engine: what a user loads to get it back. */
 const fidelityArchive: Partial<Record<'docker' | 'podman', string>> = {};
-const devices: SimDevice[] = [];
 const REBOOTS = 3;
 /**
  * The dockerd of the docker cases: the host's (20.10) by default; CTRBAKE_USER_DATA_DOCKERD=newer
- * runs them with Debian 13's (test/fixtures/newer-dockerd.ts), e.g.
+ * runs them with Debian 13's (devkit/newer-dockerd.ts), e.g.
  * `CTRBAKE_USER_DATA_DOCKERD=newer npx vitest run test/integration/loader-user-data.test.ts -t "'docker' '(copy|overlay-vfs)' under 'systemd'"`.
  */
 const DOCKERD = process.env.CTRBAKE_USER_DATA_DOCKERD === 'newer' ? 'newer' : 'host';
@@ -38,8 +38,8 @@ async function archiveOf(manifestPath: string, ref: string): Promise<string> {
   return join(dirname(manifestPath), image.archive);
 }
 
-beforeAll(async () => {
-  f = await setupLoaderFixture();
+const deviceOfSize = useLoaderFixture(async (fixture) => {
+  f = fixture;
   const dockerA = await f.bake('A', 'archive');
   fidelityArchive.docker = await archiveOf(dockerA, f.images.fidelity);
   userArchive.docker = await archiveOf(await f.bake('B', 'archive'), f.images.multi);
@@ -60,23 +60,7 @@ beforeAll(async () => {
   overlays['podman-podman-ro-busybox'] = await f.loader(podmanStore, { layout: 'podman-ro', init: 'busybox' });
 }, 600_000);
 
-afterEach(async () => {
-  for (const d of devices.splice(0)) await d.dispose();
-});
-
-afterAll(async () => {
-  await f?.dispose();
-});
-
-async function device(overlay: string): Promise<SimDevice> {
-  const d = await SimDevice.create({ overlayDir: overlay, dataSizeMiB: 128 });
-  devices.push(d);
-  return d;
-}
-
-function expectBooted(boot: Boot): void {
-  expect(boot.failure, `boot failed at ${boot.failure?.name}: ${boot.failure?.stderr}`).toBeUndefined();
-}
+const device = (overlay: string) => deviceOfSize(overlay, 128);
 
 function bootLog(boot: Boot): string {
   return boot.steps.map((s) => `${s.name}: ${s.stderr ?? ''}`).join('\n');

@@ -12,8 +12,8 @@ import { RegistryClient } from '../../src/registry/client.js';
 import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST } from '../../src/registry/media-types.js';
 import { pushManifest } from '../../src/registry/push.js';
 import { pushFixtureImages, type FixtureImages } from '../fixtures/images.js';
-import { sha256 } from '../fixtures/layers.js';
-import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { sha256 } from '../../devkit/layers.js';
+import { startRegistry, type TestRegistry } from '../../devkit/registry.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'bin/ctrbake.js');

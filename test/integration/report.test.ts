@@ -23,7 +23,7 @@ import { renderReportHtml, SHARED_COLOR, treemapLayerCount } from '../../src/rep
 import { report, ReportDoesNotFitError, type ReportResult } from '../../src/report/report.js';
 import { roundUp } from '../../src/report/unpacked-model.js';
 import { createSquashfs } from '../../src/squashfs/index.js';
-import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { startRegistry, type TestRegistry } from '../../devkit/registry.js';
 import { pushReportImages, REPORT_DUPLICATES, type ReportFixtures } from '../fixtures/report-images.js';
 import { consoleErrors, countColor, decodePng, duBytes, extractWithGnuTar, mountExt4, renderInChromium, type Ext4Mount } from './report-helpers.js';
 

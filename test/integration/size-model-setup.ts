@@ -3,39 +3,18 @@
  * (bench/lib/image-set.ts: three images on one shared base layer, each with its own
  * application and config layers; real ELF files, text and compressed data) at a given scale,
  * pushed to a local registry, locked and fetched once; then baked per layout and booted on
- * the simulated device (test/fixtures/device.ts), counting what the first boot wrote to the
+ * the simulated device (devkit/device.ts), counting what the first boot wrote to the
  * data partition (ext4 lifetime_write_kbytes after a sync at shutdown).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { bake } from '../../src/bake/bake.js';
-import { fetchImages } from '../../src/fetch/index.js';
-import type { EngineName } from '../../src/formats/index.js';
-import { generateLoader, type LoaderLayout } from '../../src/loader/index.js';
-import { resolveLock } from '../../src/lock/index.js';
+import { rm } from 'node:fs/promises';
 import { buildImageSet, pushImageSet, type BenchImageSet } from '../../bench/lib/image-set.js';
-import { SimDevice } from '../fixtures/device.js';
-import { startRegistry } from '../fixtures/registry.js';
+import { SimDevice } from '../../devkit/device.js';
+import { bakeInto, LAYOUT_CASES, loaderInto, prepareOfflineCache, type LayoutCase } from '../../devkit/device-setup.js';
 
-export interface SizeModelCase {
-  /** "docker split", "podman archive", ... */
-  id: string;
-  engine: EngineName;
-  layout: LoaderLayout;
-  mode: 'archive' | 'store';
-  storageDriver?: 'overlay2' | 'vfs' | 'overlay';
-}
-
-export const SIZE_MODEL_CASES: readonly SizeModelCase[] = [
-  { id: 'docker archive', engine: 'docker', layout: 'archive', mode: 'archive' },
-  { id: 'docker overlay-vfs', engine: 'docker', layout: 'overlay-vfs', mode: 'store', storageDriver: 'vfs' },
-  { id: 'docker split', engine: 'docker', layout: 'split', mode: 'store', storageDriver: 'overlay2' },
-  { id: 'docker copy', engine: 'docker', layout: 'copy', mode: 'store', storageDriver: 'overlay2' },
-  { id: 'podman archive', engine: 'podman', layout: 'archive', mode: 'archive' },
-  { id: 'podman podman-ro', engine: 'podman', layout: 'podman-ro', mode: 'store', storageDriver: 'overlay' },
-];
+export type SizeModelCase = LayoutCase;
+export const SIZE_MODEL_CASES = LAYOUT_CASES;
 
 export interface SizeModelFixture {
   set: BenchImageSet;
@@ -76,65 +55,52 @@ function capDirtyPages(image: string): () => void {
 
 export async function setupSizeModelFixture(scale: number): Promise<SizeModelFixture> {
   const set = await buildImageSet(scale);
-  const work = await mkdtemp('/tmp/ctrbake-size-model-');
-  const registry = await startRegistry();
-  try {
-    const refs = await pushImageSet(set, registry.host);
-    const insecureRegistries = [registry.host];
-    const lockPath = join(work, 'images.lock.json');
-    await resolveLock({ references: refs, platform: 'linux/amd64', output: lockPath, insecureRegistries });
-    const cacheDir = join(work, 'cache');
-    await fetchImages({ lockPath, cacheDir, fetcher: 'skopeo', insecureRegistries });
-    const baked = new Map<string, string>();
-    let n = 0;
-    return {
-      set,
-      work,
-      lockPath,
-      cacheDir,
-      async bake(c) {
-        const key = `${c.engine}-${c.mode}-${c.storageDriver ?? ''}`;
-        const done = baked.get(key);
-        if (done) return done;
-        const outDir = join(work, `out-${key}`);
-        await bake({ lockPath, cacheDir, mode: c.mode, outDir, engine: c.engine, ...(c.storageDriver ? { storageDriver: c.storageDriver } : {}), ...(c.mode === 'store' ? { squashfs: {} } : {}) });
-        baked.set(key, join(outDir, 'manifest.json'));
-        return join(outDir, 'manifest.json');
-      },
-      async firstBoot(c, manifestPath, inspect) {
-        const overlay = join(work, `overlay-${++n}`);
-        await generateLoader({ manifestPath, outDir: overlay, layout: c.layout, init: 'systemd' });
-        // Room for the archive layout's free-space check (twice the archives) and the layers;
-        // at least 512 MiB, so mkfs.ext4 picks 4 KiB blocks (the model's default) and not the
-        // 1 KiB blocks of its "small" type.
-        const dataSizeMiB = Math.max(600, Math.ceil((4 * set.unpackedBytes) / 2 ** 20) + 128);
-        const d = await SimDevice.create({ overlayDir: overlay, dataSizeMiB });
-        let undo: (() => void) | undefined;
-        try {
-          // The first step that runs a process comes after the data partition is mounted.
-          const boot = await d.boot({ init: 'systemd', onStep: () => (undo ??= capDirtyPages(d.image)) });
-          if (boot.failure) throw new Error(`${c.id}: the first boot failed at ${boot.failure.name}: ${boot.failure.stderr ?? ''}`);
-          // The engine answers a first command (podman initialises its graphroot then).
-          const listed = c.engine === 'docker' ? await d.docker(['images']) : await d.podman(['images']);
-          if (listed.exitCode !== 0) throw new Error(`${c.id}: the engine did not list its images: ${String(listed.all)}`);
-          await inspect?.(d);
-          undo?.();
-          undo = undefined;
-          await d.shutdown();
-          if (d.lastBootKiB === undefined || !Number.isFinite(d.lastBootKiB)) throw new Error(`${c.id}: no write count for the first boot`);
-          return d.lastBootKiB;
-        } finally {
-          undo?.();
-          await d.dispose();
-          await rm(overlay, { recursive: true, force: true });
-        }
-      },
-      dispose: () => rm(work, { recursive: true, force: true }),
-    };
-  } catch (error) {
-    await rm(work, { recursive: true, force: true });
-    throw error;
-  } finally {
-    await registry.close();
-  }
+  const c = await prepareOfflineCache({
+    prefix: 'ctrbake-size-model',
+    push: (registry) => pushImageSet(set, registry.host),
+    locks: (refs) => ({ images: { references: refs, platform: 'linux/amd64' } }),
+  });
+  const baked = new Map<string, Promise<string>>();
+  return {
+    set,
+    work: c.work,
+    lockPath: c.lockPaths.images,
+    cacheDir: c.cacheDir,
+    bake(k) {
+      const key = `${k.engine}-${k.mode}-${k.storageDriver ?? ''}`;
+      if (!baked.has(key)) {
+        const options = { engine: k.engine, ...(k.storageDriver ? { storageDriver: k.storageDriver } : {}), ...(k.mode === 'store' ? { squashfs: {} } : {}) };
+        baked.set(key, bakeInto(c.work, { lockPath: c.lockPaths.images, cacheDir: c.cacheDir, mode: k.mode, ...options }));
+      }
+      return baked.get(key)!;
+    },
+    async firstBoot(k, manifestPath, inspect) {
+      const overlay = await loaderInto(c.work, manifestPath, { layout: k.layout, init: 'systemd' });
+      // Room for the archive layout's free-space check (twice the archives) and the layers;
+      // at least 512 MiB, so mkfs.ext4 picks 4 KiB blocks (the model's default) and not the
+      // 1 KiB blocks of its "small" type.
+      const dataSizeMiB = Math.max(600, Math.ceil((4 * set.unpackedBytes) / 2 ** 20) + 128);
+      const d = await SimDevice.create({ overlayDir: overlay, dataSizeMiB });
+      let undo: (() => void) | undefined;
+      try {
+        // The first step that runs a process comes after the data partition is mounted.
+        const boot = await d.boot({ init: 'systemd', onStep: () => (undo ??= capDirtyPages(d.image)) });
+        if (boot.failure) throw new Error(`${k.id}: the first boot failed at ${boot.failure.name}: ${boot.failure.stderr ?? ''}`);
+        // The engine answers a first command (podman initialises its graphroot then).
+        const listed = k.engine === 'docker' ? await d.docker(['images']) : await d.podman(['images']);
+        if (listed.exitCode !== 0) throw new Error(`${k.id}: the engine did not list its images: ${String(listed.all)}`);
+        await inspect?.(d);
+        undo?.();
+        undo = undefined;
+        await d.shutdown();
+        if (d.lastBootKiB === undefined || !Number.isFinite(d.lastBootKiB)) throw new Error(`${k.id}: no write count for the first boot`);
+        return d.lastBootKiB;
+      } finally {
+        undo?.();
+        await d.dispose();
+        await rm(overlay, { recursive: true, force: true });
+      }
+    },
+    dispose: c.dispose,
+  };
 }

@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSquashfs, type SquashfsBackendName } from '../../src/squashfs/index.js';
-import { SquashfsReader, type SquashfsLayout } from '../../src/squashfs/reader/index.js';
-import { pickHostFiles } from '../fixtures/host-files.js';
+import { SquashfsReader, type SquashfsLayout } from '../../devkit/squashfs-reader.js';
+import { pickHostFiles } from '../../devkit/host-files.js';
 import { Mounts, sqfsdiff, treeFromDir } from './squashfs-oracle.js';
 
 const exec = promisify(execFile);

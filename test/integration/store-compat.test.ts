@@ -1,7 +1,7 @@
 /**
  * Engine-version compatibility: a store baked by the host's dockerd 20.10 (Debian 12),
  * extracted into a fresh data-root, served by the newest dockerd that runs here (Debian 13's
- * docker.io, 26.x, from a debootstrap tree; see test/fixtures/newer-dockerd.ts): every image
+ * docker.io, 26.x, from a debootstrap tree; see devkit/newer-dockerd.ts): every image
  * listed, runs with --network none and shows every fidelity property, `docker save` re-reads
  * every layer. overlay2 and vfs. The same for a podman 4.3 store (Debian 12) under Debian 13's
  * podman 5.x, as its graphroot and as a read-only additional image store.
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bakeStore, type BakeStoreResult } from '../../src/bake/store.js';
 import { verifyStore, type StartVerifyDocker, type StartVerifyPodman, type VerifiedImage, type VerifyStoreResult } from '../../src/bake/verify-store.js';
-import { ensureNewerDockerdTree, startNewerDockerd } from '../fixtures/newer-dockerd.js';
+import { ensureNewerDockerdTree, startNewerDockerd } from '../../devkit/newer-dockerd.js';
 import { ensureNewerPodmanTree, startNewerPodman } from '../fixtures/newer-podman.js';
 import { assertFidelityOutput, SAMPLE_OUTPUT } from '../fixtures/images.js';
 import { setupStoreFixture, type StoreFixture } from './store-setup.js';

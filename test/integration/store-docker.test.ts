@@ -14,7 +14,7 @@ import { bakeStore, type BakeStoreResult } from '../../src/bake/store.js';
 import { mountsUnder } from '../../src/engine/mounts.js';
 import { processesMentioning } from '../../src/engine/processes.js';
 import { verifyStore, type VerifyStoreResult } from '../../src/bake/verify-store.js';
-import { FIXTURE_MTIME } from '../fixtures/layers.js';
+import { FIXTURE_MTIME } from '../../devkit/layers.js';
 import { assertFidelityOutput, CAP_NET_RAW_EP, MULTI_ARM64_ARCH_FILE, SAMPLE_OUTPUT } from '../fixtures/images.js';
 import { grepFile, hostStrings, readTarEntries, setupStoreFixture, tarMember, type StoreFixture, type StoreTarEntry } from './store-setup.js';
 

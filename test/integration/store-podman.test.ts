@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bakeStore, type BakeStoreResult } from '../../src/bake/store.js';
 import { verifyStore, type VerifiedImage, type VerifyStoreResult } from '../../src/bake/verify-store.js';
-import { FIXTURE_MTIME } from '../fixtures/layers.js';
+import { FIXTURE_MTIME } from '../../devkit/layers.js';
 import { assertFidelityOutput, CAP_NET_RAW_EP, SAMPLE_OUTPUT } from '../fixtures/images.js';
 import { grepFile, hostStrings, readTarEntries, setupStoreFixture, tarMember, type StoreFixture, type StoreTarEntry } from './store-setup.js';
 

@@ -5,16 +5,12 @@
  */
 import { execa } from 'execa';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import * as tarStream from 'tar-stream';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { fetchImages } from '../../src/fetch/index.js';
 import type { LockFile } from '../../src/formats/index.js';
-import { resolveLock } from '../../src/lock/index.js';
-import { pushFixtureImages, type FixtureImages } from '../fixtures/fixture-images.js';
-import { startRegistry } from '../fixtures/registry.js';
+import { prepareOfflineCache } from '../../devkit/device-setup.js';
+import { pushFixtureImages, type FixtureImages } from '../../devkit/fixture-images.js';
 
 export interface StoreFixture {
   images: FixtureImages;
@@ -29,27 +25,15 @@ export interface StoreFixture {
 }
 
 export async function setupStoreFixture(): Promise<StoreFixture> {
-  const work = await mkdtemp('/tmp/ctrbake-store-test-');
-  const registry = await startRegistry();
-  try {
-    const images = await pushFixtureImages(registry);
-    const insecureRegistries = [registry.host];
-    const { lock } = await resolveLock({ references: [images.fidelity, images.sample], platform: 'linux/amd64', insecureRegistries });
-    const { lock: arm64Lock } = await resolveLock({ references: [images.multi], platform: 'linux/arm64', insecureRegistries });
-    const cacheDir = join(work, 'cache');
-    await fetchImages({ lock, cacheDir, insecureRegistries, fetcher: 'skopeo' });
-    await fetchImages({ lock: arm64Lock, cacheDir, insecureRegistries, fetcher: 'skopeo' });
-    return {
-      images,
-      lock,
-      arm64Lock,
-      cacheDir,
-      work,
-      dispose: () => rm(work, { recursive: true, force: true }),
-    };
-  } finally {
-    await registry.close();
-  }
+  const c = await prepareOfflineCache({
+    prefix: 'ctrbake-store-test',
+    push: pushFixtureImages,
+    locks: (images) => ({
+      amd64: { references: [images.fidelity, images.sample], platform: 'linux/amd64' },
+      arm64: { references: [images.multi], platform: 'linux/arm64' },
+    }),
+  });
+  return { images: c.pushed, lock: c.locks.amd64, arm64Lock: c.locks.arm64, cacheDir: c.cacheDir, work: c.work, dispose: c.dispose };
 }
 
 /** Every entry name of a tar, in order (GNU tar, so PAX headers are read, not listed). */

@@ -11,7 +11,7 @@ import { layersFileFromReport } from '../../../src/report/layers-file.js';
 import { renderReportHtml, treemapLayerCount } from '../../../src/report/render-html.js';
 import { renderReportText } from '../../../src/report/render-text.js';
 import { report } from '../../../src/report/report.js';
-import { buildLayer, sha256, type BuiltLayer } from '../../fixtures/layers.js';
+import { buildLayer, sha256, type BuiltLayer } from '../../../devkit/layers.js';
 
 const B = 4096;
 let dir: string;

@@ -3,7 +3,7 @@ import { pack } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { scanLayerTar } from '../../../src/report/scan-layer.js';
 import { directoryBytes, direntBytes, symlinkBytes } from '../../../src/report/unpacked-model.js';
-import { buildLayer } from '../../fixtures/layers.js';
+import { buildLayer } from '../../../devkit/layers.js';
 
 const B = 4096;
 const scan = async (tar: Buffer, blockSize = B) => scanLayerTar(Readable.from([tar]), blockSize);

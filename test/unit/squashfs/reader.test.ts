@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SquashfsReader } from '../../../src/squashfs/reader/index.js';
+import { SquashfsReader } from '../../../devkit/squashfs-reader.js';
 import { buildTar, randomBytesSeeded } from './tar-builder.js';
 
 let dir: string;

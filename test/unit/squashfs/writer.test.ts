@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SquashfsReader, type SquashfsEntry, type SquashfsLayout } from '../../../src/squashfs/reader/index.js';
+import { SquashfsReader, type SquashfsEntry, type SquashfsLayout } from '../../../devkit/squashfs-reader.js';
 import { createCompressor } from '../../../src/squashfs/writer/compressor.js';
 import { writeSquashfsFromTar, type SquashfsCompression, type SquashfsWriteOptions } from '../../../src/squashfs/writer/index.js';
 import { buildTar, randomBytesSeeded, type TestEntry } from './tar-builder.js';

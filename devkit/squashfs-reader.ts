@@ -5,7 +5,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
-import { loadZstd } from '../writer/compressor.js';
+import { loadZstd } from '../src/squashfs/writer/compressor.js';
 
 export type SquashfsEntryType = 'file' | 'dir' | 'symlink' | 'blockdev' | 'chardev' | 'fifo' | 'socket';
 
