@@ -60,24 +60,62 @@ function baseOf(path: string): string {
 export class DiffTree {
   /** Path ("a/b", binary string, no leading or trailing slash) -> inode; the root is not in it. */
   readonly nodes = new Map<string, Inode>();
+  /** Path -> index of the layer entry that created it (for an implied dir: the entry that implied it). */
+  readonly origins = new Map<string, number>();
+  /** The diff root gets `trusted.overlay.opaque=y` (a `.wh..wh..opq` at the layer's top). */
+  rootOpaque = false;
 
   constructor(private readonly sourceDateEpoch: number) {}
 
   private removeTree(path: string): void {
     this.nodes.delete(path);
+    this.origins.delete(path);
     const prefix = `${path}/`;
-    for (const key of [...this.nodes.keys()]) if (key.startsWith(prefix)) this.nodes.delete(key);
+    for (const key of [...this.nodes.keys()]) {
+      if (key.startsWith(prefix)) {
+        this.nodes.delete(key);
+        this.origins.delete(key);
+      }
+    }
+  }
+
+  private set(path: string, node: Inode, index: number): void {
+    this.nodes.set(path, node);
+    this.origins.set(path, index);
+  }
+
+  /**
+   * The path an entry creates in the diff ("" for the root entry and opaque markers, which
+   * create none; a whiteout creates the name it hides). Throws on names the engine refuses.
+   */
+  static pathOf(entry: Pick<TarEntry, 'name'>): { path: string; kind: 'root' | 'opaque' | 'whiteout' | 'entry' } {
+    const cleaned = goClean(entry.name);
+    if (cleaned === '.') return { path: '', kind: 'root' };
+    if (cleaned === '/' || cleaned === '..' || cleaned.startsWith('../')) {
+      throw layerError('E_LAYER_INVALID', entry.name, 'the name leaves the layer root; the engine refuses it too (breakout)');
+    }
+    const path = cleaned.replace(/^\/+/, '');
+    const base = baseOf(path);
+    if (base === OPAQUE) return { path, kind: 'opaque' };
+    if (base.startsWith(WHITEOUT_META_PREFIX)) {
+      throw layerError('E_LAYER_UNSUPPORTED', entry.name, 'an AUFS metadata entry (.wh..wh.*) other than the opaque marker; use --builder engine for this image');
+    }
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      const dir = parentOf(path);
+      return { path: `${dir === '' ? '' : `${dir}/`}${base.slice(WHITEOUT_PREFIX.length)}`, kind: 'whiteout' };
+    }
+    return { path, kind: 'entry' };
   }
 
   /** MkdirAll(parent, 0755) owned by root, for the parts that are missing. */
-  private ensureParent(name: string, path: string): void {
+  private ensureParent(name: string, path: string, index: number): void {
     const parts = parentOf(path) === '' ? [] : parentOf(path).split('/');
     let at = '';
     for (const part of parts) {
       at = at === '' ? part : `${at}/${part}`;
       const node = this.nodes.get(at);
       if (node === undefined) {
-        this.nodes.set(at, { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: this.sourceDateEpoch, xattrs: new Map(), linkname: '', devmajor: 0, devminor: 0, size: 0 });
+        this.set(at, { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: this.sourceDateEpoch, xattrs: new Map(), linkname: '', devmajor: 0, devminor: 0, size: 0 }, index);
       } else if (node.type === 'symlink') {
         throw layerError('E_LAYER_UNSUPPORTED', name, `its parent ${JSON.stringify(displayName(at))} is a symlink in the same layer; the builder does not follow links while unpacking: use --builder engine`);
       } else if (node.type !== 'dir') {
@@ -87,16 +125,12 @@ export class DiffTree {
   }
 
   apply(entry: TarEntry, index: number): void {
-    const cleaned = goClean(entry.name);
-    if (cleaned === '.') return;
-    if (cleaned === '/' || cleaned === '..' || cleaned.startsWith('../')) {
-      throw layerError('E_LAYER_INVALID', entry.name, 'the name leaves the layer root; the engine refuses it too (breakout)');
-    }
-    const path = cleaned.replace(/^\/+/, '');
-    this.ensureParent(entry.name, path);
-    const base = baseOf(path);
-    const dir = parentOf(path);
-    if (base === OPAQUE) {
+    const { path: target, kind } = DiffTree.pathOf(entry);
+    if (kind === 'root') return;
+    const rawPath = goClean(entry.name).replace(/^\/+/, '');
+    this.ensureParent(entry.name, rawPath, index);
+    const dir = parentOf(rawPath);
+    if (kind === 'opaque') {
       const parent = dir === '' ? undefined : this.nodes.get(dir);
       if (dir !== '' && parent?.type !== 'dir') throw layerError('E_LAYER_INVALID', entry.name, 'an opaque marker whose parent is not a directory');
       // An opaque marker at the root marks the diff root itself: the engine sets the xattr there.
@@ -104,19 +138,16 @@ export class DiffTree {
       else this.rootOpaque = true;
       return;
     }
-    if (base.startsWith(WHITEOUT_META_PREFIX)) {
-      throw layerError('E_LAYER_UNSUPPORTED', entry.name, 'an AUFS metadata entry (.wh..wh.*) other than the opaque marker; use --builder engine for this image');
-    }
-    const existing = this.nodes.get(path);
-    if (base.startsWith(WHITEOUT_PREFIX)) {
-      const target = `${dir === '' ? '' : `${dir}/`}${base.slice(WHITEOUT_PREFIX.length)}`;
+    if (kind === 'whiteout') {
       if (this.nodes.has(target)) {
         throw layerError('E_LAYER_INVALID', entry.name, `it whites out ${JSON.stringify(displayName(target))}, which the same layer already created; the engine fails on it (mknod: file exists)`);
       }
-      if (existing) this.removeTree(path);
-      this.nodes.set(target, { type: 'chardev', mode: 0, uid: entry.uid, gid: entry.gid, mtime: this.sourceDateEpoch, xattrs: new Map(), linkname: '', devmajor: 0, devminor: 0, size: 0 });
+      if (this.nodes.has(rawPath)) this.removeTree(rawPath);
+      this.set(target, { type: 'chardev', mode: 0, uid: entry.uid, gid: entry.gid, mtime: this.sourceDateEpoch, xattrs: new Map(), linkname: '', devmajor: 0, devminor: 0, size: 0 }, index);
       return;
     }
+    const path = target;
+    const existing = this.nodes.get(path);
     if (existing && existing.type === 'dir' && entry.type === 'dir') {
       existing.mode = entry.mode;
       existing.uid = entry.uid;
@@ -127,7 +158,7 @@ export class DiffTree {
     }
     if (existing) this.removeTree(path);
     if (entry.type === 'hardlink') {
-      this.applyHardLink(entry, path);
+      this.applyHardLink(entry, path, index);
       return;
     }
     const node: Inode = {
@@ -143,13 +174,10 @@ export class DiffTree {
       size: entry.type === 'file' ? entry.size : entry.type === 'symlink' ? entry.linkname.length : 0,
       ...(entry.type === 'file' ? { source: index } : {}),
     };
-    this.nodes.set(path, node);
+    this.set(path, node, index);
   }
 
-  /** The diff root gets `trusted.overlay.opaque=y` (a `.wh..wh..opq` at the layer's top). */
-  rootOpaque = false;
-
-  private applyHardLink(entry: TarEntry, path: string): void {
+  private applyHardLink(entry: TarEntry, path: string, index: number): void {
     const cleanedTarget = goClean(entry.linkname);
     if (cleanedTarget === '..' || cleanedTarget.startsWith('../')) {
       throw layerError('E_LAYER_INVALID', entry.name, 'a hard link whose target leaves the layer root; the engine refuses it too');
@@ -160,7 +188,7 @@ export class DiffTree {
       throw layerError('E_LAYER_INVALID', entry.name, `a hard link to ${JSON.stringify(displayName(entry.linkname))}, which this layer does not hold; the engine fails on it too (link: no such file)`);
     }
     if (inode.type === 'dir') throw layerError('E_LAYER_INVALID', entry.name, 'a hard link to a directory; the engine fails on it too');
-    this.nodes.set(path, inode);
+    this.set(path, inode, index);
     inode.uid = entry.uid;
     inode.gid = entry.gid;
     for (const [k, v] of entry.xattrs) inode.xattrs.set(k, v);

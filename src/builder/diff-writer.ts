@@ -1,21 +1,18 @@
 /**
  * Pass 2 over one layer: its unpacked diff tree (DiffTree from pass 1) as tar entries
  * under a prefix (e.g. "overlay2/<id>/diff/"), content streamed from the layer as it goes
- * by, never buffered. Order, deterministic for a given layer:
- *   1. directories, sorted by name (parents first)
- *   2. symlinks, devices and fifos, sorted
- *   3. regular files in the layer's order (each inode once, under its smallest live path)
- *   4. the other paths of multiply-linked inodes, sorted, as hard links to that path
+ * by, never buffered. Entries come in the layer's own order, each path once, with its
+ * final metadata, where the entry that created it was (missing parents just before their
+ * first child): a depth-first layer stays depth-first, so GNU tar extracting store.tar sets
+ * directory mtimes after their content, as it does for the engine path's sorted tar. The
+ * second and later names of an inode are hard links to the first.
  */
 import { InputError } from '../errors.js';
-import type { DiffTree, Inode } from './diff-tree.js';
+import type { Inode } from './diff-tree.js';
+import { DiffTree } from './diff-tree.js';
 import { TarInput, encodeHeader, padding, type CanonicalEntry } from './tar-codec.js';
 
 const MAX_MTIME = 2 ** 32 - 1;
-
-function byName(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 export function canonical(path: string, node: Inode, overrides: Partial<CanonicalEntry> = {}): CanonicalEntry {
   return {
@@ -34,50 +31,56 @@ export function canonical(path: string, node: Inode, overrides: Partial<Canonica
   };
 }
 
-/** Inode -> its live paths, sorted. */
-function pathsByInode(tree: DiffTree): Map<Inode, string[]> {
-  const out = new Map<Inode, string[]>();
-  for (const path of [...tree.nodes.keys()].sort(byName)) {
-    const node = tree.nodes.get(path)!;
-    const list = out.get(node);
-    if (list) list.push(path);
-    else out.set(node, [path]);
-  }
-  return out;
+function parentOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash === -1 ? '' : path.slice(0, slash);
 }
 
 export async function* writeDiffEntries(tree: DiffTree, layer: AsyncIterable<Uint8Array>, prefix: string): AsyncGenerator<Buffer> {
-  const byInode = pathsByInode(tree);
-  const holders = [...byInode].map(([node, paths]) => ({ node, path: paths[0]! }));
-  for (const { node, path } of holders.filter((h) => h.node.type === 'dir').sort((a, b) => byName(a.path, b.path))) {
-    yield encodeHeader(canonical(prefix + path, node));
-  }
-  for (const { node, path } of holders.filter((h) => h.node.type !== 'dir' && h.node.type !== 'file').sort((a, b) => byName(a.path, b.path))) {
-    yield encodeHeader(canonical(prefix + path, node));
-  }
-  const bySource = new Map<number, { node: Inode; path: string }>();
-  for (const holder of holders) if (holder.node.source !== undefined) bySource.set(holder.node.source, holder);
-  if (bySource.size > 0) {
-    const tar = new TarInput(layer);
-    try {
-      for (let index = 0; bySource.size > 0; index++) {
-        const entry = await tar.next();
-        if (entry === null) throw new InputError('E_LAYER_CHANGED', 'the layer ended early on its second read: the cache blob changed during the bake; run ctrbake fetch again');
-        const holder = bySource.get(index);
-        if (holder === undefined) continue;
-        bySource.delete(index);
-        if (entry.size !== holder.node.size) throw new InputError('E_LAYER_CHANGED', 'the layer differs on its second read: the cache blob changed during the bake; run ctrbake fetch again');
-        yield encodeHeader(canonical(prefix + holder.path, holder.node));
-        for await (const piece of tar.data()) yield Buffer.from(piece);
-        yield padding(holder.node.size);
-      }
-    } finally {
-      await tar.close();
+  const emitted = new Set<string>();
+  const firstPath = new Map<Inode, string>();
+  function* ancestors(path: string): Generator<Buffer> {
+    const missing: string[] = [];
+    for (let at = parentOf(path); at !== '' && !emitted.has(at); at = parentOf(at)) missing.unshift(at);
+    for (const dir of missing) {
+      emitted.add(dir);
+      yield encodeHeader(canonical(prefix + dir, tree.nodes.get(dir)!));
     }
   }
-  const links: Array<{ path: string; target: string; node: Inode }> = [];
-  for (const [node, paths] of byInode) for (const path of paths.slice(1)) links.push({ path, target: paths[0]!, node });
-  for (const link of links.sort((a, b) => byName(a.path, b.path))) {
-    yield encodeHeader(canonical(prefix + link.path, link.node, { type: 'hardlink', linkname: prefix + link.target, size: 0 }));
+  const tar = new TarInput(layer);
+  try {
+    for (let index = 0; ; index++) {
+      const entry = await tar.next();
+      if (entry === null) break;
+      const { path, kind } = DiffTree.pathOf(entry);
+      if (kind === 'root') continue;
+      // An opaque marker may be what implied its directory: that directory goes here.
+      if (kind === 'opaque') yield* ancestors(path);
+      if (kind === 'opaque' || tree.origins.get(path) !== index) continue;
+      const node = tree.nodes.get(path)!;
+      yield* ancestors(path);
+      emitted.add(path);
+      const first = firstPath.get(node);
+      if (first !== undefined) {
+        yield encodeHeader(canonical(prefix + path, node, { type: 'hardlink', linkname: prefix + first, size: 0 }));
+        continue;
+      }
+      firstPath.set(node, path);
+      if (node.type !== 'file') {
+        yield encodeHeader(canonical(prefix + path, node));
+        continue;
+      }
+      if (node.source !== index) {
+        throw new InputError('E_LAYER_UNSUPPORTED', `layer entry ${JSON.stringify(entry.name)}: a hard link whose target the same layer replaced afterwards; use --builder engine for this image`);
+      }
+      if (entry.size !== node.size) throw new InputError('E_LAYER_CHANGED', 'the layer differs on its second read: the cache blob changed during the bake; run ctrbake fetch again');
+      yield encodeHeader(canonical(prefix + path, node));
+      for await (const piece of tar.data()) yield Buffer.from(piece);
+      yield padding(node.size);
+    }
+  } finally {
+    await tar.close();
   }
+  const left = [...tree.nodes.keys()].filter((p) => !emitted.has(p));
+  if (left.length > 0) throw new InputError('E_LAYER_CHANGED', `the layer differs on its second read (${left.length} path(s) not found again): the cache blob changed during the bake; run ctrbake fetch again`);
 }

@@ -71,11 +71,11 @@ describe('layer conversion (moby untar, overlay whiteouts)', () => {
       { type: 'file', path: 'z/orig', content: Buffer.from('shared'), mode: 0o644, mtime: 10 },
       { type: 'hardlink', path: 'a/link', target: 'z/orig', mode: 0o600, uid: 3, gid: 4, mtime: 20 },
     ]);
-    // The smallest name holds the content; the other is a hard link to it.
-    const holder = diff.get('a/link')!;
+    // The first name in the layer holds the content; the other is a hard link to it.
+    const holder = diff.get('z/orig')!;
     expect(holder.entry).toMatchObject({ type: 'file', mode: 0o600, uid: 3, gid: 4, mtime: 20 });
     expect(holder.content.toString()).toBe('shared');
-    expect(diff.get('z/orig')!.entry).toMatchObject({ type: 'hardlink', linkname: 'diff/a/link' });
+    expect(diff.get('a/link')!.entry).toMatchObject({ type: 'hardlink', linkname: 'diff/z/orig' });
   });
 
   it('records the size the engine records: non-directories, each inode once, symlinks by target length', async () => {
@@ -87,6 +87,17 @@ describe('layer conversion (moby untar, overlay whiteouts)', () => {
       { type: 'dir', path: 'd' },
     ]);
     expect((await scan(layer)).size).toBe(1012);
+  });
+
+  it('writes the diff in the layer order, a missing parent just before its first child', async () => {
+    const layer = await tarBuffer([
+      { type: 'file', path: 'b/x/1', content: Buffer.from('1') },
+      { type: 'dir', path: 'a' },
+      { type: 'dir', path: 'b/x', mode: 0o711 },
+      { type: 'file', path: 'a/.wh.old' },
+    ]);
+    const names = (await diffEntries(layer, await scan(layer))).map((r) => r.entry.name);
+    expect(names).toEqual(['diff/b/', 'diff/b/x/', 'diff/b/x/1', 'diff/a/', 'diff/a/old']);
   });
 
   it('skips the root entry and replaces a whiteout device by a later real entry of that name', async () => {
