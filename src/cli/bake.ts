@@ -8,6 +8,7 @@ import { addExamples } from './examples.js';
 import { runCommand, type GlobalArgs } from './run.js';
 import { GZIP_IMPLEMENTATIONS, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, type GzipImplementation, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { ConfigError } from '../errors.js';
+import { BUILDERS, DEFAULT_ENGINE_VERSION, type BuilderName } from '../builder/bake-native.js';
 
 interface BakeArgs extends GlobalArgs {
   lock: string;
@@ -25,6 +26,8 @@ interface BakeArgs extends GlobalArgs {
   layout?: Layout;
   fsBlockSize?: number;
   payloadOn?: 'rootfs' | 'data';
+  builder?: BuilderName;
+  engineVersion?: string;
   force: boolean;
   verifyOutputs: boolean;
   squashfs: boolean;
@@ -62,6 +65,8 @@ export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
       .option('squashfs-backend', { choices: SQUASHFS_BACKENDS, describe: 'with --squashfs: builtin (default, no host tools), tar2sqfs or sqfstar' })
       .option('block-size', { type: 'number', describe: 'with --squashfs: SquashFS block size in bytes (default 131072)' })
       .option('gzip-impl', { choices: GZIP_IMPLEMENTATIONS, describe: 'with --squashfs, builtin gzip: node (default, fastest) or canonical (~1.5 % smaller, same bytes on every Node version, ~2.7x the CPU)' })
+      .option('builder', { choices: BUILDERS, describe: 'store mode, docker overlay2: native writes the store itself, no engine, no root (docs/builder.md); engine (default) bakes with a private dockerd' })
+      .option('engine-version', { type: 'string', describe: `with --builder native: the docker version the store is for (default ${DEFAULT_ENGINE_VERSION})` })
       .option('force', { type: 'boolean', default: false, describe: 'bake even when OUT is up to date with the same lock, options and versions' })
       .option('verify-outputs', { type: 'boolean', default: false, describe: 'up-to-date check: also re-hash every output (default: size and mtime)' }) as unknown as Argv<BakeArgs>,
       [
@@ -89,6 +94,8 @@ export const bakeCommand: CommandModule<GlobalArgs, BakeArgs> = {
           ...(argv.squashfs
             ? { squashfs: { ...(argv.compression ? { compression: argv.compression } : {}), ...(argv.squashfsBackend ? { backend: argv.squashfsBackend } : {}), ...(argv.blockSize !== undefined ? { blockSize: argv.blockSize } : {}), ...(argv.gzipImpl ? { gzipImplementation: argv.gzipImpl } : {}) } }
             : {}),
+          ...(argv.builder ? { builder: argv.builder } : {}),
+          ...(argv.engineVersion ? { engineVersion: argv.engineVersion } : {}),
           force: argv.force,
           verifyOutputs: argv.verifyOutputs,
           fit: {
