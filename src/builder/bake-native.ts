@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ConfigError, InputError } from '../errors.js';
-import type { BakeManifest, LockFile, ManifestImage } from '../formats/index.js';
+import type { BakeManifest, LockedImage, LockFile, ManifestImage } from '../formats/index.js';
 import { formatPlatform } from '../formats/index.js';
 import { assertCacheComplete } from '../fetch/complete.js';
 import { readLockForFetch } from '../fetch/lock-input.js';
@@ -49,6 +49,13 @@ export function checkNativeScope(mode: string, engine: string, storageDriver: st
   }
 }
 
+/** The manifest's record of an image: the lock's, with each layer's diff id. */
+function manifestImage(image: LockedImage, diffIds: readonly string[]): ManifestImage {
+  const { reference, repository, tag, indexDigest, platform } = image;
+  const layers = image.layers.map((layer, i) => Object.assign({}, layer, { diffId: diffIds[i]! }));
+  return { reference, repository, tag, digest: image.manifest.digest, indexDigest, imageId: image.config.digest, platform, layers };
+}
+
 function checkPlatforms(plan: DockerStorePlan, lock: LockFile): void {
   for (const { image, config } of plan.images) {
     const parsed = JSON.parse(config.toString('utf8')) as { os?: string; architecture?: string; variant?: string };
@@ -81,16 +88,7 @@ export async function bakeNativeStoreInto(options: NativeStoreOptions, outTmp: s
   reporter.event({ event: 'store.tar', message: `writing ${STORE_TAR}` });
   const tarPath = join(outTmp, STORE_TAR);
   await pipeline(Readable.from(dockerStoreTar(plan, storeOptions)), createWriteStream(tarPath), ...(options.signal ? [{ signal: options.signal }] : []));
-  const images: ManifestImage[] = plan.images.map(({ image, diffIds }) => ({
-    reference: image.reference,
-    repository: image.repository,
-    tag: image.tag,
-    digest: image.manifest.digest,
-    indexDigest: image.indexDigest,
-    imageId: image.config.digest,
-    platform: image.platform,
-    layers: image.layers.map((l, i) => ({ ...l, diffId: diffIds[i]! })),
-  }));
+  const images = plan.images.map(({ image, diffIds }) => manifestImage(image, diffIds));
   return {
     manifestVersion: 1,
     ctrbakeVersion: VERSION,
@@ -109,17 +107,7 @@ export async function bakeNativeStoreFromConfigInto(
   config: Readonly<{ lockPath: string; cacheDir: string; storageDriver: string; engineVersion: string; sourceDateEpoch: number; reporter: Reporter; signal?: AbortSignal }>,
   staged: StagedOutput,
 ): Promise<BakeManifest> {
+  const { cacheDir, storageDriver, engineVersion, sourceDateEpoch, reporter, signal } = config;
   const lock = await readLockForFetch(config.lockPath);
-  return bakeNativeStoreInto(
-    {
-      lock,
-      cacheDir: config.cacheDir,
-      storageDriver: config.storageDriver,
-      engineVersion: config.engineVersion,
-      sourceDateEpoch: config.sourceDateEpoch,
-      reporter: config.reporter,
-      ...(config.signal ? { signal: config.signal } : {}),
-    },
-    staged.outTmp,
-  );
+  return bakeNativeStoreInto({ lock, cacheDir, storageDriver, engineVersion, sourceDateEpoch, reporter, ...(signal ? { signal } : {}) }, staged.outTmp);
 }
