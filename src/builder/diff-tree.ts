@@ -18,6 +18,7 @@
  * Duplicate names are refused earlier, by the tar-split packer, as the engine does.
  * Names are binary strings (one char per byte).
  */
+import { posix } from 'node:path';
 import { InputError } from '../errors.js';
 import { displayName, type TarEntry } from './tar-codec.js';
 import { goClean } from './tar-split.js';
@@ -48,14 +49,13 @@ function layerError(code: string, name: string, what: string): InputError {
   return new InputError(code, `layer entry ${JSON.stringify(displayName(name))}: ${what}`, { details: { entry: displayName(name) } });
 }
 
-function parentOf(path: string): string {
-  const slash = path.lastIndexOf('/');
-  return slash === -1 ? '' : path.slice(0, slash);
+/** The parent of a relative path, "" for a top-level name. */
+export function parentOf(path: string): string {
+  const dir = posix.dirname(path);
+  return dir === '.' ? '' : dir;
 }
 
-function baseOf(path: string): string {
-  return path.slice(path.lastIndexOf('/') + 1);
-}
+const baseOf = (path: string): string => posix.basename(path);
 
 export class DiffTree {
   /** Path ("a/b", binary string, no leading or trailing slash) -> inode; the root is not in it. */

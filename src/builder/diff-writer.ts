@@ -9,7 +9,7 @@
  */
 import { InputError } from '../errors.js';
 import type { Inode } from './diff-tree.js';
-import { DiffTree } from './diff-tree.js';
+import { DiffTree, parentOf } from './diff-tree.js';
 import { TarInput, encodeHeader, padding, type CanonicalEntry } from './tar-codec.js';
 
 const MAX_MTIME = 2 ** 32 - 1;
@@ -29,11 +29,6 @@ export function canonical(path: string, node: Inode, overrides: Partial<Canonica
     mtime: Math.min(Math.max(node.mtime, 0), MAX_MTIME),
     ...overrides,
   };
-}
-
-function parentOf(path: string): string {
-  const slash = path.lastIndexOf('/');
-  return slash === -1 ? '' : path.slice(0, slash);
 }
 
 export async function* writeDiffEntries(tree: DiffTree, layer: AsyncIterable<Uint8Array>, prefix: string): AsyncGenerator<Buffer> {
