@@ -17,6 +17,7 @@ import { checkBakeOutput, recoverBakeOutput } from './bake-output.js';
 import { checkBakePrerequisites, resolveBakeOptions, type BakeOptions, type ResolvedBakeConfig } from './options.js';
 import { bakeStoreFromConfigInto, storeDoneMessage, STORE_TAR } from './store.js';
 import { addStoreSquashfs } from './store-squashfs.js';
+import { bakeNativeStoreFromConfigInto } from '../builder/bake-native.js';
 import { checkUpToDate, engineBinaryVersion, inputFingerprint } from './up-to-date.js';
 
 type BakeImplementation = (config: Readonly<ResolvedBakeConfig>, staged: StagedOutput) => Promise<BakeManifest>;
@@ -46,7 +47,9 @@ export async function bake(options: BakeOptions): Promise<BakeResult> {
   }
   await checkFit(options, config);
   const lock = await readLockForFetch(config.lockPath);
-  const fingerprint = inputFingerprint({ lock, config, engineVersion: await engineBinaryVersion(config) });
+  const native = config.builder === 'native';
+  const engineVersion = native ? `ctrbake builder for docker ${config.engineVersion}` : await engineBinaryVersion(config);
+  const fingerprint = inputFingerprint({ lock, config, engineVersion });
   if (!config.force) {
     const state = await checkUpToDate(outDir, fingerprint, config.verifyOutputs);
     if (state.upToDate) {
@@ -60,7 +63,7 @@ export async function bake(options: BakeOptions): Promise<BakeResult> {
 
   const staged = await stageOutput(outDir, { label: 'bake staging', ...(config.signal ? { signal: config.signal } : {}) });
   try {
-    const baked = await MODES[config.mode](config, staged);
+    const baked = await (native ? bakeNativeStoreFromConfigInto : MODES[config.mode])(config, staged);
     const packed = await addStoreSquashfs(staged.outTmp, baked, config);
     // Written last: the up-to-date check takes an output newer than manifest.json as touched.
     const manifest: BakeManifest = { ...packed.manifest, inputFingerprint: fingerprint };

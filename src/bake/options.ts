@@ -11,6 +11,7 @@ import { silentReporter, type Reporter } from '../util/reporter.js';
 import { checkSquashfsBackend, resolveSquashfsOptions, SQUASHFS_SUBCOMMAND_FLAGS, type GzipImplementation, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { parseSourceDateEpoch } from '../util/sde.js';
 import { ENGINE_STORAGE_DRIVERS } from '../layouts.js';
+import { BUILDERS, checkNativeScope, DEFAULT_ENGINE_VERSION, type BuilderName } from '../builder/bake-native.js';
 
 export interface BakeOptions {
   lockPath: string;
@@ -38,6 +39,10 @@ export interface BakeOptions {
   fit?: BudgetOptions & { layout?: Layout; blockSize?: number };
   /** Store mode: also pack store.tar into OUT/store.sqfs (docs/bake.md). */
   squashfs?: BakeSquashfsOptions;
+  /** Store mode, docker overlay2: `native` writes the store without an engine (docs/builder.md); default engine. */
+  builder?: BuilderName;
+  /** With builder native: the docker version the store is for (default 20.10). */
+  engineVersion?: string;
   /** Bake even when OUT is up to date with these inputs (docs/bake.md). */
   force?: boolean;
   /** Up-to-date check: also re-hash every output against its recorded sha256 (default: size and mtime only). */
@@ -74,6 +79,8 @@ export interface ResolvedBakeConfig {
   engineBinary?: string;
   tmpBase?: string;
   squashfs?: Readonly<Required<Omit<BakeSquashfsOptions, 'pack' | 'blockSize' | 'gzipImplementation'>> & { blockSize: number; gzipImplementation?: GzipImplementation }>;
+  builder: BuilderName;
+  engineVersion: string;
   force: boolean;
   verifyOutputs: boolean;
   reporter: Reporter;
@@ -112,6 +119,10 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
     if (!value) bad(`${flag} is required`);
   }
   checkBudgetModel(options.fit, bad);
+  const builder = options.builder ?? 'engine';
+  if (!BUILDERS.includes(builder)) bad(`--builder must be ${BUILDERS.join(' or ')}, got ${String(builder)}`);
+  if (builder === 'native') checkNativeScope(options.mode, engine, storageDriver);
+  else if (options.engineVersion !== undefined) bad('--engine-version applies to --builder native (the engine path uses the installed engine): drop it or add --builder native');
   const tmpBase = options.tmpBase ?? (env.CTRBAKE_TMPDIR || undefined);
   const squashfs = options.squashfs && options.squashfs.pack !== false ? resolveSquashfs(options.squashfs, options.mode, bad) : undefined;
   return Object.freeze({
@@ -127,6 +138,8 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
     ...(options.engineBinary ? { engineBinary: options.engineBinary } : {}),
     ...(tmpBase ? { tmpBase } : {}),
     ...(squashfs ? { squashfs } : {}),
+    builder,
+    engineVersion: options.engineVersion ?? DEFAULT_ENGINE_VERSION,
     force: options.force ?? false,
     verifyOutputs: options.verifyOutputs ?? false,
     reporter: options.reporter ?? silentReporter,

@@ -5,6 +5,7 @@ import { GZIP_IMPLEMENTATIONS, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS } from '
 import { defineCommand, givenOnly } from './command.js';
 import { BUDGET_OPTIONS, budgetFrom } from './budget-options.js';
 import { ENGINES, LOCK_INPUT_OPTION } from './options.js';
+import { BUILDERS, DEFAULT_ENGINE_VERSION } from '../builder/bake-native.js';
 
 function human(result: BakeResult): string {
   const m = result.manifest;
@@ -34,6 +35,8 @@ export const bakeCommand = defineCommand({
       'squashfs-backend': { choices: SQUASHFS_BACKENDS, describe: 'with --squashfs: builtin (default, no host tools), tar2sqfs or sqfstar' },
       'block-size': { type: 'number', describe: 'with --squashfs: SquashFS block size in bytes (default 131072)' },
       'gzip-impl': { choices: GZIP_IMPLEMENTATIONS, describe: 'with --squashfs, builtin gzip: node (default, fastest) or canonical (~1.5 % smaller, same bytes on every Node version, ~2.7x the CPU)' },
+      builder: { choices: BUILDERS, describe: 'store mode, docker overlay2: native writes the store itself, no engine, no root (docs/builder.md); engine (default) bakes with a private dockerd' },
+      'engine-version': { type: 'string', describe: `with --builder native: the docker version the store is for (default ${DEFAULT_ENGINE_VERSION})` },
       force: { type: 'boolean', default: false, describe: 'bake even when OUT is up to date with the same lock, options and versions' },
       'verify-outputs': { type: 'boolean', default: false, describe: 'up-to-date check: also re-hash every output (default: size and mtime)' },
     }),
@@ -50,7 +53,7 @@ export const bakeCommand = defineCommand({
       engine: argv.engine,
       outDir: argv.output,
       offline: argv.offline,
-      ...givenOnly({ storageDriver: argv.storageDriver, archiveFormat: argv.archiveFormat }),
+      ...givenOnly({ storageDriver: argv.storageDriver, archiveFormat: argv.archiveFormat, builder: argv.builder, engineVersion: argv.engineVersion }),
       squashfs: {
         pack: argv.squashfs,
         ...givenOnly({ compression: argv.compression, backend: argv.squashfsBackend, blockSize: argv.blockSize, gzipImplementation: argv.gzipImpl }),

@@ -1,0 +1,113 @@
+/**
+ * `bake --mode store --engine docker --builder native`: the docker overlay2 store written by
+ * ctrbake itself (docker-store.ts), no engine started, no privilege needed. Same OUT as the
+ * engine path: OUT/store.tar and the manifest (the caller, bake.ts, adds store.sqfs, writes
+ * manifest.json and commits the staging dir). The manifest names the engine version the
+ * store was written for (`--engine-version`), not an installed engine's.
+ */
+import { createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ConfigError, InputError } from '../errors.js';
+import type { BakeManifest, LockedImage, LockFile, ManifestImage } from '../formats/index.js';
+import { formatPlatform } from '../formats/index.js';
+import { assertCacheComplete } from '../fetch/complete.js';
+import { readLockForFetch } from '../fetch/lock-input.js';
+import { configMatchesPlatform } from '../registry/platform.js';
+import { sha256File } from '../util/fs.js';
+import { silentReporter, type Reporter } from '../util/reporter.js';
+import type { StagedOutput } from '../util/staged-output.js';
+import { VERSION } from '../version.js';
+import { dockerStoreTar, planDockerStore, type DockerStorePlan } from './docker-store.js';
+
+/** The engine versions whose store format the builder writes and the oracle tests prove. */
+export const DEFAULT_ENGINE_VERSION = '20.10';
+export const BUILDERS = ['engine', 'native'] as const;
+export type BuilderName = (typeof BUILDERS)[number];
+
+const STORE_TAR = 'store.tar';
+
+export interface NativeStoreOptions {
+  lock: LockFile;
+  cacheDir: string;
+  storageDriver: string;
+  engineVersion: string;
+  sourceDateEpoch: number;
+  reporter?: Reporter;
+  signal?: AbortSignal;
+}
+
+/** What the builder serves today; anything else is a usage error naming the way out. */
+export function checkNativeScope(mode: string, engine: string, storageDriver: string): void {
+  if (mode !== 'store' || engine !== 'docker' || storageDriver !== 'overlay2') {
+    throw new ConfigError(
+      'E_CONFIG',
+      `--builder native writes docker overlay2 stores only (got --mode ${mode} --engine ${engine} --storage-driver ${storageDriver}): use --builder engine for this bake`,
+    );
+  }
+}
+
+/** The manifest's record of an image: the lock's, with each layer's diff id. */
+function manifestImage(image: LockedImage, diffIds: readonly string[]): ManifestImage {
+  const { reference, repository, tag, indexDigest, platform } = image;
+  const layers = image.layers.map((layer, i) => Object.assign({}, layer, { diffId: diffIds[i]! }));
+  return { reference, repository, tag, digest: image.manifest.digest, indexDigest, imageId: image.config.digest, platform, layers };
+}
+
+function checkPlatforms(plan: DockerStorePlan, lock: LockFile): void {
+  for (const { image, config } of plan.images) {
+    const parsed = JSON.parse(config.toString('utf8')) as { os?: string; architecture?: string; variant?: string };
+    const have = { os: parsed.os ?? '', architecture: parsed.architecture ?? '', ...(parsed.variant ? { variant: parsed.variant } : {}) };
+    if (!configMatchesPlatform(lock.platform, have)) {
+      throw new InputError(
+        'E_WRONG_PLATFORM',
+        `${image.reference} is ${formatPlatform(have)}, the lock is for ${formatPlatform(lock.platform)}; lock it again with \`ctrbake lock --platform ${formatPlatform(lock.platform)}\``,
+        { details: { reference: image.reference, platform: have, expected: lock.platform } },
+      );
+    }
+  }
+}
+
+/** Writes `outTmp/store.tar` and returns the manifest (without writing it). */
+export async function bakeNativeStoreInto(options: NativeStoreOptions, outTmp: string): Promise<BakeManifest> {
+  const reporter = options.reporter ?? silentReporter;
+  checkNativeScope('store', 'docker', options.storageDriver);
+  if (options.lock.images.length === 0) throw new ConfigError('E_STORE_INPUT', 'the lock holds no image: nothing to bake');
+  await assertCacheComplete(options.cacheDir, options.lock);
+  reporter.event({
+    event: 'bake.start',
+    message: `building a docker ${options.storageDriver} store of ${options.lock.images.length} image(s) for ${formatPlatform(options.lock.platform)} with ctrbake's builder (for docker ${options.engineVersion}), offline, no engine`,
+    mode: 'store',
+    images: options.lock.images.length,
+  });
+  const storeOptions = { lock: options.lock, cacheDir: options.cacheDir, engineVersion: options.engineVersion, sourceDateEpoch: options.sourceDateEpoch };
+  const plan = await planDockerStore(storeOptions);
+  checkPlatforms(plan, options.lock);
+  reporter.event({ event: 'store.tar', message: `writing ${STORE_TAR}` });
+  const tarPath = join(outTmp, STORE_TAR);
+  await pipeline(Readable.from(dockerStoreTar(plan, storeOptions)), createWriteStream(tarPath), ...(options.signal ? [{ signal: options.signal }] : []));
+  const images = plan.images.map(({ image, diffIds }) => manifestImage(image, diffIds));
+  return {
+    manifestVersion: 1,
+    ctrbakeVersion: VERSION,
+    mode: 'store',
+    engine: { name: 'docker', version: options.engineVersion },
+    storageDriver: options.storageDriver,
+    platform: options.lock.platform,
+    sourceDateEpoch: options.sourceDateEpoch,
+    images,
+    outputs: [{ path: STORE_TAR, sha256: await sha256File(tarPath), size: (await stat(tarPath)).size }],
+  };
+}
+
+/** The bake dispatch's entry: the resolved bake config (structurally), into the bake's staging dir. */
+export async function bakeNativeStoreFromConfigInto(
+  config: Readonly<{ lockPath: string; cacheDir: string; storageDriver: string; engineVersion: string; sourceDateEpoch: number; reporter: Reporter; signal?: AbortSignal }>,
+  staged: StagedOutput,
+): Promise<BakeManifest> {
+  const { cacheDir, storageDriver, engineVersion, sourceDateEpoch, reporter, signal } = config;
+  const lock = await readLockForFetch(config.lockPath);
+  return bakeNativeStoreInto({ lock, cacheDir, storageDriver, engineVersion, sourceDateEpoch, reporter, ...(signal ? { signal } : {}) }, staged.outTmp);
+}

@@ -1,0 +1,118 @@
+/**
+ * For the builder's oracle tests: a store.tar read as a tree (every property overlay and
+ * the engine use), compared path by path; and a store.tar rewritten with one item broken.
+ * Read with the project's tar decoder (it keeps xattrs and device numbers, which Node's
+ * fs cannot see).
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { TarInput, encodeHeader, endOfArchive, padding, type TarEntry } from '../../src/formats/tar/index.js';
+
+export interface StoreNode {
+  type: string;
+  mode: string;
+  owner: string;
+  mtime: number;
+  rdev: string;
+  link: string;
+  xattrs: string;
+  size: number;
+  sha256: string;
+}
+
+export interface StoreTree {
+  nodes: Map<string, StoreNode>;
+  /** Names sharing an inode, each group sorted, groups sorted. */
+  hardLinkGroups: string[][];
+}
+
+/**
+ * The documented mask: tar-split.json.gz is compared gunzipped (gzip bytes depend on the
+ * compressor's level and version, the engine reads the JSON). Nothing else is masked: the
+ * builder and the engine path's normalizer derive the same ids from the chain ids.
+ */
+export function maskedContent(name: string, content: Buffer): Buffer {
+  return name.endsWith('/tar-split.json.gz') ? gunzipSync(content) : content;
+}
+
+export async function readStoreTree(tarFile: string): Promise<StoreTree> {
+  const tar = new TarInput(createReadStream(tarFile));
+  const nodes = new Map<string, StoreNode>();
+  const links = new Map<string, string>();
+  for (;;) {
+    const entry = await tar.next();
+    if (entry === null) break;
+    const name = entry.name.replace(/^\.\//, '').replace(/\/$/, '');
+    const parts: Buffer[] = [];
+    for await (const piece of tar.data()) parts.push(Buffer.from(piece));
+    if (entry.type === 'hardlink') {
+      links.set(name, entry.linkname.replace(/^\.\//, ''));
+      continue;
+    }
+    const content = maskedContent(name, Buffer.concat(parts));
+    nodes.set(name, {
+      type: entry.type,
+      mode: entry.mode.toString(8),
+      owner: `${entry.uid}:${entry.gid}`,
+      mtime: entry.mtime,
+      rdev: `${entry.devmajor}:${entry.devminor}`,
+      link: entry.type === 'symlink' ? entry.linkname : '',
+      xattrs: [...entry.xattrs].map(([k, v]) => `${k}=${v.toString('hex')}`).sort().join(','),
+      size: content.length,
+      sha256: createHash('sha256').update(content).digest('hex'),
+    });
+  }
+  const groups = new Map<string, string[]>();
+  for (const [name, target] of links) {
+    const node = nodes.get(target);
+    if (!node) throw new Error(`${tarFile}: hard link ${name} -> ${target}, which the tar does not hold before it`);
+    nodes.set(name, node);
+    groups.set(target, [...(groups.get(target) ?? [target]), name]);
+  }
+  return { nodes, hardLinkGroups: [...groups.values()].map((g) => g.sort()).sort() };
+}
+
+/** Paths whose properties differ between two stores (or that only one holds), with both sides. */
+export function storeDifferences(a: StoreTree, b: StoreTree): string[] {
+  const out: string[] = [];
+  for (const name of [...new Set([...a.nodes.keys(), ...b.nodes.keys()])].sort()) {
+    const x = JSON.stringify(a.nodes.get(name) ?? null);
+    const y = JSON.stringify(b.nodes.get(name) ?? null);
+    if (x !== y) out.push(`${name}\n  engine:  ${x}\n  builder: ${y}`);
+  }
+  if (JSON.stringify(a.hardLinkGroups) !== JSON.stringify(b.hardLinkGroups)) {
+    out.push(`hard-link groups\n  engine:  ${JSON.stringify(a.hardLinkGroups)}\n  builder: ${JSON.stringify(b.hardLinkGroups)}`);
+  }
+  return out;
+}
+
+/** What a rewrite does to one entry: keep it, drop it, or put these entries (with content) instead. */
+export type Rewrite = (entry: TarEntry, content: Buffer) => 'keep' | 'drop' | Array<{ entry: TarEntry; content: Buffer }>;
+
+/** Copies a store.tar with some entries replaced (a broken store for negative tests). */
+export async function rewriteStoreTar(from: string, to: string, rewrite: Rewrite): Promise<void> {
+  async function* entries(): AsyncGenerator<Buffer> {
+    const tar = new TarInput(createReadStream(from));
+    for (;;) {
+      const entry = await tar.next();
+      if (entry === null) break;
+      const parts: Buffer[] = [];
+      for await (const piece of tar.data()) parts.push(Buffer.from(piece));
+      const content = Buffer.concat(parts);
+      const decision = rewrite(entry, content);
+      const out = decision === 'keep' ? [{ entry, content }] : decision === 'drop' ? [] : decision;
+      for (const item of out) {
+        yield encodeHeader({ ...item.entry, path: item.entry.name.replace(/\/$/, ''), size: item.entry.type === 'file' ? item.content.length : 0 });
+        if (item.entry.type === 'file') {
+          yield item.content;
+          yield padding(item.content.length);
+        }
+      }
+    }
+    yield endOfArchive();
+  }
+  await pipeline(Readable.from(entries()), createWriteStream(to));
+}
