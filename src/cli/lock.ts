@@ -55,7 +55,7 @@ export const lockCommand: CommandModule<GlobalArgs, LockArgs> = {
           output: argv.output,
           ...(argv.authfile ? { authfile: argv.authfile } : {}),
           insecureRegistries: ([] as string[]).concat(argv.insecureRegistry ?? []),
-          ...(argv.retries !== undefined ? { retry: { attempts: argv.retries + 1 } } : {}),
+          ...(argv.retries !== undefined ? { retry: { retries: argv.retries } } : {}),
           reporter,
           signal,
         }),
