@@ -25,9 +25,9 @@
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { execa } from 'execa';
 import { ConfigError, EngineError } from '../errors.js';
 import { registerCleanup } from '../util/cleanup.js';
+import { runProgram } from '../util/process.js';
 import type { EngineNetwork } from './dockerd.js';
 import { mountsUnder, unmountUnder } from './mounts.js';
 import { checkPrivileges, resolveBinary } from './prerequisites.js';
@@ -178,18 +178,15 @@ export async function startPodman(options: PodmanOptions): Promise<RunningPodman
     exec = async (args: readonly string[], execOptions: PodmanExecOptions = {}): Promise<PodmanExecResult> => {
       const file = network === 'none' ? unshare : podman;
       const argv = network === 'none' ? ['--net', '--', podman, ...globalArgs, ...args] : [...globalArgs, ...args];
-      const result = await execa(file, argv, {
-        extendEnv: false,
+      const signal = execOptions.signal ?? options.signal;
+      const result = await runProgram(file, argv, {
         env,
-        reject: false,
-        cancelSignal: execOptions.signal ?? options.signal,
+        ...(signal ? { signal } : {}),
         ...(execOptions.input !== undefined ? { input: execOptions.input } : {}),
         ...(execOptions.inputFile !== undefined ? { inputFile: execOptions.inputFile } : {}),
-        ...(execOptions.stdoutFile !== undefined ? { stdout: { file: execOptions.stdoutFile } } : {}),
-        stripFinalNewline: true,
+        ...(execOptions.stdoutFile !== undefined ? { stdoutFile: execOptions.stdoutFile } : {}),
       });
-      const out = { stdout: typeof result.stdout === 'string' ? result.stdout : '', stderr: String(result.stderr ?? ''), exitCode: result.exitCode ?? -1 };
-      if (result.isCanceled) throw (execOptions.signal ?? options.signal)?.reason ?? new EngineError('E_INTERRUPTED', 'podman command canceled');
+      const out = { stdout: result.stdout, stderr: result.failure ?? result.stderr, exitCode: result.exitCode };
       if (out.exitCode !== 0 && execOptions.reject !== false) {
         throw new EngineError('E_ENGINE_COMMAND', `podman ${args.join(' ')} failed (exit ${out.exitCode}): ${out.stderr.trim().split('\n').slice(-10).join('\n')}`, {
           details: { args: [...args], exitCode: out.exitCode },
