@@ -5,7 +5,6 @@ export { resolveBakeOptions, type BakeOptions, type ResolvedBakeConfig } from '.
 export { stageOutput, recoverStagedOutputs, type StagedOutput } from '../util/staged-output.js';
 export { checkOutput, type OutputSpec } from '../util/output.js';
 export { isBakeOutput } from './bake-output.js';
-export { startBakeEngine, type BakeEngine, type BakeEngineOptions, type InspectedImage } from './engine-session.js';
 export { normalizeTar, writeTarFromSources } from './normalize-archive.js';
 export { writeOciArchive } from './oci-archive.js';
 export { writeDockerArchive, type ArchiveImageInput, type ArchiveLayerInput } from './docker-archive.js';

@@ -50,6 +50,12 @@ export interface PodmanOptions {
   /** 'none' (default): every podman command runs in an empty network namespace. */
   network?: EngineNetwork;
   insecureRegistries?: string[];
+  /**
+   * A store (mounted read-only by the caller) to list in additionalimagestores. podman 4.3
+   * ignores additionalimagestores when --root, --runroot or --storage-driver are on its
+   * command line, so those then come from storage.conf only.
+   */
+  additionalImageStore?: string;
   tmpBase?: string;
   signal?: AbortSignal;
 }
@@ -137,7 +143,8 @@ export async function startPodman(options: PodmanOptions): Promise<RunningPodman
     const configDir = join(home, '.config', 'containers');
     await Promise.all([root, runroot, tmp, join(tmp, 'copy'), join(configDir, 'registries.d'), join(privateDir, 'networks')].map((d) => mkdir(d, { recursive: true, mode: 0o700 })));
     const storageConf = join(privateDir, 'storage.conf');
-    await writeFile(storageConf, `[storage]\ndriver = ${toml(options.storageDriver)}\ngraphroot = ${toml(root)}\nrunroot = ${toml(runroot)}\n`);
+    const additional = options.additionalImageStore === undefined ? '' : `[storage.options]\nadditionalimagestores = [${toml(options.additionalImageStore)}]\n`;
+    await writeFile(storageConf, `[storage]\ndriver = ${toml(options.storageDriver)}\ngraphroot = ${toml(root)}\nrunroot = ${toml(runroot)}\n${additional}`);
     const containersConf = join(privateDir, 'containers.conf');
     await writeFile(
       containersConf,
@@ -173,7 +180,8 @@ export async function startPodman(options: PodmanOptions): Promise<RunningPodman
       CONTAINERS_STORAGE_CONF: storageConf,
       CONTAINERS_REGISTRIES_CONF: registriesConf,
     };
-    const globalArgs = ['--root', root, '--runroot', runroot, '--storage-driver', options.storageDriver, '--tmpdir', join(tmp, 'libpod'), '--events-backend', 'none', '--cgroup-manager', 'cgroupfs'];
+    const storageArgs = options.additionalImageStore === undefined ? ['--root', root, '--runroot', runroot, '--storage-driver', options.storageDriver] : [];
+    const globalArgs = [...storageArgs, '--tmpdir', join(tmp, 'libpod'), '--events-backend', 'none', '--cgroup-manager', 'cgroupfs'];
 
     exec = async (args: readonly string[], execOptions: PodmanExecOptions = {}): Promise<PodmanExecResult> => {
       const file = network === 'none' ? unshare : podman;
