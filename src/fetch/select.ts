@@ -1,7 +1,7 @@
 import { CommandError } from '../errors.js';
 import { findProgram } from '../util/process.js';
 import { E_FETCHER_MISSING } from './errors.js';
-import { createDockerFetcher, createPodmanFetcher } from './engine-fetcher.js';
+import { createEngineFetcher } from './engine-fetcher.js';
 import { createSkopeoFetcher } from './skopeo.js';
 import type { FetcherName, ImageFetcher, ResolvedFetchConfig } from './types.js';
 
@@ -19,9 +19,8 @@ export async function createFetcher(config: ResolvedFetchConfig): Promise<ImageF
     case 'skopeo':
       return createSkopeoFetcher(config);
     case 'docker':
-      return createDockerFetcher(config);
     case 'podman':
-      return createPodmanFetcher(config);
+      return createEngineFetcher(name, config);
     default:
       throw new CommandError(
         E_FETCHER_MISSING,
