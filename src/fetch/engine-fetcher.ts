@@ -71,7 +71,7 @@ function engineStore(config: ResolvedFetchConfig, kind: string): { dir(): Promis
 
 export function createEngineFetcher(name: EngineName, config: ResolvedFetchConfig): ImageFetcher {
   let engine: Promise<Engine> | undefined;
-  const store = engineStore(config, `${name}-store`);
+  const store = engineStore(config, name);
   const start = () =>
     (engine ??= store.dir().then((dir) =>
       startEngine({
