@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type Dockerode from 'dockerode';
 import { EngineError } from '../errors.js';
 import { startDockerd, type DockerStorageDriver } from './dockerd.js';
-import { EnginePullError, withSha256Prefix, type ContainerRun, type Engine, type EngineImage, type EngineStartOptions, type PullOptions, type PullRecords } from './engine.js';
+import { EnginePullError, sharedStartOptions, withSha256Prefix, type ContainerRun, type Engine, type EngineImage, type EngineStartOptions, type PullOptions, type PullRecords } from './engine.js';
 
 /** A running dockerd: its API client and what it was started with. RunningDockerd is one. */
 export interface DockerConnection {
@@ -139,11 +139,7 @@ export async function startDockerEngine(options: EngineStartOptions): Promise<En
   const d = await startDockerd({
     storageDriver: options.storageDriver as DockerStorageDriver,
     ...(options.dataRoot ? { dataRoot: options.dataRoot, keepDataRoot: options.keepDataRoot ?? false } : {}),
-    ...(options.binary ? { binary: options.binary } : {}),
-    ...(options.network ? { network: options.network } : {}),
-    ...(options.insecureRegistries ? { insecureRegistries: [...options.insecureRegistries] } : {}),
-    ...(options.tmpBase ? { tmpBase: options.tmpBase } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
+    ...sharedStartOptions(options),
   });
   return dockerEngine(d);
 }

@@ -116,6 +116,17 @@ export function withSha256Prefix(id: string): string {
   return id.startsWith('sha256:') ? id : `sha256:${id}`;
 }
 
+/** The options dockerd.ts and podman.ts take the same way, without the undefined ones. */
+export function sharedStartOptions(options: EngineStartOptions): { binary?: string; network?: EngineNetwork; insecureRegistries?: string[]; tmpBase?: string; signal?: AbortSignal } {
+  return {
+    ...(options.binary ? { binary: options.binary } : {}),
+    ...(options.network ? { network: options.network } : {}),
+    ...(options.insecureRegistries ? { insecureRegistries: [...options.insecureRegistries] } : {}),
+    ...(options.tmpBase ? { tmpBase: options.tmpBase } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+}
+
 /** Starts a private engine of the given kind (private dirs, no TCP, teardown always: see dockerd.ts, podman.ts). */
 export async function startEngine(options: EngineStartOptions): Promise<Engine> {
   // Imported here: dockerode costs start-up time a CLI call that starts no engine should not pay.

@@ -2,7 +2,7 @@
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EngineError } from '../errors.js';
-import { EnginePullError, withSha256Prefix, type ContainerRun, type Engine, type EngineImage, type EngineStartOptions, type PullRecords } from './engine.js';
+import { EnginePullError, sharedStartOptions, withSha256Prefix, type ContainerRun, type Engine, type EngineImage, type EngineStartOptions, type PullRecords } from './engine.js';
 import { PODMAN_RUN_ARGS, startPodman, type PodmanExecOptions, type PodmanExecResult, type PodmanStorageDriver } from './podman.js';
 
 /** A podman ready to run commands: `exec` runs `podman ARGS` against its storage. RunningPodman is one. */
@@ -85,12 +85,8 @@ export async function startPodmanEngine(options: EngineStartOptions): Promise<En
   const p = await startPodman({
     storageDriver: options.storageDriver as PodmanStorageDriver,
     ...(options.dataRoot ? { root: options.dataRoot, keepRoot: options.keepDataRoot ?? false } : {}),
-    ...(options.binary ? { binary: options.binary } : {}),
-    ...(options.network ? { network: options.network } : {}),
-    ...(options.insecureRegistries ? { insecureRegistries: [...options.insecureRegistries] } : {}),
+    ...sharedStartOptions(options),
     ...(options.additionalImageStore ? { additionalImageStore: options.additionalImageStore } : {}),
-    ...(options.tmpBase ? { tmpBase: options.tmpBase } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
   });
   return podmanEngine(p);
 }

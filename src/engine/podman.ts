@@ -31,7 +31,7 @@ import { runProgram } from '../util/process.js';
 import type { EngineNetwork } from './dockerd.js';
 import { mountsUnder, unmountUnder } from './mounts.js';
 import { checkPrivileges, resolveBinary } from './prerequisites.js';
-import { DEFAULT_ENGINE_TMP_BASE, makeEnginePrivateDir } from './private-dir.js';
+import { DEFAULT_ENGINE_TMP_BASE, makeEnginePrivateDir, removeEngineDirs } from './private-dir.js';
 import { descendantsOf, processesMentioning, signalProcess, terminateProcess } from './processes.js';
 
 export type PodmanStorageDriver = 'overlay' | 'vfs';
@@ -129,10 +129,7 @@ export async function startPodman(options: PodmanOptions): Promise<RunningPodman
           await terminateProcess(p.pid, 10_000);
         }
       }
-      const left = await unmountUnder([privateDir, root], preexistingMounts);
-      if (left.length > 0) throw new EngineError('E_ENGINE_STOP', `could not unmount ${left.join(', ')} left by the private podman`);
-      await rm(privateDir, { recursive: true, force: true, maxRetries: 3 });
-      if (options.root && !options.keepRoot) await rm(root, { recursive: true, force: true, maxRetries: 3 });
+      await removeEngineDirs('podman', privateDir, root, Boolean(options.root && !options.keepRoot), preexistingMounts);
       unregister();
     })();
     return stopping;
