@@ -19,7 +19,7 @@
 import { mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
-import { cacheIdForChain, linkNameFor } from './store-normalize.js';
+import { cacheIdForChain, linkNameFor, rewriteLowerLinks } from './store-normalize.js';
 
 export type DockerStoreDriver = 'overlay2' | 'vfs';
 
@@ -116,21 +116,7 @@ async function normalizeOverlay2(root: string, layers: readonly LayerRecord[]): 
   for (const layer of layers) {
     const layerDir = join(dir, layer.newCacheId);
     await writeFile(join(layerDir, 'link'), linkNameFor(layer.newCacheId));
-    let lower: string | undefined;
-    try {
-      lower = await readText(join(layerDir, 'lower'));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-    if (lower !== undefined) {
-      const rewritten = lower.split(':').map((entry) => {
-        const name = entry.startsWith('l/') ? entry.slice(2) : undefined;
-        const mapped = name === undefined ? undefined : oldLinkToNew.get(name);
-        if (mapped === undefined) throw layoutError(root, `overlay2/${layer.oldCacheId}/lower names ${entry}, which no layer owns`);
-        return `l/${mapped}`;
-      });
-      await writeFile(join(layerDir, 'lower'), rewritten.join(':'));
-    }
+    await rewriteLowerLinks(layerDir, oldLinkToNew, (entry) => layoutError(root, `overlay2/${layer.oldCacheId}/lower names ${entry}, which no layer owns`));
   }
   const linkDir = join(dir, 'l');
   await rm(linkDir, { recursive: true, force: true });

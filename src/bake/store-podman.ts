@@ -18,7 +18,7 @@
 import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
-import { linkNameFor, sourceDateEpochIso } from './store-normalize.js';
+import { linkNameFor, rewriteLowerLinks, sourceDateEpochIso } from './store-normalize.js';
 import type { NormalizedStore } from './store-docker.js';
 
 export type PodmanStoreDriver = 'overlay' | 'vfs';
@@ -80,20 +80,7 @@ async function normalizeOverlayLinks(root: string, layers: readonly LayerJson[])
   for (const layer of layers) {
     const layerDir = join(dir, layer.id);
     await writeFile(join(layerDir, 'link'), linkNameFor(layer.id));
-    let lower: string | undefined;
-    try {
-      lower = (await readFile(join(layerDir, 'lower'), 'utf8')).trim();
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-    if (lower !== undefined && lower !== '') {
-      const rewritten = lower.split(':').map((entry) => {
-        const mapped = entry.startsWith('l/') ? oldToNew.get(entry.slice(2)) : undefined;
-        if (mapped === undefined) throw layoutError(root, `overlay/${layer.id}/lower names ${entry}, which no layer owns`);
-        return `l/${mapped}`;
-      });
-      await writeFile(join(layerDir, 'lower'), rewritten.join(':'));
-    }
+    await rewriteLowerLinks(layerDir, oldToNew, (entry) => layoutError(root, `overlay/${layer.id}/lower names ${entry}, which no layer owns`));
   }
   const linkDir = join(dir, 'l');
   await rm(linkDir, { recursive: true, force: true });
