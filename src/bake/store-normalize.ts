@@ -3,7 +3,7 @@
  * content instead of the engine's random ones, and timestamps of what the bake wrote.
  */
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
@@ -103,4 +103,26 @@ export async function rewriteLowerLinks(layerDir: string, oldToNew: ReadonlyMap<
     return `l/${mapped}`;
   });
   await writeFile(join(layerDir, 'lower'), rewritten.join(':'));
+}
+
+/**
+ * Gives every overlay layer dir under `dir` its new link name: its `link` file, the entries of
+ * its `lower` file, and the `l/` symlinks (the dir recreated with `linkDirMode`).
+ */
+export async function relinkOverlayLayers(
+  dir: string,
+  layers: ReadonlyArray<{ name: string; link: string; label: string }>,
+  oldToNew: ReadonlyMap<string, string>,
+  linkDirMode: number,
+  unknown: (label: string, entry: string) => Error,
+): Promise<void> {
+  for (const layer of layers) {
+    const layerDir = join(dir, layer.name);
+    await writeFile(join(layerDir, 'link'), layer.link);
+    await rewriteLowerLinks(layerDir, oldToNew, (entry) => unknown(layer.label, entry));
+  }
+  const linkDir = join(dir, 'l');
+  await rm(linkDir, { recursive: true, force: true });
+  await mkdir(linkDir, { mode: linkDirMode });
+  for (const layer of layers) await symlink(`../${layer.name}/diff`, join(linkDir, layer.link));
 }

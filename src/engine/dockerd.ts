@@ -39,7 +39,7 @@ import type Dockerode from 'dockerode';
 import { execa, type Options } from 'execa';
 import { ConfigError, EngineError } from '../errors.js';
 import { registerCleanup } from '../util/cleanup.js';
-import { mountsUnder, unmountUnder } from './mounts.js';
+import { mountsUnder } from './mounts.js';
 import { checkPrivileges, resolveBinary } from './prerequisites.js';
 import { checkSocketPath, DEFAULT_ENGINE_TMP_BASE, makeEnginePrivateDir, removeEngineDirs } from './private-dir.js';
 import { descendantsOf, processesMentioning, signalProcess, terminateProcess, waitForExit } from './processes.js';

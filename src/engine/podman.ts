@@ -23,13 +23,13 @@
  * driver bind-mounts its own home, containers leave overlay and shm mounts), then removes
  * PRIVATE (and an external root unless keepRoot).
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, EngineError } from '../errors.js';
 import { registerCleanup } from '../util/cleanup.js';
 import { runProgram } from '../util/process.js';
 import type { EngineNetwork } from './dockerd.js';
-import { mountsUnder, unmountUnder } from './mounts.js';
+import { mountsUnder } from './mounts.js';
 import { checkPrivileges, resolveBinary } from './prerequisites.js';
 import { DEFAULT_ENGINE_TMP_BASE, makeEnginePrivateDir, removeEngineDirs } from './private-dir.js';
 import { descendantsOf, processesMentioning, signalProcess, terminateProcess } from './processes.js';
