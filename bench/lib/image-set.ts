@@ -241,7 +241,7 @@ export async function buildImageSet(scale = 1, cacheBase = '/var/tmp'): Promise<
 
 /** Pushes every blob and manifest of the set to `host` (a plain-HTTP registry); returns the references. */
 export async function pushImageSet(set: BenchImageSet, host: string): Promise<string[]> {
-  const client = await RegistryClient.create({ insecureRegistries: [host], retry: { attempts: 2, baseDelayMs: 100 } });
+  const client = await RegistryClient.create({ insecureRegistries: [host], retry: { retries: 1, initialDelayMs: 100 } });
   const refs: string[] = [];
   for (const image of set.images) {
     const repo = { registry: host, repository: image.repository };

@@ -10,6 +10,7 @@ import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EngineError, InputError } from '../errors.js';
 import { formatPlatform, type BakeManifest, type LockedImage, type LockFile, type ManifestImage, type OutputFile } from '../formats/index.js';
+import { startEngine, type Engine } from '../engine/index.js';
 import { assertCacheComplete } from '../fetch/complete.js';
 import { blobPath } from '../fetch/cache.js';
 import { readLockForFetch } from '../fetch/lock-input.js';
@@ -17,7 +18,6 @@ import { configMatchesPlatform } from '../registry/platform.js';
 import { sha256File, toJsonFile, writeFileAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import { readDockerArchive, writeDockerArchive } from '../formats/docker-archive.js';
-import { startBakeEngine, type BakeEngine } from './engine-session.js';
 import { writeOciArchive } from '../formats/oci-archive.js';
 import { indexTarFile, normalizeTar } from '../formats/tar/index.js';
 import type { ResolvedBakeConfig } from './options.js';
@@ -51,7 +51,7 @@ export function archiveFileName(image: LockedImage, format: ResolvedBakeConfig['
   return name;
 }
 
-async function loadAndCheck(engine: BakeEngine, image: LockedImage, lock: LockFile, inputArchive: string): Promise<string> {
+async function loadAndCheck(engine: Engine, image: LockedImage, lock: LockFile, inputArchive: string): Promise<string> {
   await engine.load(inputArchive);
   const ref = imageTag(image) ?? image.config.digest;
   const inspected = await engine.inspect(ref);
@@ -82,9 +82,9 @@ export async function bakeArchiveInto(config: Readonly<ResolvedBakeConfig>, stag
   const cache = await assertCacheComplete(config.cacheDir, lock);
   signal?.throwIfAborted();
 
-  let engine: BakeEngine | undefined;
+  let engine: Engine | undefined;
   try {
-    engine = await startBakeEngine({
+    engine = await startEngine({
       engine: config.engine,
       storageDriver: config.storageDriver,
       dataRoot: join(staged.staging, 'engine'),

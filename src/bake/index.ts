@@ -5,7 +5,6 @@ export { resolveBakeOptions, type BakeOptions, type ResolvedBakeConfig } from '.
 export { stageOutput, recoverStagedOutputs, type StagedOutput } from '../util/staged-output.js';
 export { checkOutput, type OutputSpec } from '../util/output.js';
 export { isBakeOutput } from './bake-output.js';
-export { startBakeEngine, type BakeEngine, type BakeEngineOptions, type InspectedImage } from './engine-session.js';
 // The archive formats bake writes live in the floor; re-exported (with their former names) for the public API.
 export { normalizeTar, writeTarFromSources, indexTarFile, indexTarFile as indexTar, compareTarPaths, type TarIndexEntry } from '../formats/tar/index.js';
 export { writeOciArchive } from '../formats/oci-archive.js';

@@ -16,10 +16,10 @@
  * runtimes, tmp, buildkit, swarm, plugins, volumes, trust, containerd, engine-id,
  * layerdb/mounts, layerdb/tmp, backingFsBlockDev.
  */
-import { mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
-import { cacheIdForChain, linkNameFor } from './store-normalize.js';
+import { cacheIdForChain, linkNameFor, relinkOverlayLayers } from './store-normalize.js';
 
 export type DockerStoreDriver = 'overlay2' | 'vfs';
 
@@ -113,31 +113,8 @@ async function normalizeOverlay2(root: string, layers: readonly LayerRecord[]): 
   }
   await keepOnly(dir, new Set([...layers.map((l) => l.oldCacheId), 'l']));
   await renameAll(dir, layers.map((l) => ({ from: l.oldCacheId, to: l.newCacheId })));
-  for (const layer of layers) {
-    const layerDir = join(dir, layer.newCacheId);
-    await writeFile(join(layerDir, 'link'), linkNameFor(layer.newCacheId));
-    let lower: string | undefined;
-    try {
-      lower = await readText(join(layerDir, 'lower'));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-    if (lower !== undefined) {
-      const rewritten = lower.split(':').map((entry) => {
-        const name = entry.startsWith('l/') ? entry.slice(2) : undefined;
-        const mapped = name === undefined ? undefined : oldLinkToNew.get(name);
-        if (mapped === undefined) throw layoutError(root, `overlay2/${layer.oldCacheId}/lower names ${entry}, which no layer owns`);
-        return `l/${mapped}`;
-      });
-      await writeFile(join(layerDir, 'lower'), rewritten.join(':'));
-    }
-  }
-  const linkDir = join(dir, 'l');
-  await rm(linkDir, { recursive: true, force: true });
-  await mkdir(linkDir, { mode: 0o700 });
-  for (const layer of layers) {
-    await symlink(`../${layer.newCacheId}/diff`, join(linkDir, linkNameFor(layer.newCacheId)));
-  }
+  const relinked = layers.map((l) => ({ name: l.newCacheId, link: linkNameFor(l.newCacheId), label: l.oldCacheId }));
+  await relinkOverlayLayers(dir, relinked, oldLinkToNew, 0o700, (label, entry) => layoutError(root, `overlay2/${label}/lower names ${entry}, which no layer owns`));
 }
 
 async function normalizeVfs(root: string, layers: readonly LayerRecord[]): Promise<void> {

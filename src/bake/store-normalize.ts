@@ -3,7 +3,8 @@
  * content instead of the engine's random ones, and timestamps of what the bake wrote.
  */
 import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { CommandError } from '../errors.js';
@@ -79,4 +80,49 @@ export async function clampBakeTimes(root: string, marker: string, sourceDateEpo
   if (result.exitCode !== 0) {
     throw new CommandError('E_STORE_NORMALIZE', `setting bake timestamps under ${root} failed: ${result.stderr || `exit code ${result.exitCode}`}`);
   }
+}
+
+/**
+ * Rewrites the `lower` file of an overlay layer dir (`l/<link>:l/<link>...`, docker overlay2
+ * and containers-storage overlay alike) with every link name mapped to its new one. A layer
+ * without lower layers has no such file (or an empty one). `unknown` makes the error for an
+ * entry that names no layer of the store.
+ */
+export async function rewriteLowerLinks(layerDir: string, oldToNew: ReadonlyMap<string, string>, unknown: (entry: string) => Error): Promise<void> {
+  let lower: string;
+  try {
+    lower = (await readFile(join(layerDir, 'lower'), 'utf8')).trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  if (lower === '') return;
+  const rewritten = lower.split(':').map((entry) => {
+    const mapped = entry.startsWith('l/') ? oldToNew.get(entry.slice(2)) : undefined;
+    if (mapped === undefined) throw unknown(entry);
+    return `l/${mapped}`;
+  });
+  await writeFile(join(layerDir, 'lower'), rewritten.join(':'));
+}
+
+/**
+ * Gives every overlay layer dir under `dir` its new link name: its `link` file, the entries of
+ * its `lower` file, and the `l/` symlinks (the dir recreated with `linkDirMode`).
+ */
+export async function relinkOverlayLayers(
+  dir: string,
+  layers: ReadonlyArray<{ name: string; link: string; label: string }>,
+  oldToNew: ReadonlyMap<string, string>,
+  linkDirMode: number,
+  unknown: (label: string, entry: string) => Error,
+): Promise<void> {
+  for (const layer of layers) {
+    const layerDir = join(dir, layer.name);
+    await writeFile(join(layerDir, 'link'), layer.link);
+    await rewriteLowerLinks(layerDir, oldToNew, (entry) => unknown(layer.label, entry));
+  }
+  const linkDir = join(dir, 'l');
+  await rm(linkDir, { recursive: true, force: true });
+  await mkdir(linkDir, { mode: linkDirMode });
+  for (const layer of layers) await symlink(`../${layer.name}/diff`, join(linkDir, layer.link));
 }

@@ -15,10 +15,10 @@
  * Removed: libpod, mounts, tmp, storage.lock, userns.lock, defaultNetworkBackend,
  * <driver>-containers, overlay/.has-* (driver probe results belong to the device's kernel).
  */
-import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
-import { linkNameFor, sourceDateEpochIso } from './store-normalize.js';
+import { linkNameFor, relinkOverlayLayers, sourceDateEpochIso } from './store-normalize.js';
 import type { NormalizedStore } from './store-docker.js';
 
 export type PodmanStoreDriver = 'overlay' | 'vfs';
@@ -77,28 +77,8 @@ async function normalizeOverlayLinks(root: string, layers: readonly LayerJson[])
   }
   const ids = new Set(layers.map((l) => l.id));
   await keepOnly(dir, (name) => ids.has(name) || name === 'l');
-  for (const layer of layers) {
-    const layerDir = join(dir, layer.id);
-    await writeFile(join(layerDir, 'link'), linkNameFor(layer.id));
-    let lower: string | undefined;
-    try {
-      lower = (await readFile(join(layerDir, 'lower'), 'utf8')).trim();
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-    if (lower !== undefined && lower !== '') {
-      const rewritten = lower.split(':').map((entry) => {
-        const mapped = entry.startsWith('l/') ? oldToNew.get(entry.slice(2)) : undefined;
-        if (mapped === undefined) throw layoutError(root, `overlay/${layer.id}/lower names ${entry}, which no layer owns`);
-        return `l/${mapped}`;
-      });
-      await writeFile(join(layerDir, 'lower'), rewritten.join(':'));
-    }
-  }
-  const linkDir = join(dir, 'l');
-  await rm(linkDir, { recursive: true, force: true });
-  await mkdir(linkDir, { mode: 0o755 });
-  for (const layer of layers) await symlink(`../${layer.id}/diff`, join(linkDir, linkNameFor(layer.id)));
+  const relinked = layers.map((l) => ({ name: l.id, link: linkNameFor(l.id), label: l.id }));
+  await relinkOverlayLayers(dir, relinked, oldToNew, 0o755, (label, entry) => layoutError(root, `overlay/${label}/lower names ${entry}, which no layer owns`));
 }
 
 /**

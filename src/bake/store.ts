@@ -16,6 +16,7 @@ import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, EngineError, InputError } from '../errors.js';
 import type { BakeManifest, EngineName, LockFile, LockedImage, ManifestImage, Platform } from '../formats/index.js';
+import { startEngine, type Engine } from '../engine/index.js';
 import { formatPlatform } from '../formats/index.js';
 import { blobPath, readCachedDiffIds, resolveLayerBlob } from '../fetch/cache.js';
 import { assertCacheComplete } from '../fetch/complete.js';
@@ -28,7 +29,6 @@ import { VERSION } from '../version.js';
 import { ENGINE_STORAGE_DRIVERS } from '../layouts.js';
 import { writeDockerArchive } from '../formats/docker-archive.js';
 import { imageTag } from './archive.js';
-import { startBakeEngine, type BakeEngine } from './engine-session.js';
 import type { ResolvedBakeConfig } from './options.js';
 import { stageOutput, type StagedOutput } from '../util/staged-output.js';
 import { addDockerDigestReferences, normalizeDockerStore, type NormalizedStore } from './store-docker.js';
@@ -82,7 +82,7 @@ function cacheMiss(image: LockedImage, digest: string, cacheDir: string): InputE
   );
 }
 
-async function loadImage(engine: BakeEngine, image: LockedImage, platform: Platform, cacheDir: string, archivePath: string, sourceDateEpoch: number): Promise<string[]> {
+async function loadImage(engine: Engine, image: LockedImage, platform: Platform, cacheDir: string, archivePath: string, sourceDateEpoch: number): Promise<string[]> {
   let configBytes: Buffer;
   try {
     configBytes = await readFile(blobPath(cacheDir, image.config.digest));
@@ -152,7 +152,7 @@ export async function bakeStoreInto(options: BakeStoreOptions, staged: StagedOut
   options.signal?.throwIfAborted();
 
   await assertCacheComplete(options.cacheDir, options.lock);
-  let engine: BakeEngine | undefined;
+  let engine: Engine | undefined;
   try {
     const root = join(staged.staging, 'root');
     await mkdir(root, { mode: 0o710 });
@@ -165,7 +165,7 @@ export async function bakeStoreInto(options: BakeStoreOptions, staged: StagedOut
       mode: 'store',
       images: options.lock.images.length,
     });
-    engine = await startBakeEngine({
+    engine = await startEngine({
       engine: options.engine,
       storageDriver: driver,
       dataRoot: root,

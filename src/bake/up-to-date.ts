@@ -13,9 +13,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
-import { EngineError } from '../errors.js';
-import { resolveBinary } from '../engine/prerequisites.js';
+import { engineBinaryVersion as engineVersionLine } from '../engine/index.js';
 import type { BakeManifest, LockFile } from '../formats/index.js';
 import { sha256File } from '../util/fs.js';
 import { VERSION } from '../version.js';
@@ -36,15 +34,8 @@ export function canonicalJson(value: unknown): string {
 }
 
 /** The engine binary's own `--version` line (dockerd: ~0.2 s, podman: ~0.1 s; no daemon starts). */
-export async function engineBinaryVersion(config: Readonly<ResolvedBakeConfig>): Promise<string> {
-  const pkg = config.engine === 'docker' ? 'docker.io' : 'podman';
-  const binary = await resolveBinary(config.engineBinary ?? (config.engine === 'docker' ? 'dockerd' : 'podman'), pkg);
-  try {
-    const r = await execa(binary, ['--version'], { timeout: 30_000, ...(config.signal ? { cancelSignal: config.signal } : {}) });
-    return r.stdout.trim();
-  } catch (error) {
-    throw new EngineError('E_ENGINE_MISSING', `${binary} --version failed: ${(error as Error).message.split('\n')[0]}; install the engine (apt-get install ${pkg}) or pass its path`, { cause: error });
-  }
+export function engineBinaryVersion(config: Readonly<ResolvedBakeConfig>): Promise<string> {
+  return engineVersionLine(config.engine, config.engineBinary, config.signal);
 }
 
 export interface FingerprintInputs {

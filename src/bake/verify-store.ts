@@ -6,38 +6,21 @@
  * succeeds with every layer hashing to its diff_id (re-reads every layer).
  * podman: also as a read-only additional image store of a second, empty podman.
  */
-import { readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, rm, mkdir } from 'node:fs/promises';
 import { arch } from 'node:os';
 import { join } from 'node:path';
 import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
-import type Dockerode from 'dockerode';
-import { execa } from 'execa';
 import { ConfigError, InputError } from '../errors.js';
 import type { BakeManifest, EngineName, Platform } from '../formats/index.js';
-import { startDockerd, type DockerStorageDriver } from '../engine/dockerd.js';
-import { unmountUnder } from '../engine/mounts.js';
-import { PODMAN_RUN_ARGS, startPodman, type RunningPodman } from '../engine/podman.js';
+import { startEngine, unmountUnder, type Engine } from '../engine/index.js';
 import { makeEnginePrivateDir } from '../engine/private-dir.js';
 import { registerCleanup } from '../util/cleanup.js';
+import { runProgram } from '../util/process.js';
 import { extractStoreTar } from './store-tar.js';
 import { checkSavedArchive } from './verify-saved-archive.js';
 
-/** A docker engine to verify with: the host's dockerd by default; tests plug in newer ones. */
-export interface VerifyDockerEngine {
-  docker: Dockerode;
-  version: string;
-  stop(): Promise<void>;
-}
-
-export type StartVerifyDocker = (dataRoot: string, storageDriver: DockerStorageDriver) => Promise<VerifyDockerEngine>;
-
-/** A podman to verify with: runs `podman ARGS` against one configured storage. */
-export interface VerifyPodmanEngine {
-  version: string;
-  exec(args: readonly string[]): Promise<{ stdout: string }>;
-  stop(): Promise<void>;
-}
+/** A docker engine to verify with, on the extracted data-root: a private host dockerd by default; tests plug in newer ones. */
+export type StartVerifyDocker = (dataRoot: string, storageDriver: 'overlay2' | 'vfs') => Promise<Engine>;
 
 export interface StartVerifyPodmanOptions {
   storageDriver: 'overlay' | 'vfs';
@@ -49,7 +32,8 @@ export interface StartVerifyPodmanOptions {
   workDir: string;
 }
 
-export type StartVerifyPodman = (options: StartVerifyPodmanOptions) => Promise<VerifyPodmanEngine>;
+/** A podman to verify with: a private host podman by default; tests plug in newer ones. */
+export type StartVerifyPodman = (options: StartVerifyPodmanOptions) => Promise<Engine>;
 
 export interface VerifyStoreOptions {
   /** OUT dir of a store bake (reads manifest.json and store.tar), or give storeTar + engine + storageDriver. */
@@ -115,21 +99,6 @@ function verifyError(what: string, cause?: unknown): InputError {
   return new InputError('E_STORE_VERIFY', `store verification failed: ${what}`, cause === undefined ? {} : { cause });
 }
 
-/** Splits docker's multiplexed log stream (non-TTY containers) into stdout and stderr. */
-export function demuxDockerLogs(buffer: Buffer): { stdout: string; stderr: string } {
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  let offset = 0;
-  while (offset + 8 <= buffer.length) {
-    const type = buffer[offset];
-    const size = buffer.readUInt32BE(offset + 4);
-    const payload = buffer.subarray(offset + 8, offset + 8 + size);
-    (type === 2 ? err : out).push(payload);
-    offset += 8 + size;
-  }
-  return { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
-}
-
 /** The name an image is listed under in a store: the reference without a digest (undefined: digest only). */
 export function listedName(reference: string): string | undefined {
   const name = reference.replace(/@sha256:[0-9a-f]{64}$/, '');
@@ -153,19 +122,6 @@ export function normalizeListedReference(ref: string): string {
   return ref.includes('/') ? `docker.io/${ref}` : `docker.io/library/${ref}`;
 }
 
-async function runDockerImage(docker: Dockerode, reference: string): Promise<string> {
-  const container = await docker.createContainer({ Image: reference, HostConfig: { NetworkMode: 'none' }, NetworkDisabled: true });
-  try {
-    await container.start();
-    const exit = (await container.wait()) as { StatusCode: number };
-    const logs = demuxDockerLogs((await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer);
-    if (exit.StatusCode !== 0) throw verifyError(`${reference} exited with ${exit.StatusCode} under docker: ${logs.stderr}`);
-    return logs.stdout;
-  } finally {
-    await container.remove({ force: true });
-  }
-}
-
 function checkListed(target: VerifyTarget, listed: ReadonlySet<string>, ids: ReadonlySet<string>, engine: string): string {
   if (target.name !== undefined) {
     if (!listed.has(normalizeListedReference(target.name))) {
@@ -177,111 +133,58 @@ function checkListed(target: VerifyTarget, listed: ReadonlySet<string>, ids: Rea
   return target.imageId;
 }
 
-async function verifyDocker(dataRoot: string, driver: DockerStorageDriver, targets: readonly VerifyTarget[], start: StartVerifyDocker): Promise<VerifyStoreResult> {
-  const engine = await start(dataRoot, driver);
-  try {
-    const list = (await engine.docker.listImages()) as Array<{ Id: string; RepoTags?: string[] | null }>;
-    const listed = new Set(list.flatMap((i) => i.RepoTags ?? []).map(normalizeListedReference));
-    const ids = new Set(list.map((i) => i.Id));
-    const images: VerifiedImage[] = [];
-    for (const target of targets) {
-      const { reference } = target;
-      const handle = checkListed(target, listed, ids, `dockerd ${engine.version}`);
-      const notRun = canRunHere(target.platform);
-      const output = notRun ? undefined : await runDockerImage(engine.docker, handle);
-      const saved = await checkSavedArchive((await engine.docker.getImage(handle).get()) as unknown as Readable, `docker save ${handle}`);
-      const digestReferences: string[] = [];
-      for (const ref of target.digestRefs ?? []) {
-        let id: string | undefined;
-        try {
-          id = ((await engine.docker.getImage(ref).inspect()) as { Id: string }).Id;
-        } catch (error) {
-          throw verifyError(`${ref} does not resolve under dockerd ${engine.version}`, error);
-        }
-        if (target.imageId && id !== target.imageId) throw verifyError(`${ref} resolves to ${id}, not ${target.imageId}`);
-        digestReferences.push(ref);
-      }
-      images.push({ reference, ...(digestReferences.length > 0 ? { digestReferences } : {}), ...(output !== undefined ? { output } : {}), ...(notRun ? { notRun } : {}), savedLayers: saved.reduce((n, s) => n + s.layers, 0) });
-    }
-    return { engine: 'docker', engineVersion: engine.version, storageDriver: driver, images };
-  } finally {
-    await engine.stop();
-  }
-}
-
-const defaultStartDocker: StartVerifyDocker = async (dataRoot, storageDriver) => {
-  const d = await startDockerd({ storageDriver, dataRoot, keepDataRoot: true });
-  return { docker: d.docker, version: d.version, stop: d.stop };
-};
-
-async function checkPodmanImages(
-  exec: (args: readonly string[]) => Promise<{ stdout: string }>,
-  version: string,
-  scratch: string,
-  targets: readonly VerifyTarget[],
-): Promise<VerifiedImage[]> {
-  const list = JSON.parse((await exec(['images', '--format', 'json'])).stdout || '[]') as Array<{ Id: string; Names?: string[] | null }>;
-  const listed = new Set(list.flatMap((i) => i.Names ?? []).map(normalizeListedReference));
-  const ids = new Set(list.map((i) => (i.Id.startsWith('sha256:') ? i.Id : `sha256:${i.Id}`)));
+/** Lists, runs and saves every target under `engine`; `digestRefs` are resolved where the targets carry them. */
+async function checkImages(engine: Engine, scratch: string, targets: readonly VerifyTarget[]): Promise<VerifiedImage[]> {
+  const label = `${engine.program} ${engine.version}`;
+  const list = await engine.listImages();
+  const listed = new Set(list.flatMap((i) => i.names).map(normalizeListedReference));
+  const ids = new Set(list.map((i) => i.id));
   const images: VerifiedImage[] = [];
   for (const [index, target] of targets.entries()) {
     const { reference } = target;
-    const handle = checkListed(target, listed, ids, `podman ${version}`);
+    const handle = checkListed(target, listed, ids, label);
     const notRun = canRunHere(target.platform);
-    const output = notRun ? undefined : (await exec(['run', '--rm', ...PODMAN_RUN_ARGS, handle])).stdout;
+    let output: string | undefined;
+    if (!notRun) {
+      const run = await engine.run(handle);
+      if (run.exitCode !== 0) throw verifyError(`${reference} exited with ${run.exitCode} under ${engine.name}: ${run.stderr}`);
+      output = run.stdout;
+    }
     const archive = join(scratch, `save-${index}.tar`);
-    await exec(['save', '--format', 'docker-archive', '--output', archive, handle]);
-    const saved = await checkSavedArchive(createReadStream(archive), `podman save ${handle}`);
+    await engine.save(handle, archive);
+    const saved = await checkSavedArchive(createReadStream(archive), `${engine.name} save ${handle}`);
     await rm(archive, { force: true });
-    images.push({ reference, ...(output !== undefined ? { output: `${output}\n` } : {}), ...(notRun ? { notRun } : {}), savedLayers: saved.reduce((n, s) => n + s.layers, 0) });
+    const digestReferences: string[] = [];
+    for (const ref of target.digestRefs ?? []) {
+      const image = await engine.inspect(ref).catch((error: unknown) => {
+        throw verifyError(`${ref} does not resolve under ${label}`, error);
+      });
+      if (!image) throw verifyError(`${ref} does not resolve under ${label}`);
+      if (target.imageId && image.id !== target.imageId) throw verifyError(`${ref} resolves to ${image.id}, not ${target.imageId}`);
+      digestReferences.push(ref);
+    }
+    images.push({ reference, ...(digestReferences.length > 0 ? { digestReferences } : {}), ...(output !== undefined ? { output } : {}), ...(notRun ? { notRun } : {}), savedLayers: saved.reduce((n, s) => n + s.layers, 0) });
   }
   return images;
 }
 
-/**
- * The host's podman, private (src/engine/podman.ts). For an additional image store: podman
- * 4.3 ignores additionalimagestores when --root, --runroot or --storage-driver are on its
- * command line, so those come from storage.conf there.
- */
-const defaultStartPodman: StartVerifyPodman = async (options) => {
-  if (options.graphroot) {
-    const p = await startPodman({ storageDriver: options.storageDriver, root: options.graphroot, keepRoot: true });
-    return { version: p.version, exec: (args) => p.exec(args), stop: p.stop };
-  }
-  const podman: RunningPodman = await startPodman({ storageDriver: options.storageDriver });
-  try {
-    const storageConf = podman.env.CONTAINERS_STORAGE_CONF!;
-    const conf = await readFile(storageConf, 'utf8');
-    await writeFile(storageConf, `${conf}[storage.options]\nadditionalimagestores = [${JSON.stringify(options.additionalImageStore)}]\n`);
-  } catch (error) {
-    await podman.stop();
-    throw error;
-  }
-  const global: string[] = [];
-  for (let i = 0; i < podman.globalArgs.length; i++) {
-    const flag = podman.globalArgs[i]!;
-    if (flag === '--root' || flag === '--runroot' || flag === '--storage-driver') i++;
-    else global.push(flag);
-  }
-  const exec = async (args: readonly string[]) => {
-    const r = await execa('unshare', ['--net', '--', 'podman', ...global, ...args], { extendEnv: false, env: podman.env, reject: false });
-    if (r.exitCode !== 0) throw verifyError(`podman (additional image store) ${args.join(' ')} failed: ${r.stderr}`);
-    return { stdout: r.stdout };
-  };
-  return { version: podman.version, exec, stop: podman.stop };
-};
+const defaultStartDocker: StartVerifyDocker = (dataRoot, storageDriver) => startEngine({ engine: 'docker', storageDriver, dataRoot, keepDataRoot: true });
 
-async function verifyPodman(
-  options: StartVerifyPodmanOptions,
-  start: StartVerifyPodman,
-  targets: readonly VerifyTarget[],
-  scratch: string,
-): Promise<{ version: string; images: VerifiedImage[] }> {
-  const podman = await start(options);
+const defaultStartPodman: StartVerifyPodman = (options) =>
+  startEngine({
+    engine: 'podman',
+    storageDriver: options.storageDriver,
+    ...(options.graphroot ? { dataRoot: options.graphroot, keepDataRoot: true } : {}),
+    ...(options.additionalImageStore ? { additionalImageStore: options.additionalImageStore } : {}),
+  });
+
+/** Starts an engine, checks every target under it, stops it whatever happens. */
+async function verifyWith(start: () => Promise<Engine>, scratch: string, targets: readonly VerifyTarget[]): Promise<{ engine: Engine; images: VerifiedImage[] }> {
+  const engine = await start();
   try {
-    return { version: podman.version, images: await checkPodmanImages((args) => podman.exec(args), podman.version, scratch, targets) };
+    return { engine, images: await checkImages(engine, scratch, targets) };
   } finally {
-    await podman.stop();
+    await engine.stop();
   }
 }
 
@@ -319,21 +222,23 @@ export async function verifyStore(options: VerifyStoreOptions): Promise<VerifySt
     await extractStoreTar(storeTar, root, options.signal);
     if (engine === 'docker') {
       if (driver !== 'overlay2' && driver !== 'vfs') throw new ConfigError('E_STORE_VERIFY_INPUT', `docker store driver ${driver} is not overlay2 or vfs`);
-      return await verifyDocker(root, driver, targets, options.startDocker ?? defaultStartDocker);
+      const start = options.startDocker ?? defaultStartDocker;
+      const docker = await verifyWith(() => start(root, driver), scratch, targets);
+      return { engine: 'docker', engineVersion: docker.engine.version, storageDriver: driver, images: docker.images };
     }
     if (driver !== 'overlay' && driver !== 'vfs') throw new ConfigError('E_STORE_VERIFY_INPUT', `podman store driver ${driver} is not overlay or vfs`);
     const start = options.startPodman ?? defaultStartPodman;
-    const asGraphroot = await verifyPodman({ storageDriver: driver, graphroot: root, workDir: scratch }, start, targets, scratch);
-    const result: VerifyStoreResult = { engine: 'podman', engineVersion: asGraphroot.version, storageDriver: driver, images: asGraphroot.images };
+    const asGraphroot = await verifyWith(() => start({ storageDriver: driver, graphroot: root, workDir: scratch }), scratch, targets);
+    const result: VerifyStoreResult = { engine: 'podman', engineVersion: asGraphroot.engine.version, storageDriver: driver, images: asGraphroot.images };
     if (options.checkAdditionalStore ?? true) {
       // A fresh copy, bind-mounted read-only: proves podman never writes to it.
       const ro = join(scratch, 'ro');
       await mkdir(ro, { mode: 0o710 });
       await extractStoreTar(storeTar, ro, options.signal);
-      await execa('mount', ['--bind', ro, ro]);
+      await mountOrFail(['--bind', ro, ro]);
       try {
-        await execa('mount', ['-o', 'remount,bind,ro', ro]);
-        result.additionalStore = (await verifyPodman({ storageDriver: driver, additionalImageStore: ro, workDir: scratch }, start, targets, scratch)).images;
+        await mountOrFail(['-o', 'remount,bind,ro', ro]);
+        result.additionalStore = (await verifyWith(() => start({ storageDriver: driver, additionalImageStore: ro, workDir: scratch }), scratch, targets)).images;
       } finally {
         await unmountUnder([ro]);
       }
@@ -343,4 +248,9 @@ export async function verifyStore(options: VerifyStoreOptions): Promise<VerifySt
     await cleanup();
     unregister();
   }
+}
+
+async function mountOrFail(args: readonly string[]): Promise<void> {
+  const r = await runProgram('mount', args);
+  if (r.exitCode !== 0) throw verifyError(`mount ${args.join(' ')} failed: ${r.failure ?? r.stderr.trim()}`);
 }

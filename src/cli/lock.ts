@@ -35,7 +35,7 @@ export const lockCommand = defineCommand({
       platform: argv.platform,
       output: argv.output,
       insecureRegistries: repeated(argv.insecureRegistry),
-      ...(argv.retries !== undefined ? { retry: { attempts: argv.retries + 1 } } : {}),
+      ...(argv.retries !== undefined ? { retry: { retries: argv.retries } } : {}),
       reporter,
       signal,
     }),

@@ -39,9 +39,9 @@ import type Dockerode from 'dockerode';
 import { execa, type Options } from 'execa';
 import { ConfigError, EngineError } from '../errors.js';
 import { registerCleanup } from '../util/cleanup.js';
-import { mountsUnder, unmountUnder } from './mounts.js';
+import { mountsUnder } from './mounts.js';
 import { checkPrivileges, resolveBinary } from './prerequisites.js';
-import { checkSocketPath, DEFAULT_ENGINE_TMP_BASE, makeEnginePrivateDir } from './private-dir.js';
+import { checkSocketPath, DEFAULT_ENGINE_TMP_BASE, makeEnginePrivateDir, removeEngineDirs } from './private-dir.js';
 import { descendantsOf, processesMentioning, signalProcess, terminateProcess, waitForExit } from './processes.js';
 
 export type DockerStorageDriver = 'overlay2' | 'vfs';
@@ -248,12 +248,7 @@ export async function startDockerd(options: DockerdOptions): Promise<RunningDock
         if (stray.pid === process.pid) continue;
         await terminateProcess(stray.pid, 5_000);
       }
-      const left = await unmountUnder([privateDir, dataRoot], preexistingMounts);
-      if (left.length > 0) {
-        throw new EngineError('E_ENGINE_STOP', `could not unmount ${left.join(', ')} left by the private dockerd`);
-      }
-      await rm(privateDir, { recursive: true, force: true, maxRetries: 3 });
-      if (options.dataRoot && !options.keepDataRoot) await rm(dataRoot, { recursive: true, force: true, maxRetries: 3 });
+      await removeEngineDirs('dockerd', privateDir, dataRoot, Boolean(options.dataRoot && !options.keepDataRoot), preexistingMounts);
       unregister();
     })();
     return stopping;

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { execa } from 'execa';
+import { runProgram } from '../util/process.js';
 
 /**
  * Mount bookkeeping for engine teardown: engines leave overlay, shm and bind mounts under
@@ -48,7 +48,7 @@ export async function unmountUnder(dirs: readonly string[], keep: ReadonlySet<st
     if (points.length === 0) return [];
     const lazy = round >= 2;
     for (const point of points) {
-      await execa('umount', lazy ? ['-l', point] : [point], { reject: false });
+      await runProgram('umount', lazy ? ['-l', point] : [point]);
     }
   }
   return ours();

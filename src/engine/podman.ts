@@ -23,15 +23,15 @@
  * driver bind-mounts its own home, containers leave overlay and shm mounts), then removes
  * PRIVATE (and an external root unless keepRoot).
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { execa } from 'execa';
 import { ConfigError, EngineError } from '../errors.js';
 import { registerCleanup } from '../util/cleanup.js';
+import { runProgram } from '../util/process.js';
 import type { EngineNetwork } from './dockerd.js';
-import { mountsUnder, unmountUnder } from './mounts.js';
+import { mountsUnder } from './mounts.js';
 import { checkPrivileges, resolveBinary } from './prerequisites.js';
-import { DEFAULT_ENGINE_TMP_BASE, makeEnginePrivateDir } from './private-dir.js';
+import { DEFAULT_ENGINE_TMP_BASE, makeEnginePrivateDir, removeEngineDirs } from './private-dir.js';
 import { descendantsOf, processesMentioning, signalProcess, terminateProcess } from './processes.js';
 
 export type PodmanStorageDriver = 'overlay' | 'vfs';
@@ -50,6 +50,12 @@ export interface PodmanOptions {
   /** 'none' (default): every podman command runs in an empty network namespace. */
   network?: EngineNetwork;
   insecureRegistries?: string[];
+  /**
+   * A store (mounted read-only by the caller) to list in additionalimagestores. podman 4.3
+   * ignores additionalimagestores when --root, --runroot or --storage-driver are on its
+   * command line, so those then come from storage.conf only.
+   */
+  additionalImageStore?: string;
   tmpBase?: string;
   signal?: AbortSignal;
 }
@@ -123,10 +129,7 @@ export async function startPodman(options: PodmanOptions): Promise<RunningPodman
           await terminateProcess(p.pid, 10_000);
         }
       }
-      const left = await unmountUnder([privateDir, root], preexistingMounts);
-      if (left.length > 0) throw new EngineError('E_ENGINE_STOP', `could not unmount ${left.join(', ')} left by the private podman`);
-      await rm(privateDir, { recursive: true, force: true, maxRetries: 3 });
-      if (options.root && !options.keepRoot) await rm(root, { recursive: true, force: true, maxRetries: 3 });
+      await removeEngineDirs('podman', privateDir, root, Boolean(options.root && !options.keepRoot), preexistingMounts);
       unregister();
     })();
     return stopping;
@@ -137,7 +140,8 @@ export async function startPodman(options: PodmanOptions): Promise<RunningPodman
     const configDir = join(home, '.config', 'containers');
     await Promise.all([root, runroot, tmp, join(tmp, 'copy'), join(configDir, 'registries.d'), join(privateDir, 'networks')].map((d) => mkdir(d, { recursive: true, mode: 0o700 })));
     const storageConf = join(privateDir, 'storage.conf');
-    await writeFile(storageConf, `[storage]\ndriver = ${toml(options.storageDriver)}\ngraphroot = ${toml(root)}\nrunroot = ${toml(runroot)}\n`);
+    const additional = options.additionalImageStore === undefined ? '' : `[storage.options]\nadditionalimagestores = [${toml(options.additionalImageStore)}]\n`;
+    await writeFile(storageConf, `[storage]\ndriver = ${toml(options.storageDriver)}\ngraphroot = ${toml(root)}\nrunroot = ${toml(runroot)}\n${additional}`);
     const containersConf = join(privateDir, 'containers.conf');
     await writeFile(
       containersConf,
@@ -173,23 +177,21 @@ export async function startPodman(options: PodmanOptions): Promise<RunningPodman
       CONTAINERS_STORAGE_CONF: storageConf,
       CONTAINERS_REGISTRIES_CONF: registriesConf,
     };
-    const globalArgs = ['--root', root, '--runroot', runroot, '--storage-driver', options.storageDriver, '--tmpdir', join(tmp, 'libpod'), '--events-backend', 'none', '--cgroup-manager', 'cgroupfs'];
+    const storageArgs = options.additionalImageStore === undefined ? ['--root', root, '--runroot', runroot, '--storage-driver', options.storageDriver] : [];
+    const globalArgs = [...storageArgs, '--tmpdir', join(tmp, 'libpod'), '--events-backend', 'none', '--cgroup-manager', 'cgroupfs'];
 
     exec = async (args: readonly string[], execOptions: PodmanExecOptions = {}): Promise<PodmanExecResult> => {
       const file = network === 'none' ? unshare : podman;
       const argv = network === 'none' ? ['--net', '--', podman, ...globalArgs, ...args] : [...globalArgs, ...args];
-      const result = await execa(file, argv, {
-        extendEnv: false,
+      const signal = execOptions.signal ?? options.signal;
+      const result = await runProgram(file, argv, {
         env,
-        reject: false,
-        cancelSignal: execOptions.signal ?? options.signal,
+        ...(signal ? { signal } : {}),
         ...(execOptions.input !== undefined ? { input: execOptions.input } : {}),
         ...(execOptions.inputFile !== undefined ? { inputFile: execOptions.inputFile } : {}),
-        ...(execOptions.stdoutFile !== undefined ? { stdout: { file: execOptions.stdoutFile } } : {}),
-        stripFinalNewline: true,
+        ...(execOptions.stdoutFile !== undefined ? { stdoutFile: execOptions.stdoutFile } : {}),
       });
-      const out = { stdout: typeof result.stdout === 'string' ? result.stdout : '', stderr: String(result.stderr ?? ''), exitCode: result.exitCode ?? -1 };
-      if (result.isCanceled) throw (execOptions.signal ?? options.signal)?.reason ?? new EngineError('E_INTERRUPTED', 'podman command canceled');
+      const out = { stdout: result.stdout, stderr: result.failure ?? result.stderr, exitCode: result.exitCode };
       if (out.exitCode !== 0 && execOptions.reject !== false) {
         throw new EngineError('E_ENGINE_COMMAND', `podman ${args.join(' ')} failed (exit ${out.exitCode}): ${out.stderr.trim().split('\n').slice(-10).join('\n')}`, {
           details: { args: [...args], exitCode: out.exitCode },

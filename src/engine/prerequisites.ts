@@ -1,7 +1,6 @@
-import { constants } from 'node:fs';
-import { access, readFile } from 'node:fs/promises';
-import { delimiter, isAbsolute, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { EngineError } from '../errors.js';
+import { findProgram } from '../util/process.js';
 
 /** Checks that run before any engine starts: the binaries exist and we may mount. */
 
@@ -14,17 +13,8 @@ export const PRIVILEGES_HINT = 'run as root, or in a privileged build container 
  * Missing => E_ENGINE_MISSING naming the Debian package that provides it.
  */
 export async function resolveBinary(binary: string, debianPackage: string, path = process.env.PATH ?? ''): Promise<string> {
-  const candidates = binary.includes('/')
-    ? [binary]
-    : path.split(delimiter).filter((d) => isAbsolute(d)).map((d) => join(d, binary));
-  for (const candidate of candidates) {
-    try {
-      await access(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // try the next one
-    }
-  }
+  const found = await findProgram(binary, path);
+  if (found) return found;
   throw new EngineError(
     'E_ENGINE_MISSING',
     `${binary} not found${binary.includes('/') ? '' : ' in PATH'}: install the Debian package ${debianPackage} (apt-get install ${debianPackage}) or pass the path of the binary`,

@@ -1,6 +1,7 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EngineError } from '../errors.js';
+import { unmountUnder } from './mounts.js';
 import { sweepOrphanedEngineDirs, writeOwnerFile } from './orphans.js';
 
 /** Linux sun_path holds 108 bytes with the NUL; we keep a margin for `.ttrpc` suffixes. */
@@ -36,4 +37,16 @@ export function checkSocketPath(path: string): void {
       { details: { path, bytes } },
     );
   }
+}
+
+/**
+ * The end of every engine teardown: unmount what the engine left under its private dir and
+ * its root (not the caller's own mounts, `keep`), then remove the private dir, and the root
+ * when it is not kept.
+ */
+export async function removeEngineDirs(engine: string, privateDir: string, root: string, removeRoot: boolean, keep: ReadonlySet<string>): Promise<void> {
+  const left = await unmountUnder([privateDir, root], keep);
+  if (left.length > 0) throw new EngineError('E_ENGINE_STOP', `could not unmount ${left.join(', ')} left by the private ${engine}`);
+  await rm(privateDir, { recursive: true, force: true, maxRetries: 3 });
+  if (removeRoot) await rm(root, { recursive: true, force: true, maxRetries: 3 });
 }

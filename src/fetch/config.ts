@@ -4,7 +4,7 @@ import { ConfigError } from '../errors.js';
 import type { LockFile } from '../formats/index.js';
 import { loadAuthFile, secretsOf } from './auth.js';
 import { E_BAD_INSECURE_REGISTRY, E_BAD_OPTION } from './errors.js';
-import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
+import { DOWNLOAD_RETRY, isValidRetries, type RetryPolicy } from '../util/retry.js';
 import type { FetcherChoice, ResolvedFetchConfig } from './types.js';
 
 export interface FetchOptions {
@@ -23,7 +23,7 @@ export interface FetchOptions {
    * sha256) and downloads damaged ones again, with or without it.
    */
   verifyCache?: boolean;
-  /** Retries of transient registry errors (default: 4 retries, 1 s doubling up to 15 s). */
+  /** Retries of each image download after a transient registry error (default DOWNLOAD_RETRY: 4 retries, 1 s doubling up to 15 s). */
   retry?: Partial<RetryPolicy>;
   reporter?: Reporter;
   signal?: AbortSignal;
@@ -47,8 +47,8 @@ export async function resolveFetchConfig(options: FetchOptions): Promise<Resolve
     }
     insecure.add(host);
   }
-  const retry = { ...DEFAULT_RETRY, ...options.retry };
-  if (!Number.isInteger(retry.retries) || retry.retries < 0) bad('retries must be a non-negative integer');
+  const retry = { ...DOWNLOAD_RETRY, ...options.retry };
+  if (!isValidRetries(retry.retries)) bad('retries must be a non-negative integer');
   const auth = options.authfile ? await loadAuthFile(options.authfile) : undefined;
   return Object.freeze({
     cacheDir: resolve(options.cacheDir),

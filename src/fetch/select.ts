@@ -1,15 +1,15 @@
 import { CommandError } from '../errors.js';
+import { findProgram } from '../util/process.js';
 import { E_FETCHER_MISSING } from './errors.js';
-import { createDockerFetcher, createPodmanFetcher } from './engine-fetcher.js';
-import { findExecutable } from './exec.js';
+import { createEngineFetcher } from './engine-fetcher.js';
 import { createSkopeoFetcher } from './skopeo.js';
 import type { FetcherName, ImageFetcher, ResolvedFetchConfig } from './types.js';
 
 /** Which fetcher `auto` means on this machine: skopeo when installed, else docker, else podman. */
 export async function detectFetcher(path = process.env.PATH ?? ''): Promise<FetcherName | undefined> {
-  if (await findExecutable('skopeo', path)) return 'skopeo';
-  if (await findExecutable('dockerd', path)) return 'docker';
-  if (await findExecutable('podman', path)) return 'podman';
+  if (await findProgram('skopeo', path)) return 'skopeo';
+  if (await findProgram('dockerd', path)) return 'docker';
+  if (await findProgram('podman', path)) return 'podman';
   return undefined;
 }
 
@@ -19,9 +19,8 @@ export async function createFetcher(config: ResolvedFetchConfig): Promise<ImageF
     case 'skopeo':
       return createSkopeoFetcher(config);
     case 'docker':
-      return createDockerFetcher(config);
     case 'podman':
-      return createPodmanFetcher(config);
+      return createEngineFetcher(name, config);
     default:
       throw new CommandError(
         E_FETCHER_MISSING,

@@ -5,10 +5,10 @@ import { execa, type ResultPromise } from 'execa';
 import { CommandError } from '../errors.js';
 import type { LockedImage } from '../formats/index.js';
 import { registerCleanup } from '../util/cleanup.js';
+import { dieWithParentPrefix, findProgram } from '../util/process.js';
 import { blobPath, commitBlob, hasBlob, makeCacheWorkDir, parseDigest, type ExpectedBlob } from './cache.js';
 import { classifyRegistryFailure } from './classify.js';
 import { DigestMismatchError, E_FETCHER_MISSING } from './errors.js';
-import { dieWithParentPrefix, findExecutable, toolErrorText } from './exec.js';
 import { withRetry } from './retry.js';
 import { salvageBlobs, SKOPEO_BLOB_SUBDIR, wantedBlobs } from './salvage.js';
 import type { ImageFetcher, ImageFetchOutcome, ResolvedFetchConfig, StoredBlob } from './types.js';
@@ -27,7 +27,7 @@ import { checkManifestMatchesLock, imageLabel } from './verify.js';
  * skopeo checks digests while it downloads; ctrbake checks again: the cache trusts no tool.
  */
 export async function createSkopeoFetcher(config: ResolvedFetchConfig): Promise<ImageFetcher> {
-  const skopeo = await findExecutable('skopeo');
+  const skopeo = await findProgram('skopeo');
   if (!skopeo) {
     throw new CommandError(E_FETCHER_MISSING, 'skopeo is not installed; install it (Debian: apt-get install skopeo) or choose --fetcher docker|podman');
   }
@@ -154,4 +154,11 @@ async function commitSkopeoBlobs(config: ResolvedFetchConfig, blobDir: string, i
   for (const [i, layer] of image.layers.entries()) await commit('layer', { ...layer, what: `layer ${i} of ${label}` });
   await commit('manifest', { ...image.manifest, what: `platform manifest of ${label}` });
   return { blobs, manifestCached: true };
+}
+
+/** The `msg="..."` of a containers tool's fatal log line, or the tail of its stderr. */
+export function toolErrorText(stderr: string, max = 2000): string {
+  const m = /level=fatal msg="((?:[^"\\]|\\.)*)"/.exec(stderr);
+  const text = m ? m[1]!.replace(/\\(.)/g, '$1') : stderr.trim();
+  return text.length > max ? `...${text.slice(-max)}` : text;
 }

@@ -1,7 +1,7 @@
 import type { Reporter } from '../util/reporter.js';
 import type { LockedImage } from '../formats/index.js';
 import type { AuthFile } from './auth.js';
-import type { RetryPolicy } from './retry.js';
+import type { RetryPolicy } from '../util/retry.js';
 
 export type FetcherName = 'skopeo' | 'docker' | 'podman';
 export type FetcherChoice = 'auto' | FetcherName;

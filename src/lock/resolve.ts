@@ -3,7 +3,8 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import { ConfigError, CtrbakeError, InputError } from '../errors.js';
 import { formatPlatform, type LockedImage, type LockFile, type Platform } from '../formats/index.js';
 import { silentReporter, type Reporter } from '../util/reporter.js';
-import { RegistryClient, type RetryOptions } from '../registry/client.js';
+import { RegistryClient } from '../registry/client.js';
+import { isValidRetries, type RetryPolicy } from '../util/retry.js';
 import { parsePlatform } from '../registry/platform.js';
 import { formatReference } from '../registry/reference.js';
 import { toJsonFile, writeFileAtomic } from '../util/fs.js';
@@ -28,7 +29,7 @@ export interface LockOptions {
   authfile?: string;
   /** host[:port] of plain-HTTP registries. */
   insecureRegistries?: readonly string[];
-  retry?: Partial<RetryOptions>;
+  retry?: Partial<RetryPolicy>;
   /** Images resolved at once. */
   concurrency?: number;
   reporter?: Reporter;
@@ -49,7 +50,7 @@ interface ResolvedLockConfig {
   output: string | null;
   authfile?: string;
   insecureRegistries: string[];
-  retry?: Partial<RetryOptions>;
+  retry?: Partial<RetryPolicy>;
   concurrency: number;
   reporter: Reporter;
   signal?: AbortSignal;
@@ -71,9 +72,9 @@ async function resolveConfig(options: LockOptions): Promise<Readonly<ResolvedLoc
   if (sources.length === 0) {
     throw new ConfigError('E_NO_IMAGES', 'no images to lock: give references as arguments, --images FILE or --compose FILE');
   }
-  const attempts = options.retry?.attempts;
-  if (attempts !== undefined && (!Number.isInteger(attempts) || attempts < 1)) {
-    throw new ConfigError('E_BAD_RETRIES', `--retries must be a whole number of retries, 0 or more, got ${attempts - 1}`);
+  const retries = options.retry?.retries;
+  if (retries !== undefined && !isValidRetries(retries)) {
+    throw new ConfigError('E_BAD_RETRIES', `--retries must be a whole number of retries, 0 or more, got ${retries}`);
   }
   const output = options.output === undefined ? null : resolvePath(options.output);
   // The lock is written after every tag is resolved: a missing directory must not wait for that.

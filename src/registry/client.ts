@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { RegistryError } from '../errors.js';
+import { REQUEST_RETRY, withRetry, type RetryPolicy } from '../util/retry.js';
 import { basicAuthorization, findCredentials, parseChallenge, readAuthfile, type AuthEntry, type Credentials } from './auth.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import { apiHost, type Repository } from './reference.js';
@@ -11,24 +11,17 @@ import { apiHost, type Repository } from './reference.js';
  * A small client for the registry HTTP API v2 (distribution spec): manifests, blobs, uploads.
  * Plain HTTP only for hosts listed as insecure. Auth: Basic, or the Bearer token challenge
  * flow, with credentials from an auth file. Transient failures (connection errors, 429, 5xx)
- * are retried with exponential backoff. Credentials never appear in errors or events.
+ * are retried under the one retry policy (src/util/retry.ts, REQUEST_RETRY by default).
+ * Credentials never appear in errors or events.
  */
-
-export interface RetryOptions {
-  /** Total attempts per request, the first included. */
-  attempts: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-}
-
-export const DEFAULT_RETRY: Readonly<RetryOptions> = Object.freeze({ attempts: 4, baseDelayMs: 250, maxDelayMs: 4000 });
 
 export interface RegistryClientOptions {
   /** host[:port] of registries spoken to over plain HTTP. */
   insecureRegistries?: readonly string[];
   /** docker config.json or containers auth.json. */
   authfile?: string;
-  retry?: Partial<RetryOptions>;
+  /** Retries of each request (default REQUEST_RETRY). */
+  retry?: Partial<RetryPolicy>;
   /** Deadline for a response's headers, per attempt. */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -99,7 +92,7 @@ interface HostAuth {
 
 export class RegistryClient {
   private readonly insecure: Set<string>;
-  private readonly retry: RetryOptions;
+  private readonly retry: RetryPolicy;
   private readonly timeoutMs: number;
   private readonly signal?: AbortSignal;
   private readonly onRetry?: RegistryClientOptions['onRetry'];
@@ -111,7 +104,7 @@ export class RegistryClient {
     private readonly authEntries: readonly AuthEntry[],
   ) {
     this.insecure = new Set(options.insecureRegistries ?? []);
-    this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.retry = { ...REQUEST_RETRY, ...options.retry };
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.signal = options.signal;
     this.onRetry = options.onRetry;
@@ -284,33 +277,54 @@ export class RegistryClient {
 
   /** fetch with a header deadline and retries for connection errors, 429 and 5xx. */
   private async send(registry: string, url: string, method: string, headers: Record<string, string>, body: Buffer | undefined): Promise<Response> {
-    let lastReason = '';
-    for (let attempt = 1; ; attempt++) {
-      this.signal?.throwIfAborted();
+    let attempts = 0;
+    const attempt = async (): Promise<Response> => {
+      attempts++;
       const controller = new AbortController();
       const timer = setTimeout(() => controller.abort(new Error('ETIMEDOUT')), this.timeoutMs);
       const signal = this.signal ? AbortSignal.any([controller.signal, this.signal]) : controller.signal;
-      let res: Response | undefined;
+      let res: Response;
       try {
         res = await fetch(url, { method, headers: { 'User-Agent': 'ctrbake', ...headers }, body, signal, redirect: 'follow' });
       } catch (error) {
         if (this.signal?.aborted) throw this.signal.reason;
-        lastReason = controller.signal.aborted ? 'ETIMEDOUT' : networkReason(error);
+        throw new NetworkFailure(controller.signal.aborted ? 'ETIMEDOUT' : networkReason(error));
       } finally {
         clearTimeout(timer);
       }
-      if (res && res.status !== 429 && res.status < 500) return res;
-      if (res) {
-        lastReason = `HTTP ${res.status}`;
-        if (attempt >= this.retry.attempts) return res;
-        await discard(res);
-      } else if (attempt >= this.retry.attempts || !TRANSIENT_CODES.has(lastReason)) {
-        throw unreachable(registry, lastReason, attempt, this.insecure.has(registry));
-      }
-      const delayMs = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
-      this.onRetry?.({ host: registry, attempt, reason: lastReason, delayMs });
-      await sleep(delayMs, undefined, this.signal ? { signal: this.signal } : undefined);
+      if (res.status === 429 || res.status >= 500) throw new RetryableStatus(res);
+      return res;
+    };
+    try {
+      return await withRetry(this.retry, attempt, {
+        transient: (error) =>
+          error instanceof RetryableStatus ? `HTTP ${error.response.status}` : error instanceof NetworkFailure && TRANSIENT_CODES.has(error.reason) ? error.reason : undefined,
+        onRetry: async ({ attempt: failed, reason, delayMs, error }) => {
+          if (error instanceof RetryableStatus) await discard(error.response);
+          this.onRetry?.({ host: registry, attempt: failed, reason, delayMs });
+        },
+        ...(this.signal ? { signal: this.signal } : {}),
+      });
+    } catch (error) {
+      // The last 429/5xx goes back to the caller, which reads the registry's error body.
+      if (error instanceof RetryableStatus) return error.response;
+      if (error instanceof NetworkFailure) throw unreachable(registry, error.reason, attempts, this.insecure.has(registry));
+      throw error;
     }
+  }
+}
+
+/** A request that never got a response: `reason` is the innermost error code. */
+class NetworkFailure extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+/** A 429 or 5xx response, worth another attempt. */
+class RetryableStatus extends Error {
+  constructor(readonly response: Response) {
+    super(`HTTP ${response.status}`);
   }
 }
 

@@ -1,5 +1,6 @@
 /** The registry client's public API. */
-export { RegistryClient, DEFAULT_RETRY, sha256Digest, type RegistryClientOptions, type RetryOptions, type FetchedManifest, type ManifestHead, type BlobResponse } from './client.js';
+export { RegistryClient, sha256Digest, type RegistryClientOptions, type FetchedManifest, type ManifestHead, type BlobResponse } from './client.js';
+export { REQUEST_RETRY, DOWNLOAD_RETRY, type RetryPolicy } from '../util/retry.js';
 export { parseReference, formatReference, isDigest, type ImageReference, type Repository } from './reference.js';
 export { parsePlatform, normalizePlatform, platformMatches, configMatchesPlatform } from './platform.js';
 export { readAuthfile, parseAuthfile, findCredentials, Secret, type Credentials } from './auth.js';

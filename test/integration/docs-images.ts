@@ -42,7 +42,7 @@ async function baseLayers(): Promise<Map<Platform, BuiltLayer>> {
 
 /** Pushes the images; returns their references ("HOST/product/app:1.4", ...). */
 export async function pushDocImages(registry: TestRegistry): Promise<string[]> {
-  const client = await RegistryClient.create({ insecureRegistries: [registry.host], retry: { attempts: 2, baseDelayMs: 100 } });
+  const client = await RegistryClient.create({ insecureRegistries: [registry.host], retry: { retries: 1, initialDelayMs: 100 } });
   const bases = await baseLayers();
   const references: string[] = [];
   for (const { repository, tag } of DOC_IMAGES) {

@@ -51,7 +51,7 @@ async function readLock(path: string): Promise<LockFile> {
   return JSON.parse(await readFile(path, 'utf8')) as LockFile;
 }
 
-const FAST = { attempts: 2, baseDelayMs: 50 };
+const FAST = { retries: 1, initialDelayMs: 50 };
 
 describe('ctrbake lock against a real registry', () => {
   let registry: TestRegistry;

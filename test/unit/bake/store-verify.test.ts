@@ -4,7 +4,7 @@ import { gzipSync } from 'node:zlib';
 import * as tarStream from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../../src/bake/verify-saved-archive.js';
-import { demuxDockerLogs, listedName, normalizeListedReference, repositoryOf } from '../../../src/bake/verify-store.js';
+import { listedName, normalizeListedReference, repositoryOf } from '../../../src/bake/verify-store.js';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -75,18 +75,5 @@ describe('repositoryOf', () => {
     ['docker.io/library/busybox:1.36', 'docker.io/library/busybox'],
   ])('%s -> %s', (input, expected) => {
     expect(repositoryOf(input)).toBe(expected);
-  });
-});
-
-describe('demuxDockerLogs', () => {
-  it('splits stdout and stderr frames', () => {
-    const frame = (type: number, text: string) => {
-      const body = Buffer.from(text);
-      const head = Buffer.alloc(8);
-      head[0] = type;
-      head.writeUInt32BE(body.length, 4);
-      return Buffer.concat([head, body]);
-    };
-    expect(demuxDockerLogs(Buffer.concat([frame(1, 'out1\n'), frame(2, 'err\n'), frame(1, 'out2\n')]))).toEqual({ stdout: 'out1\nout2\n', stderr: 'err\n' });
   });
 });

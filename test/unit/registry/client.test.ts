@@ -87,7 +87,7 @@ describe('RegistryClient', () => {
     const retries: number[] = [];
     const client = await RegistryClient.create({
       insecureRegistries: [host],
-      retry: { attempts: 3, baseDelayMs: 10 },
+      retry: { retries: 2, initialDelayMs: 10 },
       onRetry: ({ delayMs }) => retries.push(delayMs),
     });
     expect((await client.getManifest({ registry: host, repository: 'a' }, 'latest')).digest).toBe(DIGEST);
@@ -101,7 +101,7 @@ describe('RegistryClient', () => {
       calls++;
       res.writeHead(500, { 'Content-Type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'boom' }] }));
     });
-    const client = await RegistryClient.create({ insecureRegistries: [host], retry: { attempts: 2, baseDelayMs: 1 } });
+    const client = await RegistryClient.create({ insecureRegistries: [host], retry: { retries: 1, initialDelayMs: 1 } });
     await expect(client.getManifest({ registry: host, repository: 'a' }, 'latest')).rejects.toMatchObject({
       code: 'E_REGISTRY_RESPONSE',
       message: expect.stringContaining('HTTP 500'),
@@ -115,7 +115,7 @@ describe('RegistryClient', () => {
       calls++;
       res.writeHead(404).end();
     });
-    const client = await RegistryClient.create({ insecureRegistries: [host], retry: { attempts: 4, baseDelayMs: 1 } });
+    const client = await RegistryClient.create({ insecureRegistries: [host], retry: { retries: 3, initialDelayMs: 1 } });
     await expect(client.getManifest({ registry: host, repository: 'a' }, 'latest')).rejects.toMatchObject({ code: 'E_MANIFEST_UNKNOWN' });
     expect(calls).toBe(1);
   });
@@ -131,7 +131,7 @@ describe('RegistryClient', () => {
 
   it('reports a registry that never answers as E_REGISTRY_UNREACHABLE after the header deadline', async () => {
     const host = await serve(() => undefined);
-    const client = await RegistryClient.create({ insecureRegistries: [host], timeoutMs: 200, retry: { attempts: 2, baseDelayMs: 1 } });
+    const client = await RegistryClient.create({ insecureRegistries: [host], timeoutMs: 200, retry: { retries: 1, initialDelayMs: 1 } });
     await expect(client.getManifest({ registry: host, repository: 'a' }, 'latest')).rejects.toMatchObject({
       code: 'E_REGISTRY_UNREACHABLE',
       message: expect.stringContaining('ETIMEDOUT'),
