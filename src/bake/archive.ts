@@ -12,7 +12,7 @@ import { EngineError, InputError } from '../errors.js';
 import { formatPlatform, type BakeManifest, type LockedImage, type LockFile, type ManifestImage, type OutputFile } from '../formats/index.js';
 import { assertCacheComplete } from '../fetch/complete.js';
 import { blobPath } from '../fetch/cache.js';
-import { readLockForFetch } from '../fetch/lock-input.js';
+import { readLock } from '../formats/lock.js';
 import { configMatchesPlatform } from '../registry/platform.js';
 import { sha256File, toJsonFile, writeFileAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
@@ -73,7 +73,7 @@ async function loadAndCheck(engine: BakeEngine, image: LockedImage, lock: LockFi
  */
 export async function bakeArchiveInto(config: Readonly<ResolvedBakeConfig>, staged: StagedOutput): Promise<BakeManifest> {
   const { reporter, signal } = config;
-  const lock = await readLockForFetch(config.lockPath);
+  const lock = await readLock(config.lockPath);
   reporter.event({ event: 'bake.start', message: `baking ${lock.images.length} image(s) for ${formatPlatform(lock.platform)} with ${config.engine} (${config.storageDriver}), offline`, mode: 'archive', images: lock.images.length });
   const cache = await assertCacheComplete(config.cacheDir, lock);
   signal?.throwIfAborted();

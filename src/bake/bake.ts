@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import type { BakeManifest, BakeMode } from '../formats/index.js';
 import { assertCacheComplete } from '../fetch/complete.js';
-import { readLockForFetch } from '../fetch/lock-input.js';
+import { readLock } from '../formats/lock.js';
 import { checkBakeBudget, resolveBudget } from '../report/index.js';
 import { toJsonFile, writeFileAtomic } from '../util/fs.js';
 import { stageOutput, type StagedOutput } from '../util/staged-output.js';
@@ -45,7 +45,7 @@ export async function bake(options: BakeOptions): Promise<BakeResult> {
     });
   }
   await checkFit(options, config);
-  const lock = await readLockForFetch(config.lockPath);
+  const lock = await readLock(config.lockPath);
   const fingerprint = inputFingerprint({ lock, config, engineVersion: await engineBinaryVersion(config) });
   if (!config.force) {
     const state = await checkUpToDate(outDir, fingerprint, config.verifyOutputs);
@@ -93,7 +93,7 @@ export async function bake(options: BakeOptions): Promise<BakeResult> {
 async function checkFit(options: BakeOptions, config: Readonly<ResolvedBakeConfig>): Promise<void> {
   const fit = options.fit;
   if (!fit || !resolveBudget(fit)) return;
-  const lock = await readLockForFetch(config.lockPath);
+  const lock = await readLock(config.lockPath);
   await assertCacheComplete(config.cacheDir, lock);
   await checkBakeBudget({
     ...fit,

@@ -19,7 +19,7 @@ import type { BakeManifest, EngineName, LockFile, LockedImage, ManifestImage, Pl
 import { formatPlatform } from '../formats/index.js';
 import { blobPath, readCachedDiffIds, resolveLayerBlob } from '../fetch/cache.js';
 import { assertCacheComplete } from '../fetch/complete.js';
-import { readLockForFetch } from '../fetch/lock-input.js';
+import { readLock } from '../formats/lock.js';
 import { configMatchesPlatform } from '../registry/platform.js';
 import { silentReporter, type Reporter } from '../util/reporter.js';
 import { sha256File, toJsonFile, writeFileAtomic } from '../util/fs.js';
@@ -263,7 +263,7 @@ export function storeDoneMessage(outDir: string, storeTar: { size: number; sha25
 
 /** The `bake --mode store` entry: the resolved bake config, the lock read from its file, into the bake's staging dir. */
 export async function bakeStoreFromConfigInto(config: Readonly<ResolvedBakeConfig>, staged: StagedOutput): Promise<BakeManifest> {
-  const lock = await readLockForFetch(config.lockPath);
+  const lock = await readLock(config.lockPath);
   return bakeStoreInto(
     {
       lock,

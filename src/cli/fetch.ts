@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { assertCacheComplete } from '../fetch/complete.js';
 import { FETCHER_CHOICES } from '../fetch/config.js';
 import { fetchImages, type FetchResult } from '../fetch/fetch.js';
-import { readLockForFetch } from '../fetch/lock-input.js';
+import { readLock } from '../formats/lock.js';
 import type { FetcherChoice } from '../fetch/types.js';
 import { addExamples } from './examples.js';
 import { runCommand, type GlobalArgs } from './run.js';
@@ -28,7 +28,7 @@ interface OfflineCheckResult {
 }
 
 async function checkOffline(lockPath: string, cacheDir: string): Promise<OfflineCheckResult> {
-  const lock = await readLockForFetch(lockPath);
+  const lock = await readLock(lockPath);
   const status = await assertCacheComplete(cacheDir, lock);
   return {
     cacheDir: resolve(cacheDir),

@@ -9,7 +9,7 @@ import type { BakeManifest, BakeMode, Descriptor, LockFile, OutputFile, Platform
 import { blobPath, diffIdsOfConfig } from '../fetch/cache.js';
 import { cacheDamageError } from '../fetch/cache-damage.js';
 import { inspectBlobFile } from '../fetch/integrity.js';
-import { validateLockForFetch } from '../fetch/lock-input.js';
+import { validateLock } from '../formats/lock.js';
 
 export const E_REPORT_INPUT = 'E_REPORT_INPUT';
 
@@ -102,7 +102,7 @@ export async function readReportInput(path: string): Promise<ReportInput> {
     bad(path, 'not valid JSON', error);
   }
   if (value && typeof value === 'object' && value.manifestVersion === 1) return manifestToInput(value as unknown as BakeManifest, path);
-  if (value && typeof value === 'object' && value.lockVersion === 1) return lockToInput(validateLockForFetch(value, path), path);
+  if (value && typeof value === 'object' && value.lockVersion === 1) return lockToInput(validateLock(value, path), path);
   bad(path, 'neither a manifest (manifestVersion 1) nor a lock file (lockVersion 1)');
 }
 
