@@ -10,12 +10,12 @@ import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EngineError, InputError } from '../errors.js';
 import { formatPlatform, type BakeManifest, type LockedImage, type LockFile, type ManifestImage, type OutputFile } from '../formats/index.js';
+import { buildManifest, MANIFEST_FILE, writeManifest } from '../formats/manifest.js';
 import { assertCacheComplete } from '../fetch/complete.js';
 import { blobPath } from '../fetch/cache.js';
 import { readLock } from '../formats/lock.js';
 import { configMatchesPlatform } from '../registry/platform.js';
-import { sha256File, toJsonFile, writeFileAtomic } from '../util/fs.js';
-import { VERSION } from '../version.js';
+import { sha256File } from '../util/fs.js';
 import { writeDockerArchive } from './docker-archive.js';
 import { startBakeEngine, type BakeEngine } from './engine-session.js';
 import { normalizeTar } from './normalize-archive.js';
@@ -155,9 +155,7 @@ export async function bakeArchiveInto(config: Readonly<ResolvedBakeConfig>, stag
     await engine.stop();
     reporter.event({ event: 'engine.stopped', message: `${config.engine} stopped and removed` });
 
-    const manifest: BakeManifest = {
-      manifestVersion: 1,
-      ctrbakeVersion: VERSION,
+    const manifest = buildManifest({
       mode: 'archive',
       engine: { name: config.engine, version },
       storageDriver,
@@ -165,8 +163,8 @@ export async function bakeArchiveInto(config: Readonly<ResolvedBakeConfig>, stag
       platform: lock.platform,
       sourceDateEpoch: config.sourceDateEpoch,
       images,
-      outputs: outputs.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
-    };
+      outputs,
+    });
     return manifest;
   } finally {
     await engine?.stop();
@@ -178,9 +176,9 @@ export async function bakeArchive(config: Readonly<ResolvedBakeConfig>): Promise
   const staged = await stageOutput(config.outDir, { label: 'bake staging', ...(config.signal ? { signal: config.signal } : {}) });
   try {
     const manifest = await bakeArchiveInto(config, staged);
-    await writeFileAtomic(join(staged.outTmp, 'manifest.json'), toJsonFile(manifest));
+    await writeManifest(join(staged.outTmp, MANIFEST_FILE), manifest);
     await staged.commit();
-    const manifestPath = join(config.outDir, 'manifest.json');
+    const manifestPath = join(config.outDir, MANIFEST_FILE);
     config.reporter.event({ event: 'bake.done', message: `wrote ${manifest.outputs.length} archive(s) and ${manifestPath}`, outDir: config.outDir });
     return { outDir: config.outDir, manifestPath, manifest };
   } finally {

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import type { BakeManifest, BakeMode } from '../formats/index.js';
 import { assertCacheComplete } from '../fetch/complete.js';
 import { readLock } from '../formats/lock.js';
+import { MANIFEST_FILE, writeManifest } from '../formats/manifest.js';
 import { checkBakeBudget, resolveBudget } from '../report/index.js';
-import { toJsonFile, writeFileAtomic } from '../util/fs.js';
 import { stageOutput, type StagedOutput } from '../util/staged-output.js';
 import { bakeArchiveInto, type BakeResult } from './archive.js';
 import { checkBakeOutput, recoverBakeOutput } from './bake-output.js';
@@ -50,7 +50,7 @@ export async function bake(options: BakeOptions): Promise<BakeResult> {
   if (!config.force) {
     const state = await checkUpToDate(outDir, fingerprint, config.verifyOutputs);
     if (state.upToDate) {
-      const manifestPath = join(outDir, 'manifest.json');
+      const manifestPath = join(outDir, MANIFEST_FILE);
       reporter.event({ event: 'bake.uptodate', message: `${outDir} is up to date (same lock, options and versions; outputs ${config.verifyOutputs ? 'verified by sha256' : 'present with their sizes'}): nothing to do`, outDir, verified: config.verifyOutputs });
       const storeTar = config.mode === 'store' ? state.manifest.outputs.find((o) => o.path === STORE_TAR) : undefined;
       return { outDir, manifestPath, manifest: state.manifest, upToDate: true, ...(storeTar ? { storeTar: { ...storeTar, path: join(outDir, STORE_TAR) } } : {}) };
@@ -64,9 +64,9 @@ export async function bake(options: BakeOptions): Promise<BakeResult> {
     const packed = await addStoreSquashfs(staged.outTmp, baked, config);
     // Written last: the up-to-date check takes an output newer than manifest.json as touched.
     const manifest: BakeManifest = { ...packed.manifest, inputFingerprint: fingerprint };
-    await writeFileAtomic(join(staged.outTmp, 'manifest.json'), toJsonFile(manifest));
+    await writeManifest(join(staged.outTmp, MANIFEST_FILE), manifest);
     await staged.commit();
-    const manifestPath = join(outDir, 'manifest.json');
+    const manifestPath = join(outDir, MANIFEST_FILE);
     const storeTar = manifest.outputs.find((o) => o.path === STORE_TAR);
     reporter.event({
       event: 'bake.done',

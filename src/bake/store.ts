@@ -17,14 +17,14 @@ import { join, resolve } from 'node:path';
 import { ConfigError, EngineError, InputError } from '../errors.js';
 import type { BakeManifest, EngineName, LockFile, LockedImage, ManifestImage, Platform } from '../formats/index.js';
 import { formatPlatform } from '../formats/index.js';
+import { buildManifest, MANIFEST_FILE, writeManifest } from '../formats/manifest.js';
 import { blobPath, readCachedDiffIds, resolveLayerBlob } from '../fetch/cache.js';
 import { assertCacheComplete } from '../fetch/complete.js';
 import { readLock } from '../formats/lock.js';
 import { configMatchesPlatform } from '../registry/platform.js';
 import { silentReporter, type Reporter } from '../util/reporter.js';
-import { sha256File, toJsonFile, writeFileAtomic } from '../util/fs.js';
+import { sha256File } from '../util/fs.js';
 import { DEFAULT_SOURCE_DATE_EPOCH } from '../util/sde.js';
-import { VERSION } from '../version.js';
 import { writeDockerArchive } from './docker-archive.js';
 import { imageTag } from './archive.js';
 import { startBakeEngine, type BakeEngine } from './engine-session.js';
@@ -224,9 +224,7 @@ export async function bakeStoreInto(options: BakeStoreOptions, staged: StagedOut
     const tarPath = join(staged.outTmp, STORE_TAR);
     await writeStoreTar(root, store.members, tarPath, options.signal);
     const storeTar = { path: STORE_TAR, sha256: await sha256File(tarPath), size: (await stat(tarPath)).size };
-    const manifest: BakeManifest = {
-      manifestVersion: 1,
-      ctrbakeVersion: VERSION,
+    const manifest = buildManifest({
       mode: 'store',
       engine: { name: options.engine, version },
       storageDriver: driver,
@@ -234,7 +232,7 @@ export async function bakeStoreInto(options: BakeStoreOptions, staged: StagedOut
       sourceDateEpoch,
       images,
       outputs: [storeTar],
-    };
+    });
     return manifest;
   } finally {
     if (engine) await engine.stop();
@@ -247,7 +245,7 @@ export async function bakeStore(options: BakeStoreOptions): Promise<BakeStoreRes
   const staged = await stageOutput(outDir, { label: 'bake staging', ...(options.signal ? { signal: options.signal } : {}) });
   try {
     const manifest = await bakeStoreInto(options, staged);
-    await writeFileAtomic(join(staged.outTmp, 'manifest.json'), toJsonFile(manifest));
+    await writeManifest(join(staged.outTmp, MANIFEST_FILE), manifest);
     await staged.commit();
     const storeTar = manifest.outputs.find((o) => o.path === STORE_TAR)!;
     (options.reporter ?? silentReporter).event({ event: 'bake.done', message: storeDoneMessage(outDir, storeTar), outDir });

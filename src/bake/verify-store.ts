@@ -15,6 +15,7 @@ import type Dockerode from 'dockerode';
 import { execa } from 'execa';
 import { ConfigError, InputError } from '../errors.js';
 import type { BakeManifest, EngineName, Platform } from '../formats/index.js';
+import { MANIFEST_FILE, readManifest } from '../formats/manifest.js';
 import { startDockerd, type DockerStorageDriver } from '../engine/dockerd.js';
 import { unmountUnder } from '../engine/mounts.js';
 import { PODMAN_RUN_ARGS, startPodman, type RunningPodman } from '../engine/podman.js';
@@ -288,7 +289,12 @@ async function verifyPodman(
 export async function verifyStore(options: VerifyStoreOptions): Promise<VerifyStoreResult> {
   let manifest: BakeManifest | undefined;
   if (options.outDir) {
-    manifest = JSON.parse(await readFile(join(options.outDir, 'manifest.json'), 'utf8')) as BakeManifest;
+    const path = join(options.outDir, MANIFEST_FILE);
+    const read = await readManifest(path);
+    if (read.problem) {
+      throw new ConfigError('E_STORE_VERIFY_INPUT', `${path}: ${read.problem.message}; pass the OUT dir of \`ctrbake bake --mode store\``, { cause: read.problem.cause });
+    }
+    manifest = read.manifest;
     if (manifest.mode !== 'store') throw new ConfigError('E_STORE_VERIFY_INPUT', `${options.outDir}/manifest.json is a ${manifest.mode} bake, not a store bake`);
   }
   const storeTar = options.storeTar ?? (options.outDir ? join(options.outDir, 'store.tar') : undefined);

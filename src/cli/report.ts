@@ -1,7 +1,8 @@
 import { stat } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../errors.js';
-import { layersFileFromReport, LAYERS_FILE } from '../report/layers-file.js';
+import { LAYERS_FILE, writeLayers } from '../formats/layers.js';
+import { layersFileFromReport } from '../report/layers-file.js';
 import { LAYOUTS, PARTITIONS, type Layout, type Partition } from '../report/layout-model.js';
 import { renderReportHtml } from '../report/render-html.js';
 import { renderReportText } from '../report/render-text.js';
@@ -109,7 +110,7 @@ export const reportCommand: CommandModule<GlobalArgs, ReportArgs> = {
           notFit = error;
         }
         if (argv.writeLayers) {
-          await writeFileAtomic(join(dirname(argv.manifest!), LAYERS_FILE), toJsonFile(layersFileFromReport(result)));
+          await writeLayers(join(dirname(argv.manifest!), LAYERS_FILE), layersFileFromReport(result));
         }
         if (output) await writeFileAtomic(output, render(result, argv.format));
         else if (!json) process.stdout.write(render(result, argv.format));

@@ -103,28 +103,51 @@ export function looksLikeManifest(value: unknown): value is Pick<BakeManifest, '
   return isObject(value) && value.manifestVersion === 1 && typeof value.ctrbakeVersion === 'string' && Array.isArray(value.outputs);
 }
 
-export type ManifestReadProblem = { kind: 'unreadable' | 'not-json' | 'invalid'; message: string; cause?: unknown };
+export interface ManifestProblem {
+  /** unreadable: the file cannot be read (`cause` has the errno); not-json; invalid: `message` names the field. */
+  kind: 'unreadable' | 'not-json' | 'invalid';
+  message: string;
+  cause?: unknown;
+}
+
+export type ManifestRead = { manifest: BakeManifest; problem?: undefined } | { manifest?: undefined; problem: ManifestProblem };
 
 /**
- * Reads and validates a manifest.json. A problem goes to `onProblem`, which throws the
- * caller's error (its code, its next step); the message names the field, e.g.
+ * Reads and validates a manifest.json. A problem is returned, not thrown: each reader turns it
+ * into its own error code and next step (the loader's E_LOADER_INPUT, report's E_REPORT_INPUT,
+ * the up-to-date check's "bake again"). An invalid field is named, e.g.
  * `images[0].layers[1].digest must be "sha256:" and 64 hex digits`.
  */
-export async function readManifest(path: string, onProblem: (problem: ManifestReadProblem) => never): Promise<BakeManifest> {
+export async function readManifest(path: string): Promise<ManifestRead> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    return onProblem({ kind: 'unreadable', message: (error as Error).message, cause: error });
+    return { problem: { kind: 'unreadable', message: (error as Error).message, cause: error } };
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    return onProblem({ kind: 'not-json', message: (error as Error).message, cause: error });
+    return { problem: { kind: 'not-json', message: (error as Error).message, cause: error } };
   }
-  return validateManifest(value, (message) => onProblem({ kind: 'invalid', message }));
+  return parseManifest(value);
 }
+
+/** Validates an already parsed manifest.json (see readManifest). */
+export function parseManifest(value: unknown): ManifestRead {
+  const fail: Fail = (message) => {
+    throw new ManifestInvalid(message);
+  };
+  try {
+    return { manifest: validateManifest(value, fail) };
+  } catch (error) {
+    if (error instanceof ManifestInvalid) return { problem: { kind: 'invalid', message: error.message } };
+    throw error;
+  }
+}
+
+class ManifestInvalid extends Error {}
 
 const MODES: readonly string[] = ['archive', 'store'];
 const ENGINES: readonly string[] = ['docker', 'podman'];
