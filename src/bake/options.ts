@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { ArchiveFormat, BakeMode, EngineName } from '../formats/index.js';
 import { resolveBudget, type BudgetOptions, type Layout } from '../report/index.js';
-import { resolveBlockSize } from '../report/report.js';
+import { resolveBlockSize } from '../util/fs-block-size.js';
 import { silentReporter, type Reporter } from '../util/reporter.js';
 import { checkSquashfsBackend, resolveSquashfsOptions, SQUASHFS_SUBCOMMAND_FLAGS, type GzipImplementation, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { parseSourceDateEpoch } from '../util/sde.js';

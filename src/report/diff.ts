@@ -13,7 +13,7 @@ import { E_CACHE_DAMAGED, E_CACHE_MISS } from '../fetch/errors.js';
 import { cacheLockOf, completeFromCache, readReportInput, type ReportInput, type ReportLayerInput } from './input.js';
 import { withLayerTar } from './layer-source.js';
 import { LAYERS_FILE, readLayersFile, type LayersFile } from '../formats/layers.js';
-import { resolveBlockSize } from './report.js';
+import { resolveBlockSize } from '../util/fs-block-size.js';
 import { scanLayerTar } from './scan-layer.js';
 
 export interface DiffOptions {

@@ -6,6 +6,7 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, DoesNotFitError, InputError } from '../errors.js';
+import { DEFAULT_BLOCK_SIZE, resolveBlockSize } from '../util/fs-block-size.js';
 import { silentReporter, type Reporter } from '../util/reporter.js';
 import { doesNotFit, judgeBudget, resolveBudget, type BudgetOptions } from './budget.js';
 import { cacheLockOf, completeFromCache, readReportInput, type ReportImageInput, type ReportInput } from './input.js';
@@ -20,7 +21,6 @@ import { roundUp } from './unpacked-model.js';
 
 export const E_REPORT_OPTIONS = 'E_REPORT_OPTIONS';
 export const E_REPORT_OUTPUT_MISMATCH = 'E_REPORT_OUTPUT_MISMATCH';
-export const DEFAULT_BLOCK_SIZE = 4096;
 
 export interface ReportOptions extends BudgetOptions {
   /** OUT/manifest.json of a bake; or give lockPath. */
@@ -50,14 +50,6 @@ export class ReportDoesNotFitError extends DoesNotFitError {
   ) {
     super(base.message, { details: base.details });
   }
-}
-
-export function resolveBlockSize(value: number | undefined): number {
-  const b = value ?? DEFAULT_BLOCK_SIZE;
-  if (!Number.isInteger(b) || b < 512 || b > 65536 || (b & (b - 1)) !== 0) {
-    throw new ConfigError(E_REPORT_OPTIONS, `--fs-block-size ${b} must be a power of two from 512 to 65536 (ext4 uses 4096)`);
-  }
-  return b;
 }
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
