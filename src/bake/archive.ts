@@ -11,13 +11,12 @@ import { join } from 'node:path';
 import { EngineError, InputError } from '../errors.js';
 import { formatPlatform, type BakeManifest, type LockedImage, type LockFile, type ManifestImage, type OutputFile } from '../formats/index.js';
 import { buildManifest, MANIFEST_FILE, writeManifest } from '../formats/manifest.js';
-import { assertCacheComplete } from '../fetch/complete.js';
 import { blobPath } from '../fetch/cache.js';
-import { readLock } from '../formats/lock.js';
 import { configMatchesPlatform } from '../registry/platform.js';
 import { sha256File } from '../util/fs.js';
 import { writeDockerArchive } from './docker-archive.js';
 import { startBakeEngine, type BakeEngine } from './engine-session.js';
+import { readBakeInputs, type BakeInputs } from './inputs.js';
 import { normalizeTar } from './normalize-archive.js';
 import { writeOciArchive } from './oci-archive.js';
 import type { ResolvedBakeConfig } from './options.js';
@@ -71,11 +70,11 @@ async function loadAndCheck(engine: BakeEngine, image: LockedImage, lock: LockFi
  * manifest.json nor OUT: the caller (bake.ts) adds the fingerprint, writes manifest.json and
  * commits, so an interrupted run never changes OUT.
  */
-export async function bakeArchiveInto(config: Readonly<ResolvedBakeConfig>, staged: StagedOutput): Promise<BakeManifest> {
+export async function bakeArchiveInto(config: Readonly<ResolvedBakeConfig>, inputs: BakeInputs, staged: StagedOutput): Promise<BakeManifest> {
   const { reporter, signal } = config;
-  const lock = await readLock(config.lockPath);
+  const { lock } = inputs;
   reporter.event({ event: 'bake.start', message: `baking ${lock.images.length} image(s) for ${formatPlatform(lock.platform)} with ${config.engine} (${config.storageDriver}), offline`, mode: 'archive', images: lock.images.length });
-  const cache = await assertCacheComplete(config.cacheDir, lock);
+  const cache = await inputs.checkCache();
   signal?.throwIfAborted();
 
   let engine: BakeEngine | undefined;
@@ -175,7 +174,7 @@ export async function bakeArchiveInto(config: Readonly<ResolvedBakeConfig>, stag
 export async function bakeArchive(config: Readonly<ResolvedBakeConfig>): Promise<BakeResult> {
   const staged = await stageOutput(config.outDir, { label: 'bake staging', ...(config.signal ? { signal: config.signal } : {}) });
   try {
-    const manifest = await bakeArchiveInto(config, staged);
+    const manifest = await bakeArchiveInto(config, await readBakeInputs(config), staged);
     await writeManifest(join(staged.outTmp, MANIFEST_FILE), manifest);
     await staged.commit();
     const manifestPath = join(config.outDir, MANIFEST_FILE);

@@ -7,19 +7,18 @@
  */
 import { join } from 'node:path';
 import type { BakeManifest, BakeMode } from '../formats/index.js';
-import { assertCacheComplete } from '../fetch/complete.js';
-import { readLock } from '../formats/lock.js';
 import { MANIFEST_FILE, writeManifest } from '../formats/manifest.js';
 import { checkBakeBudget, resolveBudget } from '../report/index.js';
 import { stageOutput, type StagedOutput } from '../util/staged-output.js';
 import { bakeArchiveInto, type BakeResult } from './archive.js';
 import { checkBakeOutput, recoverBakeOutput } from './bake-output.js';
+import { readBakeInputs, type BakeInputs } from './inputs.js';
 import { checkBakePrerequisites, resolveBakeOptions, type BakeOptions, type ResolvedBakeConfig } from './options.js';
 import { bakeStoreFromConfigInto, storeDoneMessage, STORE_TAR } from './store.js';
 import { addStoreSquashfs } from './store-squashfs.js';
 import { checkUpToDate, engineBinaryVersion, inputFingerprint } from './up-to-date.js';
 
-type BakeImplementation = (config: Readonly<ResolvedBakeConfig>, staged: StagedOutput) => Promise<BakeManifest>;
+type BakeImplementation = (config: Readonly<ResolvedBakeConfig>, inputs: BakeInputs, staged: StagedOutput) => Promise<BakeManifest>;
 
 const MODES: Record<BakeMode, BakeImplementation> = {
   archive: bakeArchiveInto,
@@ -44,9 +43,10 @@ export async function bake(options: BakeOptions): Promise<BakeResult> {
       restored: r.restored,
     });
   }
-  await checkFit(options, config);
-  const lock = await readLock(config.lockPath);
-  const fingerprint = inputFingerprint({ lock, config, engineVersion: await engineBinaryVersion(config) });
+  // The lock is read and the cache checked once, here; everything below takes them.
+  const inputs = await readBakeInputs(config);
+  await checkFit(options, config, inputs);
+  const fingerprint = inputFingerprint({ lock: inputs.lock, config, engineVersion: await engineBinaryVersion(config) });
   if (!config.force) {
     const state = await checkUpToDate(outDir, fingerprint, config.verifyOutputs);
     if (state.upToDate) {
@@ -60,7 +60,7 @@ export async function bake(options: BakeOptions): Promise<BakeResult> {
 
   const staged = await stageOutput(outDir, { label: 'bake staging', ...(config.signal ? { signal: config.signal } : {}) });
   try {
-    const baked = await MODES[config.mode](config, staged);
+    const baked = await MODES[config.mode](config, inputs, staged);
     const packed = await addStoreSquashfs(staged.outTmp, baked, config);
     // Written last: the up-to-date check takes an output newer than manifest.json as touched.
     const manifest: BakeManifest = { ...packed.manifest, inputFingerprint: fingerprint };
@@ -90,14 +90,13 @@ export async function bake(options: BakeOptions): Promise<BakeResult> {
  * The budget check (docs/report.md): before any engine starts or any output is written, from
  * the lock and the cache alone. Over budget: DoesNotFitError (exit 3) and no OUT is created.
  */
-async function checkFit(options: BakeOptions, config: Readonly<ResolvedBakeConfig>): Promise<void> {
+async function checkFit(options: BakeOptions, config: Readonly<ResolvedBakeConfig>, inputs: BakeInputs): Promise<void> {
   const fit = options.fit;
   if (!fit || !resolveBudget(fit)) return;
-  const lock = await readLock(config.lockPath);
-  await assertCacheComplete(config.cacheDir, lock);
+  await inputs.checkCache();
   await checkBakeBudget({
     ...fit,
-    lock,
+    lock: inputs.lock,
     lockPath: config.lockPath,
     cacheDir: config.cacheDir,
     mode: config.mode,

@@ -20,7 +20,6 @@ import { formatPlatform } from '../formats/index.js';
 import { buildManifest, MANIFEST_FILE, writeManifest } from '../formats/manifest.js';
 import { blobPath, readCachedDiffIds, resolveLayerBlob } from '../fetch/cache.js';
 import { assertCacheComplete } from '../fetch/complete.js';
-import { readLock } from '../formats/lock.js';
 import { configMatchesPlatform } from '../registry/platform.js';
 import { silentReporter, type Reporter } from '../util/reporter.js';
 import { sha256File } from '../util/fs.js';
@@ -28,6 +27,7 @@ import { DEFAULT_SOURCE_DATE_EPOCH } from '../util/sde.js';
 import { writeDockerArchive } from './docker-archive.js';
 import { imageTag } from './archive.js';
 import { startBakeEngine, type BakeEngine } from './engine-session.js';
+import type { BakeInputs } from './inputs.js';
 import type { ResolvedBakeConfig } from './options.js';
 import { stageOutput, type StagedOutput } from '../util/staged-output.js';
 import { addDockerDigestReferences, normalizeDockerStore, type NormalizedStore } from './store-docker.js';
@@ -55,6 +55,8 @@ export interface BakeStoreOptions {
   engineBinary?: string;
   /** Base of the engine's private dir (unix sockets: keep it short). */
   tmpBase?: string;
+  /** The bake's shared cache check (inputs.ts); default: check the cache here. */
+  checkCache?: () => Promise<unknown>;
 }
 
 export interface BakeStoreResult {
@@ -153,7 +155,7 @@ export async function bakeStoreInto(options: BakeStoreOptions, staged: StagedOut
   await checkGnuTar();
   options.signal?.throwIfAborted();
 
-  await assertCacheComplete(options.cacheDir, options.lock);
+  await (options.checkCache ? options.checkCache() : assertCacheComplete(options.cacheDir, options.lock));
   let engine: BakeEngine | undefined;
   try {
     const root = join(staged.staging, 'root');
@@ -259,12 +261,12 @@ export function storeDoneMessage(outDir: string, storeTar: { size: number; sha25
   return `wrote ${join(outDir, STORE_TAR)} (${storeTar.size} bytes, sha256 ${storeTar.sha256}) and manifest.json`;
 }
 
-/** The `bake --mode store` entry: the resolved bake config, the lock read from its file, into the bake's staging dir. */
-export async function bakeStoreFromConfigInto(config: Readonly<ResolvedBakeConfig>, staged: StagedOutput): Promise<BakeManifest> {
-  const lock = await readLock(config.lockPath);
+/** The `bake --mode store` entry: the resolved bake config and the inputs bake read once, into the bake's staging dir. */
+export async function bakeStoreFromConfigInto(config: Readonly<ResolvedBakeConfig>, inputs: BakeInputs, staged: StagedOutput): Promise<BakeManifest> {
   return bakeStoreInto(
     {
-      lock,
+      lock: inputs.lock,
+      checkCache: inputs.checkCache,
       cacheDir: config.cacheDir,
       engine: config.engine,
       storageDriver: config.storageDriver,
