@@ -23,8 +23,9 @@ export interface BakeOptions {
   /** Archive mode: default docker-archive. */
   archiveFormat?: ArchiveFormat;
   /**
-   * Bake never uses the network: engines run in an empty network namespace and everything
-   * comes from the cache. `offline` is accepted for symmetry with fetch and recorded in events.
+   * Accepted and ignored: bake never uses the network (engines run in an empty network
+   * namespace, everything comes from the cache), so there is nothing to switch off. Kept for
+   * `--offline` (docs/bake.md), which build systems pass to every step.
    */
   offline?: boolean;
   /** Default: SOURCE_DATE_EPOCH from the environment, else 0. */
@@ -63,7 +64,6 @@ export interface ResolvedBakeConfig {
   engine: EngineName;
   storageDriver: string;
   archiveFormat: ArchiveFormat;
-  offline: boolean;
   sourceDateEpoch: number;
   engineBinary?: string;
   tmpBase?: string;
@@ -117,7 +117,6 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
     engine,
     storageDriver,
     archiveFormat,
-    offline: options.offline ?? false,
     sourceDateEpoch,
     ...(options.engineBinary ? { engineBinary: options.engineBinary } : {}),
     ...(tmpBase ? { tmpBase } : {}),
