@@ -11,11 +11,8 @@ import { writeTarFromSources, type TarSource } from './normalize-archive.js';
 import type { SavedImage } from './saved-archive.js';
 import type { TarIndexEntry } from './tar-index.js';
 import { writeFile } from 'node:fs/promises';
+import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR, OCI_MANIFEST } from '../formats/media-types.js';
 
-export const OCI_MANIFEST_MEDIA_TYPE = 'application/vnd.oci.image.manifest.v1+json';
-export const OCI_INDEX_MEDIA_TYPE = 'application/vnd.oci.image.index.v1+json';
-export const OCI_CONFIG_MEDIA_TYPE = 'application/vnd.oci.image.config.v1+json';
-export const OCI_LAYER_MEDIA_TYPE = 'application/vnd.oci.image.layer.v1.tar';
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -62,19 +59,19 @@ export async function writeOciArchive(
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
-      mediaType: OCI_MANIFEST_MEDIA_TYPE,
-      config: { mediaType: OCI_CONFIG_MEDIA_TYPE, digest: configDigest, size: image.configBytes.length },
-      layers: image.layers.map((l, i) => ({ mediaType: OCI_LAYER_MEDIA_TYPE, digest: layerDigests[i], size: l.size })),
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: OCI_CONFIG, digest: configDigest, size: image.configBytes.length },
+      layers: image.layers.map((l, i) => ({ mediaType: OCI_LAYER_TAR, digest: layerDigests[i], size: l.size })),
     }),
   );
   const manifestDigest = `sha256:${sha256(manifest)}`;
   const index = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
-      mediaType: OCI_INDEX_MEDIA_TYPE,
+      mediaType: OCI_INDEX,
       manifests: [
         {
-          mediaType: OCI_MANIFEST_MEDIA_TYPE,
+          mediaType: OCI_MANIFEST,
           digest: manifestDigest,
           size: manifest.length,
           ...(reference ? { annotations: { 'io.containerd.image.name': reference, 'org.opencontainers.image.ref.name': reference } } : {}),

@@ -6,11 +6,12 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import type { BakeManifest, BakeMode, Descriptor, LockFile, OutputFile, Platform } from '../formats/index.js';
-import { blobPath, diffIdsOfConfig } from '../fetch/cache.js';
+import { blobPath } from '../fetch/cache.js';
 import { cacheDamageError } from '../fetch/cache-damage.js';
 import { inspectBlobFile } from '../fetch/integrity.js';
 import { validateLock } from '../formats/lock.js';
 import { parseManifest } from '../formats/manifest.js';
+import { diffIdsOfConfig } from '../formats/oci.js';
 
 export const E_REPORT_INPUT = 'E_REPORT_INPUT';
 
