@@ -10,7 +10,7 @@ import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EngineError, InputError } from '../errors.js';
 import { formatPlatform, type BakeManifest, type LockedImage, type LockFile, type ManifestImage, type OutputFile } from '../formats/index.js';
-import { buildManifest, MANIFEST_FILE, writeManifest } from '../formats/manifest.js';
+import { buildManifest, MANIFEST_FILE, manifestImageOf, writeManifest } from '../formats/manifest.js';
 import { blobPath } from '../fetch/cache.js';
 import { configMatchesPlatform } from '../registry/platform.js';
 import { sha256File } from '../util/fs.js';
@@ -135,17 +135,7 @@ export async function bakeArchiveInto(config: Readonly<ResolvedBakeConfig>, inpu
       const { size } = await stat(target);
       const sha256 = await sha256File(target);
       outputs.push({ path: relPath, sha256, size });
-      images.push({
-        reference: image.reference,
-        repository: image.repository,
-        tag: image.tag,
-        digest: image.manifest.digest,
-        indexDigest: image.indexDigest,
-        imageId: image.config.digest,
-        platform: image.platform,
-        layers: image.layers.map((l, n) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, diffId: diffIds[n] ?? '' })),
-        archive: relPath,
-      });
+      images.push(manifestImageOf(image, diffIds, relPath));
       reporter.event({ event: 'image.saved', message: `saved ${image.reference} -> ${relPath} (${size} bytes, sha256 ${sha256.slice(0, 12)})`, reference: image.reference, path: relPath, sha256, size });
     }
 

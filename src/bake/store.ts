@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import { ConfigError, EngineError, InputError } from '../errors.js';
 import type { BakeManifest, EngineName, LockFile, LockedImage, ManifestImage, Platform } from '../formats/index.js';
 import { formatPlatform } from '../formats/index.js';
-import { buildManifest, MANIFEST_FILE, writeManifest } from '../formats/manifest.js';
+import { buildManifest, MANIFEST_FILE, manifestImageOf, writeManifest } from '../formats/manifest.js';
 import { blobPath, readCachedDiffIds, resolveLayerBlob } from '../fetch/cache.js';
 import { assertCacheComplete } from '../fetch/complete.js';
 import { configMatchesPlatform } from '../registry/platform.js';
@@ -192,16 +192,7 @@ export async function bakeStoreInto(options: BakeStoreOptions, staged: StagedOut
       options.signal?.throwIfAborted();
       reporter.event({ event: 'image.loading', message: `loading ${image.reference}`, reference: image.reference, current: index, total: options.lock.images.length });
       const diffIds = await loadImage(engine, image, options.lock.platform, options.cacheDir, join(staged.work, 'load.tar'), sourceDateEpoch);
-      images.push({
-        reference: image.reference,
-        repository: image.repository,
-        tag: image.tag,
-        digest: image.manifest.digest,
-        indexDigest: image.indexDigest,
-        imageId: image.config.digest,
-        platform: image.platform,
-        layers: image.layers.map((l, i) => ({ ...l, diffId: diffIds[i]! })),
-      });
+      images.push(manifestImageOf(image, diffIds));
     }
     await engine.stop();
     engine = undefined;

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { toJsonFile, writeFileAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import { checkArray, checkDescriptor, checkDigest, checkObject, checkPlatform, checkSize, checkString, isObject, type Fail } from './check.js';
-import type { Descriptor, Platform } from './lock.js';
+import type { Descriptor, LockedImage, Platform } from './lock.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 
@@ -63,15 +63,22 @@ export interface BakeManifest {
   inputFingerprint?: string;
 }
 
-export interface ManifestFields {
-  mode: BakeMode;
-  engine: { name: EngineName; version: string };
-  storageDriver: string;
-  archiveFormat?: ArchiveFormat;
-  platform: Platform;
-  sourceDateEpoch: number;
-  images: ManifestImage[];
-  outputs: OutputFile[];
+/** What a bake decides; buildManifest adds the version fields. */
+export type ManifestFields = Omit<BakeManifest, 'manifestVersion' | 'ctrbakeVersion' | 'inputFingerprint'>;
+
+/** A locked image as the manifest records it once baked: its layers get their diff ids. */
+export function manifestImageOf(image: LockedImage, diffIds: readonly string[], archive?: string): ManifestImage {
+  return {
+    reference: image.reference,
+    repository: image.repository,
+    tag: image.tag,
+    digest: image.manifest.digest,
+    indexDigest: image.indexDigest,
+    imageId: image.config.digest,
+    platform: image.platform,
+    layers: image.layers.map((l, n) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, diffId: diffIds[n] ?? '' })),
+    ...(archive !== undefined ? { archive } : {}),
+  };
 }
 
 /** The manifest of a bake, in the one key order every manifest.json has; outputs sorted by path. */

@@ -1,7 +1,7 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { testTempDir } from '../../fixtures/temp-dir.js';
 import { LAYERS_FILE, readLayersFile, validateLayersFile, writeLayers, type LayersFile } from '../../../src/formats/layers.js';
 
 const D = (c: string) => `sha256:${c.repeat(64)}`;
@@ -14,16 +14,10 @@ const ok: LayersFile = {
 };
 const withLayer = (patch: Record<string, unknown>) => ({ ...ok, images: [{ ...ok.images[0]!, layers: [{ ...layer, ...patch }] }] });
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ctrbake-unit-layers-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
 
 describe('layers.json', () => {
   it('writes a file that reads back equal', async () => {
+    const dir = await testTempDir('ctrbake-unit-layers-');
     const path = join(dir, LAYERS_FILE);
     await writeLayers(path, ok);
     expect(JSON.parse(await readFile(path, 'utf8'))).toEqual(ok);
@@ -40,6 +34,7 @@ describe('layers.json', () => {
     expect(() => validateLayersFile(value, '/out/layers.json')).toThrow(expect.objectContaining({ code: 'E_REPORT_INPUT', message: expect.stringMatching(message) }));
   });
   it('a file that is not JSON: E_REPORT_INPUT naming it', async () => {
+    const dir = await testTempDir('ctrbake-unit-layers-');
     const path = join(dir, LAYERS_FILE);
     await writeFile(path, '{');
     await expect(readLayersFile(path)).rejects.toMatchObject({ code: 'E_REPORT_INPUT', message: expect.stringContaining(`cannot read ${path}`) });

@@ -1,7 +1,7 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { testTempDir } from '../../fixtures/temp-dir.js';
 import { lockPathOf, looksLikeLock, readLock, serializeLock, validateLock, writeLock, type LockFile, type LockedImage } from '../../../src/formats/lock.js';
 
 const D = (c: string) => `sha256:${c.repeat(64)}`;
@@ -20,13 +20,6 @@ const image: LockedImage = {
 const ok: LockFile = { lockVersion: 1, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' }, images: [image, { ...image, tag: null, reference: '127.0.0.1:5000/app@' + D('a') }] };
 const withImage = (i: number, patch: Record<string, unknown>) => ({ ...ok, images: ok.images.map((img, n) => (n === i ? { ...img, ...patch } : img)) });
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ctrbake-unit-lock-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
 
 describe('validateLock', () => {
   it('accepts a valid lock (a tag or null, a platform with or without variant)', () => {
@@ -66,6 +59,7 @@ describe('validateLock', () => {
 
 describe('readLock / writeLock', () => {
   it('writes a lock that reads back equal, and remembers the path it was read from', async () => {
+    const dir = await testTempDir('ctrbake-unit-lock-');
     const path = join(dir, 'ctrbake.lock.json');
     await writeLock(path, ok);
     expect(await readFile(path, 'utf8')).toBe(serializeLock(ok));
@@ -81,6 +75,7 @@ describe('readLock / writeLock', () => {
     ['a file that is not JSON', '{"lockVersion": 1,', /lock file .*missing\.json is not valid JSON; run `ctrbake lock` again/],
     ['a lock with a bad field', JSON.stringify({ ...ok, images: [{ ...image, layers: [{ ...image.layers[0], digest: 'sha256:00' }] }] }), /missing\.json: images\[0\]\.layers\[0\]\.digest must be/],
   ])('refuses %s with E_LOCK_INVALID', async (_name, content, message) => {
+    const dir = await testTempDir('ctrbake-unit-lock-');
     const path = join(dir, 'missing.json');
     if (content !== undefined) await writeFile(path, content);
     await expect(readLock(path)).rejects.toMatchObject({ code: 'E_LOCK_INVALID', message: expect.stringMatching(message) });

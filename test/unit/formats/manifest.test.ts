@@ -1,10 +1,10 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { testTempDir } from '../../fixtures/temp-dir.js';
 import { verifyStore } from '../../../src/bake/verify-store.js';
 import { resolveLoaderOptions } from '../../../src/loader/options.js';
-import { buildManifest, looksLikeManifest, MANIFEST_FILE, parseManifest, readManifest, writeManifest, type BakeManifest, type ManifestImage } from '../../../src/formats/manifest.js';
+import { buildManifest, looksLikeManifest, MANIFEST_FILE, manifestImageOf, parseManifest, readManifest, writeManifest, type BakeManifest, type ManifestImage } from '../../../src/formats/manifest.js';
 import { readReportInput } from '../../../src/report/input.js';
 import { VERSION } from '../../../src/version.js';
 
@@ -35,19 +35,19 @@ const manifest: BakeManifest = buildManifest({
 });
 const withImage = (i: number, patch: Record<string, unknown>) => ({ ...manifest, images: manifest.images.map((img, n) => (n === i ? { ...img, ...patch } : img)) });
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ctrbake-unit-manifest-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
 
 describe('buildManifest', () => {
   it('builds the one shape of manifest.json: version fields first, outputs sorted by path', () => {
     expect(Object.keys(manifest)).toEqual(['manifestVersion', 'ctrbakeVersion', 'mode', 'engine', 'storageDriver', 'archiveFormat', 'platform', 'sourceDateEpoch', 'images', 'outputs']);
     expect(manifest.ctrbakeVersion).toBe(VERSION);
     expect(manifest.outputs.map((o) => o.path)).toEqual(['archives/app.tar', 'archives/b.tar']);
+  });
+  it('manifestImageOf records a locked image with its diff ids (empty where the engine gave none)', () => {
+    const locked = { ...image, registry: 'registry.example:5000', indexMediaType: 'x', manifest: { mediaType: 'm', digest: D('a'), size: 1 }, config: { mediaType: 'c', digest: D('c'), size: 2 }, layers: [image.layers[0]!, image.layers[0]!] };
+    const recorded = manifestImageOf(locked, [D('e')], 'archives/app.tar');
+    expect(Object.keys(recorded)).toEqual(['reference', 'repository', 'tag', 'digest', 'indexDigest', 'imageId', 'platform', 'layers', 'archive']);
+    expect(recorded.layers.map((l) => l.diffId)).toEqual([D('e'), '']);
+    expect('archive' in manifestImageOf(locked, [])).toBe(false);
   });
   it('a store manifest has no archiveFormat key', () => {
     const store = buildManifest({ ...manifest, mode: 'store', archiveFormat: undefined, outputs: [{ path: 'store.tar', sha256: 'a'.repeat(64), size: 1 }] });
@@ -89,6 +89,7 @@ describe('parseManifest', () => {
 
 describe('readManifest / writeManifest', () => {
   it('writes a manifest that reads back equal', async () => {
+    const dir = await testTempDir('ctrbake-unit-manifest-');
     const path = join(dir, MANIFEST_FILE);
     await writeManifest(path, manifest);
     expect(await readFile(path, 'utf8')).toBe(`${JSON.stringify(manifest, null, 2)}\n`);
@@ -99,6 +100,7 @@ describe('readManifest / writeManifest', () => {
     ['unreadable', undefined],
     ['not-json', '{"manifestVersion":'],
   ] as const)('reports a %s file as a problem, not as a thrown error', async (kind, content) => {
+    const dir = await testTempDir('ctrbake-unit-manifest-');
     const path = join(dir, MANIFEST_FILE);
     if (content !== undefined) await writeFile(path, content);
     expect((await readManifest(path)).problem?.kind).toBe(kind);
@@ -108,11 +110,13 @@ describe('readManifest / writeManifest', () => {
 describe('the readers of manifest.json name the field with their own code', () => {
   const bad = { ...manifest, images: [{ ...image, layers: [{ ...image.layers[0]!, size: 'big' }] }] };
   it('report: E_REPORT_INPUT naming the file and the field', async () => {
+    const dir = await testTempDir('ctrbake-unit-manifest-');
     const path = join(dir, MANIFEST_FILE);
     await writeFile(path, JSON.stringify(bad));
     await expect(readReportInput(path)).rejects.toMatchObject({ code: 'E_REPORT_INPUT', message: expect.stringContaining(`${path}: images[0].layers[0].size must be a non-negative integer`) });
   });
   it('loader: E_LOADER_INPUT naming the file and the field', async () => {
+    const dir = await testTempDir('ctrbake-unit-manifest-');
     const path = join(dir, MANIFEST_FILE);
     await writeFile(path, JSON.stringify(bad));
     await expect(resolveLoaderOptions({ manifestPath: path, layout: 'archive', init: 'systemd', outDir: join(dir, 'overlay') })).rejects.toMatchObject({
@@ -121,9 +125,11 @@ describe('the readers of manifest.json name the field with their own code', () =
     });
   });
   it('verify-store: an OUT without manifest.json is E_STORE_VERIFY_INPUT (exit 2), not a raw ENOENT', async () => {
+    const dir = await testTempDir('ctrbake-unit-manifest-');
     await expect(verifyStore({ outDir: dir })).rejects.toMatchObject({ code: 'E_STORE_VERIFY_INPUT', exitCode: 2, message: expect.stringContaining('--mode store') });
   });
   it('verify-store: a manifest with a bad field is E_STORE_VERIFY_INPUT naming it', async () => {
+    const dir = await testTempDir('ctrbake-unit-manifest-');
     await writeFile(join(dir, MANIFEST_FILE), JSON.stringify({ ...bad, mode: 'store' }));
     await expect(verifyStore({ outDir: dir })).rejects.toMatchObject({ code: 'E_STORE_VERIFY_INPUT', message: expect.stringContaining('images[0].layers[0].size') });
   });
