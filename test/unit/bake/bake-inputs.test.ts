@@ -4,23 +4,19 @@
  * fail on them, this one goes on to the engine step (stopped there by an abort, no engine runs).
  */
 import { truncateSync, writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bake } from '../../../src/bake/bake.js';
 import type { LockFile } from '../../../src/formats/lock.js';
 import type { ProgressEvent, Reporter } from '../../../src/util/reporter.js';
 import { buildLayer, sha256 } from '../../fixtures/layers.js';
+import { testTempDir } from '../../fixtures/temp-dir.js';
 
-let dir: string;
-let cacheDir: string;
-let lockPath: string;
-let layerBlob: string;
-
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ctrbake-bake-inputs-'));
-  cacheDir = join(dir, 'cache');
+/** A lock of one image and a cache that holds it, in a dir the test owns. */
+async function lockAndCache(): Promise<{ dir: string; cacheDir: string; lockPath: string; layerBlob: string }> {
+  const dir = await testTempDir('ctrbake-bake-inputs-');
+  const cacheDir = join(dir, 'cache');
   await mkdir(join(cacheDir, 'blobs', 'sha256'), { recursive: true });
   const layer = await buildLayer([{ type: 'file', path: 'etc/hello', content: 'hello\n' }]);
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.diffId] } }));
@@ -32,7 +28,6 @@ beforeEach(async () => {
   };
   const c = await put(config);
   const l = await put(layer.gz);
-  layerBlob = l.path;
   const manifestDigest = sha256(Buffer.from('manifest'));
   const lock: LockFile = {
     lockVersion: 1,
@@ -52,15 +47,14 @@ beforeEach(async () => {
       },
     ],
   };
-  lockPath = join(dir, 'ctrbake.lock.json');
+  const lockPath = join(dir, 'ctrbake.lock.json');
   await writeFile(lockPath, JSON.stringify(lock));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+  return { dir, cacheDir, lockPath, layerBlob: l.path };
+}
 
 describe('bake reads its inputs once', () => {
   it.each(['archive', 'store'] as const)('%s mode: a lock and a cache damaged after the budget check are not read again', async (mode) => {
+    const { dir, cacheDir, lockPath, layerBlob } = await lockAndCache();
     const abort = new AbortController();
     const events: string[] = [];
     const reporter: Reporter = {
