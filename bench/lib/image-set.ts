@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { Descriptor } from '../../src/formats/index.js';
 import { RegistryClient } from '../../src/registry/client.js';
-import { OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST } from '../../src/registry/media-types.js';
+import { OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST } from '../../src/formats/media-types.js';
 import { pushBlob, pushManifest } from '../../src/registry/push.js';
 
 const exec = promisify(execFile);

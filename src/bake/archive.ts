@@ -11,15 +11,14 @@ import { join } from 'node:path';
 import { EngineError, InputError } from '../errors.js';
 import { formatPlatform, type BakeManifest, type LockedImage, type LockFile, type ManifestImage, type OutputFile } from '../formats/index.js';
 import { startEngine, type Engine } from '../engine/index.js';
-import { assertCacheComplete } from '../fetch/complete.js';
+import { buildManifest, MANIFEST_FILE, manifestImageOf, writeManifest } from '../formats/manifest.js';
 import { blobPath } from '../fetch/cache.js';
-import { readLockForFetch } from '../fetch/lock-input.js';
 import { configMatchesPlatform } from '../registry/platform.js';
-import { sha256File, toJsonFile, writeFileAtomic } from '../util/fs.js';
-import { VERSION } from '../version.js';
+import { sha256File } from '../util/fs.js';
 import { readDockerArchive, writeDockerArchive } from '../formats/docker-archive.js';
 import { writeOciArchive } from '../formats/oci-archive.js';
 import { indexTarFile, normalizeTar } from '../formats/tar/index.js';
+import { readBakeInputs, type BakeInputs } from './inputs.js';
 import type { ResolvedBakeConfig } from './options.js';
 import type { SquashfsResult } from '../squashfs/index.js';
 import { stageOutput, type StagedOutput } from '../util/staged-output.js';
@@ -75,11 +74,11 @@ async function loadAndCheck(engine: Engine, image: LockedImage, lock: LockFile, 
  * manifest.json nor OUT: the caller (bake.ts) adds the fingerprint, writes manifest.json and
  * commits, so an interrupted run never changes OUT.
  */
-export async function bakeArchiveInto(config: Readonly<ResolvedBakeConfig>, staged: StagedOutput): Promise<BakeManifest> {
+export async function bakeArchiveInto(config: Readonly<ResolvedBakeConfig>, inputs: BakeInputs, staged: StagedOutput): Promise<BakeManifest> {
   const { reporter, signal } = config;
-  const lock = await readLockForFetch(config.lockPath);
+  const { lock } = inputs;
   reporter.event({ event: 'bake.start', message: `baking ${lock.images.length} image(s) for ${formatPlatform(lock.platform)} with ${config.engine} (${config.storageDriver}), offline`, mode: 'archive', images: lock.images.length });
-  const cache = await assertCacheComplete(config.cacheDir, lock);
+  const cache = await inputs.checkCache();
   signal?.throwIfAborted();
 
   let engine: Engine | undefined;
@@ -140,17 +139,7 @@ export async function bakeArchiveInto(config: Readonly<ResolvedBakeConfig>, stag
       const { size } = await stat(target);
       const sha256 = await sha256File(target);
       outputs.push({ path: relPath, sha256, size });
-      images.push({
-        reference: image.reference,
-        repository: image.repository,
-        tag: image.tag,
-        digest: image.manifest.digest,
-        indexDigest: image.indexDigest,
-        imageId: image.config.digest,
-        platform: image.platform,
-        layers: image.layers.map((l, n) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, diffId: diffIds[n] ?? '' })),
-        archive: relPath,
-      });
+      images.push(manifestImageOf(image, diffIds, relPath));
       reporter.event({ event: 'image.saved', message: `saved ${image.reference} -> ${relPath} (${size} bytes, sha256 ${sha256.slice(0, 12)})`, reference: image.reference, path: relPath, sha256, size });
     }
 
@@ -159,9 +148,7 @@ export async function bakeArchiveInto(config: Readonly<ResolvedBakeConfig>, stag
     await engine.stop();
     reporter.event({ event: 'engine.stopped', message: `${config.engine} stopped and removed` });
 
-    const manifest: BakeManifest = {
-      manifestVersion: 1,
-      ctrbakeVersion: VERSION,
+    const manifest = buildManifest({
       mode: 'archive',
       engine: { name: config.engine, version },
       storageDriver,
@@ -169,8 +156,8 @@ export async function bakeArchiveInto(config: Readonly<ResolvedBakeConfig>, stag
       platform: lock.platform,
       sourceDateEpoch: config.sourceDateEpoch,
       images,
-      outputs: outputs.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
-    };
+      outputs,
+    });
     return manifest;
   } finally {
     await engine?.stop();
@@ -181,10 +168,10 @@ export async function bakeArchiveInto(config: Readonly<ResolvedBakeConfig>, stag
 export async function bakeArchive(config: Readonly<ResolvedBakeConfig>): Promise<BakeResult> {
   const staged = await stageOutput(config.outDir, { label: 'bake staging', ...(config.signal ? { signal: config.signal } : {}) });
   try {
-    const manifest = await bakeArchiveInto(config, staged);
-    await writeFileAtomic(join(staged.outTmp, 'manifest.json'), toJsonFile(manifest));
+    const manifest = await bakeArchiveInto(config, await readBakeInputs(config), staged);
+    await writeManifest(join(staged.outTmp, MANIFEST_FILE), manifest);
     await staged.commit();
-    const manifestPath = join(config.outDir, 'manifest.json');
+    const manifestPath = join(config.outDir, MANIFEST_FILE);
     config.reporter.event({ event: 'bake.done', message: `wrote ${manifest.outputs.length} archive(s) and ${manifestPath}`, outDir: config.outDir });
     return { outDir: config.outDir, manifestPath, manifest };
   } finally {

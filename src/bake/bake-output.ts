@@ -8,30 +8,31 @@ import { join } from 'node:path';
 import { DEFAULT_ENGINE_TMP_BASE } from '../engine/private-dir.js';
 import { unmountUnder } from '../engine/mounts.js';
 import { stopEverythingNaming, sweepOrphanedEngineDirs } from '../engine/orphans.js';
-import type { BakeManifest } from '../formats/index.js';
-import { LAYERS_FILE } from '../report/layers-file.js';
+import type { OutputFile } from '../formats/index.js';
+import { looksLikeManifest, MANIFEST_FILE } from '../formats/manifest.js';
+import { LAYERS_FILE } from '../formats/layers.js';
 import { checkOutput, type CheckedOutput, type NamedPath } from '../util/output.js';
 import { recoverStagedOutputs, type RecoveredOutput } from '../util/staged-output.js';
 
 /** Everything a bake (and `report`, which adds layers.json) writes at the top of OUT. */
-const BAKE_ENTRIES = new Set(['manifest.json', 'archives', 'store.tar', 'store.sqfs', LAYERS_FILE]);
+const BAKE_ENTRIES = new Set([MANIFEST_FILE, 'archives', 'store.tar', 'store.sqfs', LAYERS_FILE]);
 
 /**
  * A previous bake output: manifest.json with ctrbake's fields, nothing at the top but what a
  * bake writes, and nothing in archives/ that the manifest does not list.
  */
 export async function isBakeOutput(dir: string): Promise<boolean> {
-  let manifest: Partial<BakeManifest>;
+  let manifest: unknown;
   try {
-    manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Partial<BakeManifest>;
+    manifest = JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8'));
   } catch {
     return false;
   }
-  if (!manifest || manifest.manifestVersion !== 1 || typeof manifest.ctrbakeVersion !== 'string' || !Array.isArray(manifest.outputs)) return false;
+  if (!looksLikeManifest(manifest)) return false;
   const entries = await readdir(dir);
   if (!entries.every((e) => BAKE_ENTRIES.has(e))) return false;
   if (entries.includes('archives')) {
-    const listed = new Set(manifest.outputs.map((o) => o?.path));
+    const listed = new Set(manifest.outputs.map((o: Partial<OutputFile> | null) => o?.path));
     const archives = await readdir(join(dir, 'archives')).catch(() => undefined);
     if (!archives || !archives.every((a) => listed.has(`archives/${a}`))) return false;
   }

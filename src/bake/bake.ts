@@ -7,20 +7,19 @@
  */
 import { join } from 'node:path';
 import type { BakeManifest, BakeMode } from '../formats/index.js';
-import { assertCacheComplete } from '../fetch/complete.js';
-import { readLockForFetch } from '../fetch/lock-input.js';
+import { MANIFEST_FILE, writeManifest } from '../formats/manifest.js';
 import { checkBakeBudget, resolveBudget } from '../report/index.js';
-import { toJsonFile, writeFileAtomic } from '../util/fs.js';
 import { stageOutput, type StagedOutput } from '../util/staged-output.js';
 import { bakeArchiveInto, type BakeResult } from './archive.js';
 import { checkBakeOutput, recoverBakeOutput } from './bake-output.js';
+import { readBakeInputs, type BakeInputs } from './inputs.js';
 import { checkBakePrerequisites, resolveBakeOptions, type BakeOptions, type ResolvedBakeConfig } from './options.js';
 import { bakeStoreFromConfigInto, storeDoneMessage, STORE_TAR } from './store.js';
 import { addStoreSquashfs } from './store-squashfs.js';
 import { bakeNativeStoreFromConfigInto } from '../builder/bake-native.js';
 import { checkUpToDate, engineBinaryVersion, inputFingerprint } from './up-to-date.js';
 
-type BakeImplementation = (config: Readonly<ResolvedBakeConfig>, staged: StagedOutput) => Promise<BakeManifest>;
+type BakeImplementation = (config: Readonly<ResolvedBakeConfig>, inputs: BakeInputs, staged: StagedOutput) => Promise<BakeManifest>;
 
 const MODES: Record<BakeMode, BakeImplementation> = {
   archive: bakeArchiveInto,
@@ -45,15 +44,16 @@ export async function bake(options: BakeOptions): Promise<BakeResult> {
       restored: r.restored,
     });
   }
-  await checkFit(options, config);
-  const lock = await readLockForFetch(config.lockPath);
+  // The lock is read and the cache checked once, here; everything below takes them.
+  const inputs = await readBakeInputs(config);
+  await checkFit(options, config, inputs);
   const native = config.builder === 'native';
   const engineVersion = native ? `ctrbake builder for docker ${config.engineVersion}` : await engineBinaryVersion(config);
-  const fingerprint = inputFingerprint({ lock, config, engineVersion });
+  const fingerprint = inputFingerprint({ lock: inputs.lock, config, engineVersion });
   if (!config.force) {
     const state = await checkUpToDate(outDir, fingerprint, config.verifyOutputs);
     if (state.upToDate) {
-      const manifestPath = join(outDir, 'manifest.json');
+      const manifestPath = join(outDir, MANIFEST_FILE);
       reporter.event({ event: 'bake.uptodate', message: `${outDir} is up to date (same lock, options and versions; outputs ${config.verifyOutputs ? 'verified by sha256' : 'present with their sizes'}): nothing to do`, outDir, verified: config.verifyOutputs });
       const storeTar = config.mode === 'store' ? state.manifest.outputs.find((o) => o.path === STORE_TAR) : undefined;
       return { outDir, manifestPath, manifest: state.manifest, upToDate: true, ...(storeTar ? { storeTar: { ...storeTar, path: join(outDir, STORE_TAR) } } : {}) };
@@ -63,13 +63,13 @@ export async function bake(options: BakeOptions): Promise<BakeResult> {
 
   const staged = await stageOutput(outDir, { label: 'bake staging', ...(config.signal ? { signal: config.signal } : {}) });
   try {
-    const baked = await (native ? bakeNativeStoreFromConfigInto : MODES[config.mode])(config, staged);
+    const baked = await (native ? bakeNativeStoreFromConfigInto : MODES[config.mode])(config, inputs, staged);
     const packed = await addStoreSquashfs(staged.outTmp, baked, config);
     // Written last: the up-to-date check takes an output newer than manifest.json as touched.
     const manifest: BakeManifest = { ...packed.manifest, inputFingerprint: fingerprint };
-    await writeFileAtomic(join(staged.outTmp, 'manifest.json'), toJsonFile(manifest));
+    await writeManifest(join(staged.outTmp, MANIFEST_FILE), manifest);
     await staged.commit();
-    const manifestPath = join(outDir, 'manifest.json');
+    const manifestPath = join(outDir, MANIFEST_FILE);
     const storeTar = manifest.outputs.find((o) => o.path === STORE_TAR);
     reporter.event({
       event: 'bake.done',
@@ -93,14 +93,13 @@ export async function bake(options: BakeOptions): Promise<BakeResult> {
  * The budget check (docs/report.md): before any engine starts or any output is written, from
  * the lock and the cache alone. Over budget: DoesNotFitError (exit 3) and no OUT is created.
  */
-async function checkFit(options: BakeOptions, config: Readonly<ResolvedBakeConfig>): Promise<void> {
+async function checkFit(options: BakeOptions, config: Readonly<ResolvedBakeConfig>, inputs: BakeInputs): Promise<void> {
   const fit = options.fit;
   if (!fit || !resolveBudget(fit)) return;
-  const lock = await readLockForFetch(config.lockPath);
-  await assertCacheComplete(config.cacheDir, lock);
+  await inputs.checkCache();
   await checkBakeBudget({
     ...fit,
-    lock,
+    lock: inputs.lock,
     lockPath: config.lockPath,
     cacheDir: config.cacheDir,
     mode: config.mode,

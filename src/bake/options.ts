@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { ArchiveFormat, BakeMode, EngineName } from '../formats/index.js';
 import { resolveBudget, type BudgetOptions, type Layout } from '../report/index.js';
-import { resolveBlockSize } from '../report/report.js';
+import { resolveBlockSize } from '../util/fs-block-size.js';
 import { silentReporter, type Reporter } from '../util/reporter.js';
 import { checkSquashfsBackend, resolveSquashfsOptions, SQUASHFS_SUBCOMMAND_FLAGS, type GzipImplementation, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { parseSourceDateEpoch } from '../util/sde.js';
@@ -25,8 +25,9 @@ export interface BakeOptions {
   /** Archive mode: default docker-archive. */
   archiveFormat?: ArchiveFormat;
   /**
-   * Bake never uses the network: engines run in an empty network namespace and everything
-   * comes from the cache. `offline` is accepted for symmetry with fetch and recorded in events.
+   * Accepted and ignored: bake never uses the network (engines run in an empty network
+   * namespace, everything comes from the cache), so there is nothing to switch off. Kept for
+   * `--offline` (docs/bake.md), which build systems pass to every step.
    */
   offline?: boolean;
   /** Default: SOURCE_DATE_EPOCH from the environment, else 0. */
@@ -74,7 +75,6 @@ export interface ResolvedBakeConfig {
   engine: EngineName;
   storageDriver: string;
   archiveFormat: ArchiveFormat;
-  offline: boolean;
   sourceDateEpoch: number;
   engineBinary?: string;
   tmpBase?: string;
@@ -133,7 +133,6 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
     engine,
     storageDriver,
     archiveFormat,
-    offline: options.offline ?? false,
     sourceDateEpoch,
     ...(options.engineBinary ? { engineBinary: options.engineBinary } : {}),
     ...(tmpBase ? { tmpBase } : {}),

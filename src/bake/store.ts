@@ -18,17 +18,17 @@ import { ConfigError, EngineError, InputError } from '../errors.js';
 import type { BakeManifest, EngineName, LockFile, LockedImage, ManifestImage, Platform } from '../formats/index.js';
 import { startEngine, type Engine } from '../engine/index.js';
 import { formatPlatform } from '../formats/index.js';
+import { buildManifest, MANIFEST_FILE, manifestImageOf, writeManifest } from '../formats/manifest.js';
 import { blobPath, readCachedDiffIds, resolveLayerBlob } from '../fetch/cache.js';
 import { assertCacheComplete } from '../fetch/complete.js';
-import { readLockForFetch } from '../fetch/lock-input.js';
 import { configMatchesPlatform } from '../registry/platform.js';
 import { silentReporter, type Reporter } from '../util/reporter.js';
-import { sha256File, toJsonFile, writeFileAtomic } from '../util/fs.js';
+import { sha256File } from '../util/fs.js';
 import { DEFAULT_SOURCE_DATE_EPOCH } from '../util/sde.js';
-import { VERSION } from '../version.js';
 import { ENGINE_STORAGE_DRIVERS } from '../layouts.js';
 import { writeDockerArchive } from '../formats/docker-archive.js';
 import { imageTag } from './archive.js';
+import type { BakeInputs } from './inputs.js';
 import type { ResolvedBakeConfig } from './options.js';
 import { stageOutput, type StagedOutput } from '../util/staged-output.js';
 import { addDockerDigestReferences, normalizeDockerStore, type NormalizedStore } from './store-docker.js';
@@ -53,6 +53,8 @@ export interface BakeStoreOptions {
   engineBinary?: string;
   /** Base of the engine's private dir (unix sockets: keep it short). */
   tmpBase?: string;
+  /** The bake's shared cache check (inputs.ts); default: check the cache here. */
+  checkCache?: () => Promise<unknown>;
 }
 
 export interface BakeStoreResult {
@@ -151,7 +153,7 @@ export async function bakeStoreInto(options: BakeStoreOptions, staged: StagedOut
   await checkGnuTar();
   options.signal?.throwIfAborted();
 
-  await assertCacheComplete(options.cacheDir, options.lock);
+  await (options.checkCache ? options.checkCache() : assertCacheComplete(options.cacheDir, options.lock));
   let engine: Engine | undefined;
   try {
     const root = join(staged.staging, 'root');
@@ -188,16 +190,7 @@ export async function bakeStoreInto(options: BakeStoreOptions, staged: StagedOut
       options.signal?.throwIfAborted();
       reporter.event({ event: 'image.loading', message: `loading ${image.reference}`, reference: image.reference, current: index, total: options.lock.images.length });
       const diffIds = await loadImage(engine, image, options.lock.platform, options.cacheDir, join(staged.work, 'load.tar'), sourceDateEpoch);
-      images.push({
-        reference: image.reference,
-        repository: image.repository,
-        tag: image.tag,
-        digest: image.manifest.digest,
-        indexDigest: image.indexDigest,
-        imageId: image.config.digest,
-        platform: image.platform,
-        layers: image.layers.map((l, i) => ({ ...l, diffId: diffIds[i]! })),
-      });
+      images.push(manifestImageOf(image, diffIds));
     }
     await engine.stop();
     engine = undefined;
@@ -222,9 +215,7 @@ export async function bakeStoreInto(options: BakeStoreOptions, staged: StagedOut
     const tarPath = join(staged.outTmp, STORE_TAR);
     await writeStoreTar(root, store.members, tarPath, options.signal);
     const storeTar = { path: STORE_TAR, sha256: await sha256File(tarPath), size: (await stat(tarPath)).size };
-    const manifest: BakeManifest = {
-      manifestVersion: 1,
-      ctrbakeVersion: VERSION,
+    const manifest = buildManifest({
       mode: 'store',
       engine: { name: options.engine, version },
       storageDriver: driver,
@@ -232,7 +223,7 @@ export async function bakeStoreInto(options: BakeStoreOptions, staged: StagedOut
       sourceDateEpoch,
       images,
       outputs: [storeTar],
-    };
+    });
     return manifest;
   } finally {
     if (engine) await engine.stop();
@@ -245,7 +236,7 @@ export async function bakeStore(options: BakeStoreOptions): Promise<BakeStoreRes
   const staged = await stageOutput(outDir, { label: 'bake staging', ...(options.signal ? { signal: options.signal } : {}) });
   try {
     const manifest = await bakeStoreInto(options, staged);
-    await writeFileAtomic(join(staged.outTmp, 'manifest.json'), toJsonFile(manifest));
+    await writeManifest(join(staged.outTmp, MANIFEST_FILE), manifest);
     await staged.commit();
     const storeTar = manifest.outputs.find((o) => o.path === STORE_TAR)!;
     (options.reporter ?? silentReporter).event({ event: 'bake.done', message: storeDoneMessage(outDir, storeTar), outDir });
@@ -259,12 +250,12 @@ export function storeDoneMessage(outDir: string, storeTar: { size: number; sha25
   return `wrote ${join(outDir, STORE_TAR)} (${storeTar.size} bytes, sha256 ${storeTar.sha256}) and manifest.json`;
 }
 
-/** The `bake --mode store` entry: the resolved bake config, the lock read from its file, into the bake's staging dir. */
-export async function bakeStoreFromConfigInto(config: Readonly<ResolvedBakeConfig>, staged: StagedOutput): Promise<BakeManifest> {
-  const lock = await readLockForFetch(config.lockPath);
+/** The `bake --mode store` entry: the resolved bake config and the inputs bake read once, into the bake's staging dir. */
+export async function bakeStoreFromConfigInto(config: Readonly<ResolvedBakeConfig>, inputs: BakeInputs, staged: StagedOutput): Promise<BakeManifest> {
   return bakeStoreInto(
     {
-      lock,
+      lock: inputs.lock,
+      checkCache: inputs.checkCache,
       cacheDir: config.cacheDir,
       engine: config.engine,
       storageDriver: config.storageDriver,

@@ -11,10 +11,11 @@
  * manifest.json was written); `verifyOutputs` also re-hashes them against the recorded sha256.
  */
 import { createHash } from 'node:crypto';
-import { lstat, readFile } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { engineBinaryVersion as engineVersionLine } from '../engine/index.js';
 import type { BakeManifest, LockFile } from '../formats/index.js';
+import { readManifest } from '../formats/manifest.js';
 import { sha256File } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import type { ResolvedBakeConfig } from './options.js';
@@ -65,23 +66,20 @@ export type UpToDate = { upToDate: true; manifest: BakeManifest } | { upToDate: 
 /** Compares OUT against the fingerprint; never throws for a missing or damaged OUT (that just means: bake). */
 export async function checkUpToDate(outDir: string, fingerprint: string, verifyOutputs: boolean): Promise<UpToDate> {
   const manifestPath = join(outDir, 'manifest.json');
-  let manifest: BakeManifest;
   let manifestMtimeMs: number;
   try {
-    const st = await lstat(manifestPath);
-    manifestMtimeMs = st.mtimeMs;
-    manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as BakeManifest;
+    manifestMtimeMs = (await lstat(manifestPath)).mtimeMs;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return { upToDate: false, reason: 'no previous bake in OUT', manifestFound: false };
-    return { upToDate: false, reason: `OUT/manifest.json is unreadable (${(error as Error).message})`, manifestFound: true };
+    return unreadable(error);
   }
+  const read = await readManifest(manifestPath);
+  if (read.problem?.kind === 'unreadable') return unreadable(read.problem.cause);
   const stale = (reason: string): UpToDate => ({ upToDate: false, reason, manifestFound: true });
-  if (!manifest || typeof manifest !== 'object' || !Array.isArray(manifest.outputs)) return stale('OUT/manifest.json is not a bake manifest');
+  if (read.problem) return stale(`OUT/manifest.json is not a bake manifest (${read.problem.message})`);
+  const manifest = read.manifest;
   if (!manifest.inputFingerprint) return stale('OUT/manifest.json records no input fingerprint');
   if (manifest.inputFingerprint !== fingerprint) return stale('the inputs changed (lock, options, ctrbake or engine version)');
   for (const output of manifest.outputs) {
-    if (typeof output?.path !== 'string' || output.path.split('/').includes('..')) return stale('OUT/manifest.json lists an invalid output path');
     const path = join(outDir, output.path);
     const st = await lstat(path).catch(() => undefined);
     if (!st || !st.isFile()) return stale(`${output.path} is missing`);
@@ -91,4 +89,10 @@ export async function checkUpToDate(outDir: string, fingerprint: string, verifyO
     if (verifyOutputs && (await sha256File(path)) !== output.sha256) return stale(`${output.path} does not match its recorded sha256`);
   }
   return { upToDate: true, manifest };
+}
+
+function unreadable(error: unknown): UpToDate {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return { upToDate: false, reason: 'no previous bake in OUT', manifestFound: false };
+  return { upToDate: false, reason: `OUT/manifest.json is unreadable (${(error as Error).message})`, manifestFound: true };
 }

@@ -13,6 +13,7 @@ import { createReadStream } from 'node:fs';
 import { ConfigError, InputError } from '../errors.js';
 import type { BakeManifest, EngineName, Platform } from '../formats/index.js';
 import { startEngine, unmountUnder, type Engine } from '../engine/index.js';
+import { MANIFEST_FILE, readManifest } from '../formats/manifest.js';
 import { makeEnginePrivateDir } from '../engine/private-dir.js';
 import { registerCleanup } from '../util/cleanup.js';
 import { runProgram } from '../util/process.js';
@@ -191,7 +192,12 @@ async function verifyWith(start: () => Promise<Engine>, scratch: string, targets
 export async function verifyStore(options: VerifyStoreOptions): Promise<VerifyStoreResult> {
   let manifest: BakeManifest | undefined;
   if (options.outDir) {
-    manifest = JSON.parse(await readFile(join(options.outDir, 'manifest.json'), 'utf8')) as BakeManifest;
+    const path = join(options.outDir, MANIFEST_FILE);
+    const read = await readManifest(path);
+    if (read.problem) {
+      throw new ConfigError('E_STORE_VERIFY_INPUT', `${path}: ${read.problem.message}; pass the OUT dir of \`ctrbake bake --mode store\``, { cause: read.problem.cause });
+    }
+    manifest = read.manifest;
     if (manifest.mode !== 'store') throw new ConfigError('E_STORE_VERIFY_INPUT', `${options.outDir}/manifest.json is a ${manifest.mode} bake, not a store bake`);
   }
   const storeTar = options.storeTar ?? (options.outDir ? join(options.outDir, 'store.tar') : undefined);

@@ -14,7 +14,6 @@ import { ConfigError, InputError } from '../errors.js';
 import type { BakeManifest, LockedImage, LockFile, ManifestImage } from '../formats/index.js';
 import { formatPlatform } from '../formats/index.js';
 import { assertCacheComplete } from '../fetch/complete.js';
-import { readLockForFetch } from '../fetch/lock-input.js';
 import { configMatchesPlatform } from '../registry/platform.js';
 import { sha256File } from '../util/fs.js';
 import { silentReporter, type Reporter } from '../util/reporter.js';
@@ -104,10 +103,13 @@ export async function bakeNativeStoreInto(options: NativeStoreOptions, outTmp: s
 
 /** The bake dispatch's entry: the resolved bake config (structurally), into the bake's staging dir. */
 export async function bakeNativeStoreFromConfigInto(
-  config: Readonly<{ lockPath: string; cacheDir: string; storageDriver: string; engineVersion: string; sourceDateEpoch: number; reporter: Reporter; signal?: AbortSignal }>,
+  config: Readonly<{ cacheDir: string; storageDriver: string; engineVersion: string; sourceDateEpoch: number; reporter: Reporter; signal?: AbortSignal }>,
+  inputs: Readonly<{ lock: LockFile; checkCache: () => Promise<unknown> }>,
   staged: StagedOutput,
 ): Promise<BakeManifest> {
   const { cacheDir, storageDriver, engineVersion, sourceDateEpoch, reporter, signal } = config;
-  const lock = await readLockForFetch(config.lockPath);
+  const { lock } = inputs;
+  // Every blob checked against its digest before anything is written, as the engine path does.
+  await inputs.checkCache();
   return bakeNativeStoreInto({ lock, cacheDir, storageDriver, engineVersion, sourceDateEpoch, reporter, ...(signal ? { signal } : {}) }, staged.outTmp);
 }

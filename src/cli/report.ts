@@ -1,4 +1,4 @@
-import { LAYERS_FILE } from '../report/layers-file.js';
+import { LAYERS_FILE } from '../formats/layers.js';
 import { ReportDoesNotFitError, type ReportResult } from '../report/report.js';
 import { renderReport, REPORT_FORMATS, writeReport, type ReportFormat } from '../report/write-report.js';
 import { defineCommand, givenOnly, printsNothing } from './command.js';

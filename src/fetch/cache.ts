@@ -6,6 +6,7 @@ import type { Descriptor } from '../formats/index.js';
 import { fsyncDir, sha256File } from '../util/fs.js';
 import { DigestMismatchError } from './errors.js';
 import { rememberVerified } from './integrity.js';
+import { diffIdsOfConfig } from '../formats/oci.js';
 
 /**
  * The content-addressed cache that `fetch` fills and `bake` reads (docs/fetch.md):
@@ -175,14 +176,6 @@ export async function readCachedDiffIds(cacheDir: string, configDigest: string):
   return diffIdsOfConfig(text);
 }
 
-export function diffIdsOfConfig(text: string): string[] | undefined {
-  try {
-    const ids = (JSON.parse(text) as { rootfs?: { diff_ids?: unknown } }).rootfs?.diff_ids;
-    return Array.isArray(ids) && ids.every(isDigest) ? ids : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export interface LayerBlob {
   path: string;

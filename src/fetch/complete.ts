@@ -3,7 +3,7 @@ import type { LockedImage, LockFile } from '../formats/index.js';
 import { blobPath, blobSize, readCachedDiffIds, resolveLayerBlob, type LayerBlob } from './cache.js';
 import { cacheDamageError, type CacheDamage } from './cache-damage.js';
 import { inspectBlobFile, type BlobProblem } from './integrity.js';
-import { lockPathOf } from './lock-input.js';
+import { lockPathOf } from '../formats/lock.js';
 import type { BlobKind } from './types.js';
 
 export interface MissingBlob {
@@ -107,7 +107,7 @@ export async function findCacheDamage(cacheDir: string, lock: Pick<LockFile, 'im
 }
 
 export interface AssertCacheOptions {
-  /** The lock file to name in the repair command (default: the file readLockForFetch read `lock` from). */
+  /** The lock file to name in the repair command (default: the file readLock read `lock` from). */
   lockPath?: string;
 }
 

@@ -6,7 +6,7 @@ import { describeDamage, type CacheDamage } from './cache-damage.js';
 import { checkCacheComplete, findCacheDamage, type ImageCacheStatus } from './complete.js';
 import { resolveFetchConfig, type FetchOptions } from './config.js';
 import { E_CACHE_IO, E_CACHE_MISS } from './errors.js';
-import { readLockForFetch, validateLockForFetch } from './lock-input.js';
+import { readLock, validateLock } from '../formats/lock.js';
 import { recoverStaleDownloads } from './salvage.js';
 import { createFetcher } from './select.js';
 import type { FetcherName, ImageFetcher, ResolvedFetchConfig } from './types.js';
@@ -52,7 +52,7 @@ export interface FetchResult {
  */
 export async function fetchImages(options: FetchOptions): Promise<FetchResult> {
   const config = await resolveFetchConfig(options);
-  const lock = options.lock ? validateLockForFetch(options.lock) : await readLockForFetch(options.lockPath!);
+  const lock = options.lock ? validateLock(options.lock) : await readLock(options.lockPath!);
   try {
     return await fetchIntoCache(config, lock);
   } catch (error) {

@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { assertCacheComplete } from './complete.js';
-import { readLockForFetch } from './lock-input.js';
+import { readLock } from '../formats/lock.js';
 
 export interface OfflineCheckOptions {
   lockPath: string;
@@ -19,7 +19,7 @@ export interface OfflineCheckResult {
 
 /** Fails with E_CACHE_MISS or E_CACHE_DAMAGED (docs/errors.md) when a blob is missing or wrong. */
 export async function checkCacheOffline(options: OfflineCheckOptions): Promise<OfflineCheckResult> {
-  const lock = await readLockForFetch(options.lockPath);
+  const lock = await readLock(options.lockPath);
   const status = await assertCacheComplete(options.cacheDir, lock);
   return {
     cacheDir: resolve(options.cacheDir),

@@ -1,4 +1,5 @@
 import type { Descriptor, LockedImage } from '../formats/index.js';
+import { parseImageManifest } from '../formats/oci.js';
 import { DigestMismatchError } from './errors.js';
 
 export function imageLabel(image: LockedImage): string {
@@ -11,15 +12,10 @@ export function imageLabel(image: LockedImage): string {
  */
 export function checkManifestMatchesLock(manifestText: string, image: LockedImage): void {
   const what = `manifest of ${imageLabel(image)}`;
-  let manifest: { config?: Partial<Descriptor>; layers?: Partial<Descriptor>[] };
-  try {
-    manifest = JSON.parse(manifestText) as typeof manifest;
-  } catch (error) {
-    throw new DigestMismatchError(what, 'an image manifest', 'bytes that are not JSON', { cause: error });
-  }
-  if (!Array.isArray(manifest.layers) || typeof manifest.config !== 'object' || manifest.config === null) {
-    throw new DigestMismatchError(what, 'an image manifest with config and layers', 'an index or another document');
-  }
+  const read = parseImageManifest(manifestText);
+  if (read.problem?.kind === 'not-json') throw new DigestMismatchError(what, 'an image manifest', read.problem.message, { cause: read.problem.cause });
+  if (read.problem) throw new DigestMismatchError(what, 'an image manifest with config and layers', 'an index or another document');
+  const manifest = read.value;
   const describe = (d: Partial<Descriptor> | undefined) => `${d?.digest} (${d?.size} bytes, ${d?.mediaType})`;
   if (!sameDescriptor(manifest.config, image.config)) {
     throw new DigestMismatchError(`config in ${what}`, describe(image.config), describe(manifest.config));
@@ -28,8 +24,8 @@ export function checkManifestMatchesLock(manifestText: string, image: LockedImag
     throw new DigestMismatchError(`layer count in ${what}`, String(image.layers.length), String(manifest.layers.length));
   }
   image.layers.forEach((layer, i) => {
-    if (!sameDescriptor(manifest.layers![i], layer)) {
-      throw new DigestMismatchError(`layer ${i} in ${what}`, describe(layer), describe(manifest.layers![i]));
+    if (!sameDescriptor(manifest.layers[i], layer)) {
+      throw new DigestMismatchError(`layer ${i} in ${what}`, describe(layer), describe(manifest.layers[i]));
     }
   });
 }

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { InputError } from '../errors.js';
-import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR, OCI_MANIFEST } from '../registry/media-types.js';
+import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR, OCI_MANIFEST } from './media-types.js';
 import type { SavedImage } from './docker-archive.js';
 import { E_ARCHIVE_INVALID, readTarEntry, writeTarFromSources, type TarIndexEntry, type TarSource } from './tar/index.js';
 

@@ -7,6 +7,7 @@ import { dirname, posix, resolve } from 'node:path';
 import { silentReporter, type Reporter } from '../util/reporter.js';
 import { ConfigError, InputError } from '../errors.js';
 import type { BakeManifest, EngineName } from '../formats/index.js';
+import { parseManifest } from '../formats/manifest.js';
 import { checkSquashfsBackend, resolveSquashfsOptions, SQUASHFS_SUBCOMMAND_FLAGS, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { LAYOUTS, layoutFits, type LayoutName } from '../layouts.js';
 
@@ -137,20 +138,20 @@ export async function resolveLoaderOptions(options: LoaderOptions): Promise<Read
   if (!options.outDir) throw new ConfigError('E_LOADER_CONFIG', '-o (the rootfs overlay directory) is required');
   const manifestPath = resolve(options.manifestPath);
   let manifestBytes: Buffer;
-  let manifest: BakeManifest;
+  let parsed: unknown;
   try {
     manifestBytes = await readFile(manifestPath);
   } catch (error) {
     throw new InputError('E_LOADER_INPUT', `cannot read the manifest ${manifestPath}: ${(error as Error).message}; run ctrbake bake first`, { cause: error });
   }
   try {
-    manifest = JSON.parse(manifestBytes.toString('utf8')) as BakeManifest;
+    parsed = JSON.parse(manifestBytes.toString('utf8'));
   } catch (error) {
     throw new InputError('E_LOADER_INPUT', `${manifestPath} is not JSON: ${(error as Error).message}`, { cause: error });
   }
-  if (manifest.manifestVersion !== 1 || !Array.isArray(manifest.images) || !Array.isArray(manifest.outputs) || !manifest.engine) {
-    throw new InputError('E_LOADER_INPUT', `${manifestPath} is not a ctrbake manifest (manifestVersion 1)`);
-  }
+  const read = parseManifest(parsed);
+  if (read.problem) throw new InputError('E_LOADER_INPUT', `${manifestPath} is not a ctrbake manifest (manifestVersion 1): ${read.problem.message}; run ctrbake bake again`);
+  const manifest = read.manifest;
   if (manifest.images.length === 0) throw new InputError('E_LOADER_INPUT', `${manifestPath} lists no image`);
   checkLayoutFits(options.layout, manifest);
   const squashfsBackend = options.squashfsBackend ?? 'builtin';

@@ -3,6 +3,7 @@
  * content: JSON with lockVersion 1, a platform and an images list.
  */
 import { readFile, stat } from 'node:fs/promises';
+import { looksLikeLock } from '../formats/lock.js';
 import { checkOutput, type CheckedOutput, type NamedPath } from '../util/output.js';
 
 /** Locks are small; anything bigger is not one (and is not read whole). */
@@ -11,8 +12,7 @@ const MAX_LOCK_BYTES = 64 * 1024 * 1024;
 export async function isLockFile(path: string): Promise<boolean> {
   try {
     if ((await stat(path)).size > MAX_LOCK_BYTES) return false;
-    const parsed = JSON.parse(await readFile(path, 'utf8')) as { lockVersion?: unknown; platform?: unknown; images?: unknown };
-    return parsed?.lockVersion === 1 && typeof parsed.platform === 'object' && parsed.platform !== null && Array.isArray(parsed.images);
+    return looksLikeLock(JSON.parse(await readFile(path, 'utf8')));
   } catch {
     return false;
   }

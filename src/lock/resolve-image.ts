@@ -1,9 +1,10 @@
 import { RegistryError } from '../errors.js';
 import { formatPlatform, type Descriptor, type LockedImage, type Platform } from '../formats/index.js';
 import type { FetchedManifest, RegistryClient } from '../registry/client.js';
-import { isImageManifestMediaType, isIndexMediaType } from '../registry/media-types.js';
+import { isImageManifestMediaType, isIndexMediaType } from '../formats/media-types.js';
 import { configMatchesPlatform, describePlatforms, platformMatches } from '../registry/platform.js';
 import { formatReference, type ImageReference, type Repository } from '../registry/reference.js';
+import { parseJsonObject, platformOf, type RawDescriptor } from '../formats/oci.js';
 
 /**
  * Pins one reference for one platform: the tag (or the pinned digest) to the index or
@@ -11,13 +12,6 @@ import { formatReference, type ImageReference, type Repository } from '../regist
  * config and layers. Every manifest and the config are verified against their digests;
  * the config's os/architecture must be the platform asked for.
  */
-
-interface RawDescriptor {
-  mediaType?: unknown;
-  digest?: unknown;
-  size?: unknown;
-  platform?: { os?: unknown; architecture?: unknown; variant?: unknown };
-}
 
 function invalid(repo: Repository, what: string, why: string): RegistryError {
   return new RegistryError('E_MANIFEST_INVALID', `${what} of ${repo.registry}/${repo.repository} is not a valid image manifest: ${why}`, {
@@ -33,15 +27,10 @@ function toDescriptor(repo: Repository, what: string, raw: RawDescriptor | undef
   return { mediaType, digest: raw.digest, size: raw.size };
 }
 
-function toPlatform(raw: RawDescriptor['platform']): Platform | undefined {
-  if (!raw || typeof raw.os !== 'string' || typeof raw.architecture !== 'string') return undefined;
-  return typeof raw.variant === 'string' && raw.variant !== ''
-    ? { os: raw.os, architecture: raw.architecture, variant: raw.variant }
-    : { os: raw.os, architecture: raw.architecture };
-}
-
-function parseJson(m: FetchedManifest): Record<string, unknown> {
-  return JSON.parse(m.bytes.toString('utf8')) as Record<string, unknown>;
+function parseJson(repo: Repository, what: string, m: FetchedManifest): Record<string, unknown> {
+  const read = parseJsonObject(m.bytes);
+  if (read.problem) throw invalid(repo, what, `it is ${read.problem.message}`);
+  return read.value;
 }
 
 function platformNotFound(ref: ImageReference, want: Platform, has: string[]): RegistryError {
@@ -59,9 +48,9 @@ export async function resolveImage(client: RegistryClient, ref: ImageReference, 
   let manifest: FetchedManifest;
   let platformFromIndex: Platform | undefined;
   if (isIndexMediaType(top.mediaType)) {
-    const entries = (parseJson(top).manifests ?? []) as RawDescriptor[];
+    const entries = (parseJson(repo, `index ${top.digest}`, top).manifests ?? []) as RawDescriptor[];
     if (!Array.isArray(entries)) throw invalid(repo, `index ${top.digest}`, '"manifests" is not a list');
-    const withPlatform = entries.map((e) => ({ e, platform: toPlatform(e.platform) }));
+    const withPlatform = entries.map((e) => ({ e, platform: platformOf(e.platform) }));
     const chosen = withPlatform.find((x) => x.platform && platformMatches(want, x.platform));
     if (!chosen) {
       throw platformNotFound(ref, want, describePlatforms(withPlatform.flatMap((x) => (x.platform ? [x.platform] : []))));
@@ -80,21 +69,19 @@ export async function resolveImage(client: RegistryClient, ref: ImageReference, 
     );
   }
   if (!isImageManifestMediaType(manifest.mediaType)) throw invalid(repo, `manifest ${manifest.digest}`, `its media type is ${manifest.mediaType}`);
-  const body = parseJson(manifest);
   const what = `manifest ${manifest.digest}`;
+  const body = parseJson(repo, what, manifest);
   const config = toDescriptor(repo, what, body.config as RawDescriptor | undefined);
   if (!Array.isArray(body.layers)) throw invalid(repo, what, '"layers" is not a list');
   const layers = (body.layers as RawDescriptor[]).map((l) => toDescriptor(repo, what, l));
 
   const configBytes = await client.getBlobBytes(repo, config.digest);
   if (configBytes.length !== config.size) throw invalid(repo, `config ${config.digest}`, `it is ${configBytes.length} bytes, the manifest says ${config.size}`);
-  let configJson: { os?: unknown; architecture?: unknown; variant?: unknown };
-  try {
-    configJson = JSON.parse(configBytes.toString('utf8')) as typeof configJson;
-  } catch (error) {
-    throw new RegistryError('E_MANIFEST_INVALID', `config ${config.digest} of ${repo.registry}/${repo.repository} is not JSON`, { cause: error });
+  const configJson = parseJsonObject(configBytes);
+  if (configJson.problem?.kind === 'not-json') {
+    throw new RegistryError('E_MANIFEST_INVALID', `config ${config.digest} of ${repo.registry}/${repo.repository} is not JSON`, { cause: configJson.problem.cause });
   }
-  const configPlatform = toPlatform(configJson);
+  const configPlatform = platformOf(configJson.value);
   if (!configPlatform) throw invalid(repo, `config ${config.digest}`, 'it has no os/architecture');
   if (!configMatchesPlatform(want, configPlatform)) {
     if (!platformFromIndex) throw platformNotFound(ref, want, describePlatforms([configPlatform]));

@@ -7,7 +7,7 @@ import { RegistryClient } from '../registry/client.js';
 import { isValidRetries, type RetryPolicy } from '../util/retry.js';
 import { parsePlatform } from '../registry/platform.js';
 import { formatReference } from '../registry/reference.js';
-import { toJsonFile, writeFileAtomic } from '../util/fs.js';
+import { writeLock } from '../formats/lock.js';
 import { checkLockOutput } from './lock-output.js';
 import { resolveImage } from './resolve-image.js';
 import { parseSources, readComposeFile, readImagesFile, type ImageSource } from './sources.js';
@@ -112,11 +112,6 @@ async function settleLimited<T, R>(items: readonly T[], limit: number, fn: (item
   return results;
 }
 
-/** The lock file's text: images sorted by reference, keys in a fixed order, no timestamps. */
-export function serializeLock(lock: LockFile): string {
-  return toJsonFile(lock);
-}
-
 /**
  * Resolves every image for one platform and (with `output`) writes the lock file atomically.
  * Nothing is written when any image fails; the error of the first failing reference (in
@@ -193,7 +188,7 @@ export async function resolveLock(options: LockOptions): Promise<LockResult> {
   const lock: LockFile = { lockVersion: 1, platform, images };
   if (output) {
     try {
-      await writeFileAtomic(output, serializeLock(lock));
+      await writeLock(output, lock);
     } catch (error) {
       throw new InputError('E_LOCK_WRITE', `cannot write the lock file ${output} (${(error as NodeJS.ErrnoException).code ?? 'error'}): check that its directory exists and is writable`, {
         cause: error,

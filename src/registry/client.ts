@@ -4,7 +4,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { RegistryError } from '../errors.js';
 import { REQUEST_RETRY, withRetry, type RetryPolicy } from '../util/retry.js';
 import { basicAuthorization, findCredentials, parseChallenge, readAuthfile, type AuthEntry, type Credentials } from './auth.js';
-import { MANIFEST_ACCEPT } from './media-types.js';
+import { MANIFEST_ACCEPT } from '../formats/media-types.js';
 import { apiHost, type Repository } from './reference.js';
 
 /**

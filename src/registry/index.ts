@@ -5,4 +5,4 @@ export { parseReference, formatReference, isDigest, type ImageReference, type Re
 export { parsePlatform, normalizePlatform, platformMatches, configMatchesPlatform } from './platform.js';
 export { readAuthfile, parseAuthfile, findCredentials, Secret, type Credentials } from './auth.js';
 export { pushBlob, pushManifest } from './push.js';
-export * as mediaTypes from './media-types.js';
+export * as mediaTypes from '../formats/media-types.js';

@@ -12,8 +12,8 @@ import { ConfigError, CtrbakeError } from '../errors.js';
 import { E_CACHE_DAMAGED, E_CACHE_MISS } from '../fetch/errors.js';
 import { cacheLockOf, completeFromCache, readReportInput, type ReportInput, type ReportLayerInput } from './input.js';
 import { withLayerTar } from './layer-source.js';
-import { LAYERS_FILE, readLayersFile, type LayersFile } from './layers-file.js';
-import { resolveBlockSize } from './report.js';
+import { LAYERS_FILE, readLayersFile, type LayersFile } from '../formats/layers.js';
+import { resolveBlockSize } from '../util/fs-block-size.js';
 import { scanLayerTar } from './scan-layer.js';
 
 export interface DiffOptions {

@@ -6,10 +6,12 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import type { BakeManifest, BakeMode, Descriptor, LockFile, OutputFile, Platform } from '../formats/index.js';
-import { blobPath, diffIdsOfConfig } from '../fetch/cache.js';
+import { blobPath } from '../fetch/cache.js';
 import { cacheDamageError } from '../fetch/cache-damage.js';
 import { inspectBlobFile } from '../fetch/integrity.js';
-import { validateLockForFetch } from '../fetch/lock-input.js';
+import { validateLock } from '../formats/lock.js';
+import { parseManifest } from '../formats/manifest.js';
+import { diffIdsOfConfig } from '../formats/oci.js';
 
 export const E_REPORT_INPUT = 'E_REPORT_INPUT';
 
@@ -47,27 +49,24 @@ function bad(path: string, what: string, cause?: unknown): never {
   throw new InputError(E_REPORT_INPUT, `${path}: ${what}; give a manifest.json written by \`ctrbake bake\` or a lock file written by \`ctrbake lock\``, cause ? { cause } : {});
 }
 
+/** A validated manifest (formats/manifest.ts) as report's input. */
 export function manifestToInput(manifest: BakeManifest, path: string): ReportInput {
-  if (!Array.isArray(manifest.images)) bad(path, '"images" must be an array');
   return {
     kind: 'manifest',
     path,
     platform: manifest.platform,
     mode: manifest.mode,
-    engine: manifest.engine?.name,
+    engine: manifest.engine.name,
     storageDriver: manifest.storageDriver,
     outDir: dirname(path),
-    outputs: Array.isArray(manifest.outputs) ? manifest.outputs : [],
-    images: manifest.images.map((image, i) => {
-      if (!image || typeof image.reference !== 'string' || !Array.isArray(image.layers)) bad(path, `images[${i}] lacks reference or layers`);
-      return {
-        reference: image.reference,
-        digest: image.digest,
-        imageId: image.imageId,
-        layers: image.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, ...(l.diffId ? { diffId: l.diffId } : {}) })),
-        ...(image.archive ? { archive: image.archive } : {}),
-      };
-    }),
+    outputs: manifest.outputs,
+    images: manifest.images.map((image) => ({
+      reference: image.reference,
+      digest: image.digest,
+      imageId: image.imageId,
+      layers: image.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, ...(l.diffId ? { diffId: l.diffId } : {}) })),
+      ...(image.archive ? { archive: image.archive } : {}),
+    })),
   };
 }
 
@@ -101,8 +100,12 @@ export async function readReportInput(path: string): Promise<ReportInput> {
   } catch (error) {
     bad(path, 'not valid JSON', error);
   }
-  if (value && typeof value === 'object' && value.manifestVersion === 1) return manifestToInput(value as unknown as BakeManifest, path);
-  if (value && typeof value === 'object' && value.lockVersion === 1) return lockToInput(validateLockForFetch(value, path), path);
+  if (value && typeof value === 'object' && value.manifestVersion === 1) {
+    const read = parseManifest(value);
+    if (read.problem) bad(path, read.problem.message);
+    return manifestToInput(read.manifest, path);
+  }
+  if (value && typeof value === 'object' && value.lockVersion === 1) return lockToInput(validateLock(value, path), path);
   bad(path, 'neither a manifest (manifestVersion 1) nor a lock file (lockVersion 1)');
 }
 

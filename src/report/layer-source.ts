@@ -12,6 +12,7 @@ import { cacheDamageError, type CacheDamageContext } from '../fetch/cache-damage
 import { inspectBlobFile } from '../fetch/integrity.js';
 import type { Descriptor } from '../formats/index.js';
 import { sniffCompression, type ArchiveLayers } from './archive-source.js';
+import { DOCKER_LAYER_GZIP } from '../formats/media-types.js';
 
 export const E_REPORT_LAYER_MISSING = 'E_REPORT_LAYER_MISSING';
 export const E_REPORT_LAYER_READ = 'E_REPORT_LAYER_READ';
@@ -20,7 +21,7 @@ export type LayerCompression = 'gzip' | 'zstd' | 'none';
 
 export function compressionOf(mediaType: string): LayerCompression {
   if (/zstd/.test(mediaType)) return 'zstd';
-  if (/gzip/.test(mediaType) || mediaType === 'application/vnd.docker.image.rootfs.diff.tar.gzip') return 'gzip';
+  if (/gzip/.test(mediaType) || mediaType === DOCKER_LAYER_GZIP) return 'gzip';
   return 'none';
 }
 

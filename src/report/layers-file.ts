@@ -1,42 +1,9 @@
 /**
- * OUT/layers.json: per-layer metadata shipped with the payload, so an update agent on the
- * device can tell what an update costs before downloading it (docs/report.md, "layers.json").
+ * What goes in OUT/layers.json (the format: formats/layers.ts), measured by `report`.
  */
-import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { InputError } from '../errors.js';
-import type { Platform } from '../formats/index.js';
-import { toJsonFile, writeFileAtomic } from '../util/fs.js';
+import { LAYERS_FILE, writeLayers, type LayersFile } from '../formats/layers.js';
 import { report, type ReportOptions, type ReportResult } from './report.js';
-
-export const LAYERS_FILE = 'layers.json';
-
-export interface LayersFileLayer {
-  digest: string;
-  diffId: string | null;
-  mediaType: string;
-  /** Compressed size: bytes to download. */
-  size: number;
-  /** Extracted on the target filesystem (blockSize): bytes to store. */
-  unpackedSize: number;
-}
-
-export interface LayersFileImage {
-  reference: string;
-  digest: string;
-  imageId: string;
-  configSize: number;
-  compressedSize: number;
-  unpackedSize: number;
-  layers: LayersFileLayer[];
-}
-
-export interface LayersFile {
-  layersVersion: 1;
-  platform: Platform;
-  blockSize: number;
-  images: LayersFileImage[];
-}
 
 export function layersFileFromReport(result: ReportResult): LayersFile {
   const byDigest = new Map(result.layers.map((l) => [l.digest, l]));
@@ -67,17 +34,6 @@ export async function writeLayersFile(options: Pick<ReportOptions, 'manifestPath
   const result = await report({ ...options });
   const layers = layersFileFromReport(result);
   const path = join(dirname(options.manifestPath), LAYERS_FILE);
-  await writeFileAtomic(path, toJsonFile(layers));
+  await writeLayers(path, layers);
   return { path, layers };
-}
-
-export async function readLayersFile(path: string): Promise<LayersFile> {
-  let value: LayersFile;
-  try {
-    value = JSON.parse(await readFile(path, 'utf8')) as LayersFile;
-  } catch (error) {
-    throw new InputError('E_REPORT_INPUT', `cannot read ${path}: ${(error as Error).message}`, { cause: error });
-  }
-  if (value?.layersVersion !== 1 || !Array.isArray(value.images)) throw new InputError('E_REPORT_INPUT', `${path} is not a layers.json (layersVersion 1)`);
-  return value;
 }

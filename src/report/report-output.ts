@@ -5,7 +5,7 @@
 import { open, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { checkOutput, type CheckedOutput } from '../util/output.js';
-import { LAYERS_FILE } from './layers-file.js';
+import { LAYERS_FILE } from '../formats/layers.js';
 
 export async function isReportFile(path: string): Promise<boolean> {
   const fh = await open(path, 'r');

@@ -6,13 +6,14 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, DoesNotFitError, InputError } from '../errors.js';
+import { DEFAULT_BLOCK_SIZE, resolveBlockSize } from '../util/fs-block-size.js';
 import { silentReporter, type Reporter } from '../util/reporter.js';
-import { doesNotFit, judgeBudget, resolveBudget, type BudgetOptions } from './budget.js';
+import { doesNotFit, judgeBudget, resolveBudget, type BudgetOptions, type ResolvedBudget } from './budget.js';
 import { cacheLockOf, completeFromCache, readReportInput, type ReportImageInput, type ReportInput } from './input.js';
 import { indexArchiveLayers } from './archive-source.js';
 import { withLayerTar } from './layer-source.js';
 import { scanStoreLayers } from './store-source.js';
-import { defaultLayout, LAYOUTS, modelFirstBoot, PARTITIONS, type Layout, type LayoutLayer } from './layout-model.js';
+import { defaultLayout, LAYOUTS, modelFirstBoot, PARTITIONS, type Layout, type LayoutLayer, type Partition } from './layout-model.js';
 import { scanLayerTar, type LayerScan } from './scan-layer.js';
 import type { DuplicateGroup, DuplicateOccurrence, ImageReport, LayerReport, ReportResult, ReportTotals, SquashfsReport } from './types.js';
 import { formatSize } from './size.js';
@@ -20,7 +21,6 @@ import { roundUp } from './unpacked-model.js';
 
 export const E_REPORT_OPTIONS = 'E_REPORT_OPTIONS';
 export const E_REPORT_OUTPUT_MISMATCH = 'E_REPORT_OUTPUT_MISMATCH';
-export const DEFAULT_BLOCK_SIZE = 4096;
 
 export interface ReportOptions extends BudgetOptions {
   /** OUT/manifest.json of a bake; or give lockPath. */
@@ -52,14 +52,6 @@ export class ReportDoesNotFitError extends DoesNotFitError {
   }
 }
 
-export function resolveBlockSize(value: number | undefined): number {
-  const b = value ?? DEFAULT_BLOCK_SIZE;
-  if (!Number.isInteger(b) || b < 512 || b > 65536 || (b & (b - 1)) !== 0) {
-    throw new ConfigError(E_REPORT_OPTIONS, `--fs-block-size ${b} must be a power of two from 512 to 65536 (ext4 uses 4096)`);
-  }
-  return b;
-}
-
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
@@ -73,8 +65,22 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   return out;
 }
 
-export async function report(options: ReportOptions): Promise<ReportResult> {
-  const reporter = options.reporter ?? silentReporter;
+/** report's options checked, defaults filled, paths absolute: what report() works from. */
+export interface ResolvedReportConfig {
+  /** Pre-read input (bake's budget check), or the absolute path of a manifest.json or lock file. */
+  source: { input: ReportInput } | { path: string };
+  cacheDir?: string;
+  blockSize: number;
+  layout?: Layout;
+  payloadPartition?: Partition;
+  budget?: ResolvedBudget;
+  concurrency: number;
+  reporter: Reporter;
+  signal?: AbortSignal;
+}
+
+/** The one resolve step of report: every usage error (E_REPORT_OPTIONS, E_SIZE_INVALID, E_BUDGET_OPTIONS) before any file is read. */
+export function resolveReportOptions(options: ReportOptions): Readonly<ResolvedReportConfig> {
   const blockSize = resolveBlockSize(options.blockSize);
   if (options.layout !== undefined && !LAYOUTS.includes(options.layout)) {
     throw new ConfigError(E_REPORT_OPTIONS, `--layout ${String(options.layout)} is not one of ${LAYOUTS.join(', ')}`);
@@ -83,13 +89,33 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
     throw new ConfigError(E_REPORT_OPTIONS, `--payload-on ${String(options.payloadPartition)} is not one of ${PARTITIONS.join(', ')}`);
   }
   const budget = resolveBudget(options);
-  let input = options.input;
-  if (!input) {
+  let source: ResolvedReportConfig['source'];
+  if (options.input) source = { input: options.input };
+  else {
     const path = options.manifestPath ?? options.lockPath;
     if (!path) throw new ConfigError(E_REPORT_OPTIONS, 'give --manifest OUT/manifest.json (or a lock file)');
-    input = await readReportInput(resolve(path));
+    source = { path: resolve(path) };
   }
-  const cacheDir = options.cacheDir ? resolve(options.cacheDir) : undefined;
+  return Object.freeze({
+    source,
+    ...(options.cacheDir ? { cacheDir: resolve(options.cacheDir) } : {}),
+    blockSize,
+    ...(options.layout !== undefined ? { layout: options.layout } : {}),
+    ...(options.payloadPartition !== undefined ? { payloadPartition: options.payloadPartition } : {}),
+    ...(budget ? { budget } : {}),
+    concurrency: options.concurrency ?? 2,
+    reporter: options.reporter ?? silentReporter,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}
+
+export async function report(options: ReportOptions): Promise<ReportResult> {
+  return measureReport(resolveReportOptions(options));
+}
+
+async function measureReport(config: Readonly<ResolvedReportConfig>): Promise<ReportResult> {
+  const { reporter, blockSize, budget, cacheDir } = config;
+  const input = 'input' in config.source ? config.source.input : await readReportInput(config.source.path);
   const archives = await indexArchiveLayers(input);
   // Without a cache, a store-mode report measures the layer dirs inside store.tar.
   const storeScans = cacheDir ? undefined : await scanStoreLayers(input, blockSize);
@@ -101,7 +127,7 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
   }
   await completeFromCache(input, cacheDir);
   for (const image of input.images) image.configSize ??= archives.configSizes.get(image.imageId) ?? storeScans?.configSizes.get(image.imageId);
-  const layout = options.layout ?? defaultLayout(input.mode, input.engine, input.storageDriver);
+  const layout = config.layout ?? defaultLayout(input.mode, input.engine, input.storageDriver);
 
   // Engines store a layer once per chain (the layer on top of its exact parents): a layer with
   // the same digest on other parents is stored again. Download dedupes by digest.
@@ -124,8 +150,8 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
     });
   }
   let done = 0;
-  const scans = await mapLimit([...byDigest.values()], options.concurrency ?? 2, async ({ layer, images }) => {
-    options.signal?.throwIfAborted();
+  const scans = await mapLimit([...byDigest.values()], config.concurrency, async ({ layer, images }) => {
+    config.signal?.throwIfAborted();
     const scan =
       (layer.diffId ? storeScans?.scans.get(layer.diffId) : undefined) ??
       (await withLayerTar(cacheDir, layer, layer.diffId, images[0]!, (tar) => scanLayerTar(tar, blockSize), archives, {
@@ -204,7 +230,7 @@ export async function report(options: ReportOptions): Promise<ReportResult> {
     blockSize,
     {
       ...(input.engine ? { engine: input.engine } : {}),
-      ...(options.payloadPartition ? { payloadPartition: options.payloadPartition } : {}),
+      ...(config.payloadPartition ? { payloadPartition: config.payloadPartition } : {}),
       storeImageBytes: squashfs.reduce((s, q) => s + q.bytes, 0),
     },
   );

@@ -7,7 +7,8 @@ import { stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { toJsonFile, writeFileAtomic } from '../util/fs.js';
-import { layersFileFromReport, LAYERS_FILE } from './layers-file.js';
+import { LAYERS_FILE, writeLayers } from '../formats/layers.js';
+import { layersFileFromReport } from './layers-file.js';
 import { renderReportHtml } from './render-html.js';
 import { renderReportText } from './render-text.js';
 import { checkReportOutput } from './report-output.js';
@@ -59,7 +60,7 @@ export async function writeReport(options: WriteReportOptions): Promise<ReportRe
     result = error.report;
     notFit = error;
   }
-  if (options.writeLayers) await writeFileAtomic(join(dirname(options.manifestPath!), LAYERS_FILE), toJsonFile(layersFileFromReport(result)));
+  if (options.writeLayers) await writeLayers(join(dirname(options.manifestPath!), LAYERS_FILE), layersFileFromReport(result));
   if (output) await writeFileAtomic(output, renderReport(result, options.format));
   if (notFit) throw notFit;
   return result;

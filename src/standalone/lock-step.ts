@@ -10,7 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ConfigError, InputError } from '../errors.js';
 import { formatPlatform, type LockFile, type Platform } from '../formats/index.js';
-import { readLockForFetch } from '../fetch/lock-input.js';
+import { readLock } from '../formats/lock.js';
 import { resolveLock } from '../lock/resolve.js';
 import { parseSources, readComposeFile, readImagesFile, type ImageSource } from '../lock/sources.js';
 import { platformMatches } from '../registry/platform.js';
@@ -47,7 +47,7 @@ export function lockMismatch(lock: LockFile, references: readonly string[], plat
 
 async function exists(path: string): Promise<boolean> {
   try {
-    await readLockForFetch(path);
+    await readLock(path);
     return true;
   } catch (error) {
     if ((error as { cause?: NodeJS.ErrnoException }).cause?.code === 'ENOENT') return false;
@@ -66,7 +66,7 @@ export async function lockStep(config: Readonly<ResolvedStandaloneConfig>, refer
   const { reporter, platform } = config;
   const lockPath = config.lockPath ?? defaultLockPath(config.cacheDir, references, platform);
   if (!config.relock && (await exists(lockPath))) {
-    const lock = await readLockForFetch(lockPath);
+    const lock = await readLock(lockPath);
     const why = lockMismatch(lock, references, platform);
     if (why === undefined) {
       reporter.event({ event: 'build.lock.reused', path: lockPath, images: lock.images.length, message: `using the lock ${lockPath} (${lock.images.length} image(s), ${formatPlatform(lock.platform)})` });

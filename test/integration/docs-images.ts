@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Platform } from '../../src/formats/index.js';
 import { RegistryClient } from '../../src/registry/client.js';
-import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST } from '../../src/registry/media-types.js';
+import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST } from '../../src/formats/media-types.js';
 import { pushBlob, pushManifest } from '../../src/registry/push.js';
 import { BUSYBOX_PATH } from '../fixtures/images.js';
 import { buildLayer, FIXTURE_CREATED, sha256, type BuiltLayer } from '../../devkit/layers.js';

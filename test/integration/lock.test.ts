@@ -9,7 +9,7 @@ import type { LockFile } from '../../src/formats/index.js';
 import type { ProgressEvent, Reporter } from '../../src/util/reporter.js';
 import { resolveLock } from '../../src/lock/resolve.js';
 import { RegistryClient } from '../../src/registry/client.js';
-import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST } from '../../src/registry/media-types.js';
+import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST } from '../../src/formats/media-types.js';
 import { pushManifest } from '../../src/registry/push.js';
 import { pushFixtureImages, type FixtureImages } from '../fixtures/images.js';
 import { sha256 } from '../../devkit/layers.js';

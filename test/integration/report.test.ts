@@ -18,7 +18,7 @@ import { fetchImages } from '../../src/fetch/fetch.js';
 import type { BakeManifest } from '../../src/formats/index.js';
 import { resolveLock } from '../../src/lock/resolve.js';
 import { diffImages } from '../../src/report/diff.js';
-import { readLayersFile } from '../../src/report/layers-file.js';
+import { readLayersFile } from '../../src/formats/layers.js';
 import { renderReportHtml, SHARED_COLOR, treemapLayerCount } from '../../src/report/render-html.js';
 import { report, ReportDoesNotFitError, type ReportResult } from '../../src/report/report.js';
 import { roundUp } from '../../src/report/unpacked-model.js';

@@ -8,7 +8,6 @@ import { blobPath, commitBlob, ensureCacheLayout, makeCacheWorkDir } from '../..
 import { classifyRegistryFailure } from '../../../src/fetch/classify.js';
 import { assertCacheComplete, checkCacheComplete } from '../../../src/fetch/complete.js';
 import { fetchImages } from '../../../src/fetch/fetch.js';
-import { validateLockForFetch } from '../../../src/fetch/lock-input.js';
 import { TransientError, withRetry } from '../../../src/fetch/retry.js';
 import { checkManifestMatchesLock } from '../../../src/fetch/verify.js';
 import type { LockedImage } from '../../../src/formats/index.js';
@@ -143,25 +142,6 @@ describe('secrets', () => {
     const secrets = secretsOf({ path: 'x', entries: [{ key: 'h', credentials: { username: 'alice', password: new Secret('s3cret!') } }] });
     const b64 = Buffer.from('alice:s3cret!').toString('base64');
     expect(redactSecrets(`user alice pw s3cret! auth ${b64}`, secrets)).toBe('user *** pw *** auth ***');
-  });
-});
-
-describe('validateLockForFetch', () => {
-  const { image } = makeImage();
-  const ok = { lockVersion: 1, platform: image.platform, images: [image] };
-  it('accepts a valid lock', () => {
-    expect(validateLockForFetch(ok)).toBe(ok);
-  });
-  it.each([
-    ['not an object', []],
-    ['wrong version', { ...ok, lockVersion: 2 }],
-    ['no images', { ...ok, images: undefined }],
-    ['bad digest', { ...ok, images: [{ ...image, config: { ...image.config, digest: 'sha256:../../x' } }] }],
-    ['negative size', { ...ok, images: [{ ...image, layers: [{ ...image.layers[0]!, size: -1 }] }] }],
-    ['bad registry', { ...ok, images: [{ ...image, registry: 'http://x' }] }],
-    ['bad repository', { ...ok, images: [{ ...image, repository: '-rm -rf' }] }],
-  ])('rejects %s with E_LOCK_INVALID', (_n, lock) => {
-    expect(() => validateLockForFetch(lock)).toThrow(expect.objectContaining({ code: 'E_LOCK_INVALID' }));
   });
 });
 

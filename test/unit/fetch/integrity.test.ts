@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { blobPath, commitBlob, ensureCacheLayout, makeCacheWorkDir } from '../../../src/fetch/cache.js';
 import { cacheDamageError } from '../../../src/fetch/cache-damage.js';
 import { assertCacheComplete } from '../../../src/fetch/complete.js';
-import { readLockForFetch } from '../../../src/fetch/lock-input.js';
+import { readLock } from '../../../src/formats/lock.js';
 import type { LockedImage, LockFile } from '../../../src/formats/index.js';
 
 const digestOf = (data: string | Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
@@ -55,7 +55,7 @@ beforeEach(async () => {
   for (const b of [config, ...layers, manifest]) await put(b);
   lockPath = join(dir, 'my lock.json');
   await writeFile(lockPath, JSON.stringify({ lockVersion: 1, platform: { os: 'linux', architecture: 'amd64' }, images: [image] }));
-  lock = await readLockForFetch(lockPath);
+  lock = await readLock(lockPath);
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });

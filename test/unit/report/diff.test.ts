@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { diffImages } from '../../../src/report/diff.js';
-import type { LayersFile } from '../../../src/report/layers-file.js';
+import type { LayersFile } from '../../../src/formats/layers.js';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 const layer = (c: string, size: number, unpacked: number) => ({ digest: d(c), diffId: null, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size, unpackedSize: unpacked });
