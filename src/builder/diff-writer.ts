@@ -14,9 +14,11 @@ import { TarInput, encodeHeader, padding, type TarHeader } from '../formats/tar/
 
 const MAX_MTIME = 2 ** 32 - 1;
 
+/** A store tar entry of a diff node; a directory's name ends in "/", as GNU tar writes it. */
 export function canonical(path: string, node: Inode, overrides: Partial<TarHeader> = {}): TarHeader {
+  const type = overrides.type ?? node.type;
   return {
-    path,
+    path: type === 'dir' && !path.endsWith('/') ? `${path}/` : path,
     type: node.type,
     mode: node.mode,
     uid: node.uid,

@@ -127,13 +127,6 @@ export function sharedStartOptions(options: EngineStartOptions): { binary?: stri
   };
 }
 
-/** Starts a private engine of the given kind (private dirs, no TCP, teardown always: see dockerd.ts, podman.ts). */
-export async function startEngine(options: EngineStartOptions): Promise<Engine> {
-  // Imported here: dockerode costs start-up time a CLI call that starts no engine should not pay.
-  if (options.engine === 'docker') return (await import('./docker-engine.js')).startDockerEngine(options);
-  return (await import('./podman-engine.js')).startPodmanEngine(options);
-}
-
 const ENGINE_PROGRAM: Record<EngineName, { binary: string; debianPackage: string }> = {
   docker: { binary: 'dockerd', debianPackage: 'docker.io' },
   podman: { binary: 'podman', debianPackage: 'podman' },

@@ -3,7 +3,7 @@
  * names the field it rejects by its JSON path (`images[2].manifest.digest`), so a message says
  * exactly what to fix. `fail` is the reader's own: it adds the file, the code and the next step.
  */
-import type { Descriptor, Platform } from './lock.js';
+import type { Descriptor, Platform } from './descriptor.js';
 
 export type Fail = (what: string) => never;
 

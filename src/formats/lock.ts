@@ -8,20 +8,11 @@ import { resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { toJsonFile, writeFileAtomic } from '../util/fs.js';
 import { checkArray, checkDescriptor, checkDigest, checkObject, checkPlatform, checkString, isObject, type Fail } from './check.js';
+import type { Descriptor, Platform } from './descriptor.js';
+
+export type { Descriptor, Platform } from './descriptor.js';
 
 export const E_LOCK_INVALID = 'E_LOCK_INVALID';
-
-export interface Platform {
-  os: string;
-  architecture: string;
-  variant?: string;
-}
-
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-}
 
 /** One image pinned for one platform. */
 export interface LockedImage {

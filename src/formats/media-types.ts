@@ -24,3 +24,12 @@ export function isIndexMediaType(mediaType: string): boolean {
 export function isImageManifestMediaType(mediaType: string): boolean {
   return IMAGE_MANIFEST_MEDIA_TYPES.includes(mediaType);
 }
+
+/** How a layer blob is compressed, as its media type says. */
+export type LayerCompression = 'gzip' | 'zstd' | 'none';
+
+export function compressionOf(mediaType: string): LayerCompression {
+  if (/zstd/.test(mediaType)) return 'zstd';
+  if (/gzip/.test(mediaType) || mediaType === DOCKER_LAYER_GZIP) return 'gzip';
+  return 'none';
+}

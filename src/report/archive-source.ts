@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { readDockerArchive } from '../formats/docker-archive.js';
 import { readOciArchive } from '../formats/oci-archive.js';
 import { indexTarFile } from '../formats/tar/index.js';
-import { compressionOf, type LayerCompression } from './layer-source.js';
+import { compressionOf, type LayerCompression } from '../formats/media-types.js';
 import type { ReportInput } from './input.js';
 
 export interface ArchiveLayerLocation {

@@ -12,18 +12,10 @@ import { cacheDamageError, type CacheDamageContext } from '../fetch/cache-damage
 import { inspectBlobFile } from '../fetch/integrity.js';
 import type { Descriptor } from '../formats/index.js';
 import { sniffCompression, type ArchiveLayers } from './archive-source.js';
-import { DOCKER_LAYER_GZIP } from '../formats/media-types.js';
+import { compressionOf, type LayerCompression } from '../formats/media-types.js';
 
 export const E_REPORT_LAYER_MISSING = 'E_REPORT_LAYER_MISSING';
 export const E_REPORT_LAYER_READ = 'E_REPORT_LAYER_READ';
-
-export type LayerCompression = 'gzip' | 'zstd' | 'none';
-
-export function compressionOf(mediaType: string): LayerCompression {
-  if (/zstd/.test(mediaType)) return 'zstd';
-  if (/gzip/.test(mediaType) || mediaType === DOCKER_LAYER_GZIP) return 'gzip';
-  return 'none';
-}
 
 /** Which lock the cache serves, for the repair command of a cache error (input.ts cacheLockOf). */
 export type CacheLock = Omit<CacheDamageContext, 'cacheDir' | 'details'>;

@@ -18,11 +18,19 @@ import { builtinBackend } from './backends/builtin.js';
 import { sqfstarBackend } from './backends/sqfstar.js';
 import { tar2sqfsBackend } from './backends/tar2sqfs.js';
 import { GZIP_IMPLEMENTATIONS, SUPPORTED_COMPRESSIONS, type GzipImplementation } from './writer/compressor.js';
+import {
+  SQUASHFS_BACKENDS,
+  SQUASHFS_COMPRESSIONS,
+  SQUASHFS_FLAGS,
+  type ResolvedSquashfsOptions,
+  type SquashfsBackendImpl,
+  type SquashfsBackendName,
+  type SquashfsCompression,
+  type SquashfsFlagNames,
+} from './backends/backend.js';
 
-export const SQUASHFS_BACKENDS = ['builtin', 'tar2sqfs', 'sqfstar'] as const;
-export type SquashfsBackendName = (typeof SQUASHFS_BACKENDS)[number];
-export const SQUASHFS_COMPRESSIONS = ['gzip', 'zstd', 'lz4', 'xz'] as const;
-export type SquashfsCompression = (typeof SQUASHFS_COMPRESSIONS)[number];
+export * from './backends/backend.js';
+
 export { DEFAULT_GZIP_IMPLEMENTATION, GZIP_IMPLEMENTATIONS, type GzipImplementation } from './writer/compressor.js';
 
 /** Same code as the builtin writer uses for bad options. */
@@ -30,21 +38,6 @@ export const E_SQUASHFS_OPTION = 'E_SQUASHFS_OPTIONS';
 export const E_SQUASHFS_INPUT = 'E_SQUASHFS_INPUT';
 
 export const DEFAULT_BLOCK_SIZE = 128 * 1024;
-
-/**
- * How the calling command spells the SquashFS flags: a hint names the flag the user can type
- * (`ctrbake squashfs --backend`, but `bake`/`build`/`loader --squashfs-backend`).
- */
-export interface SquashfsFlagNames {
-  backend: string;
-  compression: string;
-  level: string;
-  blockSize: string;
-  gzipImpl: string;
-}
-export const SQUASHFS_FLAGS: Readonly<SquashfsFlagNames> = Object.freeze({ backend: '--backend', compression: '--compression', level: '--level', blockSize: '--block-size', gzipImpl: '--gzip-impl' });
-/** The spelling of `bake --squashfs`, `build` and `loader`, where `--backend` would be ambiguous. */
-export const SQUASHFS_SUBCOMMAND_FLAGS: Readonly<SquashfsFlagNames> = Object.freeze({ ...SQUASHFS_FLAGS, backend: '--squashfs-backend' });
 
 /** Compressors whose level sqfstar can set (xz has none there). */
 const SQFSTAR_LEVEL_COMPRESSIONS: readonly SquashfsCompression[] = ['gzip', 'zstd', 'lz4'];
@@ -73,22 +66,6 @@ export interface CreateSquashfsOptions {
   flags?: SquashfsFlagNames;
 }
 
-export interface ResolvedSquashfsOptions {
-  readonly backend: SquashfsBackendName;
-  readonly compression: SquashfsCompression;
-  readonly level?: number;
-  readonly blockSize: number;
-  readonly sourceDateEpoch: number;
-  readonly workers: number;
-  readonly gzipImplementation?: GzipImplementation;
-  readonly flags: Readonly<SquashfsFlagNames>;
-  readonly signal?: AbortSignal;
-  /** Progress hook: input bytes consumed so far. */
-  readonly onInputBytes?: (bytes: number) => void;
-  /** A backend's warning for the user (a limitation of the host tool, say). */
-  readonly onWarning?: (message: string) => void;
-}
-
 export interface SquashfsResult {
   path: string;
   backend: SquashfsBackendName;
@@ -102,24 +79,6 @@ export interface SquashfsResult {
   inputBytes?: number;
   /** Tar entries read, when the backend reports it. */
   entries?: number;
-}
-
-/** What one backend run reports back. */
-export interface SquashfsBackendRun {
-  entries?: number;
-  inputBytes?: number;
-  inodes?: number;
-}
-
-export interface PreparedSquashfsBackend {
-  tool: { name: string; version: string };
-  write(input: AsyncIterable<Uint8Array>, tmpPath: string, config: ResolvedSquashfsOptions): Promise<SquashfsBackendRun>;
-}
-
-/** A backend: `prepare` checks its prerequisites (tools, versions) before any input is read. */
-export interface SquashfsBackendImpl {
-  name: SquashfsBackendName;
-  prepare(config: ResolvedSquashfsOptions): Promise<PreparedSquashfsBackend>;
 }
 
 const BACKENDS: Record<SquashfsBackendName, SquashfsBackendImpl> = {

@@ -5,7 +5,7 @@
  */
 import { ConfigError } from '../../errors.js';
 import { VERSION } from '../../version.js';
-import type { ResolvedSquashfsOptions, SquashfsBackendImpl, SquashfsBackendRun } from '../index.js';
+import type { ResolvedSquashfsOptions, SquashfsBackendImpl, SquashfsBackendRun } from './backend.js';
 import { SUPPORTED_COMPRESSIONS, writeSquashfsFromTar, type SquashfsCompression } from '../writer/index.js';
 
 export const builtinBackend: SquashfsBackendImpl = {

@@ -18,7 +18,7 @@
  *   (a warning says so).
  */
 import { CommandError, ConfigError, InputError } from '../../errors.js';
-import type { ResolvedSquashfsOptions, SquashfsBackendImpl, SquashfsBackendRun } from '../index.js';
+import type { ResolvedSquashfsOptions, SquashfsBackendImpl, SquashfsBackendRun } from './backend.js';
 import { captureOutput, E_SQUASHFS_TOOL_VERSION, findHostTool, runHostTool } from './host-tool.js';
 import { TarNormalizer } from './tar-normalize.js';
 import { displayName, E_TAR_UNSUPPORTED } from '../../formats/tar/index.js';

@@ -3,7 +3,7 @@
  * Implicit directories get 0755 root:root and the SOURCE_DATE_EPOCH mtime (--defaults),
  * which also becomes the superblock time; --no-skip makes any entry it cannot store fatal.
  */
-import type { ResolvedSquashfsOptions, SquashfsBackendImpl, SquashfsBackendRun } from '../index.js';
+import type { ResolvedSquashfsOptions, SquashfsBackendImpl, SquashfsBackendRun } from './backend.js';
 import { captureOutput, findHostTool, runHostTool } from './host-tool.js';
 import { TarNormalizer } from './tar-normalize.js';
 
