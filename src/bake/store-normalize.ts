@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from 'execa';
+import { runProgram } from '../util/process.js';
 import { CommandError } from '../errors.js';
 
 export function sha256Hex(text: string): string {
@@ -72,11 +72,7 @@ export async function writeTimeMarker(path: string): Promise<void> {
  * layers stay as the image defines them: containers see the files the image describes.
  */
 export async function clampBakeTimes(root: string, marker: string, sourceDateEpoch: number): Promise<void> {
-  const result = await execa(
-    'find',
-    [root, '-newer', marker, '-exec', 'touch', '--no-dereference', '--no-create', `--date=@${sourceDateEpoch}`, '{}', '+'],
-    { reject: false, stdin: 'ignore' },
-  );
+  const result = await runProgram('find', [root, '-newer', marker, '-exec', 'touch', '--no-dereference', '--no-create', `--date=@${sourceDateEpoch}`, '{}', '+']);
   if (result.exitCode !== 0) {
     throw new CommandError('E_STORE_NORMALIZE', `setting bake timestamps under ${root} failed: ${result.stderr || `exit code ${result.exitCode}`}`);
   }

@@ -8,7 +8,7 @@
  * no atime/ctime records, extended-header names without a pid (exthdr.name), no ACL or
  * SELinux records, and the mtimes in the tree were already set (see clampBakeTimes).
  */
-import { execa } from 'execa';
+import { runProgram } from '../util/process.js';
 import { CommandError } from '../errors.js';
 
 export const STORE_TAR_ARGS: readonly string[] = [
@@ -24,7 +24,7 @@ export const STORE_TAR_ARGS: readonly string[] = [
 
 /** GNU tar >= 1.28 is needed for --sort=name. Returns its version string. */
 export async function checkGnuTar(binary = 'tar'): Promise<string> {
-  const result = await execa(binary, ['--version'], { reject: false });
+  const result = await runProgram(binary, ['--version']);
   const m = /^tar \(GNU tar\) (\d+)\.(\d+)/m.exec(result.stdout ?? '');
   if (result.exitCode !== 0 || !m) {
     throw new CommandError('E_STORE_TAR', `GNU tar is needed to write store.tar (it keeps xattrs and device nodes): install the Debian package tar`);
@@ -38,12 +38,9 @@ export async function checkGnuTar(binary = 'tar'): Promise<string> {
 /** Archives `members` (names directly under `root`) into `outFile`. */
 export async function writeStoreTar(root: string, members: readonly string[], outFile: string, signal?: AbortSignal): Promise<void> {
   await checkGnuTar();
-  const result = await execa('tar', ['--create', `--file=${outFile}`, `--directory=${root}`, ...STORE_TAR_ARGS, '--', ...members], {
-    reject: false,
-    stdin: 'ignore',
-    extendEnv: false,
+  const result = await runProgram('tar', ['--create', `--file=${outFile}`, `--directory=${root}`, ...STORE_TAR_ARGS, '--', ...members], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', TZ: 'UTC' },
-    cancelSignal: signal,
+    ...(signal ? { signal } : {}),
   });
   if (result.exitCode !== 0) {
     throw new CommandError('E_STORE_TAR', `GNU tar failed to write ${outFile} from ${root} (exit code ${result.exitCode}): ${result.stderr}`, {
@@ -57,10 +54,10 @@ export async function writeStoreTar(root: string, members: readonly string[], ou
  * and device nodes: what a device's first boot (or a verify step) does.
  */
 export async function extractStoreTar(tarFile: string, dir: string, signal?: AbortSignal): Promise<void> {
-  const result = await execa(
+  const result = await runProgram(
     'tar',
     ['--extract', `--file=${tarFile}`, `--directory=${dir}`, '--xattrs', '--xattrs-include=*', '--numeric-owner', '--same-permissions', '--same-owner'],
-    { reject: false, stdin: 'ignore', extendEnv: false, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' }, cancelSignal: signal },
+    { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' }, ...(signal ? { signal } : {}) },
   );
   if (result.exitCode !== 0) {
     throw new CommandError('E_STORE_TAR', `GNU tar failed to extract ${tarFile} into ${dir} (exit code ${result.exitCode}): ${result.stderr}`, {
