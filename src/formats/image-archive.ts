@@ -184,7 +184,7 @@ async function scan(archive: string, target: ImageArchiveTarget, store?: (hex: s
   try {
     index = await indexTarFile(archive);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw error;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new InputError(E_IMAGE_ARCHIVE_INVALID, `${archive} does not exist; fetch it again`, { cause: error });
     throw new InputError(E_IMAGE_ARCHIVE_INVALID, `${basename(archive)}: not a readable tar (${(error as Error).message}); delete it and fetch again`, { cause: error });
   }
   const entries = new Map<string, TarIndexEntry>();
@@ -260,9 +260,9 @@ async function storeBlob(archive: string, blobDir: string, hex: string, entry: T
 
 /**
  * Verifies the archive while storing its blobs in DEST/cache (the CLI's cache layout) and
- * writes its lock to DEST/locks/<archive name>.lock.json. Returns that lock's path.
+ * writes its lock to DEST/locks/<archive name>.lock.json (`lockPath`).
  */
-export async function unpackImageArchive(archive: string, target: ImageArchiveTarget, dest: string): Promise<string> {
+export async function unpackImageArchive(archive: string, target: ImageArchiveTarget, dest: string): Promise<ImageArchiveContents & { lockPath: string }> {
   const blobDir = join(dest, 'cache', 'blobs', 'sha256');
   await mkdir(blobDir, { recursive: true });
   const { lock, blobs, lockBytes } = await scan(archive, target, (hex, entry) => storeBlob(archive, blobDir, hex, entry));
@@ -271,7 +271,7 @@ export async function unpackImageArchive(archive: string, target: ImageArchiveTa
   await mkdir(locks, { recursive: true });
   const out = join(locks, `${imageArchiveName(target.reference, target.platform)}.lock.json`);
   await writeFileAtomic(out, lockBytes);
-  return out;
+  return { lock, blobs, lockPath: out };
 }
 
 /** One lock for the bake from per-image locks (same platform; images sorted by reference, each once), written atomically. */

@@ -99,7 +99,7 @@ describe('image archive', () => {
     expect(lock).toEqual(f.lock);
     expect(Object.keys(blobs).sort()).toEqual((await readdir(join(f.cache, 'blobs', 'sha256'))).sort());
     const dest = join(f.dir, 'unpacked');
-    const lockOut = await unpackImageArchive(archive, f.target, dest);
+    const { lockPath: lockOut } = await unpackImageArchive(archive, f.target, dest);
     expect(lockOut).toBe(join(dest, 'locks', `${imageArchiveName(f.target.reference, f.target.platform)}.lock.json`));
     expect(await readFile(lockOut, 'utf8')).toBe(await readFile(f.lockPath, 'utf8'));
     for (const hex of Object.keys(blobs)) expect(sha(await readFile(join(dest, 'cache', 'blobs', 'sha256', hex)))).toBe(hex);
