@@ -48,7 +48,7 @@ export interface ImageArchiveContents {
 }
 
 function invalid(archive: string, what: string): InputError {
-  return new InputError(E_IMAGE_ARCHIVE_INVALID, `${basename(archive)}: ${what}; delete it and fetch again (\`bitbake -c cleanall\` on the recipe, or remove it from the mirror)`);
+  return new InputError(E_IMAGE_ARCHIVE_INVALID, `${basename(archive)}: ${what}; delete it and fetch again (BitBake: run the recipe's cleanall task, or remove the file from the mirror)`);
 }
 
 const hexOf = (digest: string): string => digest.slice('sha256:'.length);
@@ -211,7 +211,7 @@ async function scan(archive: string, target: ImageArchiveTarget, store?: (hex: s
   if (version !== IMAGE_ARCHIVE_VERSION) throw invalid(archive, `archive version ${JSON.stringify(version)}, expected ${IMAGE_ARCHIVE_VERSION}`);
   const h = header as Record<string, unknown>;
   if (h.reference !== target.reference || h.platform !== target.platform) {
-    throw invalid(archive, `${HEADER} names ${String(h.reference)} for ${String(h.platform)}, not ${target.reference} for ${target.platform}`);
+    throw invalid(archive, `is ${String(h.reference)} for ${String(h.platform)} (${HEADER}), not ${target.reference} for ${target.platform}`);
   }
   const lockBytes = await readTarEntry(archive, lockEntry);
   let lock: LockFile;

@@ -52,11 +52,30 @@ async function fixture(name = 'app', layerText = 'layer bytes'): Promise<{ dir: 
   return { dir, lockPath, cache, target: { reference, platform: PLATFORM }, lock };
 }
 
-/** The Python writer as the BitBake fetcher ran it before it called the CLI. */
+/**
+ * The archive as the BitBake fetcher's Python wrote it before it called the CLI (tarfile, PAX
+ * format, the same member settings): DL_DIRs and mirrors hold such files, and the CLI must
+ * write the same bytes (the file name is the mirror's only key) and accept them.
+ */
 function pythonWrite(out: string, target: ImageArchiveTarget, lockPath: string, cache: string): void {
   python(`
-from ctrbake_bb import imagearchive
-imagearchive.write_archive(${JSON.stringify(out)}, ${JSON.stringify(target.reference)}, ${JSON.stringify(target.platform)}, ${JSON.stringify(lockPath)}, ${JSON.stringify(cache)})`);
+import json, os, tarfile, io
+lock = json.load(open(${JSON.stringify(lockPath)}))
+image = lock["images"][0]
+blob_dir = os.path.join(${JSON.stringify(cache)}, "blobs", "sha256")
+config = json.load(open(os.path.join(blob_dir, image["config"]["digest"][7:])))
+wanted = [image["manifest"]["digest"], image["config"]["digest"]] + [l["digest"] for l in image["layers"]] + config["rootfs"]["diff_ids"]
+blobs = sorted({d[7:] for d in wanted if os.path.isfile(os.path.join(blob_dir, d[7:]))})
+header = (json.dumps({"ctrbakeImageArchive": 1, "reference": ${JSON.stringify(target.reference)}, "platform": ${JSON.stringify(target.platform)}}, indent=2, sort_keys=True) + "\\n").encode()
+def member(name, size):
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime, info.uid, info.gid, info.uname, info.gname = size, 0o644, 0, 0, 0, "", ""
+    return info
+with tarfile.open(${JSON.stringify(out)}, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    tar.addfile(member("ctrbake-image.json", len(header)), io.BytesIO(header))
+    for name, path in [("lock.json", ${JSON.stringify(lockPath)})] + [("blobs/sha256/" + h, os.path.join(blob_dir, h)) for h in blobs]:
+        with open(path, "rb") as f:
+            tar.addfile(member(name, os.path.getsize(path)), f)`);
 }
 
 /** Rewrites an archive's members (the same codec and options), to make one corruption. */
@@ -134,7 +153,7 @@ describe('image archive', () => {
           await rewrite(archive, bad, (ms) => ms);
           return { ...f.target, reference: f.target.reference.replace('/app@', '/other@') };
         },
-        /ctrbake-image\.json names 127\.0\.0\.1:5000\/app@sha256:[0-9a-f]{64} for linux\/arm64\/v8, not 127\.0\.0\.1:5000\/other@/,
+        /is 127\.0\.0\.1:5000\/app@sha256:[0-9a-f]{64} for linux\/arm64\/v8 \(ctrbake-image\.json\), not 127\.0\.0\.1:5000\/other@/,
       ],
       [
         'a lock.json for another reference than its header',
@@ -190,7 +209,14 @@ describe('image archive', () => {
     const py = join(a.dir, 'merged-py.json');
     const merged = await mergeImageLocks([a.lockPath, b.lockPath, a.lockPath], ts);
     expect(merged.images.map((i) => i.reference)).toEqual([b.target.reference, a.target.reference]);
-    python(`from ctrbake_bb import imagearchive\nimagearchive.merge_locks(${JSON.stringify([a.lockPath, b.lockPath, a.lockPath])}, ${JSON.stringify(py)})`);
+    // The old Python merge: json.dumps(indent=2) of {lockVersion, platform, images sorted by reference}.
+    python(`
+import json
+images = {}
+for p in ${JSON.stringify([a.lockPath, b.lockPath, a.lockPath])}:
+    lock = json.load(open(p))
+    images[lock["images"][0]["reference"]] = lock["images"][0]
+open(${JSON.stringify(py)}, "w").write(json.dumps({"lockVersion": 1, "platform": lock["platform"], "images": [images[r] for r in sorted(images)]}, indent=2) + "\\n")`);
     expect(await readFile(ts, 'utf8')).toBe(await readFile(py, 'utf8'));
   });
 
