@@ -3,9 +3,8 @@
  * (a conformance case: both writers, one sha256), read back, and refused with the member
  * named for each corruption a mirror or a copied DL_DIR can bring.
  */
-import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeTar, type TarWriteEntry } from '../../../src/formats/tar/encode.js';
@@ -18,39 +17,9 @@ import {
   type ImageArchiveTarget,
 } from '../../../src/formats/image-archive.js';
 import { indexTarFile, readTarEntry } from '../../../src/formats/tar/file-index.js';
-import type { LockFile } from '../../../src/formats/lock.js';
 import { serializeLock } from '../../../src/formats/lock.js';
-import { testTempDir } from '../../fixtures/temp-dir.js';
+import { imageArchiveFixture as fixture, sha } from '../../fixtures/image-archive.js';
 import { python } from '../../integration/bitbake-shell.js';
-
-const sha = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
-const PLATFORM = 'linux/arm64/v8';
-
-/** A cache holding one image (manifest, config, one layer) and its one-image lock. */
-async function fixture(name = 'app', layerText = 'layer bytes'): Promise<{ dir: string; lockPath: string; cache: string; target: ImageArchiveTarget; lock: LockFile }> {
-  const dir = await testTempDir('image-archive-');
-  const cache = join(dir, 'cache');
-  const blobs = join(cache, 'blobs', 'sha256');
-  await mkdir(blobs, { recursive: true });
-  const layer = Buffer.from(layerText);
-  const config = Buffer.from(JSON.stringify({ architecture: 'arm64', variant: 'v8', os: 'linux', rootfs: { type: 'layers', diff_ids: [`sha256:${sha('uncompressed ' + layerText)}`] } }));
-  const desc = (mediaType: string, data: Buffer) => ({ mediaType, digest: `sha256:${sha(data)}`, size: data.length });
-  const configDesc = desc('application/vnd.oci.image.config.v1+json', config);
-  const layerDesc = desc('application/vnd.oci.image.layer.v1.tar+gzip', layer);
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: configDesc, layers: [layerDesc] }));
-  const manifestDesc = desc('application/vnd.oci.image.manifest.v1+json', manifest);
-  for (const data of [layer, config, manifest]) await writeFile(join(blobs, sha(data)), data);
-  const platform = { os: 'linux', architecture: 'arm64', variant: 'v8' };
-  const reference = `127.0.0.1:5000/${name}@${manifestDesc.digest}`;
-  const lock: LockFile = {
-    lockVersion: 1,
-    platform,
-    images: [{ reference, registry: '127.0.0.1:5000', repository: name, tag: null, indexDigest: manifestDesc.digest, indexMediaType: manifestDesc.mediaType, manifest: manifestDesc, config: configDesc, layers: [layerDesc], platform }],
-  };
-  const lockPath = join(dir, 'lock.json');
-  await writeFile(lockPath, serializeLock(lock));
-  return { dir, lockPath, cache, target: { reference, platform: PLATFORM }, lock };
-}
 
 /**
  * The archive as the BitBake fetcher's Python wrote it before it called the CLI (tarfile, PAX
