@@ -187,7 +187,7 @@ ctrbake_check_privileges() {
 python ctrbake_do_unpack() {
     import ctrbake_bb.fetcher
     urls = (d.getVar('CTRBAKE_SRC_URI') or '').split()
-    ctrbake_bb.fetcher.merge_unpacked_locks(urls, d.getVar('UNPACKDIR') or d.getVar('WORKDIR'), d.getVar('CTRBAKE_LOCK'))
+    ctrbake_bb.fetcher.merge_unpacked_locks(urls, d.getVar('UNPACKDIR') or d.getVar('WORKDIR'), d.getVar('CTRBAKE_LOCK'), d)
 }
 ctrbake_do_unpack[vardeps] += "CTRBAKE_SRC_URI"
 ctrbake_do_unpack[vardepsexclude] += "${CTRBAKE_HOST_VARS}"

@@ -13,7 +13,8 @@ inherit the class never see it.
 Verification is by content, not by a checksum in the recipe: every archive, whoever served
 it, is checked by update_donestamp() (after a download or a mirror hit: a bad one is set
 aside as *_bad-digest and the next source is tried) and again by unpack() (every blob
-re-hashed, the lock checked against the URL's digest and platform).
+re-hashed, the lock checked against the URL's digest and platform); both run
+`ctrbake image-archive`, which owns the DL_DIR file's format.
 
 Log records carry strings only: BitBake pickles them to its UI process, which cannot import
 this layer's modules (an exception object as an argument kills the UI's event thread).
@@ -114,17 +115,20 @@ class Ctrbake(FetchMethod):
     def update_donestamp(self, ud, d):
         """Called by BitBake after a download from upstream or a mirror: the archive must be
         what the URL names before it is marked done."""
-        self.verify(ud)
+        self.verify(ud, d)
         super().update_donestamp(ud, d)
 
-    def verify(self, ud):
+    def verify(self, ud, d):
         path = ud.localpath
         identity = _identity(path)
         if identity is not None and self._verified.get(path) == identity:
             return
         try:
-            imagearchive.verify_archive(path, ud.ctrbake_reference, ud.ctrbake_platform)
-        except (imagearchive.ArchiveError, FileNotFoundError) as e:
+            imagearchive.verify_archive(self._cli(d), path, ud.ctrbake_reference, ud.ctrbake_platform,
+                                        env=self._env(d), log=logger.debug)
+        except imagearchive.CliError as e:
+            raise FetchError(f"ctrbake: {e}", ud.url) from e
+        except imagearchive.ArchiveError as e:
             bad = path + "_bad-digest"
             if os.path.lexists(path):
                 os.replace(path, bad)
@@ -142,8 +146,9 @@ class Ctrbake(FetchMethod):
         """Blobs into ROOTDIR/ctrbake/cache (the CLI's cache layout), the image's lock into
         ROOTDIR/ctrbake/locks/; everything re-verified on the way."""
         try:
-            imagearchive.unpack(ud.localpath, ud.ctrbake_reference, ud.ctrbake_platform, os.path.join(rootdir, "ctrbake"))
-        except (imagearchive.ArchiveError, OSError) as e:
+            imagearchive.unpack(self._cli(d), ud.localpath, ud.ctrbake_reference, ud.ctrbake_platform,
+                                os.path.join(rootdir, "ctrbake"), env=self._env(d), log=logger.debug)
+        except (imagearchive.ArchiveError, imagearchive.CliError, OSError) as e:
             raise UnpackError(f"ctrbake: {e}", ud.url) from e
 
 
@@ -162,8 +167,9 @@ def register():
     return ""
 
 
-def merge_unpacked_locks(urls, rootdir, out):
-    """The bake's lock from the locks unpack() wrote for these SRC_URI entries."""
+def merge_unpacked_locks(urls, rootdir, out, d):
+    """The bake's lock from the locks unpack() wrote for these SRC_URI entries (`d`: how the
+    CLI runs, as for the fetch)."""
     paths = []
     for url in urls:
         scheme, host, path, _, _, parm = bb.fetch2.decodeurl(url)
@@ -172,4 +178,5 @@ def merge_unpacked_locks(urls, rootdir, out):
         ref = imagearchive.reference_from_url(host, path)
         platform = imagearchive.normalize_platform(parm.get("platform", ""))
         paths.append(os.path.join(rootdir, "ctrbake", "locks", imagearchive.archive_name(ref, platform) + ".lock.json"))
-    return imagearchive.merge_locks(paths, out)
+    method = Ctrbake()
+    return imagearchive.merge_locks(method._cli(d), paths, out, env=method._env(d), log=logger.debug)

@@ -21,6 +21,11 @@ mode 0644, no directories), holding:
 Nothing in it is trusted because of where it came from (registry, PREMIRRORS, MIRRORS, a
 copied DL_DIR): verify_archive() re-hashes every blob, checks it against its name and checks
 the lock against the URL (reference, pinned digest, platform) and the blobs against the lock.
+
+The format lives once, in the CLI (src/formats/image-archive.ts): writing, verifying,
+unpacking and merging the locks run `ctrbake image-archive ...`. Only the file name stays
+here, as BitBake needs it at parse time, where running node per recipe would be slow;
+test/unit/formats/image-archive.test.ts holds it to the CLI's.
 """
 import hashlib
 import json
@@ -28,18 +33,15 @@ import os
 import re
 import shutil
 import subprocess
-import tarfile
 import tempfile
 
 from ctrbake_bb import platform as platform_mod
 from ctrbake_bb import refs
 
-ARCHIVE_VERSION = 1
 SCHEME = "ctrbake"
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_BLOB = re.compile(r"^blobs/sha256/([0-9a-f]{64})$")
 _PINNED = re.compile(r"^(?P<name>[^@]+)@sha256:(?P<hex>[0-9a-f]{64})$")
-_CHUNK = 1 << 20
+# The CLI's code for an archive that is not what its URL names (docs/errors.md).
+_INVALID = "E_IMAGE_ARCHIVE_INVALID"
 
 
 class ArchiveError(Exception):
@@ -138,8 +140,8 @@ def download(cli, reference, platform, dest, extra_args=(), env=None, log=None):
         lock_image(cli, reference, platform, lock, extra_args, env, log)
         run_cli(cli, ["fetch", "--lock", lock, "--cache", cache, *extra_args], env=env, log=log)
         part = os.path.join(work, "archive.tar")
-        write_archive(part, reference, platform, lock, cache)
-        verify_archive(part, reference, platform)
+        write_archive(cli, part, reference, platform, lock, cache, env, log)
+        verify_archive(cli, part, reference, platform, env, log)
         os.replace(part, dest)
         _fsync_dir(parent)
     finally:
@@ -157,83 +159,60 @@ def check_remote(cli, reference, platform, extra_args=(), env=None, log=None):
         shutil.rmtree(work, ignore_errors=True)
 
 
-# --- writing ----------------------------------------------------------------------------------
+# --- the archive: `ctrbake image-archive` ---------------------------------------------------
 
-def _member(name, size):
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mode = 0o644
-    info.mtime = 0
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.type = tarfile.REGTYPE
-    return info
-
-
-def write_archive(path, reference, platform, lock_path, cache_dir):
-    """The archive of one image: header, lock, the blobs the lock needs that the cache has."""
-    lock = _read_lock(lock_path)
-    image = lock["images"][0]
-    wanted = _wanted_digests(image, _config_diff_ids(cache_dir, image))
-    blob_dir = os.path.join(cache_dir, "blobs", "sha256")
-    blobs = sorted(h for h in wanted if os.path.isfile(os.path.join(blob_dir, h)))
-    header = (json.dumps({"ctrbakeImageArchive": ARCHIVE_VERSION, "reference": reference, "platform": platform},
-                         indent=2, sort_keys=True) + "\n").encode()
-    with open(path, "wb") as raw:
-        with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            tar.addfile(_member("ctrbake-image.json", len(header)), _BytesReader(header))
-            with open(lock_path, "rb") as f:
-                tar.addfile(_member("lock.json", os.fstat(f.fileno()).st_size), f)
-            for h in blobs:
-                with open(os.path.join(blob_dir, h), "rb") as f:
-                    tar.addfile(_member(f"blobs/sha256/{h}", os.fstat(f.fileno()).st_size), f)
-        raw.flush()
-        os.fsync(raw.fileno())
+def _archive_cli(cli, args, env=None, log=None):
+    """Runs `ctrbake image-archive ARGS --json`; returns its result object. An archive the CLI
+    refuses raises ArchiveError with the CLI's message (it names the member and the fix);
+    any other failure raises CliError."""
+    argv = list(cli) + ["image-archive", *args, "--json"]
+    if log:
+        log("running " + " ".join(argv))
+    r = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    out = r.stdout.decode("utf-8", "replace")
+    last = {}
+    for line in reversed(out.strip().splitlines()):
+        try:
+            last = json.loads(line)
+            break
+        except ValueError:
+            continue
+    if r.returncode == 0:
+        return last
+    if last.get("type") == "error" and last.get("code") == _INVALID:
+        raise ArchiveError(last.get("message", ""))
+    tail = "\n".join((out + r.stderr.decode("utf-8", "replace")).strip().splitlines()[-15:])
+    raise CliError(f"ctrbake image-archive {args[0]} exited with {r.returncode}: {tail}")
 
 
-class _BytesReader:
-    def __init__(self, data):
-        self._data = data
-        self._pos = 0
-
-    def read(self, n=-1):
-        end = len(self._data) if n is None or n < 0 else self._pos + n
-        chunk = self._data[self._pos:end]
-        self._pos += len(chunk)
-        return chunk
+def write_archive(cli, path, reference, platform, lock_path, cache_dir, env=None, log=None):
+    """The archive of one image: header, lock, the blobs the lock needs that the cache has
+    (written atomically and fsynced by the CLI)."""
+    _archive_cli(cli, ["write", "--archive", path, "--reference", reference, "--platform", platform,
+                       "--lock", lock_path, "--cache", cache_dir], env, log)
 
 
-def _read_lock(path):
-    with open(path, "rb") as f:
-        return _parse_lock(f.read(), path)
+def verify_archive(cli, path, reference, platform, env=None, log=None):
+    """Raises ArchiveError unless `path` is the complete, intact archive of `reference` for
+    `platform`."""
+    _archive_cli(cli, ["verify", "--archive", path, "--reference", reference, "--platform", platform], env, log)
 
 
-def _parse_lock(data, where):
-    try:
-        lock = json.loads(data)
-    except ValueError as e:
-        raise ArchiveError(f"{where}: lock is not JSON: {e}") from e
-    if not isinstance(lock, dict) or lock.get("lockVersion") != 1 or not isinstance(lock.get("images"), list) or len(lock["images"]) != 1:
-        raise ArchiveError(f"{where}: not a lock (lockVersion 1) of exactly one image")
-    return lock
+def unpack(cli, path, reference, platform, dest, env=None, log=None):
+    """Verifies the archive while storing its blobs in DEST/cache (the CLI's cache layout)
+    and writes its lock to DEST/locks/<archive name>.lock.json. Returns that lock path."""
+    result = _archive_cli(cli, ["unpack", "--archive", path, "--reference", reference, "--platform", platform,
+                                "--dest", dest], env, log)
+    return result["lock"]
 
 
-def _config_diff_ids(cache_dir, image):
-    path = os.path.join(cache_dir, "blobs", "sha256", image["config"]["digest"].split(":", 1)[1])
-    try:
-        with open(path, "rb") as f:
-            return [d for d in json.load(f).get("rootfs", {}).get("diff_ids", [])]
-    except (OSError, ValueError, AttributeError):
-        return []
-
-
-def _wanted_digests(image, diff_ids):
-    """Hex names of every blob this image may have in a cache: manifest, config, layers as
-    published and uncompressed."""
-    digests = [image["manifest"]["digest"], image["config"]["digest"]]
-    digests += [layer["digest"] for layer in image["layers"]]
-    digests += list(diff_ids)
-    return {d.split(":", 1)[1] for d in digests if isinstance(d, str) and d.startswith("sha256:")}
+def merge_locks(cli, lock_paths, out, env=None, log=None):
+    """One lock for the bake from the per-image locks (same platform; images sorted by
+    reference, the same image once), written atomically."""
+    if not lock_paths:
+        raise ArchiveError("no image locks to merge")
+    _archive_cli(cli, ["merge-locks", "-o", out, *lock_paths], env, log)
+    return out
 
 
 def _fsync_dir(path):
@@ -242,192 +221,3 @@ def _fsync_dir(path):
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-# --- reading: verification and unpack ----------------------------------------------------------
-
-def _platform_of(lock):
-    p = lock.get("platform") or {}
-    return "/".join(x for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x)
-
-
-def _check_lock(lock, reference, platform, where):
-    image = lock["images"][0]
-    if image.get("reference") != reference:
-        raise ArchiveError(f"{where}: holds {image.get('reference')}, not {reference}")
-    digest = pinned_digest(reference)
-    if digest and digest not in (image.get("indexDigest"), image.get("manifest", {}).get("digest")):
-        raise ArchiveError(f"{where}: the lock resolved {reference} to {image.get('indexDigest')}, not the pinned {digest}")
-    if _platform_of(lock) != normalize_platform(platform):
-        raise ArchiveError(f"{where}: holds platform {_platform_of(lock)}, not {platform}")
-    for key in ("manifest", "config"):
-        d = image.get(key, {}).get("digest", "")
-        if not (isinstance(d, str) and d.startswith("sha256:") and _HEX64.match(d[7:])):
-            raise ArchiveError(f"{where}: lock has no sha256 {key} digest")
-
-
-def _copy_hashing(src, dst, size):
-    h = hashlib.sha256()
-    left = size
-    while left > 0:
-        chunk = src.read(min(_CHUNK, left))
-        if not chunk:
-            raise ArchiveError("truncated member")
-        h.update(chunk)
-        if dst is not None:
-            dst.write(chunk)
-        left -= len(chunk)
-    return h.hexdigest()
-
-
-def _scan(path, reference, platform, cache_dir=None):
-    """Reads the whole archive once: every blob hashed (and, with cache_dir, stored there
-    atomically under its name). Returns (lock_bytes, lock, {hex: size})."""
-    where = os.path.basename(path)
-    header = lock_bytes = None
-    blobs = {}
-    blob_dir = os.path.join(cache_dir, "blobs", "sha256") if cache_dir else None
-    if blob_dir:
-        os.makedirs(blob_dir, exist_ok=True)
-    try:
-        with tarfile.open(path, mode="r:") as tar:
-            for info in tar:
-                if not info.isreg():
-                    raise ArchiveError(f"{where}: member {info.name!r} is not a regular file")
-                f = tar.extractfile(info)
-                if info.name in ("ctrbake-image.json", "lock.json"):
-                    if info.size > (1 << 20):
-                        raise ArchiveError(f"{where}: {info.name} is too large")
-                    data = f.read()
-                    if info.name == "ctrbake-image.json":
-                        if header is not None:
-                            raise ArchiveError(f"{where}: two ctrbake-image.json")
-                        header = data
-                    else:
-                        if lock_bytes is not None:
-                            raise ArchiveError(f"{where}: two lock.json")
-                        lock_bytes = data
-                    continue
-                m = _BLOB.match(info.name)
-                if not m:
-                    raise ArchiveError(f"{where}: unexpected member {info.name!r}")
-                hexname = m.group(1)
-                if hexname in blobs:
-                    raise ArchiveError(f"{where}: blob {hexname} twice")
-                final = os.path.join(blob_dir, hexname) if blob_dir else None
-                if final and os.path.isfile(final) and os.path.getsize(final) == info.size:
-                    # Another archive of this unpack stored it (verified); hash ours anyway.
-                    final = None
-                if final:
-                    fd, tmp = tempfile.mkstemp(prefix=f".{hexname}.", dir=blob_dir)
-                    try:
-                        with os.fdopen(fd, "wb") as out:
-                            got = _copy_hashing(f, out, info.size)
-                        if got != hexname:
-                            raise ArchiveError(f"{where}: blob {hexname} has sha256 {got} (damaged or altered)")
-                        os.chmod(tmp, 0o644)
-                        os.replace(tmp, final)
-                    finally:
-                        if os.path.exists(tmp):
-                            os.unlink(tmp)
-                else:
-                    got = _copy_hashing(f, None, info.size)
-                    if got != hexname:
-                        raise ArchiveError(f"{where}: blob {hexname} has sha256 {got} (damaged or altered)")
-                blobs[hexname] = info.size
-    except (tarfile.TarError, EOFError, OSError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
-        raise ArchiveError(f"{where}: not a readable tar: {e}") from e
-    if header is None or lock_bytes is None:
-        raise ArchiveError(f"{where}: not a ctrbake image archive (no ctrbake-image.json or lock.json)")
-    try:
-        meta = json.loads(header)
-    except ValueError as e:
-        raise ArchiveError(f"{where}: ctrbake-image.json is not JSON") from e
-    if meta.get("ctrbakeImageArchive") != ARCHIVE_VERSION:
-        raise ArchiveError(f"{where}: archive version {meta.get('ctrbakeImageArchive')!r}, expected {ARCHIVE_VERSION}")
-    if meta.get("reference") != reference or meta.get("platform") != platform:
-        raise ArchiveError(f"{where}: is {meta.get('reference')} for {meta.get('platform')}, not {reference} for {platform}")
-    lock = _parse_lock(lock_bytes, where)
-    _check_lock(lock, reference, platform, where)
-    return lock_bytes, lock, blobs
-
-
-def _check_blobs(lock, blobs, where, read_blob):
-    image = lock["images"][0]
-    hx = lambda d: d.split(":", 1)[1]
-    config = image["config"]
-    if blobs.get(hx(config["digest"])) != config.get("size"):
-        raise ArchiveError(f"{where}: config {config['digest']} missing or of the wrong size")
-    manifest = image["manifest"]
-    if hx(manifest["digest"]) in blobs:
-        data = json.loads(read_blob(hx(manifest["digest"])))
-        listed = [x.get("digest") for x in [data.get("config", {})] + data.get("layers", [])]
-        if listed != [config["digest"]] + [layer["digest"] for layer in image["layers"]]:
-            raise ArchiveError(f"{where}: manifest {manifest['digest']} does not list the lock's config and layers")
-    diff_ids = json.loads(read_blob(hx(config["digest"]))).get("rootfs", {}).get("diff_ids", [])
-    for i, layer in enumerate(image["layers"]):
-        if blobs.get(hx(layer["digest"])) == layer.get("size"):
-            continue
-        if i < len(diff_ids) and hx(diff_ids[i]) in blobs:
-            continue
-        raise ArchiveError(f"{where}: layer {i} ({layer['digest']}) missing")
-    extra = set(blobs) - _wanted_digests(image, diff_ids)
-    if extra:
-        raise ArchiveError(f"{where}: blobs the lock does not name: {' '.join(sorted(extra))}")
-
-
-def verify_archive(path, reference, platform):
-    """Raises ArchiveError unless `path` is the complete, intact archive of `reference` for
-    `platform`. Returns the image's lock (dict)."""
-    _, lock, blobs = _scan(path, reference, platform)
-
-    def read_blob(hexname):
-        with tarfile.open(path, mode="r:") as tar:
-            return tar.extractfile(f"blobs/sha256/{hexname}").read()
-
-    _check_blobs(lock, blobs, os.path.basename(path), read_blob)
-    return lock
-
-
-def unpack(path, reference, platform, dest):
-    """Verifies the archive while storing its blobs in DEST/cache (the CLI's cache layout)
-    and writes its lock to DEST/locks/<archive name>.lock.json. Returns that lock path."""
-    cache = os.path.join(dest, "cache")
-    lock_bytes, lock, blobs = _scan(path, reference, platform, cache)
-
-    def read_blob(hexname):
-        with open(os.path.join(cache, "blobs", "sha256", hexname), "rb") as f:
-            return f.read()
-
-    _check_blobs(lock, blobs, os.path.basename(path), read_blob)
-    locks = os.path.join(dest, "locks")
-    os.makedirs(locks, exist_ok=True)
-    out = os.path.join(locks, archive_name(reference, platform) + ".lock.json")
-    with open(out + ".tmp", "wb") as f:
-        f.write(lock_bytes)
-    os.replace(out + ".tmp", out)
-    return out
-
-
-def merge_locks(lock_paths, out):
-    """One lock for the bake from the per-image locks (same platform; images sorted by
-    reference, the same image once), written atomically."""
-    if not lock_paths:
-        raise ArchiveError("no image locks to merge")
-    platform = None
-    images = {}
-    for p in lock_paths:
-        lock = _read_lock(p)
-        if platform is None:
-            platform = lock["platform"]
-        elif lock["platform"] != platform:
-            raise ArchiveError(f"{p}: platform {_platform_of(lock)} differs from {_platform_of({'platform': platform})}")
-        image = lock["images"][0]
-        images[image["reference"]] = image
-    merged = {"lockVersion": 1, "platform": platform, "images": [images[r] for r in sorted(images)]}
-    with open(out + ".tmp", "w", encoding="utf-8") as f:
-        f.write(json.dumps(merged, indent=2) + "\n")
-    os.replace(out + ".tmp", out)
-    return out

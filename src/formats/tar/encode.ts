@@ -40,6 +40,12 @@ export interface EncodeOptions {
    * symlink targets into other targets) but keeps a GNU long link as it is.
    */
   gnuLongLinks?: boolean;
+  /**
+   * Numbers as POSIX, GNU tar and Python's tarfile write them (every digit, then a NUL;
+   * device numbers only for devices) and the end padded to 20-block records, so an archive
+   * another tool also writes (the BitBake DL_DIR image archive) comes out byte for byte the same.
+   */
+  posix?: boolean;
 }
 
 const TYPEFLAG: Record<TarEntryType, string> = {
@@ -53,6 +59,8 @@ const TYPEFLAG: Record<TarEntryType, string> = {
 };
 
 const MAX_OCTAL_7 = 0o7777777;
+/** GNU tar's and Python's default record: 20 blocks. */
+const RECORD = 20 * BLOCK;
 const MAX_OCTAL_11 = 0o77777777777;
 
 /** UTF-8 text as a binary string (the form names take in headers). */
@@ -79,23 +87,31 @@ function paxRecord(key: string, value: Buffer): Buffer {
 
 type Fields = Omit<TarHeader, 'path' | 'type' | 'xattrs'>;
 
-function headerBlock(name: string, typeflag: string, fields: Fields): Buffer {
+/** Every digit of the field but the last byte, then a NUL (POSIX, GNU tar, Python). */
+function writePosixOctal(block: Buffer, start: number, width: 8 | 12, value: number): void {
+  block.write(`${value.toString(8).padStart(width - 1, '0')}\0`, start, width, 'latin1');
+}
+
+function headerBlock(name: string, typeflag: string, fields: Fields, posix = false): Buffer {
+  const octal = posix ? writePosixOctal : writeOctal;
   const block = Buffer.alloc(BLOCK);
   block.write(name, 0, 100, 'latin1');
-  writeOctal(block, 100, 8, fields.mode);
-  writeOctal(block, 108, 8, fields.uid);
-  writeOctal(block, 116, 8, fields.gid);
-  writeOctal(block, 124, 12, fields.size);
-  writeOctal(block, 136, 12, fields.mtime);
+  octal(block, 100, 8, fields.mode);
+  octal(block, 108, 8, fields.uid);
+  octal(block, 116, 8, fields.gid);
+  octal(block, 124, 12, fields.size);
+  octal(block, 136, 12, fields.mtime);
   block.write(typeflag, 156, 1, 'latin1');
   block.write(fields.linkname, 157, 100, 'latin1');
   block.write('ustar\x0000', 257, 8, 'latin1');
-  writeOctal(block, 329, 8, fields.devmajor);
-  writeOctal(block, 337, 8, fields.devminor);
+  if (!posix || typeflag === '3' || typeflag === '4') {
+    octal(block, 329, 8, fields.devmajor);
+    octal(block, 337, 8, fields.devminor);
+  }
   block.fill(0x20, 148, 156);
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += block[i]!;
-  block.write(`${sum.toString(8).padStart(6, '0')} \0`, 148, 8, 'latin1');
+  block.write(`${sum.toString(8).padStart(6, '0')}${posix ? '\0 ' : ' \0'}`, 148, 8, 'latin1');
   return block;
 }
 
@@ -135,11 +151,11 @@ export function encodeHeader(entry: TarHeader, options: EncodeOptions = {}): Buf
     devmajor: entry.devmajor,
     devminor: entry.devminor,
   };
-  const ustar = headerBlock(name.slice(0, 100), TYPEFLAG[entry.type], fields);
+  const ustar = headerBlock(name.slice(0, 100), TYPEFLAG[entry.type], fields, options.posix);
   if (records.length === 0) return prefix.length ? Buffer.concat([...prefix, ustar]) : ustar;
   const pax = Buffer.concat(records);
   const paxName = `PaxHeaders/${name.replace(/\/$/, '').split('/').pop() ?? ''}`.slice(0, 100);
-  const paxHeader = headerBlock(paxName, 'x', { ...fields, size: pax.length, linkname: '' });
+  const paxHeader = headerBlock(paxName, 'x', { ...fields, size: pax.length, linkname: '' }, options.posix);
   return Buffer.concat([...prefix, paxHeader, pax, padding(pax.length), ustar]);
 }
 
@@ -168,7 +184,11 @@ function headerOf(entry: TarWriteEntry): TarHeader {
  * A whole tar stream: each entry's header, its content (checked against its size) and
  * padding, then the end-of-archive marker. Pull-based, so backpressure reaches the sources.
  */
-export async function* encodeTar(entries: Iterable<TarWriteEntry> | AsyncIterable<TarWriteEntry>, options: EncodeOptions = {}): AsyncGenerator<Buffer> {
+export function encodeTar(entries: Iterable<TarWriteEntry> | AsyncIterable<TarWriteEntry>, options: EncodeOptions = {}): AsyncGenerator<Buffer> {
+  return encodeTarRecords(entries, options);
+}
+
+async function* encodeTarEntries(entries: Iterable<TarWriteEntry> | AsyncIterable<TarWriteEntry>, options: EncodeOptions): AsyncGenerator<Buffer> {
   for await (const entry of entries) {
     const header = headerOf(entry);
     yield encodeHeader(header, options);
@@ -187,6 +207,16 @@ export async function* encodeTar(entries: Iterable<TarWriteEntry> | AsyncIterabl
     yield padding(header.size);
   }
   yield endOfArchive();
+}
+
+/** With `posix`, the stream padded with zeros to whole 20-block records, as GNU tar and Python end it. */
+async function* encodeTarRecords(entries: Iterable<TarWriteEntry> | AsyncIterable<TarWriteEntry>, options: EncodeOptions): AsyncGenerator<Buffer> {
+  let total = 0;
+  for await (const chunk of encodeTarEntries(entries, options)) {
+    total += chunk.length;
+    yield chunk;
+  }
+  if (options.posix && total % RECORD !== 0) yield Buffer.alloc(RECORD - (total % RECORD));
 }
 
 /** Writes `entries` as a tar file at `path` (created with `mode`). */
