@@ -4,7 +4,7 @@ export { VERSION } from './version.js';
 export type { Reporter, ProgressEvent } from './util/reporter.js';
 export { silentReporter } from './util/reporter.js';
 export * from './formats/index.js';
-export * from './formats/image-archive.js';
+export * from './fetch/image-archive.js';
 export * from './fetch/index.js';
 export * from './lock/index.js';
 export * from './registry/index.js';

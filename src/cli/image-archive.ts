@@ -5,7 +5,7 @@ import {
   verifyImageArchive,
   writeImageArchive,
   type ImageArchiveTarget,
-} from '../formats/image-archive.js';
+} from '../fetch/image-archive.js';
 import { defineCommand } from './command.js';
 
 export const IMAGE_ARCHIVE_ACTIONS = ['write', 'verify', 'unpack', 'merge-locks'] as const;

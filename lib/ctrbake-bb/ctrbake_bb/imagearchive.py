@@ -22,10 +22,10 @@ Nothing in it is trusted because of where it came from (registry, PREMIRRORS, MI
 copied DL_DIR): verify_archive() re-hashes every blob, checks it against its name and checks
 the lock against the URL (reference, pinned digest, platform) and the blobs against the lock.
 
-The format lives once, in the CLI (src/formats/image-archive.ts): writing, verifying,
+The format lives once, in the CLI (src/fetch/image-archive.ts): writing, verifying,
 unpacking and merging the locks run `ctrbake image-archive ...`. Only the file name stays
 here, as BitBake needs it at parse time, where running node per recipe would be slow;
-test/unit/formats/image-archive.test.ts holds it to the CLI's.
+test/unit/fetch/image-archive.test.ts holds it to the CLI's.
 """
 import hashlib
 import json

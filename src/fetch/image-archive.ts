@@ -20,11 +20,11 @@ import { basename, join } from 'node:path';
 import { InputError } from '../errors.js';
 import { normalizePlatform, parsePlatform } from '../registry/platform.js';
 import { fsyncDir, tempSiblingPath, toJsonFile, writeFileAtomic } from '../util/fs.js';
-import { isObject } from './check.js';
-import { formatPlatform } from './index.js';
-import { readLock, validateLock, type LockedImage, type LockFile } from './lock.js';
-import { indexTarFile, readTarEntry, type TarIndexEntry } from './tar/file-index.js';
-import { writeTarFile, type TarWriteEntry } from './tar/encode.js';
+import { isObject } from '../formats/check.js';
+import { formatPlatform } from '../formats/index.js';
+import { readLock, validateLock, type LockedImage, type LockFile } from '../formats/lock.js';
+import { indexTarFile, readTarEntry, type TarIndexEntry } from '../formats/tar/file-index.js';
+import { writeTarFile, type TarWriteEntry } from '../formats/tar/encode.js';
 
 export const E_IMAGE_ARCHIVE_INVALID = 'E_IMAGE_ARCHIVE_INVALID';
 export const IMAGE_ARCHIVE_VERSION = 1;

@@ -15,7 +15,7 @@ import {
   verifyImageArchive,
   writeImageArchive,
   type ImageArchiveTarget,
-} from '../../../src/formats/image-archive.js';
+} from '../../../src/fetch/image-archive.js';
 import { indexTarFile, readTarEntry } from '../../../src/formats/tar/file-index.js';
 import { serializeLock } from '../../../src/formats/lock.js';
 import { imageArchiveFixture as fixture, sha } from '../../fixtures/image-archive.js';
