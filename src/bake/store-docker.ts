@@ -19,7 +19,8 @@
 import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
-import { cacheIdForChain, linkNameFor, relinkOverlayLayers } from './store-normalize.js';
+import { layerCacheId, overlayLinkName } from '../builder/store-ids.js';
+import { relinkOverlayLayers } from './store-normalize.js';
 
 export type DockerStoreDriver = 'overlay2' | 'vfs';
 
@@ -94,7 +95,7 @@ async function readLayers(root: string, driver: DockerStoreDriver): Promise<Laye
       throw layoutError(root, `layer ${chainHex} has no cache-id`, error);
     }
     if (!/^[0-9a-zA-Z_.-]+$/.test(oldCacheId)) throw layoutError(root, `layer ${chainHex} has cache-id ${JSON.stringify(oldCacheId)}`);
-    layers.push({ chainHex, oldCacheId, newCacheId: cacheIdForChain(chainHex) });
+    layers.push({ chainHex, oldCacheId, newCacheId: layerCacheId(chainHex) });
   }
   return layers;
 }
@@ -109,11 +110,11 @@ async function normalizeOverlay2(root: string, layers: readonly LayerRecord[]): 
     } catch (error) {
       throw layoutError(root, `overlay2/${layer.oldCacheId}/link is missing`, error);
     }
-    oldLinkToNew.set(oldLink, linkNameFor(layer.newCacheId));
+    oldLinkToNew.set(oldLink, overlayLinkName(layer.newCacheId));
   }
   await keepOnly(dir, new Set([...layers.map((l) => l.oldCacheId), 'l']));
   await renameAll(dir, layers.map((l) => ({ from: l.oldCacheId, to: l.newCacheId })));
-  const relinked = layers.map((l) => ({ name: l.newCacheId, link: linkNameFor(l.newCacheId), label: l.oldCacheId }));
+  const relinked = layers.map((l) => ({ name: l.newCacheId, link: overlayLinkName(l.newCacheId), label: l.oldCacheId }));
   await relinkOverlayLayers(dir, relinked, oldLinkToNew, 0o700, (label, entry) => layoutError(root, `overlay2/${label}/lower names ${entry}, which no layer owns`));
 }
 

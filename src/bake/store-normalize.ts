@@ -2,53 +2,11 @@
  * Helpers shared by the docker and podman store normalizers: identifiers derived from
  * content instead of the engine's random ones, and timestamps of what the bake wrote.
  */
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runProgram } from '../util/process.js';
 import { CommandError } from '../errors.js';
-
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
-
-/**
- * A layer directory name for docker's layer store (the engine picks 64 random hex digits):
- * sha256 of the layer's chain id, so it is unique per layer stack and the same in every bake.
- */
-export function cacheIdForChain(chainId: string): string {
-  return sha256Hex(chainId.startsWith('sha256:') ? chainId : `sha256:${chainId}`);
-}
-
-const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-
-/** RFC 4648 base32 without padding. */
-export function base32(bytes: Uint8Array): string {
-  let out = '';
-  let bits = 0;
-  let value = 0;
-  for (const byte of bytes) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += BASE32[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
-  return out;
-}
-
-/**
- * The short name of an overlay layer under `l/` (both engines: 26 base32 chars from 16
- * random bytes; kept short so the overlay mount options fit in a page). Ours: the same
- * shape, from the layer directory name.
- */
-export function linkNameFor(layerDirName: string): string {
-  const digest = createHash('sha256').update(`ctrbake overlay link ${layerDirName}`).digest();
-  return base32(digest.subarray(0, 16)).slice(0, 26);
-}
 
 /** RFC 3339 form of SOURCE_DATE_EPOCH, as Go writes times in engine metadata. */
 export function sourceDateEpochIso(sourceDateEpoch: number): string {

@@ -18,7 +18,8 @@
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
-import { linkNameFor, relinkOverlayLayers, sourceDateEpochIso } from './store-normalize.js';
+import { overlayLinkName } from '../builder/store-ids.js';
+import { relinkOverlayLayers, sourceDateEpochIso } from './store-normalize.js';
 import type { NormalizedStore } from './store-docker.js';
 
 export type PodmanStoreDriver = 'overlay' | 'vfs';
@@ -73,11 +74,11 @@ async function normalizeOverlayLinks(root: string, layers: readonly LayerJson[])
     } catch (error) {
       throw layoutError(root, `overlay/${layer.id}/link is missing`, error);
     }
-    oldToNew.set(oldLink, linkNameFor(layer.id));
+    oldToNew.set(oldLink, overlayLinkName(layer.id));
   }
   const ids = new Set(layers.map((l) => l.id));
   await keepOnly(dir, (name) => ids.has(name) || name === 'l');
-  const relinked = layers.map((l) => ({ name: l.id, link: linkNameFor(l.id), label: l.id }));
+  const relinked = layers.map((l) => ({ name: l.id, link: overlayLinkName(l.id), label: l.id }));
   await relinkOverlayLayers(dir, relinked, oldToNew, 0o755, (label, entry) => layoutError(root, `overlay/${label}/lower names ${entry}, which no layer owns`));
 }
 

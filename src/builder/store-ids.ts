@@ -1,8 +1,8 @@
 /**
  * Names the builder gives what the engine names at random, derived from the layer's chain
  * id so a store is byte-reproducible. The same scheme as the engine path's normalizer
- * (bake/store-normalize.ts), so both paths name a layer alike; kept here because bake
- * dispatches to the builder and the builder must not import bake (no cycle).
+ * (bake/store-normalize.ts and store-podman.ts use these functions), so both paths name a
+ * layer alike; here because bake dispatches to the builder and the builder imports no bake.
  *   cache id (overlay2/<id>, layerdb cache-id): sha256 hex of "sha256:<chain hex>"
  *   link (overlay2/l/<link>): RFC 4648 base32 of the first 16 bytes of
  *     sha256("ctrbake overlay link " + cache id), 26 chars, as the engine's random ones
@@ -10,25 +10,36 @@
  */
 import { createHash } from 'node:crypto';
 
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text).digest();
+}
+
+/** RFC 4648 base32 without padding. */
+export function base32(bytes: Uint8Array): string {
+  let out = '';
+  let bits = 0;
+  let value = 0;
+  for (const byte of bytes) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
+  return out;
 }
 
 export function layerCacheId(chainId: string): string {
   return sha256(chainId.startsWith('sha256:') ? chainId : `sha256:${chainId}`).toString('hex');
 }
 
+/** 26 base32 chars from 16 bytes, the shape of the engines' random `l/` names (short: mount options fit a page). */
 export function overlayLinkName(cacheId: string): string {
-  const bytes = sha256(`ctrbake overlay link ${cacheId}`).subarray(0, 16);
-  let out = '';
-  // 16 bytes = 128 bits: 25 full 5-bit groups and 3 bits left, padded on the right.
-  let acc = 0n;
-  for (const byte of bytes) acc = (acc << 8n) | BigInt(byte);
-  acc <<= 2n;
-  for (let i = 25; i >= 0; i--) out += ALPHABET[Number((acc >> BigInt(i * 5)) & 31n)];
-  return out;
+  return base32(sha256(`ctrbake overlay link ${cacheId}`).subarray(0, 16)).slice(0, 26);
 }
 
 export function chainIds(diffIds: readonly string[]): string[] {

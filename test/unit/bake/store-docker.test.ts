@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { addDockerDigestReferences, familiarRepository, normalizeDockerStore } from '../../../src/bake/store-docker.js';
-import { base32, cacheIdForChain, linkNameFor } from '../../../src/bake/store-normalize.js';
+import { base32, layerCacheId as cacheIdForChain, overlayLinkName as linkNameFor } from '../../../src/builder/store-ids.js';
 
 const CONFIG = 'c'.repeat(64);
 const CHAIN1 = '1'.repeat(64);

@@ -2,7 +2,8 @@ import { mkdtemp, rm, stat, symlink, utimes, writeFile, mkdir, lstat } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { base32, cacheIdForChain, clampBakeTimes, linkNameFor, sourceDateEpochIso, writeTimeMarker } from '../../../src/bake/store-normalize.js';
+import { base32, layerCacheId as cacheIdForChain, overlayLinkName as linkNameFor } from '../../../src/builder/store-ids.js';
+import { clampBakeTimes, sourceDateEpochIso, writeTimeMarker } from '../../../src/bake/store-normalize.js';
 import { resolveStoreDriver } from '../../../src/bake/store.js';
 
 describe('base32', () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { normalizePodmanStore } from '../../../src/bake/store-podman.js';
-import { base32, linkNameFor } from '../../../src/bake/store-normalize.js';
+import { base32, overlayLinkName as linkNameFor } from '../../../src/builder/store-ids.js';
 
 const L1 = '1'.repeat(64);
 const L2 = '2'.repeat(64);
