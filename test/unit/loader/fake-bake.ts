@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { BakeManifest, EngineName, ManifestImage } from '../../../src/formats/index.js';
+import { buildManifest } from '../../../src/formats/manifest.js';
 
 const digest = (seed: string) => `sha256:${createHash('sha256').update(seed).digest('hex')}`;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -35,9 +36,7 @@ export async function fakeArchiveBake(): Promise<FakeBake> {
   await mkdir(join(dir, 'archives'));
   const files = { 'archives/small.tar': Buffer.alloc(10, 1), 'archives/big.tar': Buffer.alloc(30, 2) };
   for (const [path, bytes] of Object.entries(files)) await writeFile(join(dir, path), bytes);
-  const manifest: BakeManifest = {
-    manifestVersion: 1,
-    ctrbakeVersion: '0.1.0',
+  const manifest: BakeManifest = buildManifest({
     mode: 'archive',
     engine: { name: 'docker', version: '20.10.24' },
     storageDriver: 'overlay2',
@@ -46,7 +45,7 @@ export async function fakeArchiveBake(): Promise<FakeBake> {
     sourceDateEpoch: 0,
     images: [image('small', 1, 'archives/small.tar'), image('big', 2, 'archives/big.tar')],
     outputs: Object.entries(files).map(([path, bytes]) => ({ path, sha256: sha(bytes), size: bytes.length })),
-  };
+  });
   const manifestPath = join(dir, 'manifest.json');
   await writeFile(manifestPath, JSON.stringify(manifest, null, 2));
   return { dir, manifestPath, manifest };
@@ -61,9 +60,7 @@ export async function fakeStoreBake(engine: EngineName, storageDriver: string): 
   await execa('tar', ['--create', '--format=pax', `--file=${join(dir, 'store.tar')}`, `--directory=${tree}`, 'image']);
   const { readFile } = await import('node:fs/promises');
   const bytes = await readFile(join(dir, 'store.tar'));
-  const manifest: BakeManifest = {
-    manifestVersion: 1,
-    ctrbakeVersion: '0.1.0',
+  const manifest: BakeManifest = buildManifest({
     mode: 'store',
     engine: { name: engine, version: engine === 'docker' ? '20.10.24' : '4.3.1' },
     storageDriver,
@@ -71,7 +68,7 @@ export async function fakeStoreBake(engine: EngineName, storageDriver: string): 
     sourceDateEpoch: 0,
     images: [image('one', 1)],
     outputs: [{ path: 'store.tar', sha256: sha(bytes), size: bytes.length }],
-  };
+  });
   const manifestPath = join(dir, 'manifest.json');
   await writeFile(manifestPath, JSON.stringify(manifest, null, 2));
   return { dir, manifestPath, manifest };
