@@ -17,6 +17,19 @@ import { startRegistry, type TestRegistry } from './registry.js';
 
 export const INITS = ['systemd', 'sysvinit', 'busybox'] as const;
 
+/**
+ * The layouts a device test file runs under one init style. With CTRBAKE_DEVICE_MATRIX=full
+ * (`npm run test:devices`, `npm run test:soak`): every layout under every init style. By
+ * default (`npm test`): one layout per init style along a diagonal, so each layout and each
+ * init style still boots in every file, and `shift` moves the diagonal so a file's second
+ * group of cases (e.g. the power cuts) pairs them differently from its first.
+ */
+export function layoutsUnder<L extends string>(init: InitStyle, layouts: readonly L[], shift = 0): L[] {
+  if (process.env.CTRBAKE_DEVICE_MATRIX === 'full') return [...layouts];
+  const at = INITS.indexOf(init);
+  return layouts.filter((_, i) => (i + shift) % INITS.length === at);
+}
+
 /** The device's prepare step (before the engine) under each init style. */
 export function prepareStep(init: InitStyle): string {
   return { systemd: 'service:ctrbake-prepare.service', sysvinit: 'init:S19ctrbake', busybox: 'init:S59ctrbake' }[init];

@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
 import { SimDevice, type Boot, type InitStyle } from '../../devkit/device.js';
 import { assertFidelityOutput, MULTI_AMD64_OUTPUT, SAMPLE_OUTPUT } from '../fixtures/images.js';
-import { bootLog, INITS, loadStep, prepareStep, type LoaderFixture } from '../../devkit/device-setup.js';
+import { bootLog, INITS, layoutsUnder, loadStep, prepareStep, type LoaderFixture } from '../../devkit/device-setup.js';
 import { deviceSh, expectBooted, factoryReset, useLoaderFixture } from './loader-harness.js';
 import { after, Cut, cutMode, landCut, powerCutPlan, powerCutTimeoutMs } from '../../devkit/power-cut.js';
 
@@ -73,7 +73,7 @@ function workStep(layout: PodmanLayout, init: InitStyle): string {
 }
 
 describe.each(INITS)('podman 4.3 under %s on a simulated device', (init: InitStyle) => {
-  it.each(LAYOUTS)(
+  it.each(layoutsUnder(init, LAYOUTS))(
     '%s: too small (clear error, nothing written) then grown; first boot runs every image; second boot loads nothing; health check repair; factory reset; OTA',
     async (layout) => {
       // Too small for the default --space-margin (16 MiB): the work step fails first thing.
@@ -165,7 +165,7 @@ describe.each(INITS)('podman 4.3 under %s on a simulated device', (init: InitSty
     300_000,
   );
 
-  it.each(LAYOUTS)('%s: power cuts and kill -9 at random points of the first boot: the next boot converges, every image intact', async (layout) => {
+  it.each(layoutsUnder(init, LAYOUTS, 1))('%s: power cuts and kill -9 at random points of the first boot: the next boot converges, every image intact', async (layout) => {
     const plan = powerCutPlan(`podman ${layout}/${init}`, INITS.indexOf(init) + LAYOUTS.indexOf(layout));
     const target = workStep(layout, init);
     for (let i = plan.first; i < plan.first + plan.count; i++) {

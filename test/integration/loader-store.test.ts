@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { checkSavedArchive } from '../../src/bake/verify-saved-archive.js';
 import { SimDevice, type Boot, type InitStyle } from '../../devkit/device.js';
 import { assertFidelityOutput, MULTI_AMD64_OUTPUT, SAMPLE_OUTPUT } from '../fixtures/images.js';
-import { bootLog, INITS, prepareStep, type LoaderFixture } from '../../devkit/device-setup.js';
+import { bootLog, INITS, layoutsUnder, prepareStep, type LoaderFixture } from '../../devkit/device-setup.js';
 import { deviceSh, expectBooted, factoryReset, useLoaderFixture } from './loader-harness.js';
 import { after, Cut, cutMode, landCut, powerCutPlan, powerCutTimeoutMs } from '../../devkit/power-cut.js';
 
@@ -100,7 +100,7 @@ async function damage(d: SimDevice, layout: StoreLayout): Promise<{ check: RegEx
 }
 
 describe.each(INITS)('store layouts under %s on a simulated device (dockerd 20.10)', (init: InitStyle) => {
-  it.each(LAYOUTS)(
+  it.each(layoutsUnder(init, LAYOUTS))(
     '%s: too small (clear error, nothing written) then grown; first boot runs every image; second boot copies nothing; health check repair; factory reset; OTA (keeps named volumes)',
     async (layout) => {
       const d = await device(overlays[`${layout}-${init}`]!, SMALL_MIB);
@@ -196,7 +196,7 @@ describe.each(INITS)('store layouts under %s on a simulated device (dockerd 20.1
     600_000,
   );
 
-  it.each(LAYOUTS)('%s: interrupted first boots (power cut, kill -9 at random points of prepare and of the engine\'s first start) converge from the pristine store', async (layout) => {
+  it.each(layoutsUnder(init, LAYOUTS, 1))('%s: interrupted first boots (power cut, kill -9 at random points of prepare and of the engine\'s first start) converge from the pristine store', async (layout) => {
     const plan = powerCutPlan(`store ${layout}/${init}`, INITS.indexOf(init) + LAYOUTS.indexOf(layout));
     for (let i = plan.first; i < plan.first + plan.count; i++) {
       const mode = cutMode(i);
