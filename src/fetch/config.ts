@@ -4,7 +4,7 @@ import { ConfigError } from '../errors.js';
 import type { LockFile } from '../formats/index.js';
 import { loadAuthFile, secretsOf } from './auth.js';
 import { E_BAD_INSECURE_REGISTRY, E_BAD_OPTION } from './errors.js';
-import { DOWNLOAD_RETRY, isValidRetries, type RetryPolicy } from '../util/retry.js';
+import { DOWNLOAD_RETRY, checkRetries, type RetryPolicy } from '../util/retry.js';
 import type { FetcherChoice, ResolvedFetchConfig } from './types.js';
 
 export interface FetchOptions {
@@ -48,7 +48,7 @@ export async function resolveFetchConfig(options: FetchOptions): Promise<Resolve
     insecure.add(host);
   }
   const retry = { ...DOWNLOAD_RETRY, ...options.retry };
-  if (!isValidRetries(retry.retries)) bad('retries must be a non-negative integer');
+  checkRetries(retry.retries);
   const auth = options.authfile ? await loadAuthFile(options.authfile) : undefined;
   return Object.freeze({
     cacheDir: resolve(options.cacheDir),

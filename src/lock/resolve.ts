@@ -4,7 +4,7 @@ import { ConfigError, CtrbakeError, InputError } from '../errors.js';
 import { formatPlatform, type LockedImage, type LockFile, type Platform } from '../formats/index.js';
 import { silentReporter, type Reporter } from '../util/reporter.js';
 import { RegistryClient } from '../registry/client.js';
-import { isValidRetries, type RetryPolicy } from '../util/retry.js';
+import { checkRetries, type RetryPolicy } from '../util/retry.js';
 import { parsePlatform } from '../registry/platform.js';
 import { formatReference } from '../registry/reference.js';
 import { writeLock } from '../formats/lock.js';
@@ -72,10 +72,7 @@ async function resolveConfig(options: LockOptions): Promise<Readonly<ResolvedLoc
   if (sources.length === 0) {
     throw new ConfigError('E_NO_IMAGES', 'no images to lock: give references as arguments, --images FILE or --compose FILE');
   }
-  const retries = options.retry?.retries;
-  if (retries !== undefined && !isValidRetries(retries)) {
-    throw new ConfigError('E_BAD_RETRIES', `--retries must be a whole number of retries, 0 or more, got ${retries}`);
-  }
+  checkRetries(options.retry?.retries);
   const output = options.output === undefined ? null : resolvePath(options.output);
   // The lock is written after every tag is resolved: a missing directory must not wait for that.
   if (output && !(await stat(dirname(output)).catch(() => null))?.isDirectory()) {

@@ -7,6 +7,7 @@
  * what error to give when the retries are used up.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ConfigError } from '../errors.js';
 
 export interface RetryPolicy {
   /** Attempts after the first one. */
@@ -23,6 +24,13 @@ export const DOWNLOAD_RETRY: Readonly<RetryPolicy> = Object.freeze({ retries: 4,
 /** A whole number of retries, 0 or more (what `--retries` accepts). */
 export function isValidRetries(retries: unknown): retries is number {
   return typeof retries === 'number' && Number.isInteger(retries) && retries >= 0;
+}
+
+/** The one check of `--retries` (lock, fetch): a usage error with one code and message everywhere. */
+export function checkRetries(retries: unknown): void {
+  if (retries !== undefined && !isValidRetries(retries)) {
+    throw new ConfigError('E_BAD_RETRIES', `--retries must be a whole number of retries, 0 or more, got ${String(retries)}; e.g. --retries 3`);
+  }
 }
 
 /** The wait before attempt `attempt + 1`, after attempt `attempt` (1-based) failed. */

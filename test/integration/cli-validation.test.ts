@@ -96,6 +96,7 @@ describe('option combinations refused before any work', () => {
     [['build', '--platform', 'linux/amd64', 'registry.invalid/x:1', '--cache', join(dir, 'cache'), '-o', out(), '--offline', '--relock', '--json'], 'E_STANDALONE_CONFIG', /--relock .* --offline/],
     [['build', '--platform', 'linux/amd64', 'registry.invalid/x:1', '--cache', join(dir, 'cache'), '-o', out(), '--data-root', 'var/lib/docker', '--json'], 'E_STANDALONE_CONFIG', /--data-root "var\/lib\/docker" must be an absolute device path/],
     [['lock', '--platform', 'linux/amd64', '--retries', '-3', '-o', join(dir, 'l.json'), '127.0.0.1:1/a:1', '--json'], 'E_BAD_RETRIES', /--retries must be a whole number/],
+    [['fetch', '--lock', noLock(), '--cache', join(dir, 'cache'), '--retries', '-3', '--json'], 'E_BAD_RETRIES', /--retries must be a whole number/],
     [['report', '--lock', noLock(), '--write-layers', '--json'], 'E_REPORT_OPTIONS', /--write-layers .* needs --manifest/],
     [['report', '--lock', noLock(), '-o', join(dir, 'missing-dir', 'r.txt'), '--json'], 'E_REPORT_OPTIONS', /missing-dir does not exist; create it first/],
     [['diff', noLock(), noLock(), '--fs-block-size', '0', '--json'], 'E_REPORT_OPTIONS', /--fs-block-size 0 must be a power of two/],
