@@ -25,7 +25,6 @@ import { buildManifest, manifestImageOf, type ArchiveFormat, type BakeManifest, 
 import { formatPlatform } from '../formats/index.js';
 import { diffIdsOfConfig } from '../formats/oci.js';
 import { archiveFileName, imageTag, writeImageLayoutArchive, type LayoutBlob, type LayoutImage } from '../formats/image-layout.js';
-import { sha256File } from '../util/fs.js';
 import type { Reporter } from '../util/reporter.js';
 import type { StagedOutput } from '../util/staged-output.js';
 import { assertConfigPlatform } from './bake-native.js';
@@ -122,9 +121,7 @@ export async function bakeNativeArchiveInto(
     const relPath = `archives/${name}`;
     const target = join(archives, name);
     await mkdir(archives, { recursive: true });
-    await writeImageLayoutArchive(target, [await layoutImage(config, image, cache.images[i]!)], config.sourceDateEpoch);
-    const { size } = await stat(target);
-    const sha256 = await sha256File(target);
+    const { sha256, size } = await writeImageLayoutArchive(target, [await layoutImage(config, image, cache.images[i]!)], config.sourceDateEpoch);
     outputs.push({ path: relPath, sha256, size });
     images.push(manifestImageOf(image, diffIds, relPath));
     reporter.event({ event: 'image.saved', message: `wrote ${image.reference} -> ${relPath} (${size} bytes, sha256 ${sha256.slice(0, 12)})`, reference: image.reference, path: relPath, sha256, size });

@@ -42,9 +42,10 @@ describe('writeImageLayoutArchive', () => {
     const img = await image(oci);
     const a = join(temp.path(), 'a.tar');
     const b = join(temp.path(), 'b.tar');
-    await writeImageLayoutArchive(a, [img], 1_700_000_000);
+    const written = await writeImageLayoutArchive(a, [img], 1_700_000_000);
     await writeImageLayoutArchive(b, [img], 1_700_000_000);
     expect((await readFile(a)).equals(await readFile(b))).toBe(true);
+    expect(written).toEqual({ sha256: digest(await readFile(a)).slice(7), size: (await readFile(a)).length });
     const listed = (await execa('tar', ['-tvf', a], { env: { TZ: 'UTC' } })).stdout.split('\n');
     const names = listed.map((l) => l.split(/\s+/).at(-1));
     const blobNames = img.blobs.map((x) => `blobs/sha256/${x.digest.slice(7)}`).sort();
