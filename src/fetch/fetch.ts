@@ -1,16 +1,16 @@
 import { readFile } from 'node:fs/promises';
-import { CtrbakeError, InputError } from '../errors.js';
+import { CtrbakeError, InputError, RegistryError } from '../errors.js';
 import type { LockedImage, LockFile } from '../formats/index.js';
 import { blobPath, ensureCacheLayout, evictBlob } from './cache.js';
 import { describeDamage, type CacheDamage } from './cache-damage.js';
 import { checkCacheComplete, findCacheDamage, hasIndex, type ImageCacheStatus } from './complete.js';
 import { resolveFetchConfig, type FetchOptions } from './config.js';
-import { E_CACHE_IO, E_CACHE_MISS } from './errors.js';
+import { E_CACHE_IO, E_CACHE_MISS, E_DIGEST_MISMATCH } from './errors.js';
 import { readLock, validateLock } from '../formats/lock.js';
 import { recoverStaleDownloads } from './salvage.js';
 import { createIndexFetcher } from './index-blob.js';
 import { createFetcher } from './select.js';
-import type { FetcherName, ImageFetcher, ResolvedFetchConfig } from './types.js';
+import type { FetcherName, ImageFetcher, ResolvedFetchConfig, StoredBlob } from './types.js';
 import { checkManifestMatchesLock, imageLabel } from './verify.js';
 
 export interface FetchedLayer {
@@ -94,8 +94,22 @@ async function fetchIntoCache(config: ResolvedFetchConfig, lock: LockFile): Prom
   const state: RunState = { evicted: new Map(), repaired: new Set() };
   let fetcher: ImageFetcher | undefined;
   const indexes = createIndexFetcher(config);
-  const keepIndex = async (image: LockedImage) => {
-    const blob = await indexes.fetchIndex(image);
+  /** `optional`: the image is otherwise complete, so a registry that cannot be reached only costs the index (needed by native OCI archives alone). */
+  const keepIndex = async (image: LockedImage, optional: boolean) => {
+    let blob: StoredBlob | undefined;
+    try {
+      blob = await indexes.fetchIndex(image);
+    } catch (error) {
+      if (!optional || !(error instanceof RegistryError) || error.code === E_DIGEST_MISMATCH) throw error;
+      reporter.event({
+        event: 'fetch.index-not-cached',
+        message: `${image.reference}: the cache is complete but lacks the image index ${image.indexDigest}, and it could not be fetched (${error.message}); only an OCI archive written by ctrbake's builder needs it: run ctrbake fetch again with the registry reachable before such a bake`,
+        reference: image.reference,
+        digest: image.indexDigest,
+        code: error.code,
+      });
+      return;
+    }
     if (!blob) return;
     if (blob.outcome === 'stored') stored.set(blob.digest, blob.size);
     reporter.event({ event: 'fetch.blob', reference: image.reference, ...blob });
@@ -108,7 +122,7 @@ async function fetchIntoCache(config: ResolvedFetchConfig, lock: LockFile): Prom
       let status = before.status;
       // The index is read by ctrbake itself, not by the fetcher (./index-blob.ts): a cache
       // filled before fetch kept it gets it with one request, no fetcher started.
-      await keepIndex(image);
+      await keepIndex(image, status.missing.length === 0 && !before.refetch);
       if (status.missing.length === 0 && !before.refetch) {
         reporter.event({ event: 'fetch.image', message: `${image.reference}: cached`, reference: image.reference, digest: image.manifest.digest, status: 'cached' });
         continue;

@@ -24,6 +24,7 @@ import type { ArchiveFormat, BakeManifest, LockFile } from '../../src/formats/in
 import { indexTarFile } from '../../src/formats/tar/index.js';
 import { resolveLock } from '../../src/lock/resolve.js';
 import { runCleanups } from '../../src/util/cleanup.js';
+import { silentReporter } from '../../src/util/reporter.js';
 import { assertFidelityOutput, SAMPLE_OUTPUT } from '../fixtures/images.js';
 import { dockerLoad, dockerRun, prepareBakeInputs, stagingDirsIn, type BakeInputs } from './bake-archive.helpers.js';
 
@@ -202,6 +203,11 @@ describe('bake --mode archive --builder native', () => {
     expect(error.message).toContain(`ctrbake fetch --lock ${lockMulti} --cache ${cache} --fetcher skopeo`);
     expect(await stagingDirsIn(inputs.work)).toEqual([]);
     await run('docker-archive', 'old-docker');
+    // The registry down: the otherwise complete cache stays usable, the missing index is an event, not an error.
+    const events: Record<string, unknown>[] = [];
+    const offline = await fetchImages({ lockPath: lockMulti, cacheDir: cache, insecureRegistries: [inputs.registry.host], retry: { retries: 0 }, reporter: { ...silentReporter, event: (e: Record<string, unknown>) => events.push(e) } });
+    expect(offline).toMatchObject({ fetcher: null, blobsFetched: 0, images: [{ indexCached: false }] });
+    expect(events.filter((e) => e.event === 'fetch.index-not-cached')).toMatchObject([{ digest: index, message: expect.stringContaining('run ctrbake fetch again with the registry reachable') }]);
     await inputs.registry.start();
     try {
       const fetched = await fetchImages({ lockPath: lockMulti, cacheDir: cache, insecureRegistries: [inputs.registry.host] });
