@@ -63,7 +63,12 @@ export interface LayoutImage {
    */
   oci?: {
     target: Descriptor;
-    /** The full reference (registry/repository:tag or @digest), for the annotations; absent: unnamed. */
+    /**
+     * The full reference for the annotations: registry/repository:tag gets both; a digest
+     * reference (registry/repository@sha256:...) only containerd's (podman's load reads
+     * ref.name as a name to tag, and a digest is none: it loads the image unnamed, as the
+     * engine path's archive). Absent: unnamed.
+     */
     name?: string;
   };
   /** Every blob this image needs: config, layers and, for OCI, its manifest and index. */
@@ -72,6 +77,11 @@ export interface LayoutImage {
 
 /** The annotations engines read an image's name from (containerd, nerdctl, Docker 25+; podman). */
 export const REF_NAME_ANNOTATIONS = ['io.containerd.image.name', 'org.opencontainers.image.ref.name'] as const;
+
+function annotationsFor(name: string): Record<string, string> {
+  const keys = name.includes('@') ? REF_NAME_ANNOTATIONS.slice(0, 1) : REF_NAME_ANNOTATIONS;
+  return Object.fromEntries(keys.map((k) => [k, name]));
+}
 
 export const OCI_LAYOUT_FILE = 'oci-layout';
 export const OCI_LAYOUT_BYTES = Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' }));
@@ -85,7 +95,7 @@ export function formatLayoutIndex(images: readonly Pick<LayoutImage, 'oci'>[]): 
             mediaType: i.oci.target.mediaType,
             digest: i.oci.target.digest,
             size: i.oci.target.size,
-            ...(i.oci.name ? { annotations: Object.fromEntries(REF_NAME_ANNOTATIONS.map((k) => [k, i.oci!.name!])) } : {}),
+            ...(i.oci.name ? { annotations: annotationsFor(i.oci.name) } : {}),
           },
         ]
       : [],

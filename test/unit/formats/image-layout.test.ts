@@ -69,9 +69,11 @@ describe('writeImageLayoutArchive', () => {
     }
   });
 
-  it('an unnamed image gets no annotations', () => {
+  it('an unnamed image gets no annotations; a digest reference only containerd\'s', () => {
     const target = { mediaType: OCI_MANIFEST, digest: `sha256:${'a'.repeat(64)}`, size: 3 };
     expect(JSON.parse(formatLayoutIndex([{ oci: { target } }]).toString()).manifests).toEqual([target]);
+    const name = `r.example/app@${target.digest}`;
+    expect(JSON.parse(formatLayoutIndex([{ oci: { target, name } }]).toString()).manifests).toEqual([{ ...target, annotations: { 'io.containerd.image.name': name } }]);
   });
 
   it.each<[string, (i: LayoutImage) => LayoutImage[]]>([
