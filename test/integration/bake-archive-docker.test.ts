@@ -10,7 +10,7 @@ import { bake } from '../../src/bake/bake.js';
 import type { BakeResult } from '../../src/bake/archive.js';
 import { readDockerArchive } from '../../src/formats/docker-archive.js';
 import { compareTarPaths, indexTarFile } from '../../src/formats/tar/index.js';
-import { startDockerd, type RunningDockerd } from '../../src/engine/dockerd.js';
+import { startDockerd } from '../../src/engine/dockerd.js';
 import { mountsUnder } from '../../src/engine/mounts.js';
 import { PODMAN_RUN_ARGS, startPodman } from '../../src/engine/podman.js';
 import { blobPath } from '../../src/fetch/cache.js';
