@@ -154,17 +154,16 @@ describe('bake --mode archive --builder native', () => {
           expect(layers.at(-1)).toEqual(image.layers.map((l) => l.diffId));
         }
         saved.set(name, layers);
-        if (name !== 'engine') {
-          assertFidelityOutput(await dockerRun(d, inputs.images.fidelity));
-          expect(await dockerRun(d, inputs.images.sample)).toBe(`${SAMPLE_OUTPUT}\n`);
-        }
+        // Containers of the native archives' images (the saves above already prove every layer's bytes).
+        if (name === 'docker-archive' || name === 'oci-archive') assertFidelityOutput(await dockerRun(d, inputs.images.fidelity));
+        if (name === 'docker-archive') expect(await dockerRun(d, inputs.images.sample)).toBe(`${SAMPLE_OUTPUT}\n`);
         for (const image of result.manifest.images) await d.docker.getImage(image.reference).remove({ force: true });
       }
       for (const name of saved.keys()) expect(saved.get(name), name).toEqual(saved.get('engine'));
     } finally {
       await d.stop();
     }
-  });
+  }, 240_000);
 
   it('a fresh podman 4.3 loads every archive (image id, tag; OCI: the lock\'s digest) and runs the fidelity image and the index-resolved one', async () => {
     const p = await startPodman({ storageDriver: 'overlay' });
@@ -188,7 +187,7 @@ describe('bake --mode archive --builder native', () => {
     } finally {
       await p.stop();
     }
-  });
+  }, 240_000);
 
   it('a cache filled before fetch kept the index: OCI archive refused with E_CACHE_MISS naming the index and the fetch; docker-archive bakes; fetch adds the index alone', async () => {
     const cache = join(inputs.work, 'old-cache');
