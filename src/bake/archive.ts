@@ -17,6 +17,7 @@ import { configMatchesPlatform } from '../registry/platform.js';
 import { sha256File } from '../util/fs.js';
 import { readDockerArchive, writeDockerArchive } from '../formats/docker-archive.js';
 import { writeOciArchive } from '../formats/oci-archive.js';
+import { archiveFileName, imageTag } from '../formats/image-layout.js';
 import { indexTarFile, normalizeTar } from '../formats/tar/index.js';
 import { readBakeInputs, type BakeInputs } from './inputs.js';
 import type { ResolvedBakeConfig } from './options.js';
@@ -35,20 +36,8 @@ export interface BakeResult {
   squashfs?: SquashfsResult;
 }
 
-/** The tag an image is loaded and saved under: the lock's reference without a digest. */
-export function imageTag(image: LockedImage): string | undefined {
-  return image.tag ? `${image.registry}/${image.repository}:${image.tag}` : undefined;
-}
-
-/** A file name for an image's archive: the reference with path and tag separators flattened. */
-export function archiveFileName(image: LockedImage, format: ResolvedBakeConfig['archiveFormat'], taken: Set<string>): string {
-  const base = `${image.registry}/${image.repository}${image.tag ? `:${image.tag}` : `@${image.manifest.digest}`}`.replace(/[^A-Za-z0-9._-]+/g, '_');
-  const ext = format === 'oci-archive' ? '.oci.tar' : '.tar';
-  let name = `${base}${ext}`;
-  for (let n = 2; taken.has(name); n++) name = `${base}-${n}${ext}`;
-  taken.add(name);
-  return name;
-}
+// Archive names are shared with ctrbake's own builder (builder/archive-native.ts): they live on the floor.
+export { archiveFileName, imageTag } from '../formats/image-layout.js';
 
 async function loadAndCheck(engine: Engine, image: LockedImage, lock: LockFile, inputArchive: string): Promise<string> {
   await engine.load(inputArchive);

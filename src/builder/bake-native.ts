@@ -40,10 +40,12 @@ export interface NativeStoreOptions {
 
 /** What the builder serves today; anything else is a usage error naming the way out. */
 export function checkNativeScope(mode: string, engine: string, storageDriver: string): void {
+  // Archives: every engine and archive format (builder/archive-native.ts).
+  if (mode === 'archive') return;
   if (mode !== 'store' || engine !== 'docker' || storageDriver !== 'overlay2') {
     throw new ConfigError(
       'E_CONFIG',
-      `--builder native writes docker overlay2 stores only (got --mode ${mode} --engine ${engine} --storage-driver ${storageDriver}): use --builder engine for this bake`,
+      `--builder native writes archives and docker overlay2 stores (got --mode ${mode} --engine ${engine} --storage-driver ${storageDriver}): use --builder engine for this bake`,
     );
   }
 }
@@ -55,18 +57,21 @@ function manifestImage(image: LockedImage, diffIds: readonly string[]): Manifest
   return { reference, repository, tag, digest: image.manifest.digest, indexDigest, imageId: image.config.digest, platform, layers };
 }
 
-function checkPlatforms(plan: DockerStorePlan, lock: LockFile): void {
-  for (const { image, config } of plan.images) {
-    const parsed = JSON.parse(config.toString('utf8')) as { os?: string; architecture?: string; variant?: string };
-    const have = { os: parsed.os ?? '', architecture: parsed.architecture ?? '', ...(parsed.variant ? { variant: parsed.variant } : {}) };
-    if (!configMatchesPlatform(lock.platform, have)) {
-      throw new InputError(
-        'E_WRONG_PLATFORM',
-        `${image.reference} is ${formatPlatform(have)}, the lock is for ${formatPlatform(lock.platform)}; lock it again with \`ctrbake lock --platform ${formatPlatform(lock.platform)}\``,
-        { details: { reference: image.reference, platform: have, expected: lock.platform } },
-      );
-    }
+/** The image's config must be for the lock's platform (E_WRONG_PLATFORM otherwise). */
+export function assertConfigPlatform(image: LockedImage, config: Buffer, lock: LockFile): void {
+  const parsed = JSON.parse(config.toString('utf8')) as { os?: string; architecture?: string; variant?: string };
+  const have = { os: parsed.os ?? '', architecture: parsed.architecture ?? '', ...(parsed.variant ? { variant: parsed.variant } : {}) };
+  if (!configMatchesPlatform(lock.platform, have)) {
+    throw new InputError(
+      'E_WRONG_PLATFORM',
+      `${image.reference} is ${formatPlatform(have)}, the lock is for ${formatPlatform(lock.platform)}; lock it again with \`ctrbake lock --platform ${formatPlatform(lock.platform)}\``,
+      { details: { reference: image.reference, platform: have, expected: lock.platform } },
+    );
   }
+}
+
+function checkPlatforms(plan: DockerStorePlan, lock: LockFile): void {
+  for (const { image, config } of plan.images) assertConfigPlatform(image, config, lock);
 }
 
 /** Writes `outTmp/store.tar` and returns the manifest (without writing it). */

@@ -25,6 +25,12 @@ export interface ImageCacheStatus {
   missing: MissingBlob[];
   /** The platform manifest's own bytes are cached (engine fetchers may not provide them). */
   manifestCached: boolean;
+  /**
+   * The image index the tag resolved to is cached, or there is none (indexDigest is the
+   * manifest): fetch keeps it since ctrbake 5; a cache filled earlier lacks it. Only an OCI
+   * archive written from the cache needs it (and the manifest).
+   */
+  indexCached: boolean;
   /** Where each layer is, in manifest order (undefined for missing ones). */
   layers: (LayerBlob | undefined)[];
   diffIds?: string[];
@@ -67,14 +73,21 @@ async function checkImage(cacheDir: string, image: LockedImage): Promise<ImageCa
     if (reason) missing.push({ kind: 'layer', digest: layer.digest, ...(diffId ? { diffId } : {}), index, reason });
   }
   const manifestCached = (await sizeProblem(image.manifest.digest, image.manifest.size)) === undefined;
-  return { reference: image.reference, digest: image.manifest.digest, missing, manifestCached, layers, ...(diffIds ? { diffIds } : {}) };
+  const indexCached = !hasIndex(image) || (await blobSize(cacheDir, image.indexDigest)) !== undefined;
+  return { reference: image.reference, digest: image.manifest.digest, missing, manifestCached, indexCached, layers, ...(diffIds ? { diffIds } : {}) };
+}
+
+/** True when the lock's tag resolved to an image index (a multi-platform image), not to the manifest itself. */
+export function hasIndex(image: Pick<LockedImage, 'indexDigest' | 'manifest'>): boolean {
+  return image.indexDigest !== image.manifest.digest;
 }
 
 /**
  * Every blob of the lock that the cache lacks or holds wrong: the config and each layer
  * (missing, wrong size, or bytes that do not hash to their name), and the platform manifest
  * when a file is there (engine fetchers cannot cache it and bake does not read it, so its
- * absence is no damage). The image index is never cached. Hashes every present blob once.
+ * absence is no damage), and the image index the same way (a cache filled before ctrbake
+ * kept it lacks it). Hashes every present blob once.
  */
 export async function findCacheDamage(cacheDir: string, lock: Pick<LockFile, 'images'>, status: CacheCheckResult): Promise<CacheDamage[]> {
   const damage: CacheDamage[] = [];
@@ -101,6 +114,14 @@ export async function findCacheDamage(cacheDir: string, lock: Pick<LockFile, 'im
     const manifestProblem = await inspect(manifestPath, image.manifest.digest, image.manifest.size);
     if (manifestProblem && manifestProblem.problem !== 'missing') {
       damage.push({ reference: image.reference, kind: 'manifest', digest: image.manifest.digest, path: manifestPath, ...manifestProblem });
+    }
+    if (hasIndex(image)) {
+      // The lock records no index size: its sha256 is the check.
+      const indexPath = blobPath(cacheDir, image.indexDigest);
+      const indexProblem = await inspect(indexPath, image.indexDigest);
+      if (indexProblem && indexProblem.problem !== 'missing') {
+        damage.push({ reference: image.reference, kind: 'index', digest: image.indexDigest, path: indexPath, ...indexProblem });
+      }
     }
   }
   return damage;

@@ -1,15 +1,16 @@
 import { readFile } from 'node:fs/promises';
-import { CtrbakeError, InputError } from '../errors.js';
+import { CtrbakeError, InputError, RegistryError } from '../errors.js';
 import type { LockedImage, LockFile } from '../formats/index.js';
 import { blobPath, ensureCacheLayout, evictBlob } from './cache.js';
 import { describeDamage, type CacheDamage } from './cache-damage.js';
-import { checkCacheComplete, findCacheDamage, type ImageCacheStatus } from './complete.js';
+import { checkCacheComplete, findCacheDamage, hasIndex, type ImageCacheStatus } from './complete.js';
 import { resolveFetchConfig, type FetchOptions } from './config.js';
-import { E_CACHE_IO, E_CACHE_MISS } from './errors.js';
+import { E_CACHE_IO, E_CACHE_MISS, E_DIGEST_MISMATCH } from './errors.js';
 import { readLock, validateLock } from '../formats/lock.js';
 import { recoverStaleDownloads } from './salvage.js';
+import { createIndexFetcher } from './index-blob.js';
 import { createFetcher } from './select.js';
-import type { FetcherName, ImageFetcher, ResolvedFetchConfig } from './types.js';
+import type { FetcherName, ImageFetcher, ResolvedFetchConfig, StoredBlob } from './types.js';
 import { checkManifestMatchesLock, imageLabel } from './verify.js';
 
 export interface FetchedLayer {
@@ -27,6 +28,8 @@ export interface FetchedImage {
   /** 'cached': nothing was downloaded for this image. */
   status: 'cached' | 'fetched';
   manifestCached: boolean;
+  /** The image index the tag resolved to is cached (always true for a single-platform image). */
+  indexCached: boolean;
   layers: FetchedLayer[];
 }
 
@@ -90,12 +93,36 @@ async function fetchIntoCache(config: ResolvedFetchConfig, lock: LockFile): Prom
   const stored = new Map<string, number>();
   const state: RunState = { evicted: new Map(), repaired: new Set() };
   let fetcher: ImageFetcher | undefined;
+  const indexes = createIndexFetcher(config);
+  /** `optional`: the image is otherwise complete, so a registry that cannot be reached only costs the index (needed by native OCI archives alone). */
+  const keepIndex = async (image: LockedImage, optional: boolean) => {
+    let blob: StoredBlob | undefined;
+    try {
+      blob = await indexes.fetchIndex(image);
+    } catch (error) {
+      if (!optional || !(error instanceof RegistryError) || error.code === E_DIGEST_MISMATCH) throw error;
+      reporter.event({
+        event: 'fetch.index-not-cached',
+        message: `${image.reference}: the cache is complete but lacks the image index ${image.indexDigest}, and it could not be fetched (${error.message}); only an OCI archive written by ctrbake's builder needs it: run ctrbake fetch again with the registry reachable before such a bake`,
+        reference: image.reference,
+        digest: image.indexDigest,
+        code: error.code,
+      });
+      return;
+    }
+    if (!blob) return;
+    if (blob.outcome === 'stored') stored.set(blob.digest, blob.size);
+    reporter.event({ event: 'fetch.blob', reference: image.reference, ...blob });
+  };
   try {
     for (const [i, image] of lock.images.entries()) {
       config.signal?.throwIfAborted();
       // Re-checked per image: an earlier image or a parallel fetch may have brought its blobs.
       const before = await statusForFetch(config, image, state);
       let status = before.status;
+      // The index is read by ctrbake itself, not by the fetcher (./index-blob.ts): a cache
+      // filled before fetch kept it gets it with one request, no fetcher started.
+      await keepIndex(image, status.missing.length === 0 && !before.refetch);
       if (status.missing.length === 0 && !before.refetch) {
         reporter.event({ event: 'fetch.image', message: `${image.reference}: cached`, reference: image.reference, digest: image.manifest.digest, status: 'cached' });
         continue;
@@ -151,6 +178,7 @@ async function fetchIntoCache(config: ResolvedFetchConfig, lock: LockFile): Prom
       digest: image.manifest.digest,
       status: fetched ? 'fetched' : 'cached',
       manifestCached: status.manifestCached,
+      indexCached: status.indexCached,
       layers: image.layers.map((layer, j) => ({
         digest: layer.digest,
         cachedAs: status.layers[j]!.digest,
@@ -183,6 +211,7 @@ function presentDigests(status: ImageCacheStatus, image: LockedImage): string[] 
   if (!status.missing.some((m) => m.kind === 'config')) out.push(image.config.digest);
   for (const layer of status.layers) if (layer) out.push(layer.digest);
   if (status.manifestCached) out.push(image.manifest.digest);
+  if (status.indexCached && hasIndex(image)) out.push(image.indexDigest);
   return out;
 }
 

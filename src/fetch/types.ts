@@ -20,7 +20,8 @@ export interface ResolvedFetchConfig {
   signal?: AbortSignal;
 }
 
-export type BlobKind = 'manifest' | 'config' | 'layer';
+/** 'index': the image index the lock's tag resolved to (multi-platform images). */
+export type BlobKind = 'index' | 'manifest' | 'config' | 'layer';
 
 export interface StoredBlob {
   kind: BlobKind;

@@ -10,7 +10,7 @@ import { bake } from '../../src/bake/bake.js';
 import type { BakeResult } from '../../src/bake/archive.js';
 import { readDockerArchive } from '../../src/formats/docker-archive.js';
 import { compareTarPaths, indexTarFile } from '../../src/formats/tar/index.js';
-import { startDockerd, type RunningDockerd } from '../../src/engine/dockerd.js';
+import { startDockerd } from '../../src/engine/dockerd.js';
 import { mountsUnder } from '../../src/engine/mounts.js';
 import { PODMAN_RUN_ARGS, startPodman } from '../../src/engine/podman.js';
 import { blobPath } from '../../src/fetch/cache.js';
@@ -19,37 +19,10 @@ import { runCleanups } from '../../src/util/cleanup.js';
 import { sha256File } from '../../src/util/fs.js';
 import { VERSION } from '../../src/version.js';
 import { assertFidelityOutput, SAMPLE_OUTPUT } from '../fixtures/images.js';
-import { prepareBakeInputs, readTarHeaders, stagingDirsIn, type BakeInputs } from './bake-archive.helpers.js';
+import { dockerLoad, dockerRun, prepareBakeInputs, readTarHeaders, stagingDirsIn, type BakeInputs } from './bake-archive.helpers.js';
 import { execa } from 'execa';
 
 const SDE = 1_700_000_000;
-
-async function dockerRun(d: RunningDockerd, image: string): Promise<string> {
-  const container = await d.docker.createContainer({ Image: image, HostConfig: { NetworkMode: 'none' } });
-  try {
-    await container.start();
-    const { StatusCode } = (await container.wait()) as { StatusCode: number };
-    const raw = (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
-    let out = '';
-    for (let i = 0; i + 8 <= raw.length; ) {
-      const size = raw.readUInt32BE(i + 4);
-      out += raw.subarray(i + 8, i + 8 + size).toString();
-      i += 8 + size;
-    }
-    expect(StatusCode, out).toBe(0);
-    return out;
-  } finally {
-    await container.remove({ force: true });
-  }
-}
-
-async function dockerLoad(d: RunningDockerd, archive: string): Promise<void> {
-  const stream = await d.docker.loadImage(archive);
-  const events = await new Promise<Record<string, unknown>[]>((resolve, reject) =>
-    d.docker.modem.followProgress(stream, (err: Error | null, res: Record<string, unknown>[]) => (err ? reject(err) : resolve(res))),
-  );
-  expect(events.filter((e) => e.error)).toEqual([]);
-}
 
 describe('bake --mode archive --engine docker', () => {
   let inputs: BakeInputs;

@@ -11,6 +11,8 @@ import type { LockFile } from '../../src/formats/index.js';
 import { resolveLock } from '../../src/lock/resolve.js';
 import { pushFixtureImages, type FixtureImages } from '../../devkit/fixture-images.js';
 import { startRegistry, type TestRegistry } from '../../devkit/registry.js';
+import { expect } from 'vitest';
+import type { RunningDockerd } from '../../src/engine/dockerd.js';
 
 export interface BakeInputs {
   work: string;
@@ -105,4 +107,33 @@ export async function readTarHeaders(path: string): Promise<TarHeaderInfo[]> {
 export async function stagingDirsIn(parent: string): Promise<string[]> {
   const { readdir } = await import('node:fs/promises');
   return (await readdir(parent)).filter((n) => n.includes('.ctrbake-'));
+}
+
+/** Runs `image` in the private dockerd with no network; its output (exit 0 expected). */
+export async function dockerRun(d: RunningDockerd, image: string): Promise<string> {
+  const container = await d.docker.createContainer({ Image: image, HostConfig: { NetworkMode: 'none' } });
+  try {
+    await container.start();
+    const { StatusCode } = (await container.wait()) as { StatusCode: number };
+    const raw = (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+    let out = '';
+    for (let i = 0; i + 8 <= raw.length; ) {
+      const size = raw.readUInt32BE(i + 4);
+      out += raw.subarray(i + 8, i + 8 + size).toString();
+      i += 8 + size;
+    }
+    expect(StatusCode, out).toBe(0);
+    return out;
+  } finally {
+    await container.remove({ force: true });
+  }
+}
+
+/** `docker load` through the API; every event of the stream checked for an error. */
+export async function dockerLoad(d: RunningDockerd, archive: string): Promise<void> {
+  const stream = await d.docker.loadImage(archive);
+  const events = await new Promise<Record<string, unknown>[]>((resolve, reject) =>
+    d.docker.modem.followProgress(stream, (err: Error | null, res: Record<string, unknown>[]) => (err ? reject(err) : resolve(res))),
+  );
+  expect(events.filter((e) => e.error)).toEqual([]);
 }

@@ -59,7 +59,11 @@ export async function writeLock(path: string, lock: LockFile): Promise<string> {
 /** Every distinct blob digest a lock names (manifests, configs, layers). */
 export function lockDigests(lock: LockFile): Set<string> {
   const out = new Set<string>();
-  for (const i of lock.images) for (const d of [i.manifest, i.config, ...i.layers]) out.add(d.digest);
+  for (const i of lock.images) {
+    for (const d of [i.manifest, i.config, ...i.layers]) out.add(d.digest);
+    // Fetch keeps the image index a tag resolved to (multi-platform images), whatever the fetcher.
+    if (i.indexDigest !== i.manifest.digest) out.add(i.indexDigest);
+  }
   return out;
 }
 

@@ -72,10 +72,9 @@ describe('fetch with skopeo', () => {
     const named = lock.images.reduce((k, i) => k + 2 + i.layers.length, 0);
     expect(distinct).toBeLessThan(named);
     expect(first.result).toMatchObject({ fetcher: 'skopeo', blobsFetched: distinct, blobsAlreadyCached: 0 });
-    const bytes = [...lockDigests(lock)].reduce((k, d) => {
-      const desc = lock.images.flatMap((i) => [i.manifest, i.config, ...i.layers]).find((x) => x.digest === d)!;
-      return k + desc.size;
-    }, 0);
+    const sizes = new Map(lock.images.flatMap((i) => [i.manifest, i.config, ...i.layers]).map((x) => [x.digest, x.size]));
+    sizes.set(images.multiIndex.digest, images.multiIndex.size);
+    const bytes = [...lockDigests(lock)].reduce((k, d) => k + sizes.get(d)!, 0);
     expect(first.result!.bytesFetched).toBe(bytes);
     expect(first.lines.filter((l) => l.event === 'fetch.blob').length).toBeGreaterThanOrEqual(distinct);
 

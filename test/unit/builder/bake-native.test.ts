@@ -12,9 +12,17 @@ describe('--builder', () => {
     expect(resolveBakeOptions({ ...base, builder: 'native', engineVersion: '26.1' }, {})).toMatchObject({ engineVersion: '26.1' });
   });
 
+  it.each<[Partial<BakeOptions>]>([
+    [{ engine: 'docker', archiveFormat: 'docker-archive' }],
+    [{ engine: 'docker', archiveFormat: 'oci-archive' }],
+    [{ engine: 'podman', archiveFormat: 'docker-archive' }],
+    [{ engine: 'podman', storageDriver: 'vfs', archiveFormat: 'oci-archive' }],
+  ])('native archives: %j is accepted', (opts) => {
+    expect(resolveBakeOptions({ ...base, mode: 'archive', builder: 'native', ...opts }, {})).toMatchObject({ builder: 'native', mode: 'archive', ...opts });
+  });
+
   it.each<[Partial<BakeOptions>, RegExp]>([
-    [{ builder: 'native', mode: 'archive' }, /--builder native writes docker overlay2 stores only .*--mode archive.*use --builder engine/],
-    [{ builder: 'native', engine: 'podman' }, /--builder native writes docker overlay2 stores only .*--engine podman/],
+    [{ builder: 'native', engine: 'podman' }, /--builder native writes archives and docker overlay2 stores .*--mode store --engine podman.*use --builder engine/],
     [{ builder: 'native', storageDriver: 'vfs' }, /--storage-driver vfs\): use --builder engine/],
     [{ engineVersion: '26.1' }, /--engine-version applies to --builder native/],
     [{ builder: 'daemonless' as BakeOptions['builder'] }, /--builder must be engine or native/],
