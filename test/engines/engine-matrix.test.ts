@@ -103,11 +103,15 @@ interface KnownFailure {
 function knownFailure(engine: EngineCase, c: Column): KnownFailure | undefined {
   if (engine.snapshotter) {
     return c.layout === 'archive'
-      ? { why: 'issue #15: under the containerd image store an image id is its manifest digest, and archives re-saved by an engine carry digests not in the lock', error: /image id sha256:\w+, the lock's is/ }
+      ? { why: 'issue #15: under the containerd image store an image id is its manifest digest, and archives re-saved by an engine carry digests not in the lock', error: /boot failed at service:ctrbake-load\.service|image id sha256:\w+, the lock's is/ }
       : { why: 'issue #15: the containerd image store ignores a graph-driver store (0 images, no warning)', error: /./ };
   }
+  if (engine.kind === 'podman') {
+    // Its stores too: the engine path fills them with `podman load` of such archives.
+    return { why: 'issue #15: podman records the digest of the manifest it writes when it loads a docker-archive, not the registry\'s; an OCI layout from the cache, or the podman store written by the builder, keeps it', error: /repo digests .* lack / };
+  }
   if (c.layout === 'archive') {
-    return { why: 'issue #15: `load` of a docker-archive records no repo digest (the archive lacks the registry\'s manifest); an OCI layout from the cache keeps it', error: /repo digests .* lack / };
+    return { why: 'issue #15: `docker load` of a docker-archive records no repo digest (the archive lacks the registry\'s manifest); an OCI layout from the cache keeps it', error: /repo digests .* lack / };
   }
   return undefined;
 }
@@ -166,7 +170,13 @@ function must(ok: boolean, message: string): void {
 }
 
 function firstLine(text: unknown): string {
-  return String(text).trim().split('\n').find((l) => l.trim() !== '') ?? '(no output)';
+  return String(text ?? '').trim().split('\n').find((l) => l.trim() !== '') ?? '(no output)';
+}
+
+/** What a failed command said: its stderr's last line (the error, after any progress), else its output's first. */
+function errorLine(r: { stderr?: unknown; all?: unknown }): string {
+  const lines = String(r.stderr ?? '').trim().split('\n').filter((l) => l.trim() !== '');
+  return lines.at(-1) ?? firstLine(r.all);
 }
 
 interface Inspected {
@@ -176,13 +186,13 @@ interface Inspected {
 }
 
 /** The engine CLI of the device (docker: the host's client on the device's engine socket). */
-function cli(d: SimDevice, engine: EngineCase, args: readonly string[]): Promise<{ exitCode?: number; stdout: unknown; all: unknown }> {
+function cli(d: SimDevice, engine: EngineCase, args: readonly string[]): Promise<{ exitCode?: number; stdout: unknown; stderr: unknown; all: unknown }> {
   return engine.kind === 'docker' ? d.docker(args) : d.podman(args);
 }
 
 async function inspect(d: SimDevice, engine: EngineCase, ref: string): Promise<Inspected> {
   const r = await cli(d, engine, ['image', 'inspect', ref]);
-  must(r.exitCode === 0, `${engine.kind} image inspect ${ref} failed: ${firstLine(r.all)}`);
+  must(r.exitCode === 0, `${engine.kind} image inspect ${ref} failed: ${errorLine(r)}`);
   const found = (JSON.parse(String(r.stdout)) as Inspected[])[0]!;
   return { ...found, Id: found.Id.startsWith('sha256:') ? found.Id : `sha256:${found.Id}` };
 }
@@ -206,10 +216,10 @@ async function expectRepoDigest(d: SimDevice, engine: EngineCase, image: LockedI
 
 async function expectRuns(d: SimDevice, engine: EngineCase): Promise<void> {
   const fidelity = await d.runImage([f.images.fidelity]);
-  must(fidelity.exitCode === 0, `run ${f.images.fidelity} failed: ${firstLine(fidelity.all)}`);
+  must(fidelity.exitCode === 0, `run ${f.images.fidelity} failed: ${errorLine(fidelity)}`);
   assertFidelityOutput(String(fidelity.stdout));
   const sample = await d.runImage([f.images.sample]);
-  must(sample.exitCode === 0, `run ${f.images.sample} failed: ${firstLine(sample.all)}`);
+  must(sample.exitCode === 0, `run ${f.images.sample} failed: ${errorLine(sample)}`);
   must(String(sample.stdout).trim() === SAMPLE_OUTPUT, `${f.images.sample} printed ${JSON.stringify(String(sample.stdout).trim())} (${engine.id})`);
 }
 
@@ -218,16 +228,16 @@ async function expectSaveRoundTrip(d: SimDevice, engine: EngineCase, layout: Lay
   try {
     const saveArgs = engine.kind === 'docker' ? ['save', '-o', file, image.reference] : ['save', '--format', 'docker-archive', '-o', file, image.reference];
     const saved = await cli(d, engine, saveArgs);
-    must(saved.exitCode === 0, `save ${image.reference} failed: ${firstLine(saved.all)}`);
+    must(saved.exitCode === 0, `save ${image.reference} failed: ${errorLine(saved)}`);
     const [check] = await checkSavedArchive(createReadStream(file), `save ${image.reference}`);
     must(check?.configDigest === image.config.digest, `the saved ${image.reference} holds config ${check?.configDigest}, the lock's is ${image.config.digest}`);
     must(check.layers === image.layers.length, `the saved ${image.reference} has ${check.layers} layers, the lock ${image.layers.length}`);
     if (layout !== 'podman-ro') {
       const rmi = await cli(d, engine, ['rmi', image.reference]);
-      must(rmi.exitCode === 0, `rmi ${image.reference} failed: ${firstLine(rmi.all)}`);
+      must(rmi.exitCode === 0, `rmi ${image.reference} failed: ${errorLine(rmi)}`);
     }
     const load = await cli(d, engine, ['load', '-i', file]);
-    must(load.exitCode === 0, `load of the saved ${image.reference} failed: ${firstLine(load.all)}`);
+    must(load.exitCode === 0, `load of the saved ${image.reference} failed: ${errorLine(load)}`);
     const back = await inspect(d, engine, image.reference);
     must(back.Id === image.config.digest, `${image.reference} loaded back as ${back.Id}, not ${image.config.digest}`);
   } finally {
@@ -242,7 +252,7 @@ async function runCell(engine: EngineCase, c: Column): Promise<void> {
     await writeFile(path, `${JSON.stringify(snapshotterConfig(JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>))}\n`);
   }
   const boot = await d.boot(engine.kind === 'docker' ? { init: 'systemd', dockerd: engine.where } : { init: 'systemd', podman: engine.where });
-  if (boot.failure) throw new Error(`boot failed at ${boot.failure.name}: ${firstLine(boot.failure.stderr)}`);
+  if (boot.failure) throw new Error(`boot failed at ${boot.failure.name}: ${errorLine(boot.failure)}`);
   const version = engine.kind === 'docker' ? boot.engine!.version : String((await d.podman(['version', '--format', '{{.Client.Version}}'])).stdout).trim();
   versions.set(engine.id, version);
   for (const image of lock.images) await expectListed(d, engine, image);
