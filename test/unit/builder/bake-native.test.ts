@@ -12,9 +12,14 @@ describe('--builder', () => {
     expect(resolveBakeOptions({ ...base, builder: 'native', engineVersion: '26.1' }, {})).toMatchObject({ engineVersion: '26.1' });
   });
 
+  it('serves podman overlay stores, for podman 4.3 by default', () => {
+    expect(resolveBakeOptions({ ...base, builder: 'native', engine: 'podman' }, {})).toMatchObject({ builder: 'native', engine: 'podman', storageDriver: 'overlay', engineVersion: '4.3' });
+    expect(resolveBakeOptions({ ...base, builder: 'native', engine: 'podman', storageDriver: 'overlay2' }, {})).toMatchObject({ storageDriver: 'overlay' });
+  });
+
   it.each<[Partial<BakeOptions>, RegExp]>([
-    [{ builder: 'native', mode: 'archive' }, /--builder native writes docker overlay2 stores only .*--mode archive.*use --builder engine/],
-    [{ builder: 'native', engine: 'podman' }, /--builder native writes docker overlay2 stores only .*--engine podman/],
+    [{ builder: 'native', mode: 'archive' }, /--builder native writes docker overlay2 and podman overlay stores only .*--mode archive.*use --builder engine/],
+    [{ builder: 'native', engine: 'podman', storageDriver: 'vfs' }, /--builder native writes docker overlay2 and podman overlay stores only .*--engine podman/],
     [{ builder: 'native', storageDriver: 'vfs' }, /--storage-driver vfs\): use --builder engine/],
     [{ engineVersion: '26.1' }, /--engine-version applies to --builder native/],
     [{ builder: 'daemonless' as BakeOptions['builder'] }, /--builder must be engine or native/],
