@@ -50,7 +50,8 @@ interface PlannedPodmanLayer {
 }
 
 export interface PodmanStorePlan {
-  images: Array<{ image: LockedImage; diffIds: string[]; config: Buffer; manifest: Buffer; topLayer: string }>;
+  /** `index`: the image index the tag resolved to, when the cache holds it (a pull records it too). */
+  images: Array<{ image: LockedImage; diffIds: string[]; config: Buffer; manifest: Buffer; index?: Buffer; topLayer: string }>;
   layers: PlannedPodmanLayer[];
 }
 
@@ -95,6 +96,26 @@ export function goTimeOf(created: unknown): string | undefined {
   return `${m[1]}T${m[2]}${fraction ? `.${fraction}` : ''}${zone}`;
 }
 
+/**
+ * The index blob, when the cache has it (older caches keep only the platform manifest: the
+ * store then records the image as a pull by manifest digest does, and `repo@<index digest>`
+ * does not resolve).
+ */
+async function readIndex(cacheDir: string, image: LockedImage): Promise<Buffer | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(blobPath(cacheDir, image.indexDigest));
+  } catch {
+    return undefined;
+  }
+  if (`sha256:${sha256(bytes)}` !== image.indexDigest) {
+    throw new InputError('E_DIGEST_MISMATCH', `${image.reference}: the cached index ${image.indexDigest} does not hash to its name; the cache is damaged: run \`ctrbake fetch\` again`, {
+      details: { reference: image.reference, digest: image.indexDigest },
+    });
+  }
+  return bytes;
+}
+
 /** Reads what the store needs from the cache (configs, manifests, blob paths) and orders the layers. */
 export async function planPodmanStore(options: PodmanStoreOptions): Promise<PodmanStorePlan> {
   const images: PodmanStorePlan['images'] = [];
@@ -109,6 +130,7 @@ export async function planPodmanStore(options: PodmanStoreOptions): Promise<Podm
   for (const image of options.lock.images) {
     const config = await read(image, image.config.digest);
     const manifest = await read(image, image.manifest.digest);
+    const index = image.indexDigest !== image.manifest.digest ? await readIndex(options.cacheDir, image) : undefined;
     const diffIds = diffIdsOfConfig(config.toString('utf8')) ?? [];
     if (diffIds.length !== image.layers.length || diffIds.length === 0) {
       throw new InputError('E_STORE_INPUT', `${image.reference}: the cached config declares ${diffIds.length} layers, the lock ${image.layers.length}`);
@@ -130,7 +152,7 @@ export async function planPodmanStore(options: PodmanStoreOptions): Promise<Podm
         compressedSize: layer.size,
       });
     }
-    images.push({ image, diffIds, config, manifest, topLayer: ids.at(-1)! });
+    images.push({ image, diffIds, config, manifest, ...(index ? { index } : {}), topLayer: ids.at(-1)! });
   }
   return { images, layers: [...layers.values()] };
 }
@@ -144,13 +166,15 @@ function compressionOf(mediaType: string): number | undefined {
 
 /** An images.json record and its big-data files, as containers/image's storage destination commits them. */
 function imageRecord(entry: PodmanStorePlan['images'][number], sourceDateEpoch: number): { record: Record<string, unknown>; files: Array<[string, Buffer]> } {
-  const { image, config, manifest } = entry;
+  const { image, config, manifest, index } = entry;
   const id = hex(image.config.digest);
   const digest = image.manifest.digest;
+  // Pulled through an index, the image's digest is the index's and both manifests are kept.
   const name = image.tag ? `${image.registry}/${image.repository}:${image.tag}` : undefined;
   const signatureKey = `signature-${hex(digest)}`;
   const big: Array<[string, Buffer]> = [
     [`sha256:${id}`, config],
+    ...(index ? [[`manifest-${image.indexDigest}`, index] as [string, Buffer]] : []),
     [`manifest-${digest}`, manifest],
     ['manifest', manifest],
     [signatureKey, Buffer.alloc(0)],
@@ -162,7 +186,7 @@ function imageRecord(entry: PodmanStorePlan['images'][number], sourceDateEpoch: 
   return {
     record: {
       id,
-      digest,
+      digest: index ? image.indexDigest : digest,
       ...(name ? { names: [name], 'names-history': [name] } : {}),
       layer: entry.topLayer,
       metadata: JSON.stringify({ 'signatures-sizes': { [digest]: [] } }),

@@ -1,6 +1,7 @@
 /**
  * The podman builder (`--engine podman --builder native`) against its oracles, podman 4.3,
- * same blobs (the fidelity and sample images):
+ * same blobs (the fidelity and sample images, and the multi image's amd64 variant, locked
+ * through its index; the index blob is put in the cache, as a pull records it too):
  *   - a real `podman pull` from the local registry into a private graphroot, normalized as the
  *     engine path normalizes (store-podman.ts): the builder's store equals it entry for entry
  *     (mask: tar-split gunzipped), records and big-data files included;
@@ -11,7 +12,8 @@
  *     layer to its diff id, and the same through a read-only additionalimagestores;
  *   - each kind of breakage is caught.
  */
-import { chmod, copyFile, mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,7 +26,7 @@ import { verifyStore } from '../../src/bake/verify-store.js';
 import { startPodman } from '../../src/engine/podman.js';
 import type { LockFile } from '../../src/formats/index.js';
 import { prepareOfflineCache, type OfflineCache } from '../../devkit/device-setup.js';
-import { pushFixtureImages, type FixtureImages } from '../../devkit/fixture-images.js';
+import { FIXTURE_REPOSITORIES, pushFixtureImages, type FixtureImages } from '../../devkit/fixture-images.js';
 import { assertFidelityOutput, SAMPLE_OUTPUT } from '../fixtures/images.js';
 import { readStoreTree, rewriteStoreTar, storeDifferences, type Rewrite, type StoreTree } from './builder-store.helpers.js';
 import { tarMember } from './store-setup.js';
@@ -45,7 +47,7 @@ async function pullOracle(images: FixtureImages, registry: string, work: string)
   await writeTimeMarker(marker);
   const podman = await startPodman({ storageDriver: 'overlay', network: 'host', insecureRegistries: [registry], root, keepRoot: true });
   try {
-    for (const reference of [images.fidelity, images.sample]) await podman.exec(['pull', '--quiet', reference]);
+    for (const reference of [images.fidelity, images.sample, images.multi]) await podman.exec(['pull', '--quiet', reference]);
   } finally {
     await podman.stop();
   }
@@ -63,17 +65,25 @@ async function bakeNative(outDir: string): Promise<string> {
 
 beforeAll(async () => {
   let pulled = '';
+  let index = Buffer.alloc(0);
   c = await prepareOfflineCache({
     prefix: 'ctrbake-podman-oracle',
     push: async (registry) => {
       const images = await pushFixtureImages(registry);
       pulled = await pullOracle(images, registry.host, await mkdtemp('/tmp/ctrbake-podman-pull-'));
+      const response = await fetch(`http://${registry.host}/v2/${FIXTURE_REPOSITORIES.multi}/manifests/${images.multiIndex.digest}`, { headers: { Accept: images.multiIndex.mediaType } });
+      index = Buffer.from(await response.arrayBuffer());
       return images;
     },
-    locks: (images) => ({ amd64: { references: [images.fidelity, images.sample], platform: 'linux/amd64' } }),
+    locks: (images) => ({ amd64: { references: [images.fidelity, images.sample, images.multi], platform: 'linux/amd64' } }),
   });
   lock = c.locks.amd64;
   pullTar = pulled;
+  // What the cache does not keep yet (issue #15: "the index blob cached too"); with it the builder records the index as a pull does.
+  const multi = lock.images.find((i) => i.reference === c.pushed.multi)!;
+  expect(multi.indexDigest).not.toBe(multi.manifest.digest);
+  expect(`sha256:${createHash('sha256').update(index).digest('hex')}`).toBe(multi.indexDigest);
+  await writeFile(join(c.cacheDir, 'blobs', 'sha256', multi.indexDigest.slice(7)), index);
   engineOut = (await bakeStore({ lock, cacheDir: c.cacheDir, engine: 'podman', storageDriver: 'overlay', outDir: join(c.work, 'engine') })).outDir;
   nativeOut = await bakeNative(join(c.work, 'native'));
   [pullTree, engineTree, nativeTree] = await Promise.all([readStoreTree(pullTar), readStoreTree(join(engineOut, 'store.tar')), readStoreTree(join(nativeOut, 'store.tar'))]);
@@ -114,7 +124,7 @@ function withoutManifestData(tree: StoreTree): StoreTree {
   return { nodes: new Map([...tree.nodes].filter(([name]) => keep(name))), hardLinkGroups: tree.hardLinkGroups };
 }
 
-describe('podman builder vs podman 4.3 (fidelity + sample)', () => {
+describe('podman builder vs podman 4.3 (fidelity, sample, multi through its index)', () => {
   it('equals a real podman pull entry for entry: layer trees, links, records, big data, tar-split (gunzipped)', () => {
     expect(storeDifferences(pullTree, nativeTree)).toEqual([]);
     const nodes = [...nativeTree.nodes];
@@ -123,14 +133,15 @@ describe('podman builder vs podman 4.3 (fidelity + sample)', () => {
     expect(nodes.some(([, n]) => n.xattrs.includes('security.capability='))).toBe(true);
     expect(nodes.some(([, n]) => /^[4-7]/.test(n.mode.padStart(4, '0')))).toBe(true);
     expect(nativeTree.hardLinkGroups.length).toBeGreaterThan(0);
-    expect(nodes.filter(([name]) => /^overlay-layers\/[0-9a-f]{64}\.tar-split\.gz$/.test(name)).length).toBe(4);
+    expect(nodes.filter(([name]) => /^overlay-layers\/[0-9a-f]{64}\.tar-split\.gz$/.test(name)).length).toBe(new Set(lock.images.flatMap((i) => i.layers.map((l) => l.digest))).size);
   });
 
   it('records what a pull records: the registry manifest digest, blob digests and sizes, the config\'s created', async () => {
     const images = await records(join(nativeOut, 'store.tar'), 'images');
     for (const image of lock.images) {
       const record = images.find((r) => `sha256:${r.id}` === image.config.digest);
-      expect(record?.digest, image.reference).toBe(image.manifest.digest);
+      // A pull through an index records the index digest (and keeps both manifests).
+      expect(record?.digest, image.reference).toBe(image.indexDigest);
       expect(record?.names).toEqual([image.reference]);
       const config = JSON.parse(await readFile(join(c.cacheDir, 'blobs', 'sha256', image.config.digest.slice(7)), 'utf8')) as { created: string };
       expect(record?.created).toBe(config.created);
@@ -166,12 +177,14 @@ describe('podman builder vs podman 4.3 (fidelity + sample)', () => {
     const podman = await startPodman({ storageDriver: 'overlay', root });
     try {
       const listed = JSON.parse((await podman.exec(['images', '--format', 'json'])).stdout) as Array<{ Id: string; Digest: string; Names?: string[] }>;
-      const expected = lock.images.map((i) => ({ Id: i.config.digest.slice(7), Digest: i.manifest.digest, Names: [i.reference] }));
+      const expected = lock.images.map((i) => ({ Id: i.config.digest.slice(7), Digest: i.indexDigest, Names: [i.reference] }));
       expect(listed.map(({ Id, Digest, Names }) => ({ Id, Digest, Names })).sort((a, b) => a.Id.localeCompare(b.Id))).toEqual(expected.sort((a, b) => a.Id.localeCompare(b.Id)));
       for (const image of lock.images) {
-        const byDigest = `${image.registry}/${image.repository}@${image.manifest.digest}`;
-        const id = (await podman.exec(['image', 'inspect', '--format', '{{.Id}}', byDigest])).stdout.trim();
-        expect(id, byDigest).toBe(image.config.digest.slice(7));
+        for (const digest of new Set([image.indexDigest, image.manifest.digest])) {
+          const byDigest = `${image.registry}/${image.repository}@${digest}`;
+          const id = (await podman.exec(['image', 'inspect', '--format', '{{.Id}}', byDigest])).stdout.trim();
+          expect(id, byDigest).toBe(image.config.digest.slice(7));
+        }
       }
     } finally {
       await podman.stop();
