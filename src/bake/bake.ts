@@ -55,7 +55,7 @@ export async function bake(options: BakeOptions): Promise<BakeResult> {
   const inputs = await readBakeInputs(config);
   await checkFit(options, config, inputs);
   const native = config.builder === 'native';
-  const engineVersion = native ? `ctrbake builder for docker ${config.engineVersion}` : await engineBinaryVersion(config);
+  const engineVersion = native ? `ctrbake builder for ${config.engine} ${config.engineVersion}` : await engineBinaryVersion(config);
   const fingerprint = inputFingerprint({ lock: inputs.lock, config, engineVersion });
   if (!config.force) {
     const state = await checkUpToDate(outDir, fingerprint, config.verifyOutputs);

@@ -11,7 +11,7 @@ import { silentReporter, type Reporter } from '../util/reporter.js';
 import { checkSquashfsBackend, resolveSquashfsOptions, SQUASHFS_SUBCOMMAND_FLAGS, type GzipImplementation, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { parseSourceDateEpoch } from '../util/sde.js';
 import { ENGINE_STORAGE_DRIVERS } from '../layouts.js';
-import { BUILDERS, checkNativeScope, DEFAULT_ENGINE_VERSION, type BuilderName } from '../builder/bake-native.js';
+import { BUILDERS, checkNativeScope, defaultEngineVersion, type BuilderName } from '../builder/bake-native.js';
 
 export interface BakeOptions {
   lockPath: string;
@@ -138,7 +138,7 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
     ...(tmpBase ? { tmpBase } : {}),
     ...(squashfs ? { squashfs } : {}),
     builder,
-    engineVersion: options.engineVersion ?? DEFAULT_ENGINE_VERSION,
+    engineVersion: options.engineVersion ?? defaultEngineVersion(engine),
     force: options.force ?? false,
     verifyOutputs: options.verifyOutputs ?? false,
     reporter: options.reporter ?? silentReporter,

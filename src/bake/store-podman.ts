@@ -9,8 +9,9 @@
  *   overlay/<layer id>/{diff,link,lower,work,merged,empty}, overlay/l/<link> -> ../<id>/diff
  *   vfs/dir/<layer id>/
  * Layer ids are chain ids already (content-derived); the overlay link names are random and
- * rewritten from the layer id; `created` times in images.json and layers.json become
- * SOURCE_DATE_EPOCH; records are sorted by id; lock files are shipped empty (their content is
+ * rewritten from the layer id; a layer's `created` (the load's clock) becomes
+ * SOURCE_DATE_EPOCH, an image's `created` stays the config's (as podman took it from there);
+ * records are sorted by id; lock files are shipped empty (their content is
  * a random last-writer token; an additional image store needs them to exist).
  * Removed: libpod, mounts, tmp, storage.lock, userns.lock, defaultNetworkBackend,
  * <driver>-containers, overlay/.has-* (driver probe results belong to the device's kernel).
@@ -100,7 +101,6 @@ export async function normalizePodmanStore(root: string, driver: PodmanStoreDriv
     }
     if (layer.created !== undefined) layer.created = created;
   }
-  for (const image of images) if (image.created !== undefined) image.created = created;
 
   if (driver === 'overlay') await normalizeOverlayLinks(root, layers);
   else {

@@ -20,9 +20,16 @@ import { silentReporter, type Reporter } from '../util/reporter.js';
 import type { StagedOutput } from '../util/staged-output.js';
 import { VERSION } from '../version.js';
 import { dockerStoreTar, planDockerStore, type DockerStorePlan } from './docker-store.js';
+import { planPodmanStore, podmanStoreTar, podmanTarSplitFlavour } from './podman-store.js';
 
 /** The engine versions whose store format the builder writes and the oracle tests prove. */
 export const DEFAULT_ENGINE_VERSION = '20.10';
+export const DEFAULT_PODMAN_VERSION = '4.3';
+
+/** `--engine-version`'s default for an engine. */
+export function defaultEngineVersion(engine: string): string {
+  return engine === 'podman' ? DEFAULT_PODMAN_VERSION : DEFAULT_ENGINE_VERSION;
+}
 export const BUILDERS = ['engine', 'native'] as const;
 export type BuilderName = (typeof BUILDERS)[number];
 
@@ -30,6 +37,8 @@ const STORE_TAR = 'store.tar';
 
 export interface NativeStoreOptions {
   lock: LockFile;
+  /** docker (default) or podman. */
+  engine?: string;
   cacheDir: string;
   storageDriver: string;
   engineVersion: string;
@@ -42,10 +51,11 @@ export interface NativeStoreOptions {
 export function checkNativeScope(mode: string, engine: string, storageDriver: string): void {
   // Archives: every engine and archive format (builder/archive-native.ts).
   if (mode === 'archive') return;
-  if (mode !== 'store' || engine !== 'docker' || storageDriver !== 'overlay2') {
+  const served = (engine === 'docker' && storageDriver === 'overlay2') || (engine === 'podman' && storageDriver === 'overlay');
+  if (mode !== 'store' || !served) {
     throw new ConfigError(
       'E_CONFIG',
-      `--builder native writes archives and docker overlay2 stores (got --mode ${mode} --engine ${engine} --storage-driver ${storageDriver}): use --builder engine for this bake`,
+      `--builder native writes archives, docker overlay2 and podman overlay stores (got --mode ${mode} --engine ${engine} --storage-driver ${storageDriver}): use --builder engine for this bake`,
     );
   }
 }
@@ -70,34 +80,45 @@ export function assertConfigPlatform(image: LockedImage, config: Buffer, lock: L
   }
 }
 
-function checkPlatforms(plan: DockerStorePlan, lock: LockFile): void {
+function checkPlatforms(plan: Pick<DockerStorePlan, 'images'>, lock: LockFile): void {
   for (const { image, config } of plan.images) assertConfigPlatform(image, config, lock);
 }
 
 /** Writes `outTmp/store.tar` and returns the manifest (without writing it). */
 export async function bakeNativeStoreInto(options: NativeStoreOptions, outTmp: string): Promise<BakeManifest> {
   const reporter = options.reporter ?? silentReporter;
-  checkNativeScope('store', 'docker', options.storageDriver);
+  const engine = options.engine ?? 'docker';
+  checkNativeScope('store', engine, options.storageDriver);
   if (options.lock.images.length === 0) throw new ConfigError('E_STORE_INPUT', 'the lock holds no image: nothing to bake');
   await assertCacheComplete(options.cacheDir, options.lock);
   reporter.event({
     event: 'bake.start',
-    message: `building a docker ${options.storageDriver} store of ${options.lock.images.length} image(s) for ${formatPlatform(options.lock.platform)} with ctrbake's builder (for docker ${options.engineVersion}), offline, no engine`,
+    message: `building a ${engine} ${options.storageDriver} store of ${options.lock.images.length} image(s) for ${formatPlatform(options.lock.platform)} with ctrbake's builder (for ${engine} ${options.engineVersion}), offline, no engine`,
     mode: 'store',
     images: options.lock.images.length,
   });
   const storeOptions = { lock: options.lock, cacheDir: options.cacheDir, engineVersion: options.engineVersion, sourceDateEpoch: options.sourceDateEpoch };
-  const plan = await planDockerStore(storeOptions);
+  // Plans read the cache; the tar generators start only when piped (after the platform check).
+  let plan: Pick<DockerStorePlan, 'images'>;
+  let tar: AsyncIterable<Buffer>;
+  if (engine === 'podman') {
+    podmanTarSplitFlavour(options.engineVersion);
+    const podmanPlan = await planPodmanStore(storeOptions);
+    [plan, tar] = [podmanPlan, podmanStoreTar(podmanPlan, storeOptions)];
+  } else {
+    const dockerPlan = await planDockerStore(storeOptions);
+    [plan, tar] = [dockerPlan, dockerStoreTar(dockerPlan, storeOptions)];
+  }
   checkPlatforms(plan, options.lock);
   reporter.event({ event: 'store.tar', message: `writing ${STORE_TAR}` });
   const tarPath = join(outTmp, STORE_TAR);
-  await pipeline(Readable.from(dockerStoreTar(plan, storeOptions)), createWriteStream(tarPath), ...(options.signal ? [{ signal: options.signal }] : []));
+  await pipeline(Readable.from(tar), createWriteStream(tarPath), ...(options.signal ? [{ signal: options.signal }] : []));
   const images = plan.images.map(({ image, diffIds }) => manifestImage(image, diffIds));
   return {
     manifestVersion: 1,
     ctrbakeVersion: VERSION,
     mode: 'store',
-    engine: { name: 'docker', version: options.engineVersion },
+    engine: { name: engine === 'podman' ? 'podman' : 'docker', version: options.engineVersion },
     storageDriver: options.storageDriver,
     platform: options.lock.platform,
     sourceDateEpoch: options.sourceDateEpoch,
@@ -108,13 +129,13 @@ export async function bakeNativeStoreInto(options: NativeStoreOptions, outTmp: s
 
 /** The bake dispatch's entry: the resolved bake config (structurally), into the bake's staging dir. */
 export async function bakeNativeStoreFromConfigInto(
-  config: Readonly<{ cacheDir: string; storageDriver: string; engineVersion: string; sourceDateEpoch: number; reporter: Reporter; signal?: AbortSignal }>,
+  config: Readonly<{ cacheDir: string; engine: string; storageDriver: string; engineVersion: string; sourceDateEpoch: number; reporter: Reporter; signal?: AbortSignal }>,
   inputs: Readonly<{ lock: LockFile; checkCache: () => Promise<unknown> }>,
   staged: StagedOutput,
 ): Promise<BakeManifest> {
-  const { cacheDir, storageDriver, engineVersion, sourceDateEpoch, reporter, signal } = config;
+  const { cacheDir, engine, storageDriver, engineVersion, sourceDateEpoch, reporter, signal } = config;
   const { lock } = inputs;
   // Every blob checked against its digest before anything is written, as the engine path does.
   await inputs.checkCache();
-  return bakeNativeStoreInto({ lock, cacheDir, storageDriver, engineVersion, sourceDateEpoch, reporter, ...(signal ? { signal } : {}) }, staged.outTmp);
+  return bakeNativeStoreInto({ lock, cacheDir, engine, storageDriver, engineVersion, sourceDateEpoch, reporter, ...(signal ? { signal } : {}) }, staged.outTmp);
 }

@@ -53,7 +53,7 @@ export interface DockerStorePlan {
   layers: PlannedLayer[];
 }
 
-function cacheMiss(image: LockedImage, digest: string, cacheDir: string): InputError {
+export function cacheMiss(image: LockedImage, digest: string, cacheDir: string): InputError {
   return new InputError('E_CACHE_MISS', `${image.reference}: ${digest} is not in the cache ${cacheDir}; run ctrbake fetch with this lock first (bake is offline)`, {
     details: { reference: image.reference, digest },
   });
@@ -88,7 +88,8 @@ export async function planDockerStore(options: DockerStoreOptions): Promise<Dock
   return { images, layers: [...layers.values()] };
 }
 
-function openLayer(layer: PlannedLayer): AsyncIterable<Uint8Array> {
+/** The layer's uncompressed tar stream, from the cache (gzip or plain). */
+export function openLayer(layer: Pick<PlannedLayer, 'blob' | 'mediaType' | 'reference'>): AsyncIterable<Uint8Array> {
   const file = createReadStream(layer.blob.path);
   if (!layer.blob.compressed) return file;
   if (!/gzip/.test(layer.mediaType)) {

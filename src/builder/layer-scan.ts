@@ -66,6 +66,11 @@ export interface LayerScan {
   tree: DiffTree;
   /** The engine's layer size (layerdb `size`). */
   size: number;
+  /** Bytes of the uncompressed stream (containers-storage `diff-size`). */
+  length: number;
+  /** Owners named by the layer's headers, whiteouts excepted, ascending (containers-storage `uidset`/`gidset`). */
+  uids: number[];
+  gids: number[];
 }
 
 export interface ScanOptions {
@@ -79,6 +84,8 @@ export async function scanLayer(input: AsyncIterable<Uint8Array>, options: ScanO
   const packer = new TarSplitPacker(options.flavour);
   const tree = new DiffTree(options.sourceDateEpoch);
   let segmentStart = 0;
+  const uids = new Set<number>();
+  const gids = new Set<number>();
   for (let index = 0; ; index++) {
     const headerStart = tar.position;
     const entry = await tar.next();
@@ -110,6 +117,11 @@ export async function scanLayer(input: AsyncIterable<Uint8Array>, options: ScanO
     segmentStart = headerEnd + (entry.type === 'file' ? entry.size : 0);
     recorder.release(segmentStart);
     tree.apply(entry, index);
+    if (!entry.name.replace(/\/+$/, '').split('/').at(-1)!.startsWith('.wh.')) {
+      uids.add(entry.uid);
+      gids.add(entry.gid);
+    }
   }
-  return { diffId: recorder.digest(), tarSplit: packer.toBuffer(), tree, size: tree.size() };
+  const ascending = (ids: Set<number>): number[] => [...ids].sort((a, b) => a - b);
+  return { diffId: recorder.digest(), tarSplit: packer.toBuffer(), tree, size: tree.size(), length: recorder.total, uids: ascending(uids), gids: ascending(gids) };
 }

@@ -5,7 +5,7 @@ import { GZIP_IMPLEMENTATIONS, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS } from '
 import { defineCommand, givenOnly } from './command.js';
 import { BUDGET_OPTIONS, budgetFrom } from './budget-options.js';
 import { ENGINES, LOCK_INPUT_OPTION } from './options.js';
-import { BUILDERS, DEFAULT_ENGINE_VERSION } from '../builder/bake-native.js';
+import { BUILDERS, DEFAULT_ENGINE_VERSION, DEFAULT_PODMAN_VERSION } from '../builder/bake-native.js';
 
 function human(result: BakeResult): string {
   const m = result.manifest;
@@ -35,8 +35,8 @@ export const bakeCommand = defineCommand({
       'squashfs-backend': { choices: SQUASHFS_BACKENDS, describe: 'with --squashfs: builtin (default, no host tools), tar2sqfs or sqfstar' },
       'block-size': { type: 'number', describe: 'with --squashfs: SquashFS block size in bytes (default 131072)' },
       'gzip-impl': { choices: GZIP_IMPLEMENTATIONS, describe: 'with --squashfs, builtin gzip: node (default, fastest) or canonical (~1.5 % smaller, same bytes on every Node version, ~2.7x the CPU)' },
-      builder: { choices: BUILDERS, describe: 'native: ctrbake writes the archives (any engine, both formats, blobs copied unchanged) or the docker overlay2 store itself, no engine, no root (docs/builder.md); engine (default) bakes with a private dockerd or podman' },
-      'engine-version': { type: 'string', describe: `with --builder native: the docker version the store is for (default ${DEFAULT_ENGINE_VERSION})` },
+      builder: { choices: BUILDERS, describe: 'native: ctrbake writes the archives (any engine, both formats, blobs copied unchanged) or the docker overlay2 / podman overlay store itself, no engine, no root (docs/builder.md); engine (default) bakes with a private dockerd or podman' },
+      'engine-version': { type: 'string', describe: `with --builder native: the engine version the store is for (default: docker ${DEFAULT_ENGINE_VERSION}, podman ${DEFAULT_PODMAN_VERSION})` },
       force: { type: 'boolean', default: false, describe: 'bake even when OUT is up to date with the same lock, options and versions' },
       'verify-outputs': { type: 'boolean', default: false, describe: 'up-to-date check: also re-hash every output (default: size and mtime)' },
     }),

@@ -30,12 +30,13 @@ export interface StoreTree {
 }
 
 /**
- * The documented mask: tar-split.json.gz is compared gunzipped (gzip bytes depend on the
- * compressor's level and version, the engine reads the JSON). Nothing else is masked: the
- * builder and the engine path's normalizer derive the same ids from the chain ids.
+ * The documented mask: tar-split is compared gunzipped (docker's tar-split.json.gz, podman's
+ * <layer id>.tar-split.gz: gzip bytes depend on the compressor's level and version, the engine
+ * reads the JSON). Nothing else is masked here: the builder and the engine path's normalizer
+ * derive the same ids and link names.
  */
 export function maskedContent(name: string, content: Buffer): Buffer {
-  return name.endsWith('/tar-split.json.gz') ? gunzipSync(content) : content;
+  return name.endsWith('/tar-split.json.gz') || name.endsWith('.tar-split.gz') ? gunzipSync(content) : content;
 }
 
 export async function readStoreTree(tarFile: string): Promise<StoreTree> {

@@ -10,11 +10,10 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bakeStore, type BakeStoreResult } from '../../src/bake/store.js';
-import { verifyStore, type StartVerifyDocker, type StartVerifyPodman, type VerifiedImage, type VerifyStoreResult } from '../../src/bake/verify-store.js';
+import { verifyStore, type StartVerifyDocker, type VerifiedImage, type VerifyStoreResult } from '../../src/bake/verify-store.js';
 import { ensureNewerDockerdTree, startNewerDockerd } from '../../devkit/newer-dockerd.js';
 import { dockerEngine } from '../../src/engine/docker-engine.js';
-import { podmanEngine } from '../../src/engine/podman-engine.js';
-import { ensureNewerPodmanTree, startNewerPodman } from '../fixtures/newer-podman.js';
+import { ensureNewerPodmanTree, startNewerPodmanEngine } from '../fixtures/newer-podman.js';
 import { assertFidelityOutput, SAMPLE_OUTPUT } from '../fixtures/images.js';
 import { setupStoreFixture, type StoreFixture } from './store-setup.js';
 
@@ -22,12 +21,6 @@ const DRIVERS = ['overlay2', 'vfs'] as const;
 
 const startNewer: StartVerifyDocker = async (dataRoot, storageDriver) => dockerEngine({ ...(await startNewerDockerd({ dataRoot, storageDriver })), storageDriver });
 
-/** The fixture's podman throws on a failed command: every result it returns is a success. */
-const startNewerPodmanEngine: StartVerifyPodman = async (options) => {
-  const p = await startNewerPodman(options);
-  const exec = async (args: readonly string[]) => ({ stdout: (await p.exec(args)).stdout, stderr: '', exitCode: 0 });
-  return podmanEngine({ version: p.version, storageDriver: options.storageDriver, root: options.graphroot ?? '', exec, stop: p.stop });
-};
 const PODMAN_DRIVERS = ['overlay', 'vfs'] as const;
 
 let f: StoreFixture;

@@ -23,6 +23,9 @@ async function put(path: string, content: string | Buffer): Promise<void> {
   await writeFile(path, content);
 }
 
+/** podman takes an image's `created` from its config: the same in every load. */
+const CONFIG_CREATED = '2020-09-13T12:26:40.5Z';
+
 async function makeGraphroot(driver: 'overlay' | 'vfs', options: { incomplete?: boolean } = {}): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'ctrbake-pstore-'));
   dirs.push(root);
@@ -36,7 +39,7 @@ async function makeGraphroot(driver: 'overlay' | 'vfs', options: { incomplete?: 
   await put(join(root, `${driver}-layers`, 'layers.lock'), randomBytes(64));
   await put(join(root, `${driver}-layers`, `${L1}.tar-split.gz`), 'ts1');
   await put(join(root, `${driver}-layers`, `${L2}.tar-split.gz`), 'ts2');
-  await put(join(root, `${driver}-images`, 'images.json'), JSON.stringify([{ id: IMG, names: ['reg:5000/app:1'], layer: L2, created: now() }]));
+  await put(join(root, `${driver}-images`, 'images.json'), JSON.stringify([{ id: IMG, names: ['reg:5000/app:1'], layer: L2, created: CONFIG_CREATED }]));
   await put(join(root, `${driver}-images`, 'images.lock'), randomBytes(64));
   await put(join(root, `${driver}-images`, IMG, 'manifest'), '{}');
   for (const state of ['libpod/bolt_state.db', 'storage.lock', 'userns.lock', 'defaultNetworkBackend', 'mounts/x', 'tmp/x', `${driver}-containers/containers.json`]) {
@@ -90,6 +93,8 @@ describe.each(['overlay', 'vfs'] as const)('normalizePodmanStore (%s)', (driver)
     const layers = JSON.parse(snap[`${driver}-layers/layers.json`]!) as Array<{ id: string; created: string }>;
     expect(layers.map((l) => l.id)).toEqual([L1, L2]);
     expect(layers.map((l) => l.created)).toEqual(['1970-01-01T00:00:00Z', '1970-01-01T00:00:00Z']);
+    // The image's `created` is the config's, not SOURCE_DATE_EPOCH (issue #15).
+    expect((JSON.parse(snap[`${driver}-images/images.json`]!) as Array<{ created: string }>).map((i) => i.created)).toEqual([CONFIG_CREATED]);
     expect(snap[`${driver}-layers/layers.lock`]).toBe('');
     expect(snap[`${driver}-images/images.lock`]).toBe('');
     if (driver === 'overlay') {

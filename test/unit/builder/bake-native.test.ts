@@ -21,8 +21,13 @@ describe('--builder', () => {
     expect(resolveBakeOptions({ ...base, mode: 'archive', builder: 'native', ...opts }, {})).toMatchObject({ builder: 'native', mode: 'archive', ...opts });
   });
 
+  it('serves podman overlay stores, for podman 4.3 by default', () => {
+    expect(resolveBakeOptions({ ...base, builder: 'native', engine: 'podman' }, {})).toMatchObject({ builder: 'native', engine: 'podman', storageDriver: 'overlay', engineVersion: '4.3' });
+    expect(resolveBakeOptions({ ...base, builder: 'native', engine: 'podman', storageDriver: 'overlay2' }, {})).toMatchObject({ storageDriver: 'overlay' });
+  });
+
   it.each<[Partial<BakeOptions>, RegExp]>([
-    [{ builder: 'native', engine: 'podman' }, /--builder native writes archives and docker overlay2 stores .*--mode store --engine podman.*use --builder engine/],
+    [{ builder: 'native', engine: 'podman', storageDriver: 'vfs' }, /--builder native writes archives, docker overlay2 and podman overlay stores .*--engine podman/],
     [{ builder: 'native', storageDriver: 'vfs' }, /--storage-driver vfs\): use --builder engine/],
     [{ engineVersion: '26.1' }, /--engine-version applies to --builder native/],
     [{ builder: 'daemonless' as BakeOptions['builder'] }, /--builder must be engine or native/],

@@ -44,6 +44,7 @@ const UNREACHABLE: [file: string, flag: string, command: string, reason: string]
   ['builder/diff-writer.ts', '*', 'build', 'build bakes with the engine path: it never passes --builder native'],
   ['builder/docker-store.ts', '*', 'build', 'build bakes with the engine path: it never passes --builder native'],
   ['builder/layer-scan.ts', '*', 'build', 'build bakes with the engine path: it never passes --builder native'],
+  ['builder/podman-store.ts', '*', 'build', 'build bakes with the engine path: it never passes --builder native'],
   ['builder/tar-split.ts', '*', 'build', 'build bakes with the engine path: it never passes --builder native'],
   ['report/report.ts', '--manifest', 'bake', 'report() runs only for report'],
   ['report/report.ts', '--manifest', 'build', 'report() runs only for report'],
