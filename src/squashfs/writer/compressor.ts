@@ -3,7 +3,7 @@
  * node:zlib's thread pool by default, or (gzipImplementation `canonical`) on worker threads with
  * pako (a pure-JS port of zlib, run with zlib's own hash so that its output is canonical
  * zlib's, byte for byte); zstd and lz4 with WebAssembly builds
- * (@bokuweb/zstd-wasm, lz4-wasm-nodejs). Metadata blocks (8 KiB) compress synchronously on
+ * (@foxglove/wasm-zstd: libzstd 1.5.4, lz4-wasm-nodejs). Metadata blocks (8 KiB) compress synchronously on
  * the calling thread with the same code: they are few and small.
  *
  * node:zlib and canonical zlib differ: Node bundles Chromium's zlib fork, whose deflate indexes its
