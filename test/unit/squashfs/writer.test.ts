@@ -304,6 +304,37 @@ describe('gzip implementations', () => {
   });
 });
 
+describe('zstd', () => {
+  const sample = Buffer.concat([readFileSync(process.execPath).subarray(2 << 20, (2 << 20) + 100_000), readFileSync(__filename).subarray(0, 31_072)]);
+
+  it('each block is what the system libzstd 1.5.4 writes at level 15 (python3 ctypes; the libzstd tar2sqfs links here)', async () => {
+    const script = [
+      'import ctypes, sys',
+      "lib = ctypes.CDLL('libzstd.so.1')",
+      'lib.ZSTD_compress.restype = ctypes.c_size_t',
+      'v = lib.ZSTD_versionNumber()',
+      'if v != 10504: sys.exit("libzstd %d: this test compares with 1.5.4, the version inside @foxglove/wasm-zstd" % v)',
+      'd = sys.stdin.buffer.read()',
+      'out = ctypes.create_string_buffer(len(d) + 1024)',
+      'n = lib.ZSTD_compress(out, len(d) + 1024, d, len(d), int(sys.argv[1]))',
+      'sys.stdout.buffer.write(out.raw[:n])',
+    ].join('\n');
+    const compressor = await createCompressor('zstd', 15, 1);
+    try {
+      for (const data of [sample, sample.subarray(0, 8192)]) {
+        const system = execFileSync('python3', ['-c', script, '15'], { input: data });
+        expect(system.length).toBeGreaterThan(0);
+        expect(compressor.compressSync(data)).toEqual(system);
+        const block = await compressor.compress(Buffer.from(data), data.length);
+        expect(block.compressed).toBe(true);
+        expect(block.data).toEqual(system);
+      }
+    } finally {
+      await compressor.close();
+    }
+  });
+});
+
 describe('reproducibility', () => {
   it('writes the same bytes for the same tar, whatever the worker count', async () => {
     const entries = fullTree();
