@@ -1,5 +1,5 @@
 /**
- * `bake --mode store --engine docker --builder native`: the docker overlay2 store written by
+ * `bake --mode store --engine docker --builder native`: the docker overlay2 or vfs store written by
  * ctrbake itself (docker-store.ts), no engine started, no privilege needed. Same OUT as the
  * engine path: OUT/store.tar and the manifest (the caller, bake.ts, adds store.sqfs, writes
  * manifest.json and commits the staging dir). The manifest names the engine version the
@@ -19,7 +19,7 @@ import { sha256File } from '../util/fs.js';
 import { silentReporter, type Reporter } from '../util/reporter.js';
 import type { StagedOutput } from '../util/staged-output.js';
 import { VERSION } from '../version.js';
-import { dockerStoreTar, planDockerStore, type DockerStorePlan } from './docker-store.js';
+import { dockerStoreTar, planDockerStore, type DockerStoreDriver, type DockerStorePlan } from './docker-store.js';
 
 /** The engine versions whose store format the builder writes and the oracle tests prove. */
 export const DEFAULT_ENGINE_VERSION = '20.10';
@@ -40,10 +40,10 @@ export interface NativeStoreOptions {
 
 /** What the builder serves today; anything else is a usage error naming the way out. */
 export function checkNativeScope(mode: string, engine: string, storageDriver: string): void {
-  if (mode !== 'store' || engine !== 'docker' || storageDriver !== 'overlay2') {
+  if (mode !== 'store' || engine !== 'docker' || (storageDriver !== 'overlay2' && storageDriver !== 'vfs')) {
     throw new ConfigError(
       'E_CONFIG',
-      `--builder native writes docker overlay2 stores only (got --mode ${mode} --engine ${engine} --storage-driver ${storageDriver}): use --builder engine for this bake`,
+      `--builder native writes docker overlay2 and vfs stores only (got --mode ${mode} --engine ${engine} --storage-driver ${storageDriver}): use --builder engine for this bake`,
     );
   }
 }
@@ -81,7 +81,8 @@ export async function bakeNativeStoreInto(options: NativeStoreOptions, outTmp: s
     mode: 'store',
     images: options.lock.images.length,
   });
-  const storeOptions = { lock: options.lock, cacheDir: options.cacheDir, engineVersion: options.engineVersion, sourceDateEpoch: options.sourceDateEpoch };
+  const storageDriver = options.storageDriver as DockerStoreDriver;
+  const storeOptions = { lock: options.lock, cacheDir: options.cacheDir, engineVersion: options.engineVersion, sourceDateEpoch: options.sourceDateEpoch, storageDriver };
   const plan = await planDockerStore(storeOptions);
   checkPlatforms(plan, options.lock);
   reporter.event({ event: 'store.tar', message: `writing ${STORE_TAR}` });

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { InputError } from '../errors.js';
 import { Crc64 } from './crc64.js';
 import { DiffTree } from './diff-tree.js';
-import { BLOCK, TarInput, displayName } from '../formats/tar/index.js';
+import { BLOCK, TarInput, displayName, type TarEntry } from '../formats/tar/index.js';
 import { TarSplitPacker, type TarSplitFlavour } from './tar-split.js';
 
 /** Keeps the raw bytes the decoder pulled, from a mark on, so segments can be cut out. */
@@ -58,12 +58,19 @@ class RawRecorder implements AsyncIterable<Uint8Array> {
   }
 }
 
-export interface LayerScan {
+/** What a storage driver makes of a layer's entries (overlay2: DiffTree; vfs: VfsTree). */
+export interface LayerApplier {
+  apply(entry: TarEntry, index: number): void;
+  /** The engine's layer size (layerdb `size`) once every entry is applied. */
+  size(): number;
+}
+
+export interface LayerScan<T extends LayerApplier = DiffTree> {
   /** sha256 of the uncompressed stream. */
   diffId: string;
   /** tar-split JSON lines, uncompressed. */
   tarSplit: Buffer;
-  tree: DiffTree;
+  tree: T;
   /** The engine's layer size (layerdb `size`). */
   size: number;
 }
@@ -73,11 +80,13 @@ export interface ScanOptions {
   sourceDateEpoch: number;
 }
 
-export async function scanLayer(input: AsyncIterable<Uint8Array>, options: ScanOptions): Promise<LayerScan> {
+export async function scanLayer(input: AsyncIterable<Uint8Array>, options: ScanOptions): Promise<LayerScan>;
+export async function scanLayer<T extends LayerApplier>(input: AsyncIterable<Uint8Array>, options: ScanOptions, tree: T): Promise<LayerScan<T>>;
+export async function scanLayer(input: AsyncIterable<Uint8Array>, options: ScanOptions, applier?: LayerApplier): Promise<LayerScan<LayerApplier>> {
   const recorder = new RawRecorder(input);
   const tar = new TarInput(recorder);
   const packer = new TarSplitPacker(options.flavour);
-  const tree = new DiffTree(options.sourceDateEpoch);
+  const tree = applier ?? new DiffTree(options.sourceDateEpoch);
   let segmentStart = 0;
   for (let index = 0; ; index++) {
     const headerStart = tar.position;

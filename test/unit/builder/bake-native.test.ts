@@ -10,12 +10,13 @@ describe('--builder', () => {
     expect(resolveBakeOptions(base, {})).toMatchObject({ builder: 'engine', engineVersion: '20.10' });
     expect(resolveBakeOptions({ ...base, builder: 'native' }, {})).toMatchObject({ builder: 'native', engine: 'docker', storageDriver: 'overlay2' });
     expect(resolveBakeOptions({ ...base, builder: 'native', engineVersion: '26.1' }, {})).toMatchObject({ engineVersion: '26.1' });
+    expect(resolveBakeOptions({ ...base, builder: 'native', storageDriver: 'vfs' }, {})).toMatchObject({ builder: 'native', storageDriver: 'vfs' });
   });
 
   it.each<[Partial<BakeOptions>, RegExp]>([
-    [{ builder: 'native', mode: 'archive' }, /--builder native writes docker overlay2 stores only .*--mode archive.*use --builder engine/],
-    [{ builder: 'native', engine: 'podman' }, /--builder native writes docker overlay2 stores only .*--engine podman/],
-    [{ builder: 'native', storageDriver: 'vfs' }, /--storage-driver vfs\): use --builder engine/],
+    [{ builder: 'native', mode: 'archive' }, /--builder native writes docker overlay2 and vfs stores only .*--mode archive.*use --builder engine/],
+    [{ builder: 'native', engine: 'podman' }, /--builder native writes docker overlay2 and vfs stores only .*--engine podman/],
+    [{ builder: 'native', engine: 'podman', storageDriver: 'vfs' }, /--storage-driver vfs\): use --builder engine/],
     [{ engineVersion: '26.1' }, /--engine-version applies to --builder native/],
     [{ builder: 'daemonless' as BakeOptions['builder'] }, /--builder must be engine or native/],
   ])('%j => E_CONFIG (exit 2) naming the fix', (opts, message) => {
