@@ -198,6 +198,46 @@ async function* vfsLayers(plan: DockerStorePlan, scanOptions: { flavour: TarSpli
   }
 }
 
+/**
+ * `image/<driver>/distribution/` as a `docker pull` of the lock's images, in lock order, leaves
+ * it (moby v20.10 distribution/metadata, v2MetadataService.Add for each pulled layer):
+ *   diffid-by-digest/sha256/<blob hex>      the layer's diff id
+ *   v2metadata-by-diffid/sha256/<diff hex>  JSON [{Digest, SourceRepository, HMAC: ""}], one per
+ *                                           (blob, repository), in pull order, an equal one moved last
+ * With them a later pull of an image sharing layers finds them ("Already exists") and a push
+ * can mount them across repositories. Dirs 0755 and files 0644 as the metadata store makes them.
+ */
+export function distributionMetadata(images: readonly BuiltStoreImage[]): { diffIdByDigest: Map<string, string>; v2MetadataByDiffId: Map<string, Buffer> } {
+  const diffIdByDigest = new Map<string, string>();
+  const byDiffId = new Map<string, Array<{ Digest: string; SourceRepository: string; HMAC: string }>>();
+  for (const { image, diffIds } of images) {
+    const repository = `${image.registry}/${image.repository}`;
+    for (const [i, layer] of image.layers.entries()) {
+      const diffId = diffIds[i]!;
+      const entry = { Digest: layer.digest, SourceRepository: repository, HMAC: '' };
+      const list = (byDiffId.get(diffId) ?? []).filter((m) => m.Digest !== entry.Digest || m.SourceRepository !== entry.SourceRepository);
+      byDiffId.set(diffId, [...list, entry].slice(-MAX_V2_METADATA));
+      diffIdByDigest.set(layer.digest, diffId);
+    }
+  }
+  return { diffIdByDigest, v2MetadataByDiffId: new Map([...byDiffId].map(([k, v]) => [k, Buffer.from(JSON.stringify(v))])) };
+}
+
+/** moby's maxMetadata: the newest 50 records per diff id are kept. */
+const MAX_V2_METADATA = 50;
+
+function* distributionEntries(plan: DockerStorePlan, root: string, { dir, file }: Pick<StoreEntries, 'dir' | 'file'>): Generator<Buffer> {
+  const { diffIdByDigest, v2MetadataByDiffId } = distributionMetadata(plan.images);
+  const sorted = <T>(map: Map<string, T>): Array<[string, T]> => [...map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  yield dir(`${root}distribution`, 0o700);
+  yield dir(`${root}distribution/diffid-by-digest`, 0o755);
+  yield dir(`${root}distribution/diffid-by-digest/sha256`, 0o755);
+  for (const [digest, diffId] of sorted(diffIdByDigest)) yield* file(`${root}distribution/diffid-by-digest/sha256/${hex(digest)}`, 0o644, Buffer.from(diffId));
+  yield dir(`${root}distribution/v2metadata-by-diffid`, 0o755);
+  yield dir(`${root}distribution/v2metadata-by-diffid/sha256`, 0o755);
+  for (const [diffId, json] of sorted(v2MetadataByDiffId)) yield* file(`${root}distribution/v2metadata-by-diffid/sha256/${hex(diffId)}`, 0o644, json);
+}
+
 export async function* dockerStoreTar(plan: DockerStorePlan, options: DockerStoreOptions): AsyncGenerator<Buffer> {
   const flavour = tarSplitFlavourFor(options.engineVersion);
   const sde = options.sourceDateEpoch;
@@ -228,7 +268,7 @@ export async function* dockerStoreTar(plan: DockerStorePlan, options: DockerStor
 
   yield dir('image', 0o700);
   yield dir(root, 0o700);
-  yield dir(`${root}distribution`, 0o700);
+  yield* distributionEntries(plan, root, { dir, file });
   yield dir(`${root}imagedb`, 0o700);
   yield dir(`${root}imagedb/content`, 0o700);
   yield dir(`${root}imagedb/content/sha256`, 0o700);
