@@ -114,6 +114,12 @@ export async function scanLayer(input: AsyncIterable<Uint8Array>, options: ScanO
       crc = sum.digest();
     } else {
       await tar.skipData();
+      // Go's archive/tar (the engine's and tar-split's reader) reads no data after a header-only
+      // entry whatever its size field says; tar-split keeps the size and `docker save` then
+      // writes the target's content into the stream. Neither reading can be reproduced faithfully.
+      if (tar.position !== headerEnd) {
+        throw new InputError('E_LAYER_UNSUPPORTED', `layer entry ${JSON.stringify(displayName(entry.name))} is a ${entry.type} with a non-zero size; the engine reads it differently from its writer and cannot \`docker save\` it: use --builder engine, or rebuild the image`);
+      }
     }
     packer.file(entry.name, entry.type === 'file' ? entry.size : 0, crc);
     segmentStart = headerEnd + (entry.type === 'file' ? entry.size : 0);

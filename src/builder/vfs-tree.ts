@@ -1,10 +1,11 @@
 /**
  * One layer's `vfs/dir/<id>` as dockerd 20.10's vfs driver leaves it, computed without writing
  * anything: the parent's full tree copied, then the layer applied. Rules, each as the engine
- * does it (moby v20.10: vfs Create = graphdriver/copy DirCopy with copyXattrs false; the
+ * does it (moby v20.10: vfs Create = graphdriver/copy DirCopy; the
  * NaiveDiffDriver's ApplyDiff = pkg/archive UnpackLayer, AUFS whiteouts, no converter):
- *   copy    every inode with its mode, owner and times; xattrs are NOT copied; regular files
- *           keep their hard-link groups, other hard-linked inodes become separate copies
+ *   copy    every inode with its mode, owner and times; of the xattrs only security.capability
+ *           and trusted.overlay.opaque (DirCopy copyXattrs: true); regular files keep their
+ *           hard-link groups, other hard-linked inodes become separate copies
  *   parents a missing parent is created with MkdirAll(0600): mode 0600, root:root
  *   .wh.X   X and its subtree removed (nothing happens when X is absent); no file written
  *   opaque  `.wh..wh..opq` removes everything under its dir that this layer has not unpacked
@@ -13,7 +14,10 @@
  *   .wh..wh.* other AUFS metadata at the top: skipped (its parent still created)
  *   mtimes  a dir whose entries this layer adds or removes gets the bake's time (the engine's
  *           "now", SOURCE_DATE_EPOCH after the engine path's clamp); the layer's own dir
- *           entries get their header times at the end, as UnpackLayer's last loop does
+ *           entries get their header times at the end, as UnpackLayer's last loop does;
+ *           the layer dir itself always has the bake's time
+ *   links   a hard link's Lchown drops security.capability from the inode (the kernel does on
+ *           any chown), then the link header's owner, xattrs, mode and mtime apply
  *   size    layerdb `size` is UnpackLayer's count: the sum of every header's size
  * Content is not held: a file records which layer's entry holds its bytes.
  */
@@ -32,6 +36,8 @@ const WHITEOUT_PREFIX = '.wh.';
 const WHITEOUT_META_PREFIX = '.wh..wh.';
 const OPAQUE = '.wh..wh..opq';
 const AUFS_LINK_DIR = '.wh..wh.plnk';
+/** What graphdriver/copy's doCopyXattrs copies. */
+const COPIED_XATTRS = new Set(['security.capability', 'trusted.overlay.opaque']);
 
 function layerError(code: string, name: string, what: string): InputError {
   return new InputError(code, `layer entry ${JSON.stringify(displayName(name))}: ${what}`, { details: { entry: displayName(name) } });
@@ -58,14 +64,14 @@ export class VfsTree {
     return tree;
   }
 
-  /** The tree the next layer starts from: DirCopy of this one (no xattrs; only regular files stay hard-linked). */
+  /** The tree the next layer starts from: DirCopy of this one (only regular files stay hard-linked). */
   child(): VfsTree {
     const tree = new VfsTree(this.layer + 1, this.sourceDateEpoch);
     const copies = new Map<VfsInode, VfsInode>();
     for (const [path, node] of this.nodes) {
       let copy = node.type === 'file' ? copies.get(node) : undefined;
       if (copy === undefined) {
-        copy = { ...node, xattrs: new Map() };
+        copy = { ...node, xattrs: new Map([...node.xattrs].filter(([k]) => COPIED_XATTRS.has(k))) };
         if (node.type === 'file') copies.set(node, copy);
       }
       tree.nodes.set(path, copy);
@@ -194,6 +200,8 @@ export class VfsTree {
     }
     if (inode.type === 'dir') throw layerError('E_LAYER_INVALID', entry.name, 'a hard link to a directory; the engine fails on it too');
     this.nodes.set(path, inode);
+    // Lchown on the link: the kernel drops security.capability on any chown of a non-directory.
+    inode.xattrs.delete('security.capability');
     inode.uid = entry.uid;
     inode.gid = entry.gid;
     for (const [k, v] of entry.xattrs) inode.xattrs.set(k, v);
@@ -213,13 +221,18 @@ export class VfsTree {
     }
   }
 
-  /** UnpackLayer's last loop: the layer's dir entries get their own mtimes. */
+  /**
+   * UnpackLayer's last loop: the layer's dir entries get their own mtimes. The layer dir itself
+   * then gets the bake's time whatever its entry says: the engine's applyLayer makes and removes
+   * its temp dir ("temp-docker-extract") in the root it unpacked into.
+   */
   finish(): void {
     for (const [path, mtime, name] of this.dirTimes) {
       const node = this.nodes.get(path);
       if (node === undefined) throw layerError('E_LAYER_INVALID', name, 'a directory the same layer removes again; the engine fails on it (chtimes: no such file)');
       node.mtime = mtime;
     }
+    this.nodes.get('')!.mtime = this.sourceDateEpoch;
   }
 }
 
