@@ -9,6 +9,10 @@
  * `npm test` runs CTRBAKE_ORACLE_COUNT=1 image (all in one lock: one engine run per driver);
  * more with e.g. `CTRBAKE_ORACLE_COUNT=20 npx vitest run test/integration/builder-oracle-random.test.ts`.
  * The seed is printed; CTRBAKE_ORACLE_SEED=<seed> replays a run.
+ *
+ * CTRBAKE_ORACLE_BENCH=1 also bakes the realistic bench set (bench/lib/image-set.ts: three
+ * images on one Debian base, ~441 MB unpacked, built offline from this machine's files) by
+ * both paths and compares them: overlay2, and vfs with CTRBAKE_ORACLE_BENCH=vfs (minutes).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,6 +29,7 @@ import { pushBlob, pushManifest } from '../../src/registry/push.js';
 import { sha256 } from '../../devkit/layers.js';
 import { randomLayerStack } from '../../devkit/random-layers.js';
 import { startRegistry } from '../../devkit/registry.js';
+import { buildImageSet, pushImageSet } from '../../bench/lib/image-set.js';
 import { readStoreTree, storeDifferences } from './builder-store.helpers.js';
 
 const SEED = process.env.CTRBAKE_ORACLE_SEED ? Number(process.env.CTRBAKE_ORACLE_SEED) : Math.floor(Math.random() * 2 ** 31);
@@ -93,4 +98,33 @@ describe(`builder vs engine path on ${COUNT} random layer stack(s) (seed ${SEED}
     if (differences.length > 0) await writeFile(join('/tmp', `ctrbake-oracle-random-${SEED}-${storageDriver}.txt`), differences.join('\n'));
     expect(differences.slice(0, 20), `seed ${SEED}: replay with CTRBAKE_ORACLE_SEED=${SEED} CTRBAKE_ORACLE_COUNT=${COUNT}`).toEqual([]);
   }, 600_000);
+});
+
+const BENCH = process.env.CTRBAKE_ORACLE_BENCH;
+
+describe.runIf(BENCH)('builder vs engine path on the realistic bench set (CTRBAKE_ORACLE_BENCH)', () => {
+  it.each((BENCH === 'vfs' ? ['overlay2', 'vfs'] : ['overlay2']) as Array<'overlay2' | 'vfs'>)('%s: every layer tree and metadata file equal', async (storageDriver) => {
+    const dir = await mkdtemp('/var/tmp/ctrbake-oracle-bench-');
+    try {
+      const set = await buildImageSet();
+      const registry = await startRegistry();
+      const benchLock = join(dir, 'ctrbake.lock.json');
+      const benchCache = join(dir, 'cache');
+      let benchLockFile: LockFile;
+      try {
+        const references = await pushImageSet(set, registry.host);
+        ({ lock: benchLockFile } = await resolveLock({ references, platform: 'linux/amd64', output: benchLock, insecureRegistries: [registry.host] }));
+        await fetchImages({ lockPath: benchLock, cacheDir: benchCache, fetcher: 'skopeo', insecureRegistries: [registry.host] });
+      } finally {
+        await registry.close();
+      }
+      const engineOut = (await bakeStore({ lock: benchLockFile, cacheDir: benchCache, engine: 'docker', storageDriver, outDir: join(dir, 'engine') })).outDir;
+      const nativeOut = (await bake({ lockPath: benchLock, cacheDir: benchCache, mode: 'store', builder: 'native', storageDriver, engineBinary: '/nonexistent/dockerd', outDir: join(dir, 'native') })).outDir;
+      const differences = storeDifferences(await readStoreTree(join(engineOut, 'store.tar')), await readStoreTree(join(nativeOut, 'store.tar')));
+      if (differences.length > 0) await writeFile(join('/tmp', `ctrbake-oracle-bench-${storageDriver}.txt`), differences.join('\n'));
+      expect(differences.slice(0, 20)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 3_600_000);
 });
