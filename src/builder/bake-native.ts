@@ -1,5 +1,5 @@
 /**
- * `bake --mode store --engine docker --builder native`: the docker overlay2 store written by
+ * `bake --mode store --engine docker --builder native`: the docker overlay2 or vfs store written by
  * ctrbake itself (docker-store.ts), no engine started, no privilege needed. Same OUT as the
  * engine path: OUT/store.tar and the manifest (the caller, bake.ts, adds store.sqfs, writes
  * manifest.json and commits the staging dir). The manifest names the engine version the
@@ -19,7 +19,7 @@ import { sha256File } from '../util/fs.js';
 import { silentReporter, type Reporter } from '../util/reporter.js';
 import type { StagedOutput } from '../util/staged-output.js';
 import { VERSION } from '../version.js';
-import { dockerStoreTar, planDockerStore, type DockerStorePlan } from './docker-store.js';
+import { dockerStoreTar, planDockerStore, type DockerStoreDriver, type DockerStorePlan } from './docker-store.js';
 import { planPodmanStore, podmanStoreTar, podmanTarSplitFlavour } from './podman-store.js';
 
 /** The engine versions whose store format the builder writes and the oracle tests prove. */
@@ -51,11 +51,11 @@ export interface NativeStoreOptions {
 export function checkNativeScope(mode: string, engine: string, storageDriver: string): void {
   // Archives: every engine and archive format (builder/archive-native.ts).
   if (mode === 'archive') return;
-  const served = (engine === 'docker' && storageDriver === 'overlay2') || (engine === 'podman' && storageDriver === 'overlay');
+  const served = (engine === 'docker' && (storageDriver === 'overlay2' || storageDriver === 'vfs')) || (engine === 'podman' && storageDriver === 'overlay');
   if (mode !== 'store' || !served) {
     throw new ConfigError(
       'E_CONFIG',
-      `--builder native writes archives, docker overlay2 and podman overlay stores (got --mode ${mode} --engine ${engine} --storage-driver ${storageDriver}): use --builder engine for this bake`,
+      `--builder native writes archives, docker overlay2 and vfs stores and podman overlay stores (got --mode ${mode} --engine ${engine} --storage-driver ${storageDriver}): use --builder engine for this bake`,
     );
   }
 }
@@ -97,7 +97,7 @@ export async function bakeNativeStoreInto(options: NativeStoreOptions, outTmp: s
     mode: 'store',
     images: options.lock.images.length,
   });
-  const storeOptions = { lock: options.lock, cacheDir: options.cacheDir, engineVersion: options.engineVersion, sourceDateEpoch: options.sourceDateEpoch };
+  const storeOptions = { lock: options.lock, cacheDir: options.cacheDir, engineVersion: options.engineVersion, sourceDateEpoch: options.sourceDateEpoch, storageDriver: options.storageDriver as DockerStoreDriver };
   // Plans read the cache; the tar generators start only when piped (after the platform check).
   let plan: Pick<DockerStorePlan, 'images'>;
   let tar: AsyncIterable<Buffer>;

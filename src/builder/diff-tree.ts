@@ -13,7 +13,8 @@
  *     (mknod fails when NAME exists: so does this)
  *   - a hard link shares its target's inode (the target must exist in this layer), and its
  *     header's owner, mode (unless the target is a symlink), mtime and xattrs are applied to
- *     the inode, as Lchown/Chmod/Chtimes/Lsetxattr on the link do
+ *     the inode, as Lchown/Chmod/Chtimes/Lsetxattr on the link do; the Lchown drops the
+ *     inode's security.capability (the kernel does on any chown of a non-directory)
  *   - xattrs of every entry are kept (the engine runs as root: trusted.* and security.* too)
  * Duplicate names are refused earlier, by the tar-split packer, as the engine does.
  * Names are binary strings (one char per byte).
@@ -189,6 +190,8 @@ export class DiffTree {
     }
     if (inode.type === 'dir') throw layerError('E_LAYER_INVALID', entry.name, 'a hard link to a directory; the engine fails on it too');
     this.set(path, inode, index);
+    // Lchown on the link: the kernel drops security.capability on any chown of a non-directory.
+    inode.xattrs.delete('security.capability');
     inode.uid = entry.uid;
     inode.gid = entry.gid;
     for (const [k, v] of entry.xattrs) inode.xattrs.set(k, v);

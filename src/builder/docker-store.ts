@@ -23,7 +23,9 @@ import { canonical, writeDiffEntries } from './diff-writer.js';
 import { scanLayer } from './layer-scan.js';
 import { chainIds, layerCacheId, overlayLinkName } from './store-ids.js';
 import { encodeHeader, endOfArchive, padding, type TarHeader } from '../formats/tar/index.js';
-import { tarSplitFlavourFor } from './tar-split.js';
+import { tarSplitFlavourFor, type TarSplitFlavour } from './tar-split.js';
+import { VfsTree } from './vfs-tree.js';
+import { writeVfsDir } from './vfs-writer.js';
 
 export interface DockerStoreOptions {
   lock: LockFile;
@@ -31,7 +33,11 @@ export interface DockerStoreOptions {
   /** The engine version the store is for ("20.10", "26.1"...): decides the tar-split flavour. */
   engineVersion: string;
   sourceDateEpoch: number;
+  /** overlay2 (default): one diff dir per layer; vfs: one full tree per layer stack. */
+  storageDriver?: DockerStoreDriver;
 }
+
+export type DockerStoreDriver = 'overlay2' | 'vfs';
 
 export interface BuiltStoreImage {
   image: LockedImage;
@@ -124,20 +130,24 @@ export function repositoriesJson(images: readonly BuiltStoreImage[]): Buffer {
   return Buffer.from(JSON.stringify({ Repositories: byKey(repositories) }));
 }
 
-export async function* dockerStoreTar(plan: DockerStorePlan, options: DockerStoreOptions): AsyncGenerator<Buffer> {
-  const flavour = tarSplitFlavourFor(options.engineVersion);
-  const sde = options.sourceDateEpoch;
-  const node = (type: Inode['type'], mode: number): Inode => ({ type, mode, uid: 0, gid: 0, mtime: sde, xattrs: new Map(), linkname: '', devmajor: 0, devminor: 0, size: 0 });
-  const dir = (path: string, mode: number, xattrs?: Map<string, Buffer>): Buffer => encodeHeader(canonical(path, { ...node('dir', mode), ...(xattrs ? { xattrs } : {}) }));
-  function* file(path: string, mode: number, content: Buffer): Generator<Buffer> {
-    const entry: TarHeader = canonical(path, { ...node('file', mode), size: content.length });
-    yield encodeHeader(entry);
-    yield content;
-    yield padding(content.length);
-  }
+interface StoreEntries {
+  dir: (path: string, mode: number, xattrs?: Map<string, Buffer>) => Buffer;
+  file: (path: string, mode: number, content: Buffer) => Generator<Buffer>;
+  node: (type: Inode['type'], mode: number) => Inode;
+  layerFiles: (layer: PlannedLayer, cacheId: string, size: number, tarSplit: Buffer) => void;
+}
+
+function checkDiffId(layer: PlannedLayer, diffId: string): void {
+  if (diffId === layer.diffId) return;
+  throw new InputError('E_DIGEST_MISMATCH', `${layer.reference}: layer ${layer.blob.digest} unpacks to ${diffId}, the config says ${layer.diffId}; the cache is damaged: run \`ctrbake fetch\` again`, {
+    details: { reference: layer.reference, digest: layer.blob.digest, diffId, expected: layer.diffId },
+  });
+}
+
+/** overlay2/<id>/{diff/,link,lower,committed,work/} and overlay2/l/, each layer as it is read. */
+async function* overlay2Layers(plan: DockerStorePlan, scanOptions: { flavour: TarSplitFlavour; sourceDateEpoch: number }, { dir, file, node, layerFiles }: StoreEntries): AsyncGenerator<Buffer> {
   // Depth-first, each directory's content right after it (GNU tar then sets directory
   // mtimes last): overlay2/ with each layer as it is read, then image/ (small, kept until then).
-  const root = 'image/overlay2/';
   const links = new Map(plan.layers.map((l) => [l.chainId, overlayLinkName(layerCacheId(l.chainId))]));
   yield dir('overlay2', 0o710);
   yield dir('overlay2/l', 0o700);
@@ -146,15 +156,10 @@ export async function* dockerStoreTar(plan: DockerStorePlan, options: DockerStor
     yield encodeHeader(canonical(`overlay2/l/${links.get(layer.chainId)!}`, { ...node('symlink', 0o777), linkname: `../${cacheId}/diff` }));
   }
   const lowers = new Map<string, string>();
-  const layerdb: Buffer[] = [];
   for (const layer of plan.layers) {
     const cacheId = layerCacheId(layer.chainId);
-    const scanned = await scanLayer(openLayer(layer), { flavour, sourceDateEpoch: sde });
-    if (scanned.diffId !== layer.diffId) {
-      throw new InputError('E_DIGEST_MISMATCH', `${layer.reference}: layer ${layer.blob.digest} unpacks to ${scanned.diffId}, the config says ${layer.diffId}; the cache is damaged: run \`ctrbake fetch\` again`, {
-        details: { reference: layer.reference, digest: layer.blob.digest, diffId: scanned.diffId, expected: layer.diffId },
-      });
-    }
+    const scanned = await scanLayer(openLayer(layer), scanOptions);
+    checkDiffId(layer, scanned.diffId);
     const layerDir = `overlay2/${cacheId}`;
     yield dir(layerDir, 0o710);
     if (layer.hasChildren) yield* file(`${layerDir}/committed`, 0o600, Buffer.alloc(0));
@@ -169,18 +174,102 @@ export async function* dockerStoreTar(plan: DockerStorePlan, options: DockerStor
       yield dir(`${layerDir}/work`, 0o700);
     }
 
+    layerFiles(layer, cacheId, scanned.size, scanned.tarSplit);
+  }
+}
+
+/** vfs/dir/<id>: each layer's full tree (the parent's copied, the layer applied: vfs-tree.ts). */
+async function* vfsLayers(plan: DockerStorePlan, scanOptions: { flavour: TarSplitFlavour; sourceDateEpoch: number }, { dir, layerFiles }: StoreEntries): AsyncGenerator<Buffer> {
+  yield dir('vfs', 0o710);
+  yield dir('vfs/dir', 0o710);
+  const trees = new Map<string, VfsTree>();
+  const byChain = new Map(plan.layers.map((l) => [l.chainId, l]));
+  for (const layer of plan.layers) {
+    const parentTree = layer.parent ? trees.get(layer.parent) : undefined;
+    const tree = parentTree ? parentTree.child() : VfsTree.base(scanOptions.sourceDateEpoch);
+    const scanned = await scanLayer(openLayer(layer), scanOptions, tree);
+    checkDiffId(layer, scanned.diffId);
+    tree.finish();
+    trees.set(layer.chainId, tree);
+    const stack: PlannedLayer[] = [];
+    for (let at: PlannedLayer | undefined = layer; at; at = at.parent ? byChain.get(at.parent) : undefined) stack.unshift(at);
+    const cacheId = layerCacheId(layer.chainId);
+    yield* writeVfsDir(tree, stack.map((l) => () => openLayer(l)), `vfs/dir/${cacheId}`);
+    layerFiles(layer, cacheId, scanned.size, scanned.tarSplit);
+  }
+}
+
+/**
+ * `image/<driver>/distribution/` as a `docker pull` of the lock's images, in lock order, leaves
+ * it (moby v20.10 distribution/metadata, v2MetadataService.Add for each pulled layer):
+ *   diffid-by-digest/sha256/<blob hex>      the layer's diff id
+ *   v2metadata-by-diffid/sha256/<diff hex>  JSON [{Digest, SourceRepository, HMAC: ""}], one per
+ *                                           (blob, repository), in pull order, an equal one moved last
+ * With them a later pull of an image sharing layers finds them ("Already exists") and a push
+ * can mount them across repositories. Dirs 0755 and files 0644 as the metadata store makes them.
+ */
+export function distributionMetadata(images: readonly BuiltStoreImage[]): { diffIdByDigest: Map<string, string>; v2MetadataByDiffId: Map<string, Buffer> } {
+  const diffIdByDigest = new Map<string, string>();
+  const byDiffId = new Map<string, Array<{ Digest: string; SourceRepository: string; HMAC: string }>>();
+  for (const { image, diffIds } of images) {
+    const repository = `${image.registry}/${image.repository}`;
+    for (const [i, layer] of image.layers.entries()) {
+      const diffId = diffIds[i]!;
+      const entry = { Digest: layer.digest, SourceRepository: repository, HMAC: '' };
+      const list = (byDiffId.get(diffId) ?? []).filter((m) => m.Digest !== entry.Digest || m.SourceRepository !== entry.SourceRepository);
+      byDiffId.set(diffId, [...list, entry].slice(-MAX_V2_METADATA));
+      diffIdByDigest.set(layer.digest, diffId);
+    }
+  }
+  return { diffIdByDigest, v2MetadataByDiffId: new Map([...byDiffId].map(([k, v]) => [k, Buffer.from(JSON.stringify(v))])) };
+}
+
+/** moby's maxMetadata: the newest 50 records per diff id are kept. */
+const MAX_V2_METADATA = 50;
+
+function* distributionEntries(plan: DockerStorePlan, root: string, { dir, file }: Pick<StoreEntries, 'dir' | 'file'>): Generator<Buffer> {
+  const { diffIdByDigest, v2MetadataByDiffId } = distributionMetadata(plan.images);
+  const sorted = <T>(map: Map<string, T>): Array<[string, T]> => [...map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  yield dir(`${root}distribution`, 0o700);
+  yield dir(`${root}distribution/diffid-by-digest`, 0o755);
+  yield dir(`${root}distribution/diffid-by-digest/sha256`, 0o755);
+  for (const [digest, diffId] of sorted(diffIdByDigest)) yield* file(`${root}distribution/diffid-by-digest/sha256/${hex(digest)}`, 0o644, Buffer.from(diffId));
+  yield dir(`${root}distribution/v2metadata-by-diffid`, 0o755);
+  yield dir(`${root}distribution/v2metadata-by-diffid/sha256`, 0o755);
+  for (const [diffId, json] of sorted(v2MetadataByDiffId)) yield* file(`${root}distribution/v2metadata-by-diffid/sha256/${hex(diffId)}`, 0o644, json);
+}
+
+export async function* dockerStoreTar(plan: DockerStorePlan, options: DockerStoreOptions): AsyncGenerator<Buffer> {
+  const flavour = tarSplitFlavourFor(options.engineVersion);
+  const sde = options.sourceDateEpoch;
+  const node = (type: Inode['type'], mode: number): Inode => ({ type, mode, uid: 0, gid: 0, mtime: sde, xattrs: new Map(), linkname: '', devmajor: 0, devminor: 0, size: 0 });
+  const dir = (path: string, mode: number, xattrs?: Map<string, Buffer>): Buffer => encodeHeader(canonical(path, { ...node('dir', mode), ...(xattrs ? { xattrs } : {}) }));
+  function* file(path: string, mode: number, content: Buffer): Generator<Buffer> {
+    const entry: TarHeader = canonical(path, { ...node('file', mode), size: content.length });
+    yield encodeHeader(entry);
+    yield content;
+    yield padding(content.length);
+  }
+  const driver = options.storageDriver ?? 'overlay2';
+  const root = `image/${driver}/`;
+  const layerdb: Buffer[] = [];
+  const layerFiles = (layer: PlannedLayer, cacheId: string, size: number, tarSplit: Buffer): void => {
     const chainDir = `${root}layerdb/sha256/${hex(layer.chainId)}`;
     layerdb.push(dir(chainDir, 0o700));
     layerdb.push(...file(`${chainDir}/cache-id`, 0o644, Buffer.from(cacheId)));
     layerdb.push(...file(`${chainDir}/diff`, 0o644, Buffer.from(layer.diffId)));
     if (layer.parent) layerdb.push(...file(`${chainDir}/parent`, 0o644, Buffer.from(layer.parent)));
-    layerdb.push(...file(`${chainDir}/size`, 0o644, Buffer.from(String(scanned.size))));
-    layerdb.push(...file(`${chainDir}/tar-split.json.gz`, 0o644, gzipSync(scanned.tarSplit)));
-  }
+    layerdb.push(...file(`${chainDir}/size`, 0o644, Buffer.from(String(size))));
+    layerdb.push(...file(`${chainDir}/tar-split.json.gz`, 0o644, gzipSync(tarSplit)));
+  };
+  const scanOptions = { flavour, sourceDateEpoch: sde };
+
+  const entries = { dir, file, node, layerFiles };
+  yield* driver === 'vfs' ? vfsLayers(plan, scanOptions, entries) : overlay2Layers(plan, scanOptions, entries);
 
   yield dir('image', 0o700);
   yield dir(root, 0o700);
-  yield dir(`${root}distribution`, 0o700);
+  yield* distributionEntries(plan, root, { dir, file });
   yield dir(`${root}imagedb`, 0o700);
   yield dir(`${root}imagedb/content`, 0o700);
   yield dir(`${root}imagedb/content/sha256`, 0o700);

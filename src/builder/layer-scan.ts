@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { InputError } from '../errors.js';
 import { Crc64 } from './crc64.js';
 import { DiffTree } from './diff-tree.js';
-import { BLOCK, TarInput, displayName } from '../formats/tar/index.js';
+import { BLOCK, TarInput, displayName, type TarEntry } from '../formats/tar/index.js';
 import { TarSplitPacker, type TarSplitFlavour } from './tar-split.js';
 
 /** Keeps the raw bytes the decoder pulled, from a mark on, so segments can be cut out. */
@@ -58,12 +58,19 @@ class RawRecorder implements AsyncIterable<Uint8Array> {
   }
 }
 
-export interface LayerScan {
+/** What a storage driver makes of a layer's entries (overlay2: DiffTree; vfs: VfsTree). */
+export interface LayerApplier {
+  apply(entry: TarEntry, index: number): void;
+  /** The engine's layer size (layerdb `size`) once every entry is applied. */
+  size(): number;
+}
+
+export interface LayerScan<T extends LayerApplier = DiffTree> {
   /** sha256 of the uncompressed stream. */
   diffId: string;
   /** tar-split JSON lines, uncompressed. */
   tarSplit: Buffer;
-  tree: DiffTree;
+  tree: T;
   /** The engine's layer size (layerdb `size`). */
   size: number;
   /** Bytes of the uncompressed stream (containers-storage `diff-size`). */
@@ -78,11 +85,13 @@ export interface ScanOptions {
   sourceDateEpoch: number;
 }
 
-export async function scanLayer(input: AsyncIterable<Uint8Array>, options: ScanOptions): Promise<LayerScan> {
+export async function scanLayer(input: AsyncIterable<Uint8Array>, options: ScanOptions): Promise<LayerScan>;
+export async function scanLayer<T extends LayerApplier>(input: AsyncIterable<Uint8Array>, options: ScanOptions, tree: T): Promise<LayerScan<T>>;
+export async function scanLayer(input: AsyncIterable<Uint8Array>, options: ScanOptions, applier?: LayerApplier): Promise<LayerScan<LayerApplier>> {
   const recorder = new RawRecorder(input);
   const tar = new TarInput(recorder);
   const packer = new TarSplitPacker(options.flavour);
-  const tree = new DiffTree(options.sourceDateEpoch);
+  const tree = applier ?? new DiffTree(options.sourceDateEpoch);
   let segmentStart = 0;
   const uids = new Set<number>();
   const gids = new Set<number>();
@@ -112,6 +121,12 @@ export async function scanLayer(input: AsyncIterable<Uint8Array>, options: ScanO
       crc = sum.digest();
     } else {
       await tar.skipData();
+      // Go's archive/tar (the engine's and tar-split's reader) reads no data after a header-only
+      // entry whatever its size field says; tar-split keeps the size and `docker save` then
+      // writes the target's content into the stream. Neither reading can be reproduced faithfully.
+      if (tar.position !== headerEnd) {
+        throw new InputError('E_LAYER_UNSUPPORTED', `layer entry ${JSON.stringify(displayName(entry.name))} is a ${entry.type} with a non-zero size; the engine reads it differently from its writer and cannot \`docker save\` it: use --builder engine, or rebuild the image`);
+      }
     }
     packer.file(entry.name, entry.type === 'file' ? entry.size : 0, crc);
     segmentStart = headerEnd + (entry.type === 'file' ? entry.size : 0);

@@ -10,10 +10,10 @@
  *       entry (every entry, dirs too); payload is null and size omitted when size is 0
  * What differs between the engines (read from moby's vendored tar-split):
  *   - 20.10 (tar-split 0.11.1): a last segment with whatever follows the end-of-archive
- *     blocks, written even when empty ("payload":""); names are Go strings (invalid UTF-8
- *     becomes U+FFFD).
- *   - 26+ (tar-split 0.11.5+): that last segment only when non-empty (1 MiB chunks);
- *     a name that is not valid UTF-8 goes to `name_raw` (base64) instead.
+ *     blocks, written even when empty ("payload":"").
+ *   - 26+ (tar-split 0.11.5+): that last segment only when non-empty (1 MiB chunks).
+ * Both write a name that is not valid UTF-8 as `name_raw` (base64 of its bytes; Entry.SetName):
+ * checked against dockerd 20.10 by the random oracle (test/integration/builder-oracle-random.test.ts).
  * The packer refuses a second file entry whose cleaned name was seen: so does the engine
  * (a layer with duplicate paths fails to load).
  */
@@ -82,8 +82,7 @@ export class TarSplitPacker {
       throw new InputError('E_LAYER_DUPLICATE', `the layer holds ${JSON.stringify(raw.toString('utf8'))} twice; docker refuses such a layer ("duplicates of file paths not supported"): rebuild the image without duplicate entries`);
     }
     this.seen.add(clean);
-    const nameField =
-      this.flavour === 'tar-split-0.11.5' && !isValidUtf8(raw) ? `"name_raw":"${raw.toString('base64')}"` : `"name":${goJsonString(raw)}`;
+    const nameField = isValidUtf8(raw) ? `"name":${goJsonString(raw)}` : `"name_raw":"${raw.toString('base64')}"`;
     const nameOut = raw.length === 0 ? '' : `${nameField},`;
     const sizeOut = size > 0 ? `"size":${size},` : '';
     const payload = crc === undefined ? 'null' : `"${crc.toString('base64')}"`;

@@ -10,6 +10,7 @@ describe('--builder', () => {
     expect(resolveBakeOptions(base, {})).toMatchObject({ builder: 'engine', engineVersion: '20.10' });
     expect(resolveBakeOptions({ ...base, builder: 'native' }, {})).toMatchObject({ builder: 'native', engine: 'docker', storageDriver: 'overlay2' });
     expect(resolveBakeOptions({ ...base, builder: 'native', engineVersion: '26.1' }, {})).toMatchObject({ engineVersion: '26.1' });
+    expect(resolveBakeOptions({ ...base, builder: 'native', storageDriver: 'vfs' }, {})).toMatchObject({ builder: 'native', storageDriver: 'vfs' });
   });
 
   it.each<[Partial<BakeOptions>]>([
@@ -27,8 +28,7 @@ describe('--builder', () => {
   });
 
   it.each<[Partial<BakeOptions>, RegExp]>([
-    [{ builder: 'native', engine: 'podman', storageDriver: 'vfs' }, /--builder native writes archives, docker overlay2 and podman overlay stores .*--engine podman/],
-    [{ builder: 'native', storageDriver: 'vfs' }, /--storage-driver vfs\): use --builder engine/],
+    [{ builder: 'native', engine: 'podman', storageDriver: 'vfs' }, /--builder native writes archives, docker overlay2 and vfs stores and podman overlay stores .*--engine podman --storage-driver vfs\): use --builder engine/],
     [{ engineVersion: '26.1' }, /--engine-version applies to --builder native/],
     [{ builder: 'daemonless' as BakeOptions['builder'] }, /--builder must be engine or native/],
   ])('%j => E_CONFIG (exit 2) naming the fix', (opts, message) => {

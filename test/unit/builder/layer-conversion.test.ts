@@ -78,6 +78,14 @@ describe('layer conversion (moby untar, overlay whiteouts)', () => {
     expect(diff.get('a/link')!.entry).toMatchObject({ type: 'hardlink', linkname: 'diff/z/orig' });
   });
 
+  it('drops the inode\'s security.capability at a hard link (the engine\'s Lchown on it), keeping the link header\'s xattrs', async () => {
+    const diff = await diffOf([
+      { type: 'file', path: 'orig', content: Buffer.from('x'), xattrs: { 'security.capability': Buffer.from('0100000200200000000000000000000000000000', 'hex'), 'user.a': 'kept' } },
+      { type: 'hardlink', path: 'link', target: 'orig', xattrs: { 'user.b': 'added' } },
+    ]);
+    expect([...diff.get('orig')!.entry.xattrs.keys()].sort()).toEqual(['user.a', 'user.b']);
+  });
+
   it('records the size the engine records: non-directories, each inode once, symlinks by target length', async () => {
     const layer = await tarBuffer([
       { type: 'file', path: 'f', content: Buffer.alloc(1000, 1) },

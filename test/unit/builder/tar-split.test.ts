@@ -89,12 +89,13 @@ describe('tar-split from the uncompressed layer', () => {
     expect(Buffer.from(JSON.parse(lines[2]!).payload as string, 'base64').length).toBe(503 + 512);
   });
 
-  it('names a non-UTF-8 entry as Go does: U+FFFD for 20.10, name_raw for 26+', async () => {
+  it('names a non-UTF-8 entry name_raw (base64 of its bytes) for 20.10 and 26+ alike, as dockerd 20.10 does (random oracle)', async () => {
     // The fixture writer encodes names as UTF-8: the project's encoder takes raw bytes.
     const header = encodeHeader({ path: Buffer.from([0x6e, 0xff]).toString('latin1'), type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, linkname: '', devmajor: 0, devminor: 0, xattrs: new Map(), mtime: 0 });
     const layer = Buffer.concat([header, endOfArchive()]);
-    expect((await reassembled(layer, 'tar-split-0.11.1')).lines[1]).toContain('"name":"n\ufffd"');
-    expect((await reassembled(layer, 'tar-split-0.11.5')).lines[1]).toContain(`"name_raw":"${Buffer.from([0x6e, 0xff]).toString('base64')}"`);
+    for (const flavour of ['tar-split-0.11.1', 'tar-split-0.11.5'] as const) {
+      expect((await reassembled(layer, flavour)).lines[1]).toContain(`"name_raw":"${Buffer.from([0x6e, 0xff]).toString('base64')}"`);
+    }
     expect(goJsonString(Buffer.from('\u2028&\x01'))).toBe('"\\u2028\\u0026\\u0001"');
   });
 });
