@@ -23,8 +23,6 @@ import { dockerStoreTar, planDockerStore, type DockerStorePlan } from './docker-
 
 /** The engine versions whose store format the builder writes and the oracle tests prove. */
 export const DEFAULT_ENGINE_VERSION = '20.10';
-export const BUILDERS = ['engine', 'native'] as const;
-export type BuilderName = (typeof BUILDERS)[number];
 
 const STORE_TAR = 'store.tar';
 
@@ -36,16 +34,8 @@ export interface NativeStoreOptions {
   sourceDateEpoch: number;
   reporter?: Reporter;
   signal?: AbortSignal;
-}
-
-/** What the builder serves today; anything else is a usage error naming the way out. */
-export function checkNativeScope(mode: string, engine: string, storageDriver: string): void {
-  if (mode !== 'store' || engine !== 'docker' || storageDriver !== 'overlay2') {
-    throw new ConfigError(
-      'E_CONFIG',
-      `--builder native writes docker overlay2 stores only (got --mode ${mode} --engine ${engine} --storage-driver ${storageDriver}): use --builder engine for this bake`,
-    );
-  }
+  /** The cache check (every blob sized and hashed); default: run it here. A bake passes its own, run once. */
+  checkCache?: () => Promise<unknown>;
 }
 
 /** The manifest's record of an image: the lock's, with each layer's diff id. */
@@ -72,9 +62,9 @@ function checkPlatforms(plan: DockerStorePlan, lock: LockFile): void {
 /** Writes `outTmp/store.tar` and returns the manifest (without writing it). */
 export async function bakeNativeStoreInto(options: NativeStoreOptions, outTmp: string): Promise<BakeManifest> {
   const reporter = options.reporter ?? silentReporter;
-  checkNativeScope('store', 'docker', options.storageDriver);
+  if (options.storageDriver !== 'overlay2') throw new ConfigError('E_CONFIG', `the builder's docker store is overlay2, not ${options.storageDriver}: use --builder engine for this bake`);
   if (options.lock.images.length === 0) throw new ConfigError('E_STORE_INPUT', 'the lock holds no image: nothing to bake');
-  await assertCacheComplete(options.cacheDir, options.lock);
+  await (options.checkCache ? options.checkCache() : assertCacheComplete(options.cacheDir, options.lock));
   reporter.event({
     event: 'bake.start',
     message: `building a docker ${options.storageDriver} store of ${options.lock.images.length} image(s) for ${formatPlatform(options.lock.platform)} with ctrbake's builder (for docker ${options.engineVersion}), offline, no engine`,
@@ -108,8 +98,7 @@ export async function bakeNativeStoreFromConfigInto(
   staged: StagedOutput,
 ): Promise<BakeManifest> {
   const { cacheDir, storageDriver, engineVersion, sourceDateEpoch, reporter, signal } = config;
-  const { lock } = inputs;
-  // Every blob checked against its digest before anything is written, as the engine path does.
-  await inputs.checkCache();
-  return bakeNativeStoreInto({ lock, cacheDir, storageDriver, engineVersion, sourceDateEpoch, reporter, ...(signal ? { signal } : {}) }, staged.outTmp);
+  const { lock, checkCache } = inputs;
+  // Every blob checked against its digest before anything is written (once: the bake's check), as the engine path does.
+  return bakeNativeStoreInto({ lock, cacheDir, storageDriver, engineVersion, sourceDateEpoch, reporter, checkCache, ...(signal ? { signal } : {}) }, staged.outTmp);
 }

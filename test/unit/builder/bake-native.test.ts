@@ -6,17 +6,19 @@ import { tarSplitFlavourFor } from '../../../src/builder/tar-split.js';
 const base: BakeOptions = { lockPath: 'l.json', cacheDir: 'cache', mode: 'store', outDir: 'out' };
 
 describe('--builder', () => {
-  it('defaults to the engine path, and native to the docker 20.10 store format', () => {
-    expect(resolveBakeOptions(base, {})).toMatchObject({ builder: 'engine', engineVersion: '20.10' });
+  it('defaults to native where it serves the bake (docker overlay2 store, for docker 20.10), else to the engine path', () => {
+    expect(resolveBakeOptions(base, {})).toMatchObject({ builder: 'native', engine: 'docker', storageDriver: 'overlay2', engineVersion: '20.10' });
+    expect(resolveBakeOptions({ ...base, builder: 'engine' }, {})).toMatchObject({ builder: 'engine' });
     expect(resolveBakeOptions({ ...base, builder: 'native' }, {})).toMatchObject({ builder: 'native', engine: 'docker', storageDriver: 'overlay2' });
     expect(resolveBakeOptions({ ...base, builder: 'native', engineVersion: '26.1' }, {})).toMatchObject({ engineVersion: '26.1' });
   });
 
   it.each<[Partial<BakeOptions>, RegExp]>([
-    [{ builder: 'native', mode: 'archive' }, /--builder native writes docker overlay2 stores only .*--mode archive.*use --builder engine/],
-    [{ builder: 'native', engine: 'podman' }, /--builder native writes docker overlay2 stores only .*--engine podman/],
-    [{ builder: 'native', storageDriver: 'vfs' }, /--storage-driver vfs\): use --builder engine/],
-    [{ engineVersion: '26.1' }, /--engine-version applies to --builder native/],
+    [{ builder: 'native', mode: 'archive' }, /--builder native does not write --mode archive --engine docker --archive-format docker-archive yet \(it writes: --mode store --engine docker --storage-driver overlay2\): use --builder engine/],
+    [{ builder: 'native', engine: 'podman' }, /--builder native does not write --mode store --engine podman --storage-driver overlay yet/],
+    [{ builder: 'native', storageDriver: 'vfs' }, /--storage-driver vfs yet .*: use --builder engine for this bake, or leave --builder out/],
+    [{ builder: 'engine', engineVersion: '26.1' }, /--engine-version applies to --builder native.*drop it or drop --builder engine/],
+    [{ mode: 'archive', engineVersion: '26.1' }, /--engine-version applies to --builder native \(the engine path uses the installed engine\): drop it$/],
     [{ builder: 'daemonless' as BakeOptions['builder'] }, /--builder must be engine or native/],
   ])('%j => E_CONFIG (exit 2) naming the fix', (opts, message) => {
     const resolveIt = () => resolveBakeOptions({ ...base, ...opts }, {});
