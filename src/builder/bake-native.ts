@@ -71,7 +71,16 @@ export async function bakeNativeStoreInto(options: NativeStoreOptions, outTmp: s
     mode: 'store',
     images: options.lock.images.length,
   });
-  const storeOptions = { lock: options.lock, cacheDir: options.cacheDir, engineVersion: options.engineVersion, sourceDateEpoch: options.sourceDateEpoch };
+  const storeOptions = {
+    lock: options.lock,
+    cacheDir: options.cacheDir,
+    engineVersion: options.engineVersion,
+    sourceDateEpoch: options.sourceDateEpoch,
+    // The staging dir: on OUT's filesystem, removed with it if the bake fails.
+    spoolDir: outTmp,
+    onLayer: (done: number, total: number, layer: { digest: string; reference: string }) =>
+      reporter.event({ event: 'layer.written', message: `layer ${done}/${total} written (${layer.digest.slice(0, 19)}, ${layer.reference})`, done, total, digest: layer.digest }),
+  };
   const plan = await planDockerStore(storeOptions);
   checkPlatforms(plan, options.lock);
   reporter.event({ event: 'store.tar', message: `writing ${STORE_TAR}` });
