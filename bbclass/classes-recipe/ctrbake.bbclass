@@ -210,7 +210,7 @@ do_ctrbake_bake() {
 		bake_cli=ctrbake_cli_privileged ;;
 	*) bbfatal "ctrbake: CTRBAKE_BUILDER = \"${CTRBAKE_BUILDER}\" is not native or engine" ;;
 	esac
-	lock=""${CTRBAKE_LOCK}"
+	lock="${CTRBAKE_LOCK}"
 	[ -s "$lock" ] || bbfatal "ctrbake: $lock is missing: do_unpack did not run for ${PN} (bitbake ${PN} -c unpack)"
 	out="${CTRBAKE_B}/out"
 	overlay="${CTRBAKE_B}/rootfs"
