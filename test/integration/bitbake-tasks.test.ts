@@ -190,7 +190,7 @@ describe('ctrbake class tasks with the real CLI', () => {
     expect(lock.images.map((i) => i.reference)).toEqual([fixtures.multi, fixtures.sample].sort());
     const blobs = await readdir(join(archive.CTRBAKE_SRC!, 'cache', 'blobs', 'sha256'));
     expect(blobs).toContain(fixtures.images.sampleImage.config.digest.slice('sha256:'.length));
-  }, 180_000);
+  }, 600_000);
 
   it('do_ctrbake_bake + do_install, archive layout: the package holds the archive, manifest, device script, units and daemon.json', async () => {
     await fixtures.registry.stop(); // the bake is offline
