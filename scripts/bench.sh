@@ -8,6 +8,7 @@
 #   npm run bench -- pipeline --runs 3 --json                  # as root (dockerd, loop devices, mounts)
 #   npm run bench -- pipeline --scale 0.1 --runs 1              # a quick run (~5 min)
 #   npm run bench -- firstboot   # the layouts on the loader fixtures only (~30 s, as root)
+#   npm run bench -- builder --runs 3   # native store bake vs engine path vs lower bound (as root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Like `npm test` and `npm run demo`: install what is missing first (idempotent).

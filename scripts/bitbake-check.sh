@@ -2,7 +2,7 @@
 # Runs the layer's example recipes with a real BitBake (and parses them with OE-core).
 #
 #   CTRBAKE_BITBAKE_DIR=/path/to/bitbake [CTRBAKE_OECORE_DIR=/path/to/openembedded-core \
-#     CTRBAKE_BB_USER=builder] scripts/bitbake-check.sh [tasks|oecore|all]
+#     CTRBAKE_BB_USER=builder] scripts/bitbake-check.sh [tasks|unprivileged|runner|oecore|all]
 #
 # tasks (default, needs root for the bake's private engines): bitbake alone with a minimal
 #   conf written to a temp dir (bitbake.conf, base.bbclass with fetch/unpack/checkuri/install/
@@ -19,6 +19,7 @@
 #      network-access error naming the ctrbake:// URL);
 #   7. a tag without digest fails at parse time;
 #   8. no host path in the signatures; 9. an altered archive on a mirror is refused.
+# unprivileged (as root, with CTRBAKE_BB_USER, a user without sudo): see run_unprivileged.
 # runner (as root, with CTRBAKE_BB_USER): see run_runner.
 # oecore (needs a non-root user, CTRBAKE_BB_USER when run as root): OE-core + this layer
 #   parse; CTRBAKE_PLATFORM for each of CTRBAKE_OE_MACHINES (default qemux86-64 qemuarm64
@@ -418,18 +419,12 @@ PREMIRRORS:prepend = \"ctrbake://.*/.* file://$bad/ \""
 	BUILD=$WORK/build
 }
 
-# As a non-root user (CTRBAKE_BB_USER) with bitbake alone: without a runner the bake fails
-# early and says what to set; with CTRBAKE_RUNNER = "sudo -n" (a sudoers rule for that user
-# and node must exist, see docs/yocto.md#privileges) the split bundle builds and everything
-# in WORKDIR belongs to the user again.
-run_runner() {
-	[ "$(id -u)" = 0 ] || fail "the runner check starts as root (registry, user switch)"
-	BB_AS=${CTRBAKE_BB_USER:?set CTRBAKE_BB_USER to a non-root user with a sudoers rule for node}
-	runuser -u "$BB_AS" -- sudo -n "$(command -v node)" -e 'process.exit(process.getuid() === 0 ? 0 : 1)' ||
-		fail "sudo -n node does not give $BB_AS root: add the sudoers rule of docs/yocto.md#privileges"
+# A build dir for CTRBAKE_BB_USER (bitbake alone, the minimal layer), as $BUILD.
+user_build() {
+	[ "$(id -u)" = 0 ] || fail "the user checks start as root (registry, user switch)"
 	[ -n "$FIXTURES_PID" ] || { rm -f "$WORK/refs.json"; start_fixtures; }
 	[ -d "$WORK/meta-min" ] || write_minimal_layer
-	BUILD=$WORK/build-user
+	BUILD=$WORK/$1
 	mkdir -p "$BUILD/conf"
 	echo "BBLAYERS = \"$WORK/meta-min $LAYER\"" >"$BUILD/conf/bblayers.conf"
 	cat >"$BUILD/conf/local.conf" <<-EOF
@@ -440,23 +435,60 @@ run_runner() {
 	EOF
 	chown -R "$BB_AS" "$BUILD"
 	chmod 755 "$WORK"
+}
+
+# Every file of the build's TMPDIR belongs to the build user.
+all_owned_by_user() {
+	local foreign
+	foreign=$(find "$BUILD/tmp" ! -user "$BB_AS" | head -n 5)
+	[ -z "$foreign" ] || fail "files not owned by $BB_AS after the build: $foreign"
+}
+
+# As a non-root user (CTRBAKE_BB_USER) with no sudo at all: the split bundle, a docker
+# overlay2 store, is baked by ctrbake's own builder (CTRBAKE_BUILDER defaults to native):
+# fetch, bake, install, package, with no CTRBAKE_RUNNER and no privilege.
+run_unprivileged() {
+	BB_AS=${CTRBAKE_BB_USER:?set CTRBAKE_BB_USER to a non-root user (no sudoers rule needed)}
+	user_build build-unprivileged
+	if runuser -u "$BB_AS" -- sh -c 'command -v sudo' >/dev/null 2>&1 && runuser -u "$BB_AS" -- sudo -n true 2>/dev/null; then
+		fail "$BB_AS can use sudo: this check wants a user without it"
+	fi
+	bb_expect_ok ctrbake-example-split
+	local pkg=$BUILD/tmp/deploy/packages/x86_64/ctrbake-example-split.tar
+	pkg_has "$pkg" usr/share/ctrbake/store.sqfs usr/share/ctrbake/manifest.json usr/sbin/ctrbake-device
+	[ "$(tar -xOf "$pkg" ./usr/share/ctrbake/manifest.json | jq -r '.engine.version + " " + .storageDriver + " " + (.sourceDateEpoch|tostring)')" = "20.10 overlay2 1700000000" ] ||
+		fail "the split bundle was not baked by the native builder for docker 20.10 with SOURCE_DATE_EPOCH"
+	all_owned_by_user
+	pass "as $BB_AS, no sudo, no CTRBAKE_RUNNER: split bundle fetched, baked by the native builder, installed and packaged; every file in TMPDIR owned by $BB_AS"
+	BUILD=$WORK/build
+	BB_AS=""
+}
+
+# As a non-root user with the engine path (CTRBAKE_BUILDER = "engine"): without a runner the
+# bake fails early and says what to set; with CTRBAKE_RUNNER = "sudo -n" (a sudoers rule for
+# that user and node must exist, see docs/yocto.md#privileges) the split bundle builds and
+# everything in WORKDIR belongs to the user again.
+run_runner() {
+	BB_AS=${CTRBAKE_BB_USER:?set CTRBAKE_BB_USER to a non-root user with a sudoers rule for node}
+	runuser -u "$BB_AS" -- sudo -n "$(command -v node)" -e 'process.exit(process.getuid() === 0 ? 0 : 1)' ||
+		fail "sudo -n node does not give $BB_AS root: add the sudoers rule of docs/yocto.md#privileges"
+	user_build build-user
+	echo 'CTRBAKE_BUILDER = "engine"' >>"$BUILD/conf/local.conf"
 
 	bb_expect_ok -c fetch ctrbake-example-split
 	if bb ctrbake-example-split; then fail "the bake ran as $BB_AS without a runner"; fi
 	task_log x86_64 ctrbake-example-split do_ctrbake_bake >"$WORK/task.log"
 	grep -q "needs root, but BitBake runs as $BB_AS" "$WORK/task.log" || { tail -n 30 "$WORK/last.log" "$WORK/task.log" >&2; fail "no privileges message"; }
 	grep -q "ctrbake: error" "$WORK/task.log" && fail "the CLI started before the privileges check"
-	pass "as $BB_AS without CTRBAKE_RUNNER: do_ctrbake_bake fails early: $(grep -o 'needs root, but BitBake runs as[^(]*' "$WORK/task.log" | head -n1)..."
+	pass "as $BB_AS, engine path, without CTRBAKE_RUNNER: do_ctrbake_bake fails early: $(grep -o 'needs root, but BitBake runs as[^(]*' "$WORK/task.log" | head -n1)..."
 
 	echo 'CTRBAKE_RUNNER = "sudo -n"' >>"$BUILD/conf/local.conf"
 	bb_expect_ok ctrbake-example-split
 	local pkg=$BUILD/tmp/deploy/packages/x86_64/ctrbake-example-split.tar
 	pkg_has "$pkg" usr/share/ctrbake/store.sqfs usr/share/ctrbake/manifest.json usr/sbin/ctrbake-device
 	[ "$(tar -xOf "$pkg" ./usr/share/ctrbake/manifest.json | jq -r '.sourceDateEpoch')" = 1700000000 ] || fail "SOURCE_DATE_EPOCH lost through sudo"
-	local foreign
-	foreign=$(find "$BUILD/tmp" ! -user "$BB_AS" | head -n 5)
-	[ -z "$foreign" ] || fail "files not owned by $BB_AS after the build: $foreign"
-	pass "as $BB_AS with CTRBAKE_RUNNER = \"sudo -n\": split bundle built, SOURCE_DATE_EPOCH kept, every file in TMPDIR owned by $BB_AS"
+	all_owned_by_user
+	pass "as $BB_AS, engine path, with CTRBAKE_RUNNER = \"sudo -n\": split bundle built, SOURCE_DATE_EPOCH kept, every file in TMPDIR owned by $BB_AS"
 	BUILD=$WORK/build
 	BB_AS=""
 }
@@ -523,8 +555,9 @@ run_oecore() {
 case "$WHAT" in
 	tasks) run_tasks ;;
 	runner) run_runner ;;
+	unprivileged) run_unprivileged ;;
 	oecore) run_oecore ;;
-	all) run_tasks; run_runner; run_oecore ;;
+	all) run_tasks; run_unprivileged; run_runner; run_oecore ;;
 	*) echo "usage: $0 [tasks|runner|oecore|all]" >&2; exit 2 ;;
 esac
 echo "bitbake-check: all checks passed"

@@ -11,7 +11,8 @@
 #                     PREMIRRORS/MIRRORS, BB_NO_NETWORK and --runall=fetch work as for any source.
 # do_unpack           the fetcher re-verifies each file and unpacks its blobs into
 #                     ${UNPACKDIR}/ctrbake/cache; a postfunc writes the bundle's lock.
-# do_ctrbake_bake     ctrbake bake (offline, private engine, needs root) + ctrbake loader
+# do_ctrbake_bake     ctrbake bake (offline; ctrbake's own builder as the build user where it
+#                     serves the bake, else a private engine as root) + ctrbake loader
 # do_install          ships the loader's rootfs overlay: the opaque payload (archives or a
 #                     SquashFS), the device script, init units and engine config.
 # docs/yocto.md explains the variables, privileges and offline builds.
@@ -52,8 +53,10 @@ CTRBAKE_INSECURE_REGISTRIES ?= ""
 CTRBAKE_INSECURE_REGISTRIES[doc] = "HOST:PORT registries spoken to over plain HTTP during do_fetch (space separated)."
 CTRBAKE_AUTHFILE ?= ""
 CTRBAKE_AUTHFILE[doc] = "Registry credentials for do_fetch (docker config.json or containers auth.json). Not part of the task signature."
+CTRBAKE_BUILDER ?= "${@ctrbake_bb.layouts.default_builder(d.getVar('CTRBAKE_MODE'), d.getVar('CTRBAKE_ENGINE'), d.getVar('CTRBAKE_STORAGE_DRIVER'), d.getVar('CTRBAKE_ARCHIVE_FORMAT'))}"
+CTRBAKE_BUILDER[doc] = "Who writes the bake: native (ctrbake itself, as the build user: no root, no engine, no sudo) or engine (a private dockerd/podman, needs root: see CTRBAKE_RUNNER). Default: native where it serves the bake (docker overlay2 stores: split, copy, rootfs), else engine."
 CTRBAKE_RUNNER ?= ""
-CTRBAKE_RUNNER[doc] = "Command prefix that runs the bake as root when BitBake does not run as root, e.g. 'sudo -n' (docs/yocto.md#privileges). Empty: BitBake must run as root (privileged build container)."
+CTRBAKE_RUNNER[doc] = "With CTRBAKE_BUILDER = engine only: command prefix that runs the bake as root when BitBake does not run as root, e.g. 'sudo -n' (docs/yocto.md#privileges). Empty: BitBake must run as root (privileged build container). Never used by native bakes."
 CTRBAKE_NODE ?= "node"
 CTRBAKE_NODE[doc] = "Node.js (>= 20.19) that runs the CLI: a HOSTTOOLS name or an absolute path."
 CTRBAKE_BIN ?= "${CTRBAKE_LAYERDIR}/bin/ctrbake.js"
@@ -168,14 +171,15 @@ ctrbake_cli_privileged() {
 	PATH="${CTRBAKE_HOST_PATH}" ${CTRBAKE_RUNNER} "$ctrbake_node" "$@"
 }
 
-# The engine needs root. Fails before anything is baked when there is no way to get it.
+# The engine path needs root (a native bake never calls this). Fails before anything is
+# baked when there is no way to get it.
 ctrbake_check_privileges() {
 	if [ -n "${CTRBAKE_RUNNER}" ]; then
 		if ! ctrbake_cli_privileged -e 'process.exit(process.getuid() === 0 ? 0 : 1)' </dev/null; then
 			bbfatal "ctrbake: CTRBAKE_RUNNER = \"${CTRBAKE_RUNNER}\" does not run node as root without a password: add a sudoers rule for $(id -un) and node (docs/yocto.md#privileges), or build as root in a privileged container (docs/cqfd.md)"
 		fi
 	elif [ "$(id -u)" != 0 ]; then
-		bbfatal "ctrbake: the bake runs a private container engine and needs root, but BitBake runs as $(id -un): set CTRBAKE_RUNNER = \"sudo -n\" with a sudoers rule for node (docs/yocto.md#privileges), or build as root in a privileged container (docs/cqfd.md)"
+		bbfatal "ctrbake: CTRBAKE_BUILDER = \"engine\" runs a private container engine and needs root, but BitBake runs as $(id -un): leave CTRBAKE_BUILDER unset for a layout the native builder serves (docs/yocto.md#privileges), or set CTRBAKE_RUNNER = \"sudo -n\" with a sudoers rule for node, or build as root in a privileged container (docs/cqfd.md)"
 	fi
 }
 
@@ -196,10 +200,16 @@ ctrbake_cli[vardepsexclude] += "${CTRBAKE_HOST_VARS}"
 ctrbake_cli_privileged[vardepsexclude] += "${CTRBAKE_HOST_VARS}"
 ctrbake_check_privileges[vardepsexclude] += "${CTRBAKE_HOST_VARS}"
 
-# --- do_ctrbake_bake: offline, root, private engine ---
+# --- do_ctrbake_bake: offline; native as the build user, or the engine path as root ---
 
 do_ctrbake_bake() {
-	ctrbake_check_privileges
+	case "${CTRBAKE_BUILDER}" in
+	native) bake_cli=ctrbake_cli ;;
+	engine)
+		ctrbake_check_privileges
+		bake_cli=ctrbake_cli_privileged ;;
+	*) bbfatal "ctrbake: CTRBAKE_BUILDER = \"${CTRBAKE_BUILDER}\" is not native or engine" ;;
+	esac
 	lock="${CTRBAKE_LOCK}"
 	[ -s "$lock" ] || bbfatal "ctrbake: $lock is missing: do_unpack did not run for ${PN} (bitbake ${PN} -c unpack)"
 	out="${CTRBAKE_B}/out"
@@ -216,11 +226,18 @@ do_ctrbake_bake() {
 	# SOURCE_DATE_EPOCH is passed explicitly: a runner such as sudo resets the environment
 	# (its sudoers rule must keep it, see docs/yocto.md); the manifest check below proves it.
 	# shellcheck disable=SC2086
-	SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH}" ctrbake_cli_privileged "${CTRBAKE_BIN}" bake --offline \
-		--lock "$lock" --cache "${CTRBAKE_CACHE}" \
-		--mode ${CTRBAKE_MODE} --engine ${CTRBAKE_ENGINE} --storage-driver ${CTRBAKE_STORAGE_DRIVER} \
-		$format_arg $budget_arg -o "$out"
-	if [ -n "${CTRBAKE_RUNNER}" ]; then
+	if [ "$bake_cli" = ctrbake_cli ]; then
+		SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH}" ctrbake_cli bake --offline --builder native \
+			--lock "$lock" --cache "${CTRBAKE_CACHE}" \
+			--mode ${CTRBAKE_MODE} --engine ${CTRBAKE_ENGINE} --storage-driver ${CTRBAKE_STORAGE_DRIVER} \
+			$format_arg $budget_arg -o "$out"
+	else
+		SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH}" ctrbake_cli_privileged "${CTRBAKE_BIN}" bake --offline --builder engine \
+			--lock "$lock" --cache "${CTRBAKE_CACHE}" \
+			--mode ${CTRBAKE_MODE} --engine ${CTRBAKE_ENGINE} --storage-driver ${CTRBAKE_STORAGE_DRIVER} \
+			$format_arg $budget_arg -o "$out"
+	fi
+	if [ "$bake_cli" = ctrbake_cli_privileged ] && [ -n "${CTRBAKE_RUNNER}" ]; then
 		# Give the outputs back to the build user, so BitBake can clean and package them.
 		ctrbake_cli_privileged "${CTRBAKE_LAYERDIR}/lib/ctrbake-bb/chown-tree.mjs" "$(id -u):$(id -g)" "${CTRBAKE_B}"
 	fi
@@ -250,13 +267,14 @@ do_ctrbake_bake() {
 		--layout ${CTRBAKE_LAYOUT} --init ${CTRBAKE_INIT} --payload-dir "${CTRBAKE_PAYLOAD_DIR}" \
 		$loader_args -o "$overlay"
 }
-do_ctrbake_bake[vardeps] += "CTRBAKE_SRC_URI CTRBAKE_LOCK_ID CTRBAKE_PLATFORM CTRBAKE_LAYOUT CTRBAKE_MODE CTRBAKE_ENGINE \
+do_ctrbake_bake[vardeps] += "CTRBAKE_SRC_URI CTRBAKE_LOCK_ID CTRBAKE_PLATFORM CTRBAKE_LAYOUT CTRBAKE_MODE CTRBAKE_ENGINE CTRBAKE_BUILDER \
     CTRBAKE_STORAGE_DRIVER CTRBAKE_ARCHIVE_FORMAT CTRBAKE_COMPRESSION CTRBAKE_SQUASHFS_BACKEND CTRBAKE_INIT \
     CTRBAKE_PAYLOAD_DIR CTRBAKE_DATA_DIR CTRBAKE_DATA_ROOT CTRBAKE_BUDGET CTRBAKE_CLI_ID"
 do_ctrbake_bake[vardepsexclude] += "${CTRBAKE_HOST_VARS}"
 # Not for network use (the bake reads only what do_unpack verified; its engine has no network): BitBake
-# isolates tasks without this flag in a new user namespace, where the engine cannot mount
-# its storage, and a setuid runner (sudo) cannot gain root.
+# isolates tasks without this flag in a new user namespace, where the engine path's engine
+# cannot mount its storage, and a setuid runner (sudo) cannot gain root. (A native bake needs
+# neither; the flag is per task, and the engine path must keep working.)
 do_ctrbake_bake[network] = "1"
 do_ctrbake_bake[dirs] = "${CTRBAKE_B}"
 do_ctrbake_bake[cleandirs] = "${CTRBAKE_B}"

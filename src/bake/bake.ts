@@ -16,8 +16,7 @@ import { readBakeInputs, type BakeInputs } from './inputs.js';
 import { checkBakePrerequisites, resolveBakeOptions, type BakeOptions, type ResolvedBakeConfig } from './options.js';
 import { bakeStoreFromConfigInto, storeDoneMessage, STORE_TAR } from './store.js';
 import { addStoreSquashfs } from './store-squashfs.js';
-import { bakeNativeStoreFromConfigInto } from '../builder/bake-native.js';
-import { bakeNativeArchiveInto } from '../builder/archive-native.js';
+import { checkNativeScope } from '../builder/scope.js';
 import { checkUpToDate, engineBinaryVersion, inputFingerprint } from './up-to-date.js';
 
 type BakeImplementation = (config: Readonly<ResolvedBakeConfig>, inputs: BakeInputs, staged: StagedOutput) => Promise<BakeManifest>;
@@ -25,12 +24,6 @@ type BakeImplementation = (config: Readonly<ResolvedBakeConfig>, inputs: BakeInp
 const MODES: Record<BakeMode, BakeImplementation> = {
   archive: bakeArchiveInto,
   store: bakeStoreFromConfigInto,
-};
-
-/** --builder native: ctrbake writes the outputs itself (src/builder/, docs/builder.md). */
-const NATIVE: Record<BakeMode, BakeImplementation> = {
-  archive: bakeNativeArchiveInto,
-  store: bakeNativeStoreFromConfigInto,
 };
 
 export async function bake(options: BakeOptions): Promise<BakeResult> {
@@ -70,7 +63,7 @@ export async function bake(options: BakeOptions): Promise<BakeResult> {
 
   const staged = await stageOutput(outDir, { label: 'bake staging', ...(config.signal ? { signal: config.signal } : {}) });
   try {
-    const baked = await (native ? NATIVE : MODES)[config.mode](config, inputs, staged);
+    const baked = await (native ? checkNativeScope(config).write : MODES[config.mode])(config, inputs, staged);
     const packed = await addStoreSquashfs(staged.outTmp, baked, config);
     // Written last: the up-to-date check takes an output newer than manifest.json as touched.
     const manifest: BakeManifest = { ...packed.manifest, inputFingerprint: fingerprint };

@@ -11,7 +11,8 @@ import { silentReporter, type Reporter } from '../util/reporter.js';
 import { checkSquashfsBackend, resolveSquashfsOptions, SQUASHFS_SUBCOMMAND_FLAGS, type GzipImplementation, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { parseSourceDateEpoch } from '../util/sde.js';
 import { ENGINE_STORAGE_DRIVERS } from '../layouts.js';
-import { BUILDERS, checkNativeScope, defaultEngineVersion, type BuilderName } from '../builder/bake-native.js';
+import { defaultEngineVersion } from '../builder/bake-native.js';
+import { BUILDERS, checkNativeScope, defaultBuilder, type BuilderName } from '../builder/scope.js';
 
 export interface BakeOptions {
   lockPath: string;
@@ -40,7 +41,11 @@ export interface BakeOptions {
   fit?: BudgetOptions & { layout?: Layout; blockSize?: number };
   /** Store mode: also pack store.tar into OUT/store.sqfs (docs/bake.md). */
   squashfs?: BakeSquashfsOptions;
-  /** Store mode, docker overlay2: `native` writes the store without an engine (docs/builder.md); default engine. */
+  /**
+   * `native`: ctrbake writes the output itself, no engine, no root (docs/builder.md); `engine`:
+   * a private engine bakes it (the oracle). Default: native wherever it serves the bake
+   * (builder/scope.ts), else engine.
+   */
   builder?: BuilderName;
   /** With builder native: the docker version the store is for (default 20.10). */
   engineVersion?: string;
@@ -119,10 +124,11 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
     if (!value) bad(`${flag} is required`);
   }
   checkBudgetModel(options.fit, bad);
-  const builder = options.builder ?? 'engine';
+  const shape = { mode: options.mode, engine, storageDriver, ...(options.mode === 'archive' ? { archiveFormat } : {}) };
+  const builder = options.builder ?? defaultBuilder(shape);
   if (!BUILDERS.includes(builder)) bad(`--builder must be ${BUILDERS.join(' or ')}, got ${String(builder)}`);
-  if (builder === 'native') checkNativeScope(options.mode, engine, storageDriver);
-  else if (options.engineVersion !== undefined) bad('--engine-version applies to --builder native (the engine path uses the installed engine): drop it or add --builder native');
+  if (builder === 'native') checkNativeScope(shape);
+  else if (options.engineVersion !== undefined) bad(`--engine-version applies to --builder native (the engine path uses the installed engine): drop it${options.builder === 'engine' ? ' or drop --builder engine' : ''}`);
   const tmpBase = options.tmpBase ?? (env.CTRBAKE_TMPDIR || undefined);
   const squashfs = options.squashfs && options.squashfs.pack !== false ? resolveSquashfs(options.squashfs, options.mode, bad) : undefined;
   return Object.freeze({

@@ -30,8 +30,6 @@ export const DEFAULT_PODMAN_VERSION = '4.3';
 export function defaultEngineVersion(engine: string): string {
   return engine === 'podman' ? DEFAULT_PODMAN_VERSION : DEFAULT_ENGINE_VERSION;
 }
-export const BUILDERS = ['engine', 'native'] as const;
-export type BuilderName = (typeof BUILDERS)[number];
 
 const STORE_TAR = 'store.tar';
 
@@ -45,19 +43,8 @@ export interface NativeStoreOptions {
   sourceDateEpoch: number;
   reporter?: Reporter;
   signal?: AbortSignal;
-}
-
-/** What the builder serves today; anything else is a usage error naming the way out. */
-export function checkNativeScope(mode: string, engine: string, storageDriver: string): void {
-  // Archives: every engine and archive format (builder/archive-native.ts).
-  if (mode === 'archive') return;
-  const served = (engine === 'docker' && (storageDriver === 'overlay2' || storageDriver === 'vfs')) || (engine === 'podman' && storageDriver === 'overlay');
-  if (mode !== 'store' || !served) {
-    throw new ConfigError(
-      'E_CONFIG',
-      `--builder native writes archives, docker overlay2 and vfs stores and podman overlay stores (got --mode ${mode} --engine ${engine} --storage-driver ${storageDriver}): use --builder engine for this bake`,
-    );
-  }
+  /** The cache check (every blob sized and hashed); default: run it here. A bake passes its own, run once. */
+  checkCache?: () => Promise<unknown>;
 }
 
 /** The manifest's record of an image: the lock's, with each layer's diff id. */
@@ -88,16 +75,25 @@ function checkPlatforms(plan: Pick<DockerStorePlan, 'images'>, lock: LockFile): 
 export async function bakeNativeStoreInto(options: NativeStoreOptions, outTmp: string): Promise<BakeManifest> {
   const reporter = options.reporter ?? silentReporter;
   const engine = options.engine ?? 'docker';
-  checkNativeScope('store', engine, options.storageDriver);
   if (options.lock.images.length === 0) throw new ConfigError('E_STORE_INPUT', 'the lock holds no image: nothing to bake');
-  await assertCacheComplete(options.cacheDir, options.lock);
+  await (options.checkCache ? options.checkCache() : assertCacheComplete(options.cacheDir, options.lock));
   reporter.event({
     event: 'bake.start',
     message: `building a ${engine} ${options.storageDriver} store of ${options.lock.images.length} image(s) for ${formatPlatform(options.lock.platform)} with ctrbake's builder (for ${engine} ${options.engineVersion}), offline, no engine`,
     mode: 'store',
     images: options.lock.images.length,
   });
-  const storeOptions = { lock: options.lock, cacheDir: options.cacheDir, engineVersion: options.engineVersion, sourceDateEpoch: options.sourceDateEpoch, storageDriver: options.storageDriver as DockerStoreDriver };
+  const storeOptions = {
+    lock: options.lock,
+    cacheDir: options.cacheDir,
+    engineVersion: options.engineVersion,
+    sourceDateEpoch: options.sourceDateEpoch,
+    storageDriver: options.storageDriver as DockerStoreDriver,
+    // The staging dir: on OUT's filesystem, removed with it if the bake fails.
+    spoolDir: outTmp,
+    onLayer: (done: number, total: number, layer: { digest: string; reference: string }) =>
+      reporter.event({ event: 'layer.written', message: `layer ${done}/${total} written (${layer.digest.slice(0, 19)}, ${layer.reference})`, done, total, digest: layer.digest }),
+  };
   // Plans read the cache; the tar generators start only when piped (after the platform check).
   let plan: Pick<DockerStorePlan, 'images'>;
   let tar: AsyncIterable<Buffer>;
@@ -134,8 +130,7 @@ export async function bakeNativeStoreFromConfigInto(
   staged: StagedOutput,
 ): Promise<BakeManifest> {
   const { cacheDir, engine, storageDriver, engineVersion, sourceDateEpoch, reporter, signal } = config;
-  const { lock } = inputs;
-  // Every blob checked against its digest before anything is written, as the engine path does.
-  await inputs.checkCache();
-  return bakeNativeStoreInto({ lock, cacheDir, engine, storageDriver, engineVersion, sourceDateEpoch, reporter, ...(signal ? { signal } : {}) }, staged.outTmp);
+  const { lock, checkCache } = inputs;
+  // Every blob checked against its digest before anything is written (once: the bake's check), as the engine path does.
+  return bakeNativeStoreInto({ lock, cacheDir, engine, storageDriver, engineVersion, sourceDateEpoch, reporter, checkCache, ...(signal ? { signal } : {}) }, staged.outTmp);
 }

@@ -8,11 +8,15 @@
  *   overlay2/<cache id>/{diff/,link,lower,committed,work/}, overlay2/l/<link> -> ../<cache id>/diff
  * Modes and owners are the ones dockerd 20.10 gives (read from an engine-path store.tar);
  * every file the store adds has mtime SOURCE_DATE_EPOCH, layer files keep the layer's.
- * Each layer is read twice (pass 1: tar-split, tree, diff id; pass 2: content): nothing is
- * extracted to disk and no layer is held in memory.
+ * Each layer is gunzipped once: pass 1 (tar-split, tree, diff id) reads the blob through
+ * gunzip and spools the uncompressed tar to a temp file as it goes; pass 2 (the diff entries,
+ * content streamed) reads that spool, then it is removed. An uncompressed blob is read twice
+ * in place. Nothing is extracted and no file content is held in memory.
  */
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createGunzip, gzipSync } from 'node:zlib';
 import { InputError } from '../errors.js';
 import type { LockFile, LockedImage } from '../formats/index.js';
@@ -20,7 +24,7 @@ import { blobPath, resolveLayerBlob, type LayerBlob } from '../fetch/cache.js';
 import { diffIdsOfConfig } from '../formats/oci.js';
 import type { Inode } from './diff-tree.js';
 import { canonical, writeDiffEntries } from './diff-writer.js';
-import { scanLayer } from './layer-scan.js';
+import { scanLayer, type LayerScan } from './layer-scan.js';
 import { chainIds, layerCacheId, overlayLinkName } from './store-ids.js';
 import { encodeHeader, endOfArchive, padding, type TarHeader } from '../formats/tar/index.js';
 import { tarSplitFlavourFor, type TarSplitFlavour } from './tar-split.js';
@@ -35,6 +39,10 @@ export interface DockerStoreOptions {
   sourceDateEpoch: number;
   /** overlay2 (default): one diff dir per layer; vfs: one full tree per layer stack. */
   storageDriver?: DockerStoreDriver;
+  /** Where a layer's uncompressed tar is spooled between its two passes (default: the OS temp dir). */
+  spoolDir?: string;
+  /** Called after each layer is written: `done` of `total` unique layers. */
+  onLayer?: (done: number, total: number, layer: { digest: string; reference: string }) => void;
 }
 
 export type DockerStoreDriver = 'overlay2' | 'vfs';
@@ -94,14 +102,45 @@ export async function planDockerStore(options: DockerStoreOptions): Promise<Dock
   return { images, layers: [...layers.values()] };
 }
 
+const READ_CHUNK = 1 << 20;
+
 /** The layer's uncompressed tar stream, from the cache (gzip or plain). */
 export function openLayer(layer: Pick<PlannedLayer, 'blob' | 'mediaType' | 'reference'>): AsyncIterable<Uint8Array> {
-  const file = createReadStream(layer.blob.path);
+  const file = createReadStream(layer.blob.path, { highWaterMark: READ_CHUNK });
   if (!layer.blob.compressed) return file;
   if (!/gzip/.test(layer.mediaType)) {
     throw new InputError('E_BUILDER_UNSUPPORTED', `${layer.reference}: layer ${layer.blob.digest} is ${layer.mediaType}; the builder reads gzip and plain layers (Node 20 has no zstd): use --builder engine`);
   }
-  return file.pipe(createGunzip());
+  return file.pipe(createGunzip({ chunkSize: 256 * 1024 }));
+}
+
+/** The stream, written to `spool` as it is read. */
+async function* spooled(input: AsyncIterable<Uint8Array>, spool: FileHandle): AsyncGenerator<Uint8Array> {
+  for await (const chunk of input) {
+    await spool.write(chunk);
+    yield chunk;
+  }
+}
+
+/** Pass 1 over a layer; a compressed one is gunzipped once and spooled for pass 2, which `second` opens. */
+async function scanOnce(
+  layer: PlannedLayer,
+  options: DockerStoreOptions,
+  scan: (input: AsyncIterable<Uint8Array>) => Promise<LayerScan>,
+): Promise<{ scanned: LayerScan; second: () => AsyncIterable<Uint8Array>; done: () => Promise<void> }> {
+  if (!layer.blob.compressed) return { scanned: await scan(openLayer(layer)), second: () => openLayer(layer), done: async () => {} };
+  const path = join(options.spoolDir ?? tmpdir(), `.ctrbake-layer-${process.pid}-${layer.chainId.slice(7, 19)}.tar`);
+  const remove = () => rm(path, { force: true });
+  const spool = await open(path, 'wx', 0o600);
+  try {
+    const scanned = await scan(spooled(openLayer(layer), spool));
+    return { scanned, second: () => createReadStream(path, { highWaterMark: READ_CHUNK }), done: remove };
+  } catch (error) {
+    await remove();
+    throw error;
+  } finally {
+    await spool.close();
+  }
 }
 
 const hex = (digest: string): string => digest.replace(/^sha256:/, '');
@@ -145,7 +184,7 @@ function checkDiffId(layer: PlannedLayer, diffId: string): void {
 }
 
 /** overlay2/<id>/{diff/,link,lower,committed,work/} and overlay2/l/, each layer as it is read. */
-async function* overlay2Layers(plan: DockerStorePlan, scanOptions: { flavour: TarSplitFlavour; sourceDateEpoch: number }, { dir, file, node, layerFiles }: StoreEntries): AsyncGenerator<Buffer> {
+async function* overlay2Layers(plan: DockerStorePlan, options: DockerStoreOptions, scanOptions: { flavour: TarSplitFlavour; sourceDateEpoch: number }, { dir, file, node, layerFiles }: StoreEntries): AsyncGenerator<Buffer> {
   // Depth-first, each directory's content right after it (GNU tar then sets directory
   // mtimes last): overlay2/ with each layer as it is read, then image/ (small, kept until then).
   const links = new Map(plan.layers.map((l) => [l.chainId, overlayLinkName(layerCacheId(l.chainId))]));
@@ -156,15 +195,23 @@ async function* overlay2Layers(plan: DockerStorePlan, scanOptions: { flavour: Ta
     yield encodeHeader(canonical(`overlay2/l/${links.get(layer.chainId)!}`, { ...node('symlink', 0o777), linkname: `../${cacheId}/diff` }));
   }
   const lowers = new Map<string, string>();
-  for (const layer of plan.layers) {
+  for (const [done, layer] of plan.layers.entries()) {
+    const pass = await scanOnce(layer, options, (input) => scanLayer(input, scanOptions));
+    try {
+      yield* layerEntries(layer, pass.scanned, pass.second);
+    } finally {
+      await pass.done();
+    }
+    options.onLayer?.(done + 1, plan.layers.length, { digest: layer.blob.digest, reference: layer.reference });
+  }
+  async function* layerEntries(layer: PlannedLayer, scanned: LayerScan, second: () => AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
     const cacheId = layerCacheId(layer.chainId);
-    const scanned = await scanLayer(openLayer(layer), scanOptions);
     checkDiffId(layer, scanned.diffId);
     const layerDir = `overlay2/${cacheId}`;
     yield dir(layerDir, 0o710);
     if (layer.hasChildren) yield* file(`${layerDir}/committed`, 0o600, Buffer.alloc(0));
     yield dir(`${layerDir}/diff`, 0o755, scanned.tree.rootOpaque ? new Map([['trusted.overlay.opaque', Buffer.from('y')]]) : undefined);
-    yield* writeDiffEntries(scanned.tree, openLayer(layer), `${layerDir}/diff/`);
+    yield* writeDiffEntries(scanned.tree, second(), `${layerDir}/diff/`);
     yield* file(`${layerDir}/link`, 0o644, Buffer.from(links.get(layer.chainId)!));
     if (layer.parent) {
       const parentLower = lowers.get(layer.parent);
@@ -265,7 +312,7 @@ export async function* dockerStoreTar(plan: DockerStorePlan, options: DockerStor
   const scanOptions = { flavour, sourceDateEpoch: sde };
 
   const entries = { dir, file, node, layerFiles };
-  yield* driver === 'vfs' ? vfsLayers(plan, scanOptions, entries) : overlay2Layers(plan, scanOptions, entries);
+  yield* driver === 'vfs' ? vfsLayers(plan, scanOptions, entries) : overlay2Layers(plan, options, scanOptions, entries);
 
   yield dir('image', 0o700);
   yield dir(root, 0o700);

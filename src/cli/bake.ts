@@ -5,7 +5,8 @@ import { GZIP_IMPLEMENTATIONS, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS } from '
 import { defineCommand, givenOnly } from './command.js';
 import { BUDGET_OPTIONS, budgetFrom } from './budget-options.js';
 import { ENGINES, LOCK_INPUT_OPTION } from './options.js';
-import { BUILDERS, DEFAULT_ENGINE_VERSION, DEFAULT_PODMAN_VERSION } from '../builder/bake-native.js';
+import { DEFAULT_ENGINE_VERSION, DEFAULT_PODMAN_VERSION } from '../builder/bake-native.js';
+import { BUILDERS, defaultScopeText, nativeScopeText } from '../builder/scope.js';
 
 function human(result: BakeResult): string {
   const m = result.manifest;
@@ -18,7 +19,7 @@ function human(result: BakeResult): string {
 
 export const bakeCommand = defineCommand({
   command: 'bake',
-  describe: 'Offline, from the cache: load the locked images into a private engine and write one archive per image (or a store) plus OUT/manifest.json',
+  describe: 'Offline, from the cache: write one archive per image (or an engine store) plus OUT/manifest.json; a docker overlay2 store is written by ctrbake itself, without root or an engine, other outputs by a private engine',
   options: (y) =>
     y.options({
       ...BUDGET_OPTIONS,
@@ -35,7 +36,7 @@ export const bakeCommand = defineCommand({
       'squashfs-backend': { choices: SQUASHFS_BACKENDS, describe: 'with --squashfs: builtin (default, no host tools), tar2sqfs or sqfstar' },
       'block-size': { type: 'number', describe: 'with --squashfs: SquashFS block size in bytes (default 131072)' },
       'gzip-impl': { choices: GZIP_IMPLEMENTATIONS, describe: 'with --squashfs, builtin gzip: node (default, fastest) or canonical (~1.5 % smaller, same bytes on every Node version, ~2.7x the CPU)' },
-      builder: { choices: BUILDERS, describe: 'native: ctrbake writes the archives (any engine, both formats, blobs copied unchanged) or the docker overlay2 / podman overlay store itself, no engine, no root (docs/builder.md); engine (default) bakes with a private dockerd or podman' },
+      builder: { choices: BUILDERS, describe: `native: ctrbake writes the output itself, no engine, no root (it writes: ${nativeScopeText()}; the default for ${defaultScopeText()}; docs/builder.md); engine: a private dockerd or podman bakes it (the default elsewhere, and the oracle native is tested against)` },
       'engine-version': { type: 'string', describe: `with --builder native: the engine version the store is for (default: docker ${DEFAULT_ENGINE_VERSION}, podman ${DEFAULT_PODMAN_VERSION})` },
       force: { type: 'boolean', default: false, describe: 'bake even when OUT is up to date with the same lock, options and versions' },
       'verify-outputs': { type: 'boolean', default: false, describe: 'up-to-date check: also re-hash every output (default: size and mtime)' },

@@ -3,6 +3,7 @@ import type { FetcherChoice } from '../fetch/types.js';
 import { LOADER_INITS, LOADER_LAYOUTS, type LoaderInit, type LoaderLayout } from '../loader/options.js';
 import { SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS } from '../squashfs/index.js';
 import { buildStandalone, type StandaloneBuildResult } from '../standalone/build.js';
+import { BUILDERS } from '../builder/scope.js';
 import { defineCommand, givenOnly } from './command.js';
 import { AUTHFILE_OPTION, DEVICE_DIR_OPTIONS, ENGINES, IMAGES_FILE_OPTION, INSECURE_REGISTRY_OPTION, repeated } from './options.js';
 
@@ -38,6 +39,7 @@ export const buildCommand = defineCommand({
       'bake-dir': { type: 'string', describe: 'keep the bake output (manifest.json, archives or store.tar) here, e.g. for ctrbake report' },
       layout: { choices: LOADER_LAYOUTS, default: 'archive' as LoaderLayout, describe: 'how the device gets the images (docs/loader.md)' },
       engine: { choices: ENGINES, describe: 'engine on the device (default docker; podman for podman-ro)' },
+      builder: { choices: BUILDERS, describe: 'who writes the bake: native (ctrbake itself, no engine, no root; the default for the layouts it serves, e.g. split) or engine (a private dockerd or podman; docs/builder.md)' },
       init: { choices: LOADER_INITS, default: 'busybox' as LoaderInit, describe: 'init system of the device (Buildroot default: busybox)' },
       ...DEVICE_DIR_OPTIONS,
       'data-root': { type: 'string', describe: 'engine data-root on the device (default /var/lib/docker; podman /var/lib/containers/storage)' },
@@ -79,6 +81,7 @@ export const buildCommand = defineCommand({
         partitionDevice: argv.partitionDevice,
         bakeDir: argv.bakeDir,
         engine: argv.engine,
+        builder: argv.builder,
         payloadDir: argv.payloadDir,
         dataDir: argv.dataDir,
         dataRoot: argv.dataRoot,

@@ -182,6 +182,7 @@ export async function buildStandalone(options: StandaloneBuildOptions): Promise<
       mode: config.mode,
       engine: config.engine,
       storageDriver: config.storageDriver,
+      ...(config.builder ? { builder: config.builder } : {}),
       outDir: bakeDir,
       offline: true,
       sourceDateEpoch: config.sourceDateEpoch,

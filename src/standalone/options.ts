@@ -11,6 +11,7 @@ import { LOADER_INITS, LOADER_LAYOUTS, type LoaderInit, type LoaderLayout } from
 import { layoutBake, layoutsFor, layoutSpec, listOr, type LayoutBake } from '../layouts.js';
 import { checkSquashfsBackend, resolveSquashfsOptions, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS, SQUASHFS_SUBCOMMAND_FLAGS, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { parseSourceDateEpoch } from '../util/sde.js';
+import { BUILDERS, nativeScopeRow, type BuilderName } from '../builder/scope.js';
 import { resolveTarget, type ResolvedTarget, type TargetOptions } from './target.js';
 
 export const E_BUILD_CONFIG = 'E_STANDALONE_CONFIG';
@@ -48,6 +49,8 @@ export interface StandaloneBuildOptions extends TargetOptions {
   layout?: LoaderLayout;
   /** Default docker (podman for podman-ro). */
   engine?: EngineName;
+  /** Who writes the bake: default native where it serves the layout's bake, else engine (docs/builder.md). */
+  builder?: BuilderName;
   /** Default busybox (Buildroot's default init). */
   init?: LoaderInit;
   /** Device paths passed to the loader. */
@@ -82,6 +85,8 @@ export interface ResolvedStandaloneConfig {
   engine: EngineName;
   storageDriver: string;
   mode: 'archive' | 'store';
+  /** Given: passed to bake; absent: bake's default. */
+  builder?: BuilderName;
   init: LoaderInit;
   payloadDir: string;
   dataDir?: string;
@@ -152,6 +157,12 @@ export async function resolveStandaloneOptions(options: StandaloneBuildOptions, 
   const payloadDir = devicePath('--payload-dir', options.payloadDir ?? '/usr/share/ctrbake');
   const target = await resolveTarget(options);
   const baked = bakeFor(layout, options.engine);
+  if (options.builder !== undefined) {
+    if (!BUILDERS.includes(options.builder)) bad(`--builder must be ${BUILDERS.join(' or ')}, got ${String(options.builder)}`);
+    if (options.builder === 'native' && !nativeScopeRow(baked)) {
+      bad(`--builder native: ctrbake's builder does not write the bake of --layout ${layout} yet (a ${baked.mode} for ${baked.engine}${baked.mode === 'store' ? ` ${baked.storageDriver}` : ''}): drop --builder native (the engine path bakes it)`);
+    }
+  }
   return Object.freeze({
     references: [...(options.references ?? [])],
     ...(options.imagesFile ? { imagesFile: resolve(options.imagesFile) } : {}),
@@ -168,6 +179,7 @@ export async function resolveStandaloneOptions(options: StandaloneBuildOptions, 
     ...(options.bakeDir ? { bakeDir: resolve(options.bakeDir) } : {}),
     layout,
     ...baked,
+    ...(options.builder ? { builder: options.builder } : {}),
     init,
     payloadDir,
     ...(options.dataDir ? { dataDir: devicePath('--data-dir', options.dataDir) } : {}),

@@ -27,7 +27,8 @@ console.log(`bake-faults: seed ${SEED}, ${COUNT} cut(s) per signal and mode; rep
 
 const MODES = [
   { name: 'archive', args: ['--mode', 'archive'] },
-  { name: 'store --squashfs', args: ['--mode', 'store', '--squashfs'] },
+  { name: 'store --squashfs (engine path)', args: ['--mode', 'store', '--squashfs', '--builder', 'engine'] },
+  { name: 'store --squashfs (native builder)', args: ['--mode', 'store', '--squashfs'] },
 ] as const;
 
 type Snapshot = Record<string, string>;

@@ -8,7 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { chmod, cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,10 +46,11 @@ function vars(r: Recipe): Record<string, string> {
   const defaults: Record<string, string> = {};
   for (const [k, v] of weakDefaults(CLASS)) if (!v.includes('${@')) defaults[k] = v;
   for (const m of CLASS.matchAll(/^([A-Z][A-Z0-9_]*) = "([^"]*)"$/gm)) defaults[m[1]!] = m[2]!;
-  const [mode, engine, driver] = JSON.parse(python(`
+  const [mode, engine, driver, builder] = JSON.parse(python(`
 import json
-from ctrbake_bb.layouts import defaults
-print(json.dumps(defaults(${JSON.stringify(r.layout)})))`)) as [string, string, string];
+from ctrbake_bb.layouts import defaults, default_builder
+m, e, s = defaults(${JSON.stringify(r.layout)})
+print(json.dumps([m, e, s, default_builder(m, e, s, "docker-archive")]))`)) as [string, string, string, string];
   const platform = 'linux/amd64';
   const lockId = python(`
 from ctrbake_bb.refs import lock_id
@@ -77,6 +78,7 @@ print(" ".join(src_uri(${JSON.stringify(r.images)}, ${JSON.stringify(platform)})
     CTRBAKE_MODE: mode,
     CTRBAKE_ENGINE: engine,
     CTRBAKE_STORAGE_DRIVER: driver,
+    CTRBAKE_BUILDER: builder,
     CTRBAKE_PLATFORM: platform,
     CTRBAKE_LOCK_ID: lockId,
     CTRBAKE_INIT: 'systemd',
@@ -106,6 +108,8 @@ async function runTask(task: string, v: Record<string, string>, opts: { user?: n
   } else {
     await mkdir(cwd, { recursive: true });
   }
+  // A build user owns its TMPDIR: the work dir (sources, bake dir, D) is theirs.
+  if (opts.user !== undefined) spawnSync('chown', ['-R', `${opts.user}:${opts.user}`, v.WORKDIR!]);
   const argv = opts.user === undefined ? ['sh', '-c', script] : [which('setpriv'), `--reuid=${opts.user}`, `--regid=${opts.user}`, '--clear-groups', 'sh', '-c', script];
   const r = spawnSync(argv[0]!, argv.slice(1), {
     cwd,
@@ -116,8 +120,8 @@ async function runTask(task: string, v: Record<string, string>, opts: { user?: n
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
 
-async function expectOk(task: string, v: Record<string, string>): Promise<string> {
-  const r = await runTask(task, v);
+async function expectOk(task: string, v: Record<string, string>, opts: { user?: number } = {}): Promise<string> {
+  const r = await runTask(task, v, opts);
   expect(r.status, r.output).toBe(0);
   return r.output;
 }
@@ -165,25 +169,28 @@ describe('ctrbake class tasks with the real CLI', () => {
   let archive: Record<string, string>;
   let split: Record<string, string>;
   let rootfs: Record<string, string>;
+  let asUser: Record<string, string>;
 
   beforeAll(() => {
     dl = join(root, 'downloads');
     archive = vars({ pn: 'bundle-archive', layout: 'archive', images: [fixtures.sample], dlDir: dl });
-    // split through a runner (a pass-through one: this test runs as root), proving the
-    // runner path and the hand-back of the outputs
-    split = vars({ pn: 'bundle-split', layout: 'split', images: [fixtures.sample, fixtures.multi], dlDir: dl, runner: 'env' });
+    // split with the engine path through a runner (a pass-through one: this test runs as
+    // root), proving the runner path and the hand-back of the outputs
+    split = vars({ pn: 'bundle-split', layout: 'split', images: [fixtures.sample, fixtures.multi], dlDir: dl, runner: 'env', extra: { CTRBAKE_BUILDER: 'engine' } });
     rootfs = vars({ pn: 'bundle-rootfs', layout: 'rootfs', images: [fixtures.sample], dlDir: dl });
-  });
+    // split by default: the native builder, run below as a plain user with no runner and no sudo
+    asUser = vars({ pn: 'bundle-split-user', layout: 'split', images: [fixtures.sample, fixtures.multi], dlDir: dl });
+  }, 300_000);
 
   it('do_fetch + do_unpack with the ctrbake:// fetcher: one archive per image in DL_DIR, the cache and the lock under UNPACKDIR', async () => {
-    for (const v of [archive, split, rootfs]) await fetchAndUnpack(v);
+    for (const v of [archive, split, rootfs, asUser]) await fetchAndUnpack(v);
     // sample (shared by the three recipes) and multi: two files, each with its done stamp
     expect((await readdir(dl)).filter((f) => /^ctrbake_.*\.tar$/.test(f))).toHaveLength(2);
     const lock = JSON.parse(await readFile(join(split.CTRBAKE_SRC!, 'ctrbake.lock.json'), 'utf8')) as { images: { reference: string; manifest: { digest: string } }[] };
     expect(lock.images.map((i) => i.reference)).toEqual([fixtures.multi, fixtures.sample].sort());
     const blobs = await readdir(join(archive.CTRBAKE_SRC!, 'cache', 'blobs', 'sha256'));
     expect(blobs).toContain(fixtures.images.sampleImage.config.digest.slice('sha256:'.length));
-  }, 180_000);
+  }, 600_000);
 
   it('do_ctrbake_bake + do_install, archive layout: the package holds the archive, manifest, device script, units and daemon.json', async () => {
     await fixtures.registry.stop(); // the bake is offline
@@ -214,6 +221,22 @@ describe('ctrbake class tasks with the real CLI', () => {
     expect([manifest.mode, manifest.engine.name, manifest.storageDriver]).toEqual(['store', 'docker', 'overlay2']);
     expect(manifest.images).toHaveLength(2);
     expect(manifest.platform).toEqual({ os: 'linux', architecture: 'amd64' });
+  }, 300_000);
+
+  it('as a plain user (nobody, no groups), no CTRBAKE_RUNNER, no sudo on PATH: split layout by the native builder, outputs owned by the user, same store as the engine path', async () => {
+    expect(asUser.CTRBAKE_BUILDER).toBe('native');
+    expect(asUser.CTRBAKE_RUNNER).toBe('');
+    expect(existsSync(join(hosttools, 'sudo'))).toBe(false);
+    await expectOk('do_ctrbake_bake', asUser, { user: 65534 });
+    await expectOk('ctrbake_do_install', asUser, { user: 65534 });
+    const d = asUser.D!;
+    expect(await files(d)).toEqual(expect.arrayContaining(['usr/share/ctrbake/store.sqfs', 'usr/share/ctrbake/manifest.json', 'usr/sbin/ctrbake-device', 'etc/docker/daemon.json']));
+    for (const f of ['usr/share/ctrbake/store.sqfs', 'usr/share/ctrbake/manifest.json']) expect((await lstat(join(d, f))).uid, f).toBe(65534);
+    const manifest = JSON.parse(await readFile(join(d, 'usr/share/ctrbake/manifest.json'), 'utf8')) as BakeManifest;
+    expect([manifest.mode, manifest.engine.name, manifest.engine.version, manifest.storageDriver, manifest.sourceDateEpoch]).toEqual(['store', 'docker', '20.10', 'overlay2', Number(SDE)]);
+    // The same images as the engine path's split bundle above (run as root through the runner).
+    const engine = JSON.parse(await readFile(join(split.D!, 'usr/share/ctrbake/manifest.json'), 'utf8')) as BakeManifest;
+    expect(manifest.images.map((i) => [i.reference, i.imageId, i.layers.map((l) => l.diffId)])).toEqual(engine.images.map((i) => [i.reference, i.imageId, i.layers.map((l) => l.diffId)]));
   }, 300_000);
 
   it('rootfs layout + the ctrbake-rootfs-store image class: store.tar shipped, then extracted into IMAGE_ROOTFS/var/lib/docker', async () => {

@@ -6,9 +6,8 @@
  * started on the builder's store lists the images, runs them and `docker save` re-reads every
  * layer to its diff id; each kind of breakage is caught.
  */
-import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { execa } from 'execa';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bake } from '../../src/bake/bake.js';
 import { bakeStore } from '../../src/bake/store.js';
@@ -89,22 +88,7 @@ describe('builder vs engine path (dockerd 20.10, fidelity + sample)', () => {
   });
 });
 
-describe('a plain user', () => {
-  it('bakes the same store.tar bytes as root: user nobody, the built CLI, no engine, no privilege', async () => {
-    // The work dir is root's 0700 mkdtemp: let nobody read the lock and cache, write one dir.
-    await execa('chmod', ['-R', 'a+rX', f.work]);
-    const parent = join(f.work, 'as-nobody');
-    await mkdir(parent);
-    await chmod(parent, 0o777);
-    const cli = resolve(import.meta.dirname, '../../bin/ctrbake.js');
-    const args = ['bake', '--lock', lockPath, '--cache', f.cacheDir, '--mode', 'store', '--builder', 'native', '-o', join(parent, 'out')];
-    const run = await execa('runuser', ['-u', 'nobody', '--', process.execPath, cli, ...args], { reject: false });
-    expect(run.exitCode, run.stderr).toBe(0);
-    const asRoot = JSON.parse(await readFile(join(nativeOut, 'manifest.json'), 'utf8')) as { outputs: unknown };
-    const asNobody = JSON.parse(await readFile(join(parent, 'out', 'manifest.json'), 'utf8')) as { outputs: unknown };
-    expect(asNobody.outputs).toEqual(asRoot.outputs);
-  }, 120_000);
-});
+// A plain user's bake (same bytes as root's, no engine, no PATH): bake-unprivileged.test.ts.
 
 describe('the checks catch a broken builder store', () => {
   let firstTarSplit = '';

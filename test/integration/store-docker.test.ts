@@ -139,14 +139,14 @@ function stripSlash(name: string): string {
   return name.replace(/\/$/, '');
 }
 
-describe('ctrbake bake --mode store (CLI)', () => {
+describe('ctrbake bake --mode store --builder engine (CLI)', () => {
   it('bakes the same store.tar as the library, and verify-store checks it', async () => {
     const cli = resolve(import.meta.dirname, '../../bin/ctrbake.js');
     const lockPath = join(f.work, 'cli.lock.json');
     await writeFile(lockPath, `${JSON.stringify(f.lock, null, 2)}\n`);
     const out = join(f.work, 'cli-out');
     const env = { ...process.env, SOURCE_DATE_EPOCH: '0' };
-    const bake = await execa('node', [cli, 'bake', '--json', '--lock', lockPath, '--cache', f.cacheDir, '--mode', 'store', '--engine', 'docker', '--storage-driver', 'overlay2', '-o', out], { env, reject: false });
+    const bake = await execa('node', [cli, 'bake', '--json', '--lock', lockPath, '--cache', f.cacheDir, '--mode', 'store', '--engine', 'docker', '--storage-driver', 'overlay2', '--builder', 'engine', '-o', out], { env, reject: false });
     expect(bake.exitCode, bake.stdout + bake.stderr).toBe(0);
     const result = JSON.parse(bake.stdout.trim().split('\n').at(-1)!) as { type: string; manifest: { outputs: Array<{ sha256: string }> } };
     expect(result.type).toBe('result');
@@ -170,7 +170,7 @@ describe('a store bake killed with SIGTERM', () => {
     await writeFile(lockPath, `${JSON.stringify(f.lock, null, 2)}\n`);
     const parent = await mkdtemp(join(f.work, 'sigterm-'));
     const out = join(parent, 'out');
-    const child = execa('node', [cli, 'bake', '--json', '--lock', lockPath, '--cache', f.cacheDir, '--mode', 'store', '--engine', 'docker', '-o', out], { reject: false });
+    const child = execa('node', [cli, 'bake', '--json', '--lock', lockPath, '--cache', f.cacheDir, '--mode', 'store', '--engine', 'docker', '--builder', 'engine', '-o', out], { reject: false });
     // Killed while the first image loads: the engine runs and its root (kept for the store) exists.
     const started: string[] = [];
     let killed = false;

@@ -7,12 +7,14 @@ import { describe, expect, it } from 'vitest';
 import { defaultLayoutFor, ENGINE_STORAGE_DRIVERS, LAYOUTS, layoutBake, layoutFits, layoutsFor, listOr, type LayoutName } from '../../src/layouts.js';
 import type { EngineName } from '../../src/formats/index.js';
 import { python } from '../integration/bitbake-shell.js';
+import { defaultBuilder } from '../../src/builder/scope.js';
 
 /** The BitBake-only layout: the store extracted into the rootfs by ctrbake-rootfs-store.bbclass. */
 const BITBAKE_ONLY = ['rootfs'];
 const ENGINES = Object.keys(ENGINE_STORAGE_DRIVERS) as EngineName[];
 const DRIVERS = [...new Set([...Object.values(ENGINE_STORAGE_DRIVERS).flat(), 'btrfs'])];
 const MODES = ['archive', 'store'];
+const FORMATS = ['docker-archive', 'oci-archive'];
 
 interface PythonSide {
   layouts: string[];
@@ -20,18 +22,21 @@ interface PythonSide {
   defaults: Record<string, [string, string, string]>;
   /** layout/mode/engine/driver -> check()'s reason, or null when it accepts. */
   checks: Record<string, string | null>;
+  /** mode/engine/driver/format -> default_builder(). */
+  builders: Record<string, string>;
 }
 
 const py = JSON.parse(
   python(`
 import json
 from ctrbake_bb import layouts
-engines, drivers, modes = json.loads(${JSON.stringify(JSON.stringify([ENGINES, DRIVERS, MODES]))})
+engines, drivers, modes, formats = json.loads(${JSON.stringify(JSON.stringify([ENGINES, DRIVERS, MODES, FORMATS]))})
 print(json.dumps({
     "layouts": list(layouts.LAYOUTS),
     "engineDrivers": {e: list(d) for e, d in layouts.ENGINE_DRIVERS.items()},
     "defaults": {l: layouts.defaults(l) for l in layouts.LAYOUTS},
     "checks": {f"{l}/{m}/{e}/{d}": layouts.check(l, m, e, d) for l in layouts.LAYOUTS for m in modes for e in engines for d in drivers},
+    "builders": {f"{m}/{e}/{d}/{f}": layouts.default_builder(m, e, d, f) for m in modes for e in engines for d in drivers for f in formats},
 }))`),
 ) as PythonSide;
 
@@ -55,6 +60,14 @@ describe('the layout table and the BitBake side agree', () => {
     expect(reason === null, `python: ${String(reason)}`).toBe(ts);
     if (reason !== null) expect(reason).toMatch(/CTRBAKE_(LAYOUT|MODE|ENGINE|STORAGE_DRIVER)/);
   });
+
+  it.each(MODES.flatMap((mode) => ENGINES.flatMap((engine) => DRIVERS.flatMap((driver) => FORMATS.map((format) => [mode, engine, driver, format] as const)))))(
+    '%s, %s with %s, %s: the same default builder (src/builder/scope.ts NATIVE_SCOPE)',
+    (mode, engine, driver, format) => {
+      const ts = defaultBuilder({ mode, engine, storageDriver: driver, ...(mode === 'archive' ? { archiveFormat: format } : {}) });
+      expect(py.builders[key(mode, engine, driver, format)]).toBe(ts);
+    },
+  );
 
   it('rootfs bakes a docker store only (ctrbake-rootfs-store.bbclass extracts a docker data-root)', () => {
     expect(py.defaults.rootfs).toEqual(['store', 'docker', 'overlay2']);

@@ -19,6 +19,24 @@ LAYOUTS = {
 ENGINE_DRIVERS = {"docker": ("overlay2", "vfs"), "podman": ("overlay", "vfs")}
 ENGINE_RDEPENDS = {"docker": "docker", "podman": "podman"}
 
+# Where ctrbake's own builder (no engine, no root) is the default: the rows of the CLI's
+# NATIVE_SCOPE in src/builder/scope.ts without `byDefault: false` (test/unit/layouts.test.ts
+# compares the default builder of every mode, engine, driver and format).
+# (mode, engine, storage driver or None for any, archive format or None for any)
+NATIVE_SCOPE = (
+    ("store", "docker", "overlay2", None),
+)
+
+
+def default_builder(mode, engine, driver, archive_format):
+    """The builder ctrbake bake picks when none is named: native where it serves the bake."""
+    for row_mode, row_engine, row_driver, row_format in NATIVE_SCOPE:
+        if (row_mode == mode and row_engine == engine
+                and row_driver in (None, driver)
+                and (mode != "archive" or row_format in (None, archive_format))):
+            return "native"
+    return "engine"
+
 
 def _row(layout):
     if layout not in LAYOUTS:

@@ -6,8 +6,9 @@ import { tarSplitFlavourFor } from '../../../src/builder/tar-split.js';
 const base: BakeOptions = { lockPath: 'l.json', cacheDir: 'cache', mode: 'store', outDir: 'out' };
 
 describe('--builder', () => {
-  it('defaults to the engine path, and native to the docker 20.10 store format', () => {
-    expect(resolveBakeOptions(base, {})).toMatchObject({ builder: 'engine', engineVersion: '20.10' });
+  it('defaults to native where it serves the bake (docker overlay2 store, for docker 20.10), else to the engine path', () => {
+    expect(resolveBakeOptions(base, {})).toMatchObject({ builder: 'native', engine: 'docker', storageDriver: 'overlay2', engineVersion: '20.10' });
+    expect(resolveBakeOptions({ ...base, builder: 'engine' }, {})).toMatchObject({ builder: 'engine' });
     expect(resolveBakeOptions({ ...base, builder: 'native' }, {})).toMatchObject({ builder: 'native', engine: 'docker', storageDriver: 'overlay2' });
     expect(resolveBakeOptions({ ...base, builder: 'native', engineVersion: '26.1' }, {})).toMatchObject({ engineVersion: '26.1' });
     expect(resolveBakeOptions({ ...base, builder: 'native', storageDriver: 'vfs' }, {})).toMatchObject({ builder: 'native', storageDriver: 'vfs' });
@@ -22,14 +23,25 @@ describe('--builder', () => {
     expect(resolveBakeOptions({ ...base, mode: 'archive', builder: 'native', ...opts }, {})).toMatchObject({ builder: 'native', mode: 'archive', ...opts });
   });
 
+  it.each<[Partial<BakeOptions>]>([
+    [{ storageDriver: 'vfs' }],
+    [{ engine: 'podman' }],
+    [{ mode: 'archive' }],
+    [{ mode: 'archive', engine: 'podman', archiveFormat: 'oci-archive' }],
+  ])('served on request, not yet by default: %j bakes with the engine path unless --builder native', (opts) => {
+    expect(resolveBakeOptions({ ...base, ...opts }, {})).toMatchObject({ builder: 'engine' });
+    expect(resolveBakeOptions({ ...base, ...opts, builder: 'native' }, {})).toMatchObject({ builder: 'native' });
+  });
+
   it('serves podman overlay stores, for podman 4.3 by default', () => {
     expect(resolveBakeOptions({ ...base, builder: 'native', engine: 'podman' }, {})).toMatchObject({ builder: 'native', engine: 'podman', storageDriver: 'overlay', engineVersion: '4.3' });
     expect(resolveBakeOptions({ ...base, builder: 'native', engine: 'podman', storageDriver: 'overlay2' }, {})).toMatchObject({ storageDriver: 'overlay' });
   });
 
   it.each<[Partial<BakeOptions>, RegExp]>([
-    [{ builder: 'native', engine: 'podman', storageDriver: 'vfs' }, /--builder native writes archives, docker overlay2 and vfs stores and podman overlay stores .*--engine podman --storage-driver vfs\): use --builder engine/],
-    [{ engineVersion: '26.1' }, /--engine-version applies to --builder native/],
+    [{ builder: 'native', engine: 'podman', storageDriver: 'vfs' }, /--builder native does not write --mode store --engine podman --storage-driver vfs yet \(it writes: .*\): use --builder engine for this bake, or leave --builder out/],
+    [{ builder: 'engine', engineVersion: '26.1' }, /--engine-version applies to --builder native.*drop it or drop --builder engine/],
+    [{ mode: 'archive', engineVersion: '26.1' }, /--engine-version applies to --builder native \(the engine path uses the installed engine\): drop it$/],
     [{ builder: 'daemonless' as BakeOptions['builder'] }, /--builder must be engine or native/],
   ])('%j => E_CONFIG (exit 2) naming the fix', (opts, message) => {
     const resolveIt = () => resolveBakeOptions({ ...base, ...opts }, {});

@@ -1,0 +1,30 @@
+/** The builder's scope table: the default builder of each bake and the error outside it. */
+import { describe, expect, it } from 'vitest';
+import { checkNativeScope, defaultBuilder, NATIVE_SCOPE, nativeScopeRow, nativeScopeText } from '../../../src/builder/scope.js';
+import { ENGINE_STORAGE_DRIVERS } from '../../../src/layouts.js';
+
+describe('NATIVE_SCOPE', () => {
+  it('serves the docker overlay2 store, and names it in flags', () => {
+    expect(nativeScopeRow({ mode: 'store', engine: 'docker', storageDriver: 'overlay2' })).toBe(NATIVE_SCOPE[0]);
+    expect(nativeScopeText()).toContain('--mode store --engine docker --storage-driver overlay2');
+  });
+
+  it('every row is a bake the resolve step accepts (engine and driver from the layout table)', () => {
+    for (const row of NATIVE_SCOPE) {
+      if (row.storageDriver !== undefined) expect(ENGINE_STORAGE_DRIVERS[row.engine]).toContain(row.storageDriver);
+      expect(typeof row.write).toBe('function');
+    }
+  });
+
+  // Every combination the bake accepts: native exactly where a row matches, and the check agrees.
+  const shapes = (['docker', 'podman'] as const).flatMap((engine) => [
+    ...ENGINE_STORAGE_DRIVERS[engine].map((storageDriver) => ({ mode: 'store', engine, storageDriver })),
+    ...(['docker-archive', 'oci-archive'] as const).map((archiveFormat) => ({ mode: 'archive', engine, storageDriver: ENGINE_STORAGE_DRIVERS[engine][0], archiveFormat })),
+  ]);
+  it.each(shapes)('%j: default builder and --builder native agree with the table', (shape) => {
+    const served = nativeScopeRow(shape) !== undefined;
+    expect(defaultBuilder(shape)).toBe(served ? 'native' : 'engine');
+    if (served) expect(() => checkNativeScope(shape)).not.toThrow();
+    else expect(() => checkNativeScope(shape)).toThrow(expect.objectContaining({ code: 'E_CONFIG', message: expect.stringMatching(/use --builder engine/) }));
+  });
+});
