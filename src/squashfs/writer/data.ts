@@ -16,13 +16,37 @@ import type { BlockCompressor, CompressedBlock } from './compressor.js';
 import { DATA_UNCOMPRESSED, INVALID_FRAGMENT } from './metadata.js';
 import type { ContentPiece } from '../../formats/tar/index.js';
 
-/** Where a regular file's content lives in the image. */
+/**
+ * The size words of every file's full blocks, in one growable typed array: a file keeps only
+ * where its run starts and how long it is (4 bytes a block, no array object per file).
+ */
+export class BlockWords {
+  private words = new Uint32Array(4096);
+  length = 0;
+
+  push(word: number): void {
+    if (this.length === this.words.length) {
+      const grown = new Uint32Array(this.words.length * 2);
+      grown.set(this.words);
+      this.words = grown;
+    }
+    this.words[this.length++] = word;
+  }
+
+  /** The run [first, first + count): a view, valid until the next push. */
+  slice(first: number, count: number): Uint32Array {
+    return this.words.subarray(first, first + count);
+  }
+}
+
+/** Where a regular file's content lives in the image: a fixed-shape record of numbers. */
 export class FileData {
-  /** Image offset of the first block (meaningful when blocks is not empty). */
+  /** Image offset of the first block (meaningful when blockCount > 0). */
   start = 0;
-  startSet = false;
+  /** Index of its first size word in the writer's BlockWords; -1 before the first block is written. */
+  firstBlock = -1;
   /** Size words, one per full block (and per block of a file without tail packing). */
-  blocks: number[] = [];
+  blockCount = 0;
   fragment = INVALID_FRAGMENT;
   fragmentOffset = 0;
   sparseBytes = 0;
@@ -60,6 +84,8 @@ export class DataWriter {
   position: number;
   readonly fragments: FragmentEntry[] = [];
   readonly stats: DataWriterStats = { dataBytesIn: 0, duplicatesSaved: 0 };
+  /** Size words of all files' blocks (FileData.firstBlock/blockCount index it). */
+  readonly blockWords = new BlockWords();
   private readonly queue: QueueItem[] = [];
   private readonly maxQueue: number;
   private readonly zero: Buffer;
@@ -196,7 +222,11 @@ export class DataWriter {
 
   private discard(file: FileData): void {
     file.discarded = true;
-    if (file.startSet) this.position = file.start;
+    if (file.firstBlock >= 0) {
+      // Its words are the last ones pushed: nothing else is interleaved with a file's blocks.
+      this.position = file.start;
+      this.blockWords.length = file.firstBlock;
+    }
   }
 
   private async submitSparse(file: FileData, bytes = this.blockSize): Promise<void> {
@@ -237,17 +267,18 @@ export class DataWriter {
         if (item.result) this.recycle(await item.result);
         return;
       }
-      if (!file.startSet) {
+      if (file.firstBlock < 0) {
         file.start = this.position;
-        file.startSet = true;
+        file.firstBlock = this.blockWords.length;
       }
+      file.blockCount++;
       if (item.result === null) {
-        file.blocks.push(0);
+        this.blockWords.push(0);
         file.sparseBytes += item.sparseBytes ?? this.blockSize;
         return;
       }
       const block = await item.result;
-      file.blocks.push(this.writeBlock(block));
+      this.blockWords.push(this.writeBlock(block));
       this.recycle(block);
       return;
     }

@@ -210,6 +210,7 @@ export async function writeSquashfsFromTar(
         compressionId: COMPRESSION_ID[resolved.compression],
         compress: (b) => codec.compressSync(b),
         fragments: data.fragments,
+        blockWords: data.blockWords,
         mkfsTime: resolved.sourceDateEpoch,
         extraFlags: compressor.options ? SuperFlags.CompressorOptions : 0,
       });
