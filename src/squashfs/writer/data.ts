@@ -54,6 +54,9 @@ export class FileData {
   constructor(readonly size: number) {}
 }
 
+/** Offsets in a fragment block are below 2^21 (block size <= 1 MiB). */
+const TAIL_SLOT = 2 ** 21;
+
 interface FragmentEntry {
   start: number;
   sizeWord: number;
@@ -89,8 +92,13 @@ export class DataWriter {
   private readonly queue: QueueItem[] = [];
   private readonly maxQueue: number;
   private readonly zero: Buffer;
+  /**
+   * Dedup tables, the part of the writer's memory that grows with the input: keyed by the
+   * sha256 of the content as a 32-char binary string (equal content implies equal size),
+   * tails valued by one number (fragment index * 2^21 + offset), not a pair array.
+   */
   private readonly files = new Map<string, FileData>();
-  private readonly tails = new Map<string, [number, number]>();
+  private readonly tails = new Map<string, number>();
   /** Open fragment blocks: [0] whole small files, [1] tails of files of a block or more. */
   private readonly open: [OpenFragment, OpenFragment];
   private staging: Buffer;
@@ -170,7 +178,7 @@ export class DataWriter {
     this.stats.dataBytesIn += size;
     if (size === 0) return file;
 
-    const key = `${hash.digest('binary')}:${size}`;
+    const key = hash.digest('binary');
     const existing = this.files.get(key);
     if (existing) {
       this.discard(file);
@@ -187,10 +195,11 @@ export class DataWriter {
   }
 
   private addTail(file: FileData, tail: Buffer, wholeKey: string | undefined): void {
-    const key = wholeKey ?? `${createHash('sha256').update(tail).digest('binary')}:${tail.length}`;
+    const key = wholeKey ?? createHash('sha256').update(tail).digest('binary');
     const known = this.tails.get(key);
-    if (known) {
-      [file.fragment, file.fragmentOffset] = known;
+    if (known !== undefined) {
+      file.fragment = Math.floor(known / TAIL_SLOT);
+      file.fragmentOffset = known % TAIL_SLOT;
       return;
     }
     // Small files and the tails of larger files fill separate fragment blocks, as
@@ -207,7 +216,7 @@ export class DataWriter {
     file.fragment = open.index;
     file.fragmentOffset = open.used;
     open.used += tail.length;
-    this.tails.set(key, [file.fragment, file.fragmentOffset]);
+    this.tails.set(key, file.fragment * TAIL_SLOT + file.fragmentOffset);
   }
 
   /** Queues an open fragment block for compression and writing. */
