@@ -26,7 +26,7 @@ export interface WriterRssResult {
   wallS: number;
 }
 
-const CHILD_DEFAULT = `
+const CHILD = `
 import { writeSquashfsFromTar } from ${JSON.stringify(join(ROOT, 'dist/squashfs/writer/index.js'))};
 const options = JSON.parse(process.argv[2]);
 const result = await writeSquashfsFromTar(process.stdin, process.argv[1], options);
@@ -39,7 +39,7 @@ export async function writerRss(tar: AsyncIterable<Uint8Array>, out: string, opt
     throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
   });
   const start = process.hrtime.bigint();
-  const child = spawn(process.execPath, ['--input-type=module', '-e', process.env.WRITER_RSS_CHILD ? (await import('node:fs')).readFileSync(process.env.WRITER_RSS_CHILD, 'utf8') : CHILD_DEFAULT, out, JSON.stringify(options)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, out, JSON.stringify(options)], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

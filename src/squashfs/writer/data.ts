@@ -54,6 +54,11 @@ export class FileData {
   constructor(readonly size: number) {}
 }
 
+/** Blocks queued for compression or writing at most (each holds one block-sized buffer). */
+export function queueDepth(workers: number): number {
+  return Math.max(4, workers * 3);
+}
+
 /** Offsets in a fragment block are below 2^21 (block size <= 1 MiB). */
 const TAIL_SLOT = 2 ** 21;
 
@@ -112,7 +117,7 @@ export class DataWriter {
     workers: number,
   ) {
     this.position = start;
-    this.maxQueue = Math.max(4, workers * 3);
+    this.maxQueue = queueDepth(workers);
     this.zero = Buffer.alloc(blockSize);
     this.open = [
       { buf: Buffer.allocUnsafeSlow(blockSize), used: 0, index: -1 },
@@ -190,11 +195,11 @@ export class DataWriter {
     // (sqfsdiff then finds both images equal, inode types included).
     if (used > 0 && tail.equals(this.zero.subarray(0, used))) await this.submitSparse(file, used);
     // A file smaller than a block is all tail: its whole-file key is its tail key.
-    else if (used > 0) this.addTail(file, tail, size < bs ? key : undefined);
+    else if (used > 0) await this.addTail(file, tail, size < bs ? key : undefined);
     return file;
   }
 
-  private addTail(file: FileData, tail: Buffer, wholeKey: string | undefined): void {
+  private async addTail(file: FileData, tail: Buffer, wholeKey: string | undefined): Promise<void> {
     const key = wholeKey ?? createHash('sha256').update(tail).digest('binary');
     const known = this.tails.get(key);
     if (known !== undefined) {
@@ -206,7 +211,11 @@ export class DataWriter {
     // mksquashfs does: tails of binaries look alike (ELF section headers, string tables)
     // and compress better next to each other than between small files.
     const open = this.open[wholeKey === undefined ? 1 : 0];
-    if (open.used + tail.length > this.blockSize) this.flushFragment(open);
+    if (open.used + tail.length > this.blockSize) {
+      // Fragment blocks count in the queue's depth too: a run of small files waits here.
+      await this.makeRoom();
+      this.flushFragment(open);
+    }
     if (open.index < 0) {
       // The index is taken when the block opens: it depends only on the tar.
       open.index = this.fragments.length;
