@@ -1,182 +1,245 @@
 /**
- * SquashFS backends on the same tar and the same compressor, in the same run:
- * builtin (2 workers) vs tar2sqfs (-j 2) vs sqfstar (-processors 2), all through
- * createSquashfs (so the host tools include ctrbake's validating pass), plus plain
- * tar2sqfs reading the file itself, to show what that pass costs, and (gzip) builtin with
- * `--gzip-impl canonical` (canonical zlib through pako: smaller, slower) next to its default
- * (node:zlib).
+ * SquashFS writers on the same tars, the same compressors, 2 compression jobs each, in one run:
+ * builtin (ctrbake's writer, `workers: 2`) vs tar2sqfs (`-j 2`) vs sqfstar (`-processors 2`)
+ * reading the tar on stdin, vs mksquashfs (`-processors 2`) reading the tar's tree extracted
+ * to a directory once beforehand (mksquashfs cannot read a tar; its time has no tar parsing).
+ * Every compressor each tool writes: gzip, zstd, lz4, xz (builtin: not xz), default levels.
  *
- *   npm run bench -- squashfs [--size-mib 300] [--runs 3] [--compression gzip] [--json]
+ *   npm run bench -- squashfs [--runs 3] [--size-mib 300] [--generated-mib 2048]
+ *                             [--inputs realistic,generated] [--compressions gzip,zstd,lz4,xz]
+ *                             [--tools builtin,tar2sqfs,sqfstar,mksquashfs] [--json] [--save]
  *
- * The tar: files of /usr/lib up to 16 MiB each (sorted, deterministic) up to --size-mib, written by GNU tar
- * (PAX). Times are wall clock, median of --runs; ratios are to builtin (time ratio > 1:
- * slower than builtin; size ratio > 1: larger than builtin). A second table splits each image
- * into data blocks, fragment blocks and tables (devkit/squashfs-reader.ts layout()).
+ * Inputs: `realistic`, files of /usr/lib up to 16 MiB each (sorted, deterministic) up to
+ * --size-mib, written by GNU tar (PAX); `generated`, devkit/generated-tar.ts's tree (seed 1)
+ * of --generated-mib, written to a file once so its generator costs none of the runs.
+ * Each run is one command under GNU time (bench/lib/measure.ts): wall time, CPU, peak RSS of
+ * the largest process (builtin: a Node process running the built library, dist/). Runs are
+ * interleaved (run 1 of every tool and compressor, then run 2, ...), so load changes hit
+ * them alike; the table shows the median, the spread ((max - min) / 2 / median) and ratios
+ * to tar2sqfs with the same compressor. --save writes the JSON to bench/results/.
  */
-import { execFile, spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { cpus, hostname, release, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { createSquashfs, type SquashfsBackendName, type SquashfsCompression } from '../src/squashfs/index.js';
-import { SquashfsReader, type SquashfsLayout } from '../devkit/squashfs-reader.js';
+import { generatedTar, type GeneratedTarStats } from '../devkit/generated-tar.js';
 import { pickHostFiles } from '../devkit/host-files.js';
+import { timed } from './lib/measure.js';
 
 const exec = promisify(execFile);
+const ROOT = resolve(import.meta.dirname, '..');
+const COMPRESSIONS = ['gzip', 'zstd', 'lz4', 'xz'] as const;
+type Compression = (typeof COMPRESSIONS)[number];
+const TOOLS = ['builtin', 'tar2sqfs', 'sqfstar', 'mksquashfs'] as const;
+type Tool = (typeof TOOLS)[number];
+const INPUTS = ['realistic', 'generated'] as const;
+type InputName = (typeof INPUTS)[number];
+/** What each tool writes. */
+const WRITES: Record<Tool, readonly Compression[]> = { builtin: ['gzip', 'zstd', 'lz4'], tar2sqfs: COMPRESSIONS, sqfstar: COMPRESSIONS, mksquashfs: COMPRESSIONS };
+const JOBS = 2;
+/** Files above this are left out of the realistic tar, so no single file dominates it. */
+const MAX_FILE = 16 * 1024 * 1024;
 
 interface Args {
-  sizeMiB: number;
   runs: number;
-  compression: SquashfsCompression;
+  sizeMiB: number;
+  generatedMiB: number;
+  inputs: InputName[];
+  compressions: Compression[];
+  tools: Tool[];
   json: boolean;
-  source: string;
+  save: boolean;
+}
+
+function list<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T[] {
+  const items = (value ?? '').split(',').filter(Boolean);
+  for (const item of items) if (!allowed.includes(item as T)) throw new Error(`${flag}: ${item} is not one of ${allowed.join(', ')}`);
+  return items as T[];
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { sizeMiB: 300, runs: 3, compression: 'gzip', json: false, source: '/usr/lib' };
+  const args: Args = { runs: 3, sizeMiB: 300, generatedMiB: 2048, inputs: [...INPUTS], compressions: [...COMPRESSIONS], tools: [...TOOLS], json: false, save: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') args.json = true;
-    else if (a === '--size-mib') args.sizeMiB = Number(argv[++i]);
+    else if (a === '--save') args.save = true;
     else if (a === '--runs') args.runs = Number(argv[++i]);
-    else if (a === '--compression') args.compression = argv[++i] as SquashfsCompression;
-    else if (a === '--source') args.source = argv[++i];
+    else if (a === '--size-mib') args.sizeMiB = Number(argv[++i]);
+    else if (a === '--generated-mib') args.generatedMiB = Number(argv[++i]);
+    else if (a === '--inputs') args.inputs = list(argv[++i], INPUTS, a);
+    else if (a === '--compressions' || a === '--compression') args.compressions = list(argv[++i], COMPRESSIONS, a);
+    else if (a === '--tools') args.tools = list(argv[++i], TOOLS, a);
     else if (a === 'squashfs' || a === '--') continue;
     else throw new Error(`unknown argument ${a}; see the header of bench/squashfs.ts`);
   }
   return args;
 }
 
-/** Files above this are left out, so no single file dominates the input. */
-const MAX_FILE = 16 * 1024 * 1024;
-
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-async function timeIt(fn: () => Promise<number>): Promise<{ seconds: number; bytes: number }> {
-  const start = process.hrtime.bigint();
-  const bytes = await fn();
-  return { seconds: Number(process.hrtime.bigint() - start) / 1e9, bytes };
-}
+/** The builtin writer in its own Node process (so GNU time sees only it): createSquashfs on the tar file. */
+const BUILTIN_CHILD = `
+import { createSquashfs } from ${JSON.stringify(join(ROOT, 'dist/index.js'))};
+const [tar, out, compression, workers] = process.argv.slice(1);
+await createSquashfs({ input: tar, outPath: out, backend: 'builtin', compression, workers: Number(workers), sourceDateEpoch: 0, digest: false });
+`;
 
-async function plainTar2sqfs(tar: string, out: string, compression: string): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('tar2sqfs', ['--quiet', '--no-skip', '-c', compression, '-j', '2', '-f', out], { stdio: ['pipe', 'ignore', 'inherit'] });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tar2sqfs exited ${code}`))));
-    createReadStream(tar).pipe(child.stdin);
-  });
-  return (await stat(out)).size;
-}
-
-/** Data blocks, fragment blocks and tables of an image; null where the reader cannot (xz). */
-async function layoutOf(path: string): Promise<SquashfsLayout | null> {
-  try {
-    const reader = await SquashfsReader.open(path);
-    try {
-      return reader.layout();
-    } finally {
-      reader.close();
-    }
-  } catch {
-    return null;
+function command(tool: Tool, compression: Compression, input: { tar: string; dir: string }, out: string): string[] {
+  const j = String(JOBS);
+  switch (tool) {
+    case 'builtin':
+      return [process.execPath, '--input-type=module', '-e', BUILTIN_CHILD, input.tar, out, compression, j];
+    case 'tar2sqfs':
+      return ['sh', '-c', 'exec tar2sqfs --quiet --no-skip -c "$1" -j "$2" -f "$3" < "$0"', input.tar, compression, j, out];
+    case 'sqfstar':
+      return ['sh', '-c', 'exec sqfstar -quiet -no-progress -comp "$1" -processors "$2" "$3" < "$0"', input.tar, compression, j, out];
+    case 'mksquashfs':
+      return ['mksquashfs', input.dir, out, '-comp', compression, '-processors', j, '-noappend', '-quiet', '-no-progress'];
   }
+}
+
+interface Row {
+  input: InputName;
+  compression: Compression;
+  tool: Tool;
+  seconds: number[];
+  cpuSeconds: number[];
+  peakRssKiB: number[];
+  bytes: number;
+}
+
+async function prepareInputs(args: Args, work: string): Promise<Record<InputName, { tar: string; dir: string; tarBytes: number; entries: number; what: string }>> {
+  const out = {} as Record<InputName, { tar: string; dir: string; tarBytes: number; entries: number; what: string }>;
+  for (const name of args.inputs) {
+    const tar = join(work, `${name}.tar`);
+    let entries: number;
+    let what: string;
+    if (name === 'realistic') {
+      const files = (await pickHostFiles('/usr/lib', args.sizeMiB * 2 ** 20, MAX_FILE)).paths;
+      const listFile = join(work, 'files');
+      await writeFile(listFile, `${files.map((f) => f.slice(1)).join('\n')}\n`);
+      await exec('tar', ['--format=pax', '--no-recursion', '-C', '/', '-cf', tar, '-T', listFile], { maxBuffer: 64 * 2 ** 20 });
+      entries = files.length;
+      what = `files of /usr/lib (GNU tar, PAX)`;
+    } else {
+      const stats: GeneratedTarStats = { files: 0, entries: 0, contentBytes: 0 };
+      await pipeline(Readable.from(generatedTar({ bytes: args.generatedMiB * 2 ** 20, seed: 1 }, stats)), createWriteStream(tar));
+      entries = stats.entries;
+      what = `devkit/generated-tar.ts seed 1 (${stats.files} files)`;
+    }
+    const dir = join(work, `${name}.d`);
+    if (args.tools.includes('mksquashfs')) {
+      await mkdir(dir);
+      await exec('tar', ['--xattrs', '--xattrs-include=*', '--same-owner', '-xpf', tar, '-C', dir]);
+    }
+    out[name] = { tar, dir, tarBytes: (await stat(tar)).size, entries, what };
+  }
+  return out;
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const work = await mkdtemp(join(process.env.CTRBAKE_TMPDIR ?? tmpdir(), 'ctrbake-bench-'));
+  if (args.tools.includes('builtin')) {
+    await stat(join(ROOT, 'dist/index.js')).catch(() => {
+      throw new Error('dist/ is missing: run `npm run build` (npm run bench does)');
+    });
+  }
+  const work = await mkdtemp(join(process.env.CTRBAKE_TMPDIR ?? tmpdir(), 'ctrbake-bench-sqfs-'));
+  const loads: number[] = [];
   try {
-    const files = (await pickHostFiles(args.source, args.sizeMiB * 1024 * 1024, MAX_FILE)).paths;
-    const list = join(work, 'files');
-    await writeFile(list, `${files.map((f) => f.slice(1)).join('\n')}\n`);
-    const tar = join(work, 'input.tar');
-    await exec('tar', ['--format=pax', '--no-recursion', '-C', '/', '-cf', tar, '-T', list], { maxBuffer: 64 * 1024 * 1024 });
-    const tarBytes = (await stat(tar)).size;
-    const contenders: { name: string; run: (out: string) => Promise<number> }[] = [
-      ...(['builtin', 'tar2sqfs', 'sqfstar'] as SquashfsBackendName[]).map((backend) => ({
-        name: backend,
-        run: async (out: string) =>
-          (await createSquashfs({ input: tar, outPath: out, backend, compression: args.compression, workers: 2, sourceDateEpoch: 0, digest: false })).bytes,
-      })),
-      { name: 'tar2sqfs (plain, no validating pass)', run: (out: string) => plainTar2sqfs(tar, out, args.compression) },
-      // builtin's smaller, slower gzip: canonical zlib (pako) instead of node:zlib (Chromium's zlib).
-      ...(args.compression === 'gzip'
-        ? [
-            {
-              name: 'builtin, --gzip-impl canonical',
-              run: async (out: string) =>
-                (await createSquashfs({ input: tar, outPath: out, backend: 'builtin', compression: 'gzip', gzipImplementation: 'canonical', workers: 2, sourceDateEpoch: 0, digest: false })).bytes,
-            },
-          ]
-        : []),
-    ];
-    const rows: { name: string; seconds: number[]; bytes: number; layout: SquashfsLayout | null }[] = contenders.map((c) => ({ name: c.name, seconds: [], bytes: 0, layout: null }));
-    // Interleave the contenders run by run, so load changes hit them alike.
+    const inputs = await prepareInputs(args, work);
+    const rows: Row[] = [];
+    for (const input of args.inputs)
+      for (const compression of args.compressions)
+        for (const tool of args.tools) if (WRITES[tool].includes(compression)) rows.push({ input, compression, tool, seconds: [], cpuSeconds: [], peakRssKiB: [], bytes: 0 });
+    const started = new Date().toISOString();
     for (let r = 0; r < args.runs; r++) {
-      for (const [i, c] of contenders.entries()) {
-        const out = join(work, `out-${i}.sqfs`);
+      for (const row of rows) {
+        const out = join(work, 'out.sqfs');
         await rm(out, { force: true });
-        const { seconds, bytes } = await timeIt(() => c.run(out));
-        rows[i].seconds.push(seconds);
-        rows[i].bytes = bytes;
-        rows[i].layout = await layoutOf(out);
+        loads.push(loadavg()[0]!);
+        const cost = await timed(command(row.tool, row.compression, inputs[row.input], out), { scratch: work });
+        row.seconds.push(cost.wallS);
+        row.cpuSeconds.push(cost.cpuS);
+        row.peakRssKiB.push(cost.peakRssKiB);
+        row.bytes = (await stat(out)).size;
         await rm(out, { force: true });
-        if (!args.json) process.stderr.write(`run ${r + 1}/${args.runs} ${c.name}: ${seconds.toFixed(2)} s\n`);
+        if (!args.json) process.stderr.write(`run ${r + 1}/${args.runs} ${row.input} ${row.compression} ${row.tool}: ${cost.wallS.toFixed(2)} s, ${(cost.peakRssKiB / 1024).toFixed(0)} MiB\n`);
       }
     }
-    const base = rows[0];
-    const baseTime = median(base.seconds);
+    const ref = (row: Row): Row | undefined => rows.find((o) => o.input === row.input && o.compression === row.compression && o.tool === 'tar2sqfs');
+    const results = rows.map((row) => {
+      const t = median(row.seconds);
+      const base = ref(row);
+      return {
+        input: row.input,
+        compression: row.compression,
+        tool: row.tool,
+        medianSeconds: Number(t.toFixed(2)),
+        spread: Number(((Math.max(...row.seconds) - Math.min(...row.seconds)) / 2 / t).toFixed(3)),
+        cpuSeconds: Number(median(row.cpuSeconds).toFixed(2)),
+        imageBytes: row.bytes,
+        peakRssMiB: Number((median(row.peakRssKiB) / 1024).toFixed(1)),
+        ...(base ? { timeRatioToTar2sqfs: Number((t / median(base.seconds)).toFixed(3)), sizeRatioToTar2sqfs: Number((row.bytes / base.bytes).toFixed(4)) } : {}),
+        runsSeconds: row.seconds.map((s) => Number(s.toFixed(2))),
+      };
+    });
+    const tools = await toolVersions();
     const result = {
-      date: new Date().toISOString(),
-      machine: { hostname: hostname(), cpus: cpus().length, cpu: cpus()[0]?.model, memMiB: Math.round(totalmem() / 2 ** 20), kernel: release(), node: process.version },
-      input: { source: args.source, tarBytes, entries: files.length },
-      compression: args.compression,
+      started,
+      finished: new Date().toISOString(),
+      machine: { hostname: hostname(), cpus: cpus().length, cpu: cpus()[0]?.model, memMiB: Math.round(totalmem() / 2 ** 20), kernel: release(), node: process.version, tools },
+      load: { min: Math.min(...loads), median: median(loads), max: Math.max(...loads) },
+      inputs: Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, { what: v.what, tarBytes: v.tarBytes, entries: v.entries }])),
+      jobs: JOBS,
       runs: args.runs,
-      results: rows.map((r) => {
-        const t = median(r.seconds);
-        return {
-          name: r.name,
-          medianSeconds: Number(t.toFixed(3)),
-          throughputMiBps: Number((tarBytes / 2 ** 20 / t).toFixed(1)),
-          imageBytes: r.bytes,
-          timeRatioToBuiltin: Number((t / baseTime).toFixed(3)),
-          sizeRatioToBuiltin: Number((r.bytes / base.bytes).toFixed(4)),
-          layout: r.layout,
-        };
-      }),
+      results,
     };
+    if (args.save) {
+      const file = join(ROOT, 'bench/results', `squashfs-${started.slice(0, 16).replace(/[-:]/g, '').replace('T', 'T')}Z.json`);
+      await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+      process.stderr.write(`saved ${file}\n`);
+    }
     if (args.json) {
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       return;
     }
     const lines = [
-      `input: ${(tarBytes / 2 ** 20).toFixed(1)} MiB tar of ${args.source} (${files.length} entries), ${args.compression}, median of ${args.runs}`,
-      `${'backend'.padEnd(40)}${'time s'.padStart(9)}${'MiB/s'.padStart(9)}${'image MiB'.padStart(11)}${'time/builtin'.padStart(14)}${'size/builtin'.padStart(14)}`,
-      ...result.results.map(
+      `${started} .. ${result.finished}; ${result.machine.cpus} x ${result.machine.cpu}, ${result.machine.memMiB} MiB, kernel ${result.machine.kernel}, Node ${result.machine.node}; ${tools}`,
+      `load average (1 min) during the runs: min ${result.load.min.toFixed(1)}, median ${result.load.median.toFixed(1)}, max ${result.load.max.toFixed(1)}; ${JOBS} jobs per tool; median of ${args.runs}, spread = (max - min) / 2 / median`,
+      ...Object.entries(result.inputs).map(([k, v]) => `${k}: ${(v.tarBytes / 2 ** 20).toFixed(1)} MiB tar, ${v.entries} entries: ${v.what}`),
+      '',
+      '| input | comp | tool | time s | spread | x tar2sqfs | image MiB | x tar2sqfs | peak RSS MiB | CPU s |',
+      '|---|---|---|---:|---:|---:|---:|---:|---:|---:|',
+      ...results.map(
         (r) =>
-          `${r.name.padEnd(40)}${r.medianSeconds.toFixed(2).padStart(9)}${r.throughputMiBps.toFixed(1).padStart(9)}${(r.imageBytes / 2 ** 20).toFixed(2).padStart(11)}${r.timeRatioToBuiltin.toFixed(3).padStart(14)}${r.sizeRatioToBuiltin.toFixed(4).padStart(14)}`,
+          `| ${r.input} | ${r.compression} | ${r.tool} | ${r.medianSeconds.toFixed(1)} | ${(r.spread * 100).toFixed(0)} % | ${r.timeRatioToTar2sqfs?.toFixed(2) ?? '-'} | ${(r.imageBytes / 2 ** 20).toFixed(2)} | ${r.sizeRatioToTar2sqfs?.toFixed(4) ?? '-'} | ${r.peakRssMiB.toFixed(0)} | ${r.cpuSeconds.toFixed(1)} |`,
       ),
     ];
-    lines.push(
-      '',
-      `where the bytes go (stored bytes; the difference to builtin in parentheses)`,
-      `${'backend'.padEnd(40)}${'data blocks'.padStart(22)}${'fragment blocks'.padStart(22)}${'tables'.padStart(18)}`,
-      ...result.results.map((r) => {
-        const l = r.layout;
-        const b = base.layout;
-        if (!l || !b) return `${r.name.padEnd(40)}${'(not readable)'.padStart(22)}`;
-        const cell = (v: number, w: number, ref: number): string => `${v} (${v - ref >= 0 ? '+' : ''}${v - ref})`.padStart(w);
-        return `${r.name.padEnd(40)}${cell(l.dataBlocks, 22, b.dataBlocks)}${cell(l.fragmentBlocks, 22, b.fragmentBlocks)}${cell(l.metadata, 18, b.metadata)}`;
-      }),
-    );
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+async function toolVersions(): Promise<string> {
+  const first = async (cmd: string, arg: string): Promise<string> => {
+    try {
+      const { stdout, stderr } = await exec(cmd, [arg]);
+      return `${stdout}${stderr}`.split('\n')[0]!.trim();
+    } catch (error) {
+      return `${cmd}: ${(error as Error).message.split('\n')[0]}`;
+    }
+  };
+  const version = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  return [`ctrbake ${version.version}`, await first('tar2sqfs', '--version'), await first('sqfstar', '-version'), await first('mksquashfs', '-version')].join('; ');
 }
 
 main().catch((error: unknown) => {

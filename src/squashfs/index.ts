@@ -4,7 +4,7 @@
  * (squashfs-tools-ng) and `sqfstar` (squashfs-tools >= 4.5). Every backend writes a temp
  * sibling of the output and renames it at the end, so a failure leaves no output file.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
@@ -208,25 +208,18 @@ export async function createSquashfs(options: CreateSquashfsOptions): Promise<Sq
   const prepared = await backend.prepare(base);
   const input = options.input;
   const { stream, total } = await openInput(input);
-  // Progress at most every 4 MiB or 250 ms, whatever granularity the backend reports in.
-  let lastBytes = -Infinity;
-  let lastTime = 0;
+  const tmpPath = tempSiblingPath(options.outPath);
+  const progress = squashfsProgress(reporter, base.backend, total, tmpPath);
   const config: ResolvedSquashfsOptions = Object.freeze({
     ...base,
-    onInputBytes: (bytes: number) => {
-      const now = Date.now();
-      if (bytes - lastBytes < 4 * 1024 * 1024 && now - lastTime < 250) return;
-      lastBytes = bytes;
-      lastTime = now;
-      reporter.progress({ event: 'squashfs.progress', message: `squashfs (${base.backend}): ${formatMiB(bytes)}${total ? ` of ${formatMiB(total)}` : ''} read`, current: bytes, total });
-    },
+    onInputBytes: progress.update,
     onWarning: (message: string) => reporter.event({ event: 'squashfs.warning', message: `warning: ${message}` }),
   });
-  const tmpPath = tempSiblingPath(options.outPath);
   const unregister = registerCleanup(`remove ${tmpPath}`, () => rm(tmpPath, { force: true }));
   reporter.event({ event: 'squashfs.start', message: `writing ${options.outPath} with ${prepared.tool.name} ${prepared.tool.version}`, backend: base.backend });
   try {
     const run = await prepared.write(stream, tmpPath, config);
+    progress.done(run.inputBytes);
     const fh = await open(tmpPath, 'r+');
     try {
       await fh.sync();
@@ -255,6 +248,53 @@ export async function createSquashfs(options: CreateSquashfsOptions): Promise<Sq
     throw error;
   } finally {
     unregister();
+  }
+}
+
+/**
+ * `squashfs.progress` events: tar bytes read (of the input file's size when known) and image
+ * bytes written, at most every 4 MiB of input or 250 ms, and once at the end. The image size
+ * comes from the backend (builtin) or, for the host tools, from the size of their output file.
+ */
+function squashfsProgress(reporter: Reporter, backend: SquashfsBackendName, total: number | undefined, outFile: string): { update: (bytes: number, imageBytes?: number) => void; done: (bytes?: number) => void } {
+  let lastBytes = -Infinity;
+  let lastTime = 0;
+  let read = 0;
+  let written = 0;
+  const emit = (): void => {
+    reporter.progress({
+      event: 'squashfs.progress',
+      message: `squashfs (${backend}): ${formatMiB(read)}${total ? ` of ${formatMiB(total)}` : ''} read, ${formatMiB(written)} written`,
+      current: read,
+      ...(total !== undefined ? { total } : {}),
+      written,
+    });
+  };
+  return {
+    update(bytes, imageBytes) {
+      read = bytes;
+      const now = Date.now();
+      if (bytes - lastBytes < 4 * 1024 * 1024 && now - lastTime < 250) return;
+      lastBytes = bytes;
+      lastTime = now;
+      written = imageBytes ?? sizeOrZero(outFile);
+      emit();
+    },
+    done(bytes) {
+      // The backend read its input to the end (the tar's closing blocks are not counted as read).
+      read = total ?? bytes ?? read;
+      written = sizeOrZero(outFile);
+      emit();
+    },
+  };
+}
+
+/** The size of a file being written, 0 before it exists. */
+function sizeOrZero(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
   }
 }
 

@@ -79,6 +79,26 @@ describe('ctrbake squashfs', () => {
     expect(run.stderr).toBe('');
   });
 
+  it.each(['builtin', 'tar2sqfs', 'sqfstar'])('--json progress: tar bytes read of the total, image bytes written, a last event at the end (%s)', async (backend) => {
+    const out = join(dir, `progress-${backend}.sqfs`);
+    const run = await ctrbake(['squashfs', tar, '-o', out, '--backend', backend, '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const progress = lines.filter((l) => l.type === 'progress' && l.event === 'squashfs.progress');
+    const tarBytes = (await stat(tar)).size;
+    const imageBytes = (await stat(out)).size;
+    expect(progress.length).toBeGreaterThan(0);
+    for (const p of progress) {
+      expect(p.total).toBe(tarBytes);
+      expect(p.current as number).toBeLessThanOrEqual(tarBytes);
+      expect(p.written as number).toBeLessThanOrEqual(imageBytes);
+      expect(p.message).toMatch(/read, [\d.]+ MiB written$/);
+    }
+    // The last one, before the result: everything read and the whole image written.
+    expect(progress.at(-1)).toMatchObject({ current: tarBytes, written: imageBytes });
+    expect(lines.indexOf(progress.at(-1)!)).toBeLessThan(lines.findIndex((l) => l.type === 'result'));
+  });
+
   it('--gzip-impl canonical: another image of the same tree, the same bytes twice; node is the default', async () => {
     const paths = { default: join(dir, 'gz-default.sqfs'), node: join(dir, 'gz-node.sqfs'), canonical: join(dir, 'gz-canonical.sqfs'), again: join(dir, 'gz-canonical2.sqfs') };
     for (const [name, flags] of [['default', []], ['node', ['--gzip-impl', 'node']], ['canonical', ['--gzip-impl', 'canonical']], ['again', ['--gzip-impl', 'canonical']]] as const) {
@@ -136,7 +156,7 @@ describe('ctrbake squashfs', () => {
       child.on('close', (code) => res({ code, stdout, stderr: '' }));
     });
     expect(tty.code).toBe(0);
-    expect(tty.stdout).toMatch(/\r\x1b\[Ksquashfs \(builtin\): [\d.]+ MiB of [\d.]+ MiB read/);
+    expect(tty.stdout).toMatch(/\r\x1b\[Ksquashfs \(builtin\): [\d.]+ MiB of [\d.]+ MiB read, [\d.]+ MiB written/);
     const piped = await ctrbake(['squashfs', tar, '-o', join(dir, 'pipe.sqfs')]);
     expect(piped.code).toBe(0);
     expect(piped.stderr).not.toContain('\r');

@@ -34,8 +34,11 @@ export interface ResolvedSquashfsOptions {
   readonly gzipImplementation?: GzipImplementation;
   readonly flags: Readonly<SquashfsFlagNames>;
   readonly signal?: AbortSignal;
-  /** Progress hook: input bytes consumed so far. */
-  readonly onInputBytes?: (bytes: number) => void;
+  /**
+   * Progress hook: input bytes consumed so far, and image bytes written so far when the
+   * backend knows them (the builtin writer); otherwise the caller reads the output's size.
+   */
+  readonly onInputBytes?: (bytes: number, imageBytes?: number) => void;
   /** A backend's warning for the user (a limitation of the host tool, say). */
   readonly onWarning?: (message: string) => void;
 }

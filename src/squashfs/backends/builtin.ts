@@ -29,9 +29,9 @@ export const builtinBackend: SquashfsBackendImpl = {
           ...(cfg.gzipImplementation !== undefined ? { gzipImplementation: cfg.gzipImplementation } : {}),
           sourceDateEpoch: cfg.sourceDateEpoch,
           signal: cfg.signal,
-          onProgress: (bytes) => {
+          onProgress: (bytes, imageBytes) => {
             inputBytes = bytes;
-            cfg.onInputBytes?.(bytes);
+            cfg.onInputBytes?.(bytes, imageBytes);
           },
         });
         return { inodes: result.inodes, entries: result.inodes, ...(inputBytes ? { inputBytes } : {}) };

@@ -16,19 +16,51 @@ import type { BlockCompressor, CompressedBlock } from './compressor.js';
 import { DATA_UNCOMPRESSED, INVALID_FRAGMENT } from './metadata.js';
 import type { ContentPiece } from '../../formats/tar/index.js';
 
-/** Where a regular file's content lives in the image. */
+/**
+ * The size words of every file's full blocks, in one growable typed array: a file keeps only
+ * where its run starts and how long it is (4 bytes a block, no array object per file).
+ */
+export class BlockWords {
+  private words = new Uint32Array(4096);
+  length = 0;
+
+  push(word: number): void {
+    if (this.length === this.words.length) {
+      const grown = new Uint32Array(this.words.length * 2);
+      grown.set(this.words);
+      this.words = grown;
+    }
+    this.words[this.length++] = word;
+  }
+
+  /** The run [first, first + count): a view, valid until the next push. */
+  slice(first: number, count: number): Uint32Array {
+    return this.words.subarray(first, first + count);
+  }
+}
+
+/** Where a regular file's content lives in the image: a fixed-shape record of numbers. */
 export class FileData {
-  /** Image offset of the first block (meaningful when blocks is not empty). */
+  /** Image offset of the first block (meaningful when blockCount > 0). */
   start = 0;
-  startSet = false;
+  /** Index of its first size word in the writer's BlockWords; -1 before the first block is written. */
+  firstBlock = -1;
   /** Size words, one per full block (and per block of a file without tail packing). */
-  blocks: number[] = [];
+  blockCount = 0;
   fragment = INVALID_FRAGMENT;
   fragmentOffset = 0;
   sparseBytes = 0;
   discarded = false;
   constructor(readonly size: number) {}
 }
+
+/** Blocks queued for compression or writing at most (each holds one block-sized buffer). */
+export function queueDepth(workers: number): number {
+  return Math.max(4, workers * 3);
+}
+
+/** Offsets in a fragment block are below 2^21 (block size <= 1 MiB). */
+const TAIL_SLOT = 2 ** 21;
 
 interface FragmentEntry {
   start: number;
@@ -60,11 +92,18 @@ export class DataWriter {
   position: number;
   readonly fragments: FragmentEntry[] = [];
   readonly stats: DataWriterStats = { dataBytesIn: 0, duplicatesSaved: 0 };
+  /** Size words of all files' blocks (FileData.firstBlock/blockCount index it). */
+  readonly blockWords = new BlockWords();
   private readonly queue: QueueItem[] = [];
   private readonly maxQueue: number;
   private readonly zero: Buffer;
+  /**
+   * Dedup tables, the part of the writer's memory that grows with the input: keyed by the
+   * sha256 of the content as a 32-char binary string (equal content implies equal size),
+   * tails valued by one number (fragment index * 2^21 + offset), not a pair array.
+   */
   private readonly files = new Map<string, FileData>();
-  private readonly tails = new Map<string, [number, number]>();
+  private readonly tails = new Map<string, number>();
   /** Open fragment blocks: [0] whole small files, [1] tails of files of a block or more. */
   private readonly open: [OpenFragment, OpenFragment];
   private staging: Buffer;
@@ -78,7 +117,7 @@ export class DataWriter {
     workers: number,
   ) {
     this.position = start;
-    this.maxQueue = Math.max(4, workers * 3);
+    this.maxQueue = queueDepth(workers);
     this.zero = Buffer.alloc(blockSize);
     this.open = [
       { buf: Buffer.allocUnsafeSlow(blockSize), used: 0, index: -1 },
@@ -144,7 +183,7 @@ export class DataWriter {
     this.stats.dataBytesIn += size;
     if (size === 0) return file;
 
-    const key = `${hash.digest('binary')}:${size}`;
+    const key = hash.digest('binary');
     const existing = this.files.get(key);
     if (existing) {
       this.discard(file);
@@ -156,22 +195,27 @@ export class DataWriter {
     // (sqfsdiff then finds both images equal, inode types included).
     if (used > 0 && tail.equals(this.zero.subarray(0, used))) await this.submitSparse(file, used);
     // A file smaller than a block is all tail: its whole-file key is its tail key.
-    else if (used > 0) this.addTail(file, tail, size < bs ? key : undefined);
+    else if (used > 0) await this.addTail(file, tail, size < bs ? key : undefined);
     return file;
   }
 
-  private addTail(file: FileData, tail: Buffer, wholeKey: string | undefined): void {
-    const key = wholeKey ?? `${createHash('sha256').update(tail).digest('binary')}:${tail.length}`;
+  private async addTail(file: FileData, tail: Buffer, wholeKey: string | undefined): Promise<void> {
+    const key = wholeKey ?? createHash('sha256').update(tail).digest('binary');
     const known = this.tails.get(key);
-    if (known) {
-      [file.fragment, file.fragmentOffset] = known;
+    if (known !== undefined) {
+      file.fragment = Math.floor(known / TAIL_SLOT);
+      file.fragmentOffset = known % TAIL_SLOT;
       return;
     }
     // Small files and the tails of larger files fill separate fragment blocks, as
     // mksquashfs does: tails of binaries look alike (ELF section headers, string tables)
     // and compress better next to each other than between small files.
     const open = this.open[wholeKey === undefined ? 1 : 0];
-    if (open.used + tail.length > this.blockSize) this.flushFragment(open);
+    if (open.used + tail.length > this.blockSize) {
+      // Fragment blocks count in the queue's depth too: a run of small files waits here.
+      await this.makeRoom();
+      this.flushFragment(open);
+    }
     if (open.index < 0) {
       // The index is taken when the block opens: it depends only on the tar.
       open.index = this.fragments.length;
@@ -181,7 +225,7 @@ export class DataWriter {
     file.fragment = open.index;
     file.fragmentOffset = open.used;
     open.used += tail.length;
-    this.tails.set(key, [file.fragment, file.fragmentOffset]);
+    this.tails.set(key, file.fragment * TAIL_SLOT + file.fragmentOffset);
   }
 
   /** Queues an open fragment block for compression and writing. */
@@ -196,7 +240,11 @@ export class DataWriter {
 
   private discard(file: FileData): void {
     file.discarded = true;
-    if (file.startSet) this.position = file.start;
+    if (file.firstBlock >= 0) {
+      // Its words are the last ones pushed: nothing else is interleaved with a file's blocks.
+      this.position = file.start;
+      this.blockWords.length = file.firstBlock;
+    }
   }
 
   private async submitSparse(file: FileData, bytes = this.blockSize): Promise<void> {
@@ -237,17 +285,18 @@ export class DataWriter {
         if (item.result) this.recycle(await item.result);
         return;
       }
-      if (!file.startSet) {
+      if (file.firstBlock < 0) {
         file.start = this.position;
-        file.startSet = true;
+        file.firstBlock = this.blockWords.length;
       }
+      file.blockCount++;
       if (item.result === null) {
-        file.blocks.push(0);
+        this.blockWords.push(0);
         file.sparseBytes += item.sparseBytes ?? this.blockSize;
         return;
       }
       const block = await item.result;
-      file.blocks.push(this.writeBlock(block));
+      this.blockWords.push(this.writeBlock(block));
       this.recycle(block);
       return;
     }

@@ -63,8 +63,8 @@ export interface SquashfsWriteOptions {
   /** Superblock mkfs time and the mtime of implicit directories; default 0. */
   sourceDateEpoch?: number;
   signal?: AbortSignal;
-  /** Called as the tar is read, with the count of tar bytes consumed so far. */
-  onProgress?: (bytesIn: number) => void;
+  /** Called as the tar is read: tar bytes consumed so far, image bytes written so far. */
+  onProgress?: (bytesIn: number, imageBytes: number) => void;
 }
 
 export interface SquashfsWriteResult {
@@ -166,10 +166,11 @@ export async function writeSquashfsFromTar(
       tar = new TarInput(input as AsyncIterable<Uint8Array>);
       const tree = new Tree(resolved.sourceDateEpoch);
       const reader = tar;
+      const writer = data;
       // Called as content streams in: reports progress and stops a long file on abort.
       const progress = (): void => {
         signal?.throwIfAborted();
-        onProgress?.(reader.bytesConsumed);
+        onProgress?.(reader.bytesConsumed, writer.position);
       };
       for (;;) {
         signal?.throwIfAborted();
@@ -210,6 +211,7 @@ export async function writeSquashfsFromTar(
         compressionId: COMPRESSION_ID[resolved.compression],
         compress: (b) => codec.compressSync(b),
         fragments: data.fragments,
+        blockWords: data.blockWords,
         mkfsTime: resolved.sourceDateEpoch,
         extraFlags: compressor.options ? SuperFlags.CompressorOptions : 0,
       });
@@ -217,6 +219,7 @@ export async function writeSquashfsFromTar(
       // Cut what a rewound duplicate may have left past the tables, then zero-pad.
       await fh.truncate(tables.bytesUsed);
       await fh.truncate(bytes);
+      onProgress?.(reader.bytesConsumed, bytes);
       await fh.sync();
       await fh.close();
       signal?.throwIfAborted();

@@ -20,6 +20,7 @@ import {
   SuperFlags,
   type SyncCompress,
 } from './metadata.js';
+import type { BlockWords } from './data.js';
 import type { Node } from './tree.js';
 import { XattrTable } from './xattr.js';
 
@@ -35,6 +36,8 @@ export interface TablesInput {
   compressionId: number;
   compress: SyncCompress;
   fragments: Array<{ start: number; sizeWord: number }>;
+  /** The size words of the files' blocks (FileData.firstBlock/blockCount index it). */
+  blockWords: BlockWords;
   mkfsTime: number;
   /** Superblock flags the caller adds (compressor options present). */
   extraFlags: number;
@@ -155,8 +158,8 @@ class TableWriter {
     switch (node.kind) {
       case 'file': {
         const data = node.data!;
-        const blocks = data.blocks;
-        const start = blocks.length > 0 ? data.start : 0;
+        const blocks = this.input.blockWords.slice(data.firstBlock, data.blockCount);
+        const start = data.blockCount > 0 ? data.start : 0;
         if (!extended && data.sparseBytes === 0 && start < U32_LIMIT && data.size < U32_LIMIT) {
           this.header(b, node, InodeType.File);
           b.u32(start).u32(data.fragment).u32(data.fragmentOffset).u32(data.size);
