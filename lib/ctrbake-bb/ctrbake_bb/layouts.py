@@ -13,11 +13,12 @@ LAYOUTS = {
     "split":       ("store",   ("docker",),          ("overlay2",)),
     "copy":        ("store",   ("docker", "podman"), ()),
     "podman-ro":   ("store",   ("podman",),          ()),
+    "containerd":  ("store",   ("containerd",),      ()),
     "rootfs":      ("store",   ("docker",),          ()),
 }
 
-ENGINE_DRIVERS = {"docker": ("overlay2", "vfs"), "podman": ("overlay", "vfs")}
-ENGINE_RDEPENDS = {"docker": "docker", "podman": "podman"}
+ENGINE_DRIVERS = {"docker": ("overlay2", "vfs"), "podman": ("overlay", "vfs"), "containerd": ("overlayfs",)}
+ENGINE_RDEPENDS = {"docker": "docker", "podman": "podman", "containerd": "containerd"}
 
 
 def _row(layout):

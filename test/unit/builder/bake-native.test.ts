@@ -13,8 +13,8 @@ describe('--builder', () => {
   });
 
   it.each<[Partial<BakeOptions>, RegExp]>([
-    [{ builder: 'native', mode: 'archive' }, /--builder native writes docker overlay2 stores only .*--mode archive.*use --builder engine/],
-    [{ builder: 'native', engine: 'podman' }, /--builder native writes docker overlay2 stores only .*--engine podman/],
+    [{ builder: 'native', mode: 'archive' }, /--builder native writes docker overlay2 stores and containerd stores only .*--mode archive.*use --builder engine/],
+    [{ builder: 'native', engine: 'podman' }, /--builder native writes docker overlay2 stores and containerd stores only .*--engine podman/],
     [{ builder: 'native', storageDriver: 'vfs' }, /--storage-driver vfs\): use --builder engine/],
     [{ engineVersion: '26.1' }, /--engine-version applies to --builder native/],
     [{ builder: 'daemonless' as BakeOptions['builder'] }, /--builder must be engine or native/],
