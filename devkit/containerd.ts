@@ -36,8 +36,8 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-/** Starts containerd on `root` (default: a fresh dir in the private temp dir). */
-export async function startContainerd(options: { root?: string } = {}): Promise<TestContainerd> {
+/** Starts containerd on `root` (default: a fresh dir in the private temp dir); `prefix` runs it through e.g. nsenter (a device's mount namespace). */
+export async function startContainerd(options: { root?: string; prefix?: readonly string[] } = {}): Promise<TestContainerd> {
   for (const binary of [CONTAINERD_BINARY, CTR_BINARY]) {
     if (!(await exists(binary))) throw new Error(`${binary} is missing: install Debian's containerd package (apt-get install containerd) to run this test`);
   }
@@ -46,7 +46,7 @@ export async function startContainerd(options: { root?: string } = {}): Promise<
   const root = options.root ?? join(dir, 'root');
   const state = join(dir, 'state');
   const address = join(dir, 'c.sock');
-  await mkdir(root, { recursive: true, mode: 0o711 });
+  if (!options.prefix) await mkdir(root, { recursive: true, mode: 0o711 });
   await mkdir(state, { mode: 0o711 });
   const config = [
     'version = 2',
@@ -67,7 +67,8 @@ export async function startContainerd(options: { root?: string } = {}): Promise<
   await writeFile(join(dir, 'config.toml'), config);
   const logPath = join(dir, 'containerd.log');
   const logFd = openSync(logPath, 'a');
-  let child: ChildProcess | undefined = spawn(CONTAINERD_BINARY, ['--config', join(dir, 'config.toml')], { stdio: ['ignore', logFd, logFd], detached: false });
+  const [command, ...args] = [...(options.prefix ?? []), CONTAINERD_BINARY, '--config', join(dir, 'config.toml')];
+  let child: ChildProcess | undefined = spawn(command!, args, { stdio: ['ignore', logFd, logFd], detached: false });
   closeSync(logFd);
   const log = () => {
     try {
@@ -77,7 +78,13 @@ export async function startContainerd(options: { root?: string } = {}): Promise<
     }
   };
   const ctr = (namespace: string, args: readonly string[], opts: { reject?: boolean } = {}) =>
-    execa(CTR_BINARY, ['--address', address, '--namespace', namespace, ...args], { all: true, reject: opts.reject ?? true, timeout: 120_000 });
+    // In the same mount namespace as the daemon: ctr mounts a snapshot itself (to read the
+    // image's /etc/passwd for `run`), from where the daemon's root is visible.
+    execa(options.prefix?.[0] ?? CTR_BINARY, [...(options.prefix ? [...options.prefix.slice(1), CTR_BINARY] : []), '--address', address, '--namespace', namespace, ...args], {
+      all: true,
+      reject: opts.reject ?? true,
+      timeout: 120_000,
+    });
   const stop = async () => {
     const c = child;
     child = undefined;
