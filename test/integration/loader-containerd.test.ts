@@ -81,7 +81,7 @@ describe('containerd layout on a simulated device (host containerd 1.6)', () => 
       assertFidelityOutput(await run(inputs.images.fidelity, 'fidelity'));
       const firstKiB = await d.writtenKiB();
       console.log(`containerd layout (systemd): prepare wrote ${seededKiB} KiB (meta.db + links), the first boot with two container runs (unpacking both images) ${firstKiB} KiB`);
-      await c.stop();
+      await c.close();
       c = undefined;
       await d.shutdown();
       const second = await d.boot({ init: 'systemd', stopBefore: 'engine' });
