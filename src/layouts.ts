@@ -5,12 +5,14 @@
  * its default first-boot model from it; the BitBake classes' lib/ctrbake-bb/ctrbake_bb/
  * layouts.py holds the same table (test/unit/layouts.test.ts runs both and compares).
  */
-import type { BakeMode, EngineName } from './formats/index.js';
+import type { BakeMode, TargetEngine as EngineName } from './formats/index.js';
 
 /** Storage drivers a store of each engine is baked with; the first is the default. */
 export const ENGINE_STORAGE_DRIVERS: Readonly<Record<EngineName, readonly [string, ...string[]]>> = Object.freeze({
   docker: ['overlay2', 'vfs'],
   podman: ['overlay', 'vfs'],
+  // containerd: the snapshotter the device unpacks the baked content into.
+  containerd: ['overlayfs'],
 });
 
 export interface LayoutSpec {
@@ -29,6 +31,7 @@ export const LAYOUT_TABLE = Object.freeze({
   split: { mode: 'store', engines: ['docker'], storageDrivers: ['overlay2'] },
   copy: { mode: 'store', engines: ['docker', 'podman'], generic: true },
   'podman-ro': { mode: 'store', engines: ['podman'] },
+  containerd: { mode: 'store', engines: ['containerd'] },
 } as const satisfies Record<string, LayoutSpec>);
 
 export type LayoutName = keyof typeof LAYOUT_TABLE;
@@ -69,7 +72,7 @@ export function layoutsFor(engine: EngineName): LayoutName[] {
  */
 export function defaultLayoutFor(mode: string | undefined, engine: string | undefined, storageDriver: string | undefined): LayoutName {
   if (mode !== 'store') return 'archive';
-  const e: EngineName = engine === 'podman' ? 'podman' : 'docker';
+  const e: EngineName = engine === 'podman' || engine === 'containerd' ? engine : 'docker';
   const drivers = ENGINE_STORAGE_DRIVERS[e];
   const driver = storageDriver !== undefined && drivers.includes(storageDriver) ? storageDriver : drivers[0];
   const found = LAYOUTS.find((l) => !(layoutSpec(l) as LayoutSpec).generic && layoutFits(l, { mode, engine: e, storageDriver: driver }));

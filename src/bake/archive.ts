@@ -20,7 +20,7 @@ import { writeOciArchive } from '../formats/oci-archive.js';
 import { archiveFileName, imageTag } from '../formats/image-layout.js';
 import { indexTarFile, normalizeTar } from '../formats/tar/index.js';
 import { readBakeInputs, type BakeInputs } from './inputs.js';
-import type { ResolvedBakeConfig } from './options.js';
+import { runnableEngine, type ResolvedBakeConfig } from './options.js';
 import type { SquashfsResult } from '../squashfs/index.js';
 import { stageOutput, type StagedOutput } from '../util/staged-output.js';
 
@@ -73,7 +73,7 @@ export async function bakeArchiveInto(config: Readonly<ResolvedBakeConfig>, inpu
   let engine: Engine | undefined;
   try {
     engine = await startEngine({
-      engine: config.engine,
+      engine: runnableEngine(config.engine),
       storageDriver: config.storageDriver,
       dataRoot: join(staged.staging, 'engine'),
       ...(config.engineBinary ? { binary: config.engineBinary } : {}),

@@ -17,6 +17,7 @@ import { checkBakePrerequisites, resolveBakeOptions, type BakeOptions, type Reso
 import { bakeStoreFromConfigInto, storeDoneMessage, STORE_TAR } from './store.js';
 import { addStoreSquashfs } from './store-squashfs.js';
 import { checkNativeScope } from '../builder/scope.js';
+import { CONTAINERD_STORE_VERSION } from '../builder/bake-native.js';
 import { checkUpToDate, engineBinaryVersion, inputFingerprint } from './up-to-date.js';
 
 type BakeImplementation = (config: Readonly<ResolvedBakeConfig>, inputs: BakeInputs, staged: StagedOutput) => Promise<BakeManifest>;
@@ -48,7 +49,7 @@ export async function bake(options: BakeOptions): Promise<BakeResult> {
   const inputs = await readBakeInputs(config);
   await checkFit(options, config, inputs);
   const native = config.builder === 'native';
-  const engineVersion = native ? `ctrbake builder for ${config.engine} ${config.engineVersion}` : await engineBinaryVersion(config);
+  const engineVersion = native ? (config.engine === 'containerd' ? `ctrbake builder for containerd ${CONTAINERD_STORE_VERSION}` : `ctrbake builder for ${config.engine} ${config.engineVersion}`) : await engineBinaryVersion(config);
   const fingerprint = inputFingerprint({ lock: inputs.lock, config, engineVersion });
   if (!config.force) {
     const state = await checkUpToDate(outDir, fingerprint, config.verifyOutputs);

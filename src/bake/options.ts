@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
-import type { ArchiveFormat, BakeMode, EngineName } from '../formats/index.js';
+import type { ArchiveFormat, BakeMode, TargetEngine as EngineName } from '../formats/index.js';
 import { resolveBudget, type BudgetOptions, type Layout } from '../report/index.js';
 import { resolveBlockSize } from '../util/fs-block-size.js';
 import { silentReporter, type Reporter } from '../util/reporter.js';
@@ -19,8 +19,10 @@ export interface BakeOptions {
   cacheDir: string;
   mode: BakeMode;
   outDir: string;
-  /** Default docker. */
+  /** Default docker. containerd: its image store, written by ctrbake's builder (docs/containerd.md). */
   engine?: EngineName;
+  /** containerd stores: the namespace the images are recorded in. Default `default` (ctr, nerdctl); `moby` for Docker's containerd store, `k8s.io` for k3s. */
+  namespace?: string;
   /** Default: overlay2 for docker, overlay for podman. */
   storageDriver?: string;
   /** Archive mode: default docker-archive. */
@@ -79,6 +81,8 @@ export interface ResolvedBakeConfig {
   outDir: string;
   engine: EngineName;
   storageDriver: string;
+  /** containerd stores only. */
+  namespace?: string;
   archiveFormat: ArchiveFormat;
   sourceDateEpoch: number;
   engineBinary?: string;
@@ -92,6 +96,12 @@ export interface ResolvedBakeConfig {
   signal?: AbortSignal;
 }
 
+/** The engine the engine path starts: containerd stores never reach it (the builder writes them). */
+export function runnableEngine(engine: EngineName): Exclude<EngineName, 'containerd'> {
+  if (engine === 'containerd') throw new ConfigError('E_CONFIG', 'containerd stores are written by ctrbake\'s builder only: use --builder native (the default with --engine containerd)');
+  return engine;
+}
+
 export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv = process.env): Readonly<ResolvedBakeConfig> {
   const bad = (message: string): never => {
     throw new ConfigError('E_CONFIG', message);
@@ -99,7 +109,12 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
   checkSquashfsWanted(options.squashfs, bad);
   if (options.mode !== 'archive' && options.mode !== 'store') bad(`--mode must be archive or store, got ${String(options.mode)}`);
   const engine = options.engine ?? 'docker';
-  if (engine !== 'docker' && engine !== 'podman') bad(`--engine must be docker or podman, got ${String(engine)}`);
+  if (engine !== 'docker' && engine !== 'podman' && engine !== 'containerd') bad(`--engine must be docker, podman or containerd, got ${String(engine)}`);
+  if (engine === 'containerd' && options.mode !== 'store') bad('--engine containerd bakes a store (containerd\'s content store and meta.db): use --mode store; for archives containerd imports, bake --mode archive with docker or podman');
+  if (engine === 'containerd' && options.builder === 'engine') bad('--engine containerd is written by ctrbake\'s builder only (no engine path): drop --builder engine');
+  if (options.namespace !== undefined && engine !== 'containerd') bad('--namespace applies to --engine containerd: drop it or bake a containerd store');
+  const namespace = engine === 'containerd' ? (options.namespace ?? 'default') : undefined;
+  if (namespace !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,75}$/.test(namespace)) bad(`--namespace must be a containerd namespace name (letters, digits, . _ -), got ${JSON.stringify(namespace)}`);
   let storageDriver = options.storageDriver ?? ENGINE_STORAGE_DRIVERS[engine][0];
   // One spelling for both engines is convenient in build recipes: podman calls overlay2 "overlay".
   if (engine === 'podman' && storageDriver === 'overlay2') storageDriver = 'overlay';
@@ -138,6 +153,7 @@ export function resolveBakeOptions(options: BakeOptions, env: NodeJS.ProcessEnv 
     outDir: resolve(options.outDir),
     engine,
     storageDriver,
+    ...(namespace !== undefined ? { namespace } : {}),
     archiveFormat,
     sourceDateEpoch,
     ...(options.engineBinary ? { engineBinary: options.engineBinary } : {}),

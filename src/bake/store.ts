@@ -29,7 +29,7 @@ import { ENGINE_STORAGE_DRIVERS } from '../layouts.js';
 import { writeDockerArchive } from '../formats/docker-archive.js';
 import { imageTag } from './archive.js';
 import type { BakeInputs } from './inputs.js';
-import type { ResolvedBakeConfig } from './options.js';
+import { runnableEngine, type ResolvedBakeConfig } from './options.js';
 import { stageOutput, type StagedOutput } from '../util/staged-output.js';
 import { addDockerDigestReferences, normalizeDockerStore, type NormalizedStore } from './store-docker.js';
 import { clampBakeTimes, writeTimeMarker } from './store-normalize.js';
@@ -257,7 +257,7 @@ export async function bakeStoreFromConfigInto(config: Readonly<ResolvedBakeConfi
       lock: inputs.lock,
       checkCache: inputs.checkCache,
       cacheDir: config.cacheDir,
-      engine: config.engine,
+      engine: runnableEngine(config.engine),
       storageDriver: config.storageDriver,
       outDir: config.outDir,
       sourceDateEpoch: config.sourceDateEpoch,

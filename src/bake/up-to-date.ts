@@ -18,7 +18,7 @@ import type { BakeManifest, LockFile } from '../formats/index.js';
 import { readManifest } from '../formats/manifest.js';
 import { sha256File } from '../util/fs.js';
 import { VERSION } from '../version.js';
-import type { ResolvedBakeConfig } from './options.js';
+import { runnableEngine, type ResolvedBakeConfig } from './options.js';
 
 export const FINGERPRINT_VERSION = 1;
 
@@ -36,7 +36,7 @@ export function canonicalJson(value: unknown): string {
 
 /** The engine binary's own `--version` line (dockerd: ~0.2 s, podman: ~0.1 s; no daemon starts). */
 export function engineBinaryVersion(config: Readonly<ResolvedBakeConfig>): Promise<string> {
-  return engineVersionLine(config.engine, config.engineBinary, config.signal);
+  return engineVersionLine(runnableEngine(config.engine), config.engineBinary, config.signal);
 }
 
 export interface FingerprintInputs {
@@ -53,6 +53,7 @@ export function inputFingerprint({ lock, config, engineVersion }: FingerprintInp
     mode: config.mode,
     engine: config.engine,
     storageDriver: config.storageDriver,
+    ...(config.namespace !== undefined ? { namespace: config.namespace } : {}),
     ...(config.mode === 'archive' ? { archiveFormat: config.archiveFormat } : {}),
     ...(config.squashfs ? { squashfs: config.squashfs } : {}),
     sourceDateEpoch: config.sourceDateEpoch,

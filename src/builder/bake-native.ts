@@ -6,7 +6,7 @@
  * store was written for (`--engine-version`), not an installed engine's.
  */
 import { createWriteStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -14,6 +14,8 @@ import { ConfigError, InputError } from '../errors.js';
 import type { BakeManifest, LockedImage, LockFile, ManifestImage } from '../formats/index.js';
 import { formatPlatform } from '../formats/index.js';
 import { assertCacheComplete } from '../fetch/complete.js';
+import { blobPath } from '../fetch/cache.js';
+import { diffIdsOfConfig } from '../formats/oci.js';
 import { configMatchesPlatform } from '../registry/platform.js';
 import { sha256File } from '../util/fs.js';
 import { silentReporter, type Reporter } from '../util/reporter.js';
@@ -21,6 +23,7 @@ import type { StagedOutput } from '../util/staged-output.js';
 import { VERSION } from '../version.js';
 import { dockerStoreTar, planDockerStore, type DockerStoreDriver, type DockerStorePlan } from './docker-store.js';
 import { planPodmanStore, podmanStoreTar, podmanTarSplitFlavour } from './podman-store.js';
+import { checkContainerdBlobs, CONTAINERD_DB_VERSION, containerdStoreTar, planContainerdStore } from './containerd-store.js';
 
 /** The engine versions whose store format the builder writes and the oracle tests prove. */
 export const DEFAULT_ENGINE_VERSION = '20.10';
@@ -123,14 +126,66 @@ export async function bakeNativeStoreInto(options: NativeStoreOptions, outTmp: s
   };
 }
 
+/** The containerd schema the builder writes (meta.db v1, dbVersion 3: containerd 1.6 and 2.x; docs/containerd.md). */
+export const CONTAINERD_STORE_VERSION = `meta.db v1/${CONTAINERD_DB_VERSION}`;
+
+export interface ContainerdBakeOptions {
+  lock: LockFile;
+  cacheDir: string;
+  namespace: string;
+  sourceDateEpoch: number;
+  reporter?: Reporter;
+  signal?: AbortSignal;
+}
+
+/**
+ * `bake --mode store --engine containerd`: containerd's content store and meta.db (the
+ * registry's blobs as fetched, images recorded in one namespace) as OUT/store.tar.
+ */
+export async function bakeContainerdStoreInto(options: ContainerdBakeOptions, outTmp: string): Promise<BakeManifest> {
+  const reporter = options.reporter ?? silentReporter;
+  if (options.lock.images.length === 0) throw new ConfigError('E_STORE_INPUT', 'the lock holds no image: nothing to bake');
+  await assertCacheComplete(options.cacheDir, options.lock);
+  reporter.event({
+    event: 'bake.start',
+    message: `building a containerd content store of ${options.lock.images.length} image(s) for ${formatPlatform(options.lock.platform)} in namespace ${options.namespace} with ctrbake's builder, offline, no engine`,
+    mode: 'store',
+    images: options.lock.images.length,
+  });
+  const plan = planContainerdStore({ lock: options.lock, namespace: options.namespace });
+  await checkContainerdBlobs(plan, options.cacheDir);
+  const tarPath = join(outTmp, STORE_TAR);
+  reporter.event({ event: 'store.tar', message: `writing ${STORE_TAR}` });
+  await pipeline(Readable.from(containerdStoreTar(plan, options)), createWriteStream(tarPath), ...(options.signal ? [{ signal: options.signal }] : []));
+  const images = await Promise.all(
+    options.lock.images.map(async (image) => manifestImage(image, diffIdsOfConfig((await readFile(blobPath(options.cacheDir, image.config.digest))).toString('utf8')) ?? [])),
+  );
+  return {
+    manifestVersion: 1,
+    ctrbakeVersion: VERSION,
+    mode: 'store',
+    engine: { name: 'containerd', version: CONTAINERD_STORE_VERSION },
+    storageDriver: 'overlayfs',
+    namespace: options.namespace,
+    platform: options.lock.platform,
+    sourceDateEpoch: options.sourceDateEpoch,
+    images,
+    outputs: [{ path: STORE_TAR, sha256: await sha256File(tarPath), size: (await stat(tarPath)).size }],
+  };
+}
+
 /** The bake dispatch's entry: the resolved bake config (structurally), into the bake's staging dir. */
 export async function bakeNativeStoreFromConfigInto(
-  config: Readonly<{ cacheDir: string; engine: string; storageDriver: string; engineVersion: string; sourceDateEpoch: number; reporter: Reporter; signal?: AbortSignal }>,
+  config: Readonly<{ cacheDir: string; engine: string; namespace?: string; storageDriver: string; engineVersion: string; sourceDateEpoch: number; reporter: Reporter; signal?: AbortSignal }>,
   inputs: Readonly<{ lock: LockFile; checkCache: () => Promise<unknown> }>,
   staged: StagedOutput,
 ): Promise<BakeManifest> {
   const { cacheDir, engine, storageDriver, engineVersion, sourceDateEpoch, reporter, signal } = config;
   const { lock, checkCache } = inputs;
   // Every blob checked against its digest before anything is written (once: the bake's check), as the engine path does.
+  if (engine === 'containerd') {
+    await checkCache();
+    return bakeContainerdStoreInto({ lock, cacheDir, namespace: config.namespace ?? 'default', sourceDateEpoch, reporter, ...(signal ? { signal } : {}) }, staged.outTmp);
+  }
   return bakeNativeStoreInto({ lock, cacheDir, engine, storageDriver, engineVersion, sourceDateEpoch, reporter, checkCache, ...(signal ? { signal } : {}) }, staged.outTmp);
 }

@@ -5,7 +5,7 @@
  * lists the rows. A new output of the builder (vfs, podman stores, archives) is one row here.
  */
 import { ConfigError } from '../errors.js';
-import type { ArchiveFormat, BakeManifest, BakeMode, EngineName, LockFile } from '../formats/index.js';
+import type { ArchiveFormat, BakeManifest, BakeMode, LockFile, TargetEngine } from '../formats/index.js';
 import type { Reporter } from '../util/reporter.js';
 import type { StagedOutput } from '../util/staged-output.js';
 import type { CacheCheckResult } from '../fetch/complete.js';
@@ -18,7 +18,8 @@ export type BuilderName = (typeof BUILDERS)[number];
 /** The resolved bake config as the builder reads it (structurally: builder/ does not import bake/). */
 export interface NativeBakeConfig {
   mode: BakeMode;
-  engine: EngineName;
+  engine: TargetEngine;
+  namespace?: string;
   cacheDir: string;
   storageDriver: string;
   archiveFormat: ArchiveFormat;
@@ -38,7 +39,7 @@ export type NativeBakeWriter = (config: Readonly<NativeBakeConfig>, inputs: Read
 
 export interface NativeScopeRow {
   mode: BakeMode;
-  engine: EngineName;
+  engine: TargetEngine;
   /** Absent: any (archive mode has no storage driver). */
   storageDriver?: string;
   /** Archive mode: the format; absent: any. */
@@ -51,12 +52,22 @@ export interface NativeScopeRow {
   byDefault?: false;
 }
 
+/** Archives are for docker or podman to load (containerd's store is `--mode store --engine containerd`). */
+const writeArchive: NativeBakeWriter = (config, inputs, staged) => {
+  if (config.engine === 'containerd') {
+    throw new ConfigError('E_CONFIG', 'archives are baked for --engine docker or podman; for containerd bake its store: --mode store --engine containerd');
+  }
+  return bakeNativeArchiveInto({ ...config, engine: config.engine }, inputs, staged);
+};
+
 export const NATIVE_SCOPE: readonly NativeScopeRow[] = Object.freeze([
   { mode: 'store', engine: 'docker', storageDriver: 'overlay2', write: bakeNativeStoreFromConfigInto },
   { mode: 'store', engine: 'docker', storageDriver: 'vfs', write: bakeNativeStoreFromConfigInto, byDefault: false },
   { mode: 'store', engine: 'podman', storageDriver: 'overlay', write: bakeNativeStoreFromConfigInto, byDefault: false },
-  { mode: 'archive', engine: 'docker', write: bakeNativeArchiveInto, byDefault: false },
-  { mode: 'archive', engine: 'podman', write: bakeNativeArchiveInto, byDefault: false },
+  // containerd has no engine path: the builder is the only way to bake its store.
+  { mode: 'store', engine: 'containerd', storageDriver: 'overlayfs', write: bakeNativeStoreFromConfigInto },
+  { mode: 'archive', engine: 'docker', write: writeArchive, byDefault: false },
+  { mode: 'archive', engine: 'podman', write: writeArchive, byDefault: false },
 ]);
 
 export interface BakeShape {

@@ -1,6 +1,6 @@
 import { bake } from '../bake/bake.js';
 import type { BakeResult } from '../bake/archive.js';
-import type { EngineName } from '../formats/index.js';
+import type { TargetEngine } from '../formats/index.js';
 import { GZIP_IMPLEMENTATIONS, SQUASHFS_BACKENDS, SQUASHFS_COMPRESSIONS } from '../squashfs/index.js';
 import { defineCommand, givenOnly } from './command.js';
 import { BUDGET_OPTIONS, budgetFrom } from './budget-options.js';
@@ -26,8 +26,9 @@ export const bakeCommand = defineCommand({
       ...LOCK_INPUT_OPTION,
       cache: { type: 'string', demandOption: true, describe: 'cache directory filled by `ctrbake fetch`' },
       mode: { choices: ['archive', 'store'] as const, demandOption: true, describe: 'archive: one archive per image; store: a baked engine store' },
-      engine: { choices: ENGINES, default: 'docker' as EngineName, describe: 'the private engine to bake with' },
-      'storage-driver': { type: 'string', choices: ['overlay2', 'vfs', 'overlay'], describe: 'docker: overlay2 (default) or vfs; podman: overlay (default) or vfs' },
+      engine: { choices: [...ENGINES, 'containerd'] as const, default: 'docker' as TargetEngine, describe: 'the private engine to bake with; containerd: its image store (content + meta.db), written by ctrbake itself (docs/containerd.md)' },
+      'storage-driver': { type: 'string', choices: ['overlay2', 'vfs', 'overlay', 'overlayfs'], describe: 'docker: overlay2 (default) or vfs; podman: overlay (default) or vfs; containerd: overlayfs (the snapshotter the device unpacks into)' },
+      namespace: { type: 'string', describe: 'with --engine containerd: the namespace the images are recorded in: default (ctr, nerdctl; the default), moby (Docker\'s containerd image store), k8s.io (k3s)' },
       output: { alias: ['o', 'out'], type: 'string', demandOption: true, describe: 'output directory: absent, empty or a previous bake output, replaced only when the new one is complete (--out is the old spelling)' },
       offline: { type: 'boolean', default: false, describe: 'state that no network may be used (bake never uses it: the engine has no network)' },
       'archive-format': { choices: ['docker-archive', 'oci-archive'] as const, describe: 'archive mode: the archive format (default docker-archive)' },
@@ -44,6 +45,7 @@ export const bakeCommand = defineCommand({
   examples: [
     { what: 'one archive per image', lines: ['$0 bake --lock ctrbake.lock.json --cache cache --mode archive -o out'] },
     { what: 'a docker overlay2 store and its SquashFS (split layout)', lines: ['$0 bake --lock ctrbake.lock.json --cache cache --mode store', '--squashfs -o out'] },
+    { what: 'a containerd content store for k3s (no engine, no root)', lines: ['$0 bake --lock ctrbake.lock.json --cache cache --mode store', '--engine containerd --namespace k8s.io --squashfs -o out'] },
     { what: 'xz needs a host tool', lines: ['$0 bake --lock ctrbake.lock.json --cache cache --mode store', '--squashfs --compression xz --squashfs-backend tar2sqfs -o out'] },
   ],
   run: (argv, { reporter, signal }) =>
@@ -54,7 +56,7 @@ export const bakeCommand = defineCommand({
       engine: argv.engine,
       outDir: argv.output,
       offline: argv.offline,
-      ...givenOnly({ storageDriver: argv.storageDriver, archiveFormat: argv.archiveFormat, builder: argv.builder, engineVersion: argv.engineVersion }),
+      ...givenOnly({ storageDriver: argv.storageDriver, archiveFormat: argv.archiveFormat, builder: argv.builder, engineVersion: argv.engineVersion, namespace: argv.namespace }),
       squashfs: {
         pack: argv.squashfs,
         ...givenOnly({ compression: argv.compression, backend: argv.squashfsBackend, blockSize: argv.blockSize, gzipImplementation: argv.gzipImpl }),

@@ -7,7 +7,7 @@
 export type { Descriptor, LockedImage, LockFile, Platform } from './lock.js';
 import type { Platform } from './lock.js';
 
-export type { ArchiveFormat, BakeManifest, BakeMode, EngineName, ManifestImage, ManifestLayer, OutputFile } from './manifest.js';
+export type { ArchiveFormat, BakeManifest, BakeMode, EngineName, TargetEngine, ManifestImage, ManifestLayer, OutputFile } from './manifest.js';
 
 export function formatPlatform(p: Platform): string {
   return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;

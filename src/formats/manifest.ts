@@ -40,15 +40,20 @@ export interface ManifestImage {
 }
 
 export type BakeMode = 'archive' | 'store';
+/** The engines ctrbake runs (bake, fetch). */
 export type EngineName = 'docker' | 'podman';
+/** The engines a bake's output is for: also containerd, whose image store only ctrbake's builder writes (docs/containerd.md). */
+export type TargetEngine = EngineName | 'containerd';
 export type ArchiveFormat = 'docker-archive' | 'oci-archive';
 
 export interface BakeManifest {
   manifestVersion: 1;
   ctrbakeVersion: string;
   mode: BakeMode;
-  engine: { name: EngineName; version: string };
+  engine: { name: TargetEngine; version: string };
   storageDriver: string;
+  /** containerd stores: the namespace the images are recorded in (default, moby, k8s.io...). */
+  namespace?: string;
   /** Archive mode only. */
   archiveFormat?: ArchiveFormat;
   platform: Platform;
@@ -157,7 +162,7 @@ export function parseManifest(value: unknown): ManifestRead {
 class ManifestInvalid extends Error {}
 
 const MODES: readonly string[] = ['archive', 'store'];
-const ENGINES: readonly string[] = ['docker', 'podman'];
+const ENGINES: readonly string[] = ['docker', 'podman', 'containerd'];
 const ARCHIVE_FORMATS: readonly string[] = ['docker-archive', 'oci-archive'];
 const SHA256_HEX_RE = /^[a-f0-9]{64}$/;
 
@@ -177,6 +182,7 @@ function assertManifest(value: unknown, fail: Fail): asserts value is BakeManife
   oneOf(engine.name, 'engine.name', ENGINES, fail);
   checkString(engine.version, 'engine.version', fail);
   checkString(m.storageDriver, 'storageDriver', fail, { nonEmpty: true });
+  if (m.namespace !== undefined) checkString(m.namespace, 'namespace', fail, { nonEmpty: true });
   if (m.archiveFormat !== undefined) oneOf(m.archiveFormat, 'archiveFormat', ARCHIVE_FORMATS, fail);
   checkPlatform(m.platform, 'platform', fail);
   checkSize(m.sourceDateEpoch, 'sourceDateEpoch', fail);

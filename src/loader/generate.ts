@@ -73,6 +73,28 @@ function dockerDaemonJson(config: ResolvedLoaderConfig): string {
   });
 }
 
+/**
+ * Docker on containerd's image store (a `moby` namespace bake): the store chosen explicitly,
+ * never with a graph-driver storage-driver (that combination makes every container fail:
+ * "snapshotter not loaded: overlay2"), on the system containerd the loader pins to the store.
+ */
+function dockerOnContainerdJson(): string {
+  return toJsonFile({
+    containerd: '/run/containerd/containerd.sock',
+    features: { 'containerd-snapshotter': true },
+  });
+}
+
+/** Writes the engine's config files: each pins the engine to the baked store. */
+async function writeEngineConfig(config: ResolvedLoaderConfig, out: OverlayWriter): Promise<void> {
+  if (config.engine === 'docker') return out.write('/etc/docker/daemon.json', dockerDaemonJson(config));
+  if (config.engine === 'podman') return out.write('/etc/containers/storage.conf', await podmanStorageConf(config));
+  // k3s runs its own containerd from its own generated config, rooted at the data-root default.
+  if (config.manifest.namespace === 'k8s.io') return;
+  await out.write('/etc/containerd/config.toml', await renderFile('containerd-config.toml.in', { DATA_ROOT: config.dataRoot }));
+  if (config.manifest.namespace === 'moby') await out.write('/etc/docker/daemon.json', dockerOnContainerdJson());
+}
+
 async function podmanStorageConf(config: ResolvedLoaderConfig): Promise<string> {
   const q = (s: string) => JSON.stringify(s);
   return renderFile('podman-storage.conf.in', {
@@ -121,7 +143,7 @@ async function writeSystemd(config: ResolvedLoaderConfig, out: OverlayWriter): P
 async function writeInitScripts(config: ResolvedLoaderConfig, out: OverlayWriter): Promise<void> {
   const template = await readTemplate('init/initd.sh.in');
   const pad = (n: number) => String(n).padStart(2, '0');
-  const engineName = config.engine === 'docker' ? 'docker' : 'podman';
+  const engineName = config.engineUnits.map((u) => u.replace(/\.service$/, '')).join(' ');
   const steps = [
     { name: 'ctrbake', step: 'prepare', order: config.startOrder.prepare, requiredStart: '', startBefore: engineName, description: 'ctrbake: prepare the container store before the engine starts' },
     ...(config.layout === 'archive'
@@ -190,8 +212,7 @@ export async function generateLoader(options: LoaderOptions): Promise<LoaderResu
     });
     await out.write(`${payload}/ctrbake.conf`, conf);
     await out.write(`${config.sbinDir}/ctrbake-device`, await renderFile('ctrbake-device.sh', { CONF: `${payload}/ctrbake.conf`, ENGINE_STOP: config.engineStop, ENGINE_START: config.engineStart }), 0o755);
-    if (config.engine === 'docker') await out.write('/etc/docker/daemon.json', dockerDaemonJson(config));
-    else await out.write('/etc/containers/storage.conf', await podmanStorageConf(config));
+    await writeEngineConfig(config, out);
     let mountUnit: string | undefined;
     if (config.init === 'systemd') mountUnit = await writeSystemd(config, out);
     else await writeInitScripts(config, out);

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, posix, resolve } from 'node:path';
 import { silentReporter, type Reporter } from '../util/reporter.js';
 import { ConfigError, InputError } from '../errors.js';
-import type { BakeManifest, EngineName } from '../formats/index.js';
+import type { BakeManifest, TargetEngine as EngineName } from '../formats/index.js';
 import { parseManifest } from '../formats/manifest.js';
 import { checkSquashfsBackend, resolveSquashfsOptions, SQUASHFS_SUBCOMMAND_FLAGS, type SquashfsBackendName, type SquashfsCompression } from '../squashfs/index.js';
 import { LAYOUTS, layoutFits, type LayoutName } from '../layouts.js';
@@ -91,8 +91,17 @@ const DEFAULT_ORDER: Record<LoaderInit, { prepare: number; load: number }> = {
  * /var/run/docker.pid itself, Buildroot's S60dockerd and meta-virtualization's init script
  * write /var/run/dockerd.pid (/var/run is often a link to /run).
  */
-function engineControl(engine: EngineName, init: LoaderInit): Pick<ResolvedLoaderConfig, 'enginePidfiles' | 'engineStop' | 'engineStart' | 'engineWaitS'> {
+function engineControl(engine: EngineName, init: LoaderInit, units: readonly string[]): Pick<ResolvedLoaderConfig, 'enginePidfiles' | 'engineStop' | 'engineStart' | 'engineWaitS'> {
   if (engine === 'podman') return { enginePidfiles: [], engineStop: 'podman stop --all', engineStart: 'podman has no daemon', engineWaitS: 0 };
+  if (engine === 'containerd') {
+    const names = units.map((u) => u.replace(/\.service$/, ''));
+    const control = {
+      systemd: { engineStop: `systemctl stop ${[...units].reverse().join(' ')}`, engineStart: `systemctl start ${units.join(' ')}` },
+      sysvinit: { engineStop: names.map((n) => `/etc/init.d/${n} stop`).join('; '), engineStart: names.map((n) => `/etc/init.d/${n} start`).join('; ') },
+      busybox: { engineStop: names.map((n) => `/etc/init.d/S??${n} stop`).join('; '), engineStart: names.map((n) => `/etc/init.d/S??${n} start`).join('; ') },
+    }[init];
+    return { enginePidfiles: [], ...control, engineWaitS: 120 };
+  }
   const pidfiles = ['/var/run/dockerd.pid', '/var/run/docker.pid', '/run/dockerd.pid', '/run/docker.pid'];
   const control = {
     systemd: { engineStop: 'systemctl stop docker.socket docker.service', engineStart: 'systemctl start docker.service' },
@@ -119,7 +128,19 @@ const LAYOUT_NEEDS: Record<LoaderLayout, string> = {
   split: 'a docker store baked with --storage-driver overlay2',
   copy: 'a bake with --mode store',
   'podman-ro': 'a podman store (--mode store --engine podman)',
+  containerd: 'a containerd store (--mode store --engine containerd)',
 };
+
+/**
+ * containerd stores: who serves the namespace the bake recorded the images in, its default
+ * root, and the units that must wait for the prepare step. moby is Docker's containerd image
+ * store (the system containerd, dockerd on top); k8s.io is k3s's own containerd.
+ */
+function containerdTarget(namespace: string | undefined): { dataRoot: string; units: string[] } {
+  if (namespace === 'k8s.io') return { dataRoot: '/var/lib/rancher/k3s/agent/containerd', units: ['k3s.service'] };
+  if (namespace === 'moby') return { dataRoot: '/var/lib/containerd', units: ['containerd.service', 'docker.service'] };
+  return { dataRoot: '/var/lib/containerd', units: ['containerd.service'] };
+}
 
 /** Which bakes each layout takes. */
 export function checkLayoutFits(layout: LoaderLayout, manifest: BakeManifest): void {
@@ -164,7 +185,10 @@ export async function resolveLoaderOptions(options: LoaderOptions): Promise<Read
   const engine = manifest.engine.name;
   const payloadDir = devicePath('--payload-dir', options.payloadDir ?? '/usr/share/ctrbake');
   const dataDir = devicePath('--data-dir', options.dataDir ?? '/var/lib/ctrbake');
-  const dataRoot = devicePath('--data-root', options.dataRoot ?? (engine === 'docker' ? '/var/lib/docker' : '/var/lib/containers/storage'));
+  const containerd = containerdTarget(manifest.namespace);
+  const defaultDataRoot = { docker: '/var/lib/docker', podman: '/var/lib/containers/storage', containerd: containerd.dataRoot }[engine];
+  const dataRoot = devicePath('--data-root', options.dataRoot ?? defaultDataRoot);
+  const engineUnits = { docker: ['docker.service'], podman: ['podman.service'], containerd: containerd.units }[engine];
   const storeMount = devicePath('--store-mount', options.storeMount ?? `${payloadDir}/store`);
   for (const [a, b] of [[dataDir, dataRoot], [dataRoot, dataDir], [storeMount, dataRoot], [dataRoot, storeMount], [payloadDir, dataRoot], [dataRoot, payloadDir]] as const) {
     if (a === b || a.startsWith(`${b}/`)) throw new ConfigError('E_LOADER_CONFIG', `${a} must not be inside (or equal to) ${b}: the loader wipes and rebuilds these separately`);
@@ -193,8 +217,8 @@ export async function resolveLoaderOptions(options: LoaderOptions): Promise<Read
     verifyOnBoot: options.verifyOnBoot ?? false,
     spaceMarginKiB,
     startOrder,
-    engineUnits: engine === 'docker' ? ['docker.service'] : ['podman.service'],
-    ...engineControl(engine, options.init),
+    engineUnits,
+    ...engineControl(engine, options.init, engineUnits),
     sbinDir: '/usr/sbin',
     squashfsBackend,
     compression,

@@ -285,6 +285,14 @@ export function modelFirstBoot(layout: Layout, images: readonly LayoutImage[], l
       payload('store.sqfs', options.storeImageBytes ?? 0, 'the podman store as SquashFS, listed in additionalimagestores');
       written.push({ name: 'loader state', tally: loaderState(4, 3), note: 'the empty graphroot, DATA_DIR/seeded' });
       break;
+    case 'containerd': {
+      // meta.db (a page per blob and image record, roughly) and one symlink per blob.
+      const blobs = new Set(images.flatMap((i) => i.layers)).size + 2 * images.length;
+      payload('store.sqfs', options.storeImageBytes ?? 0, "containerd's content store and meta.db as SquashFS; the blobs stay there");
+      written.push({ name: 'meta.db and content links', tally: { bytes: (4 + blobs + images.length) * B, inodes: blobs + 6, journaled: blobs + 6 }, note: 'meta.db copied (containerd writes it), one symlink per blob into the store; containerd unpacks layers into its snapshotter when a container first runs (not counted)' });
+      written.push({ name: 'loader state', tally: loaderState(2, 5), note: 'DATA_DIR/seeded' });
+      break;
+    }
   }
   if (engine === 'docker' && (layout === 'split' || layout === 'copy')) {
     const records = layerRecords(layout === 'split').inodes + imageRecords().inodes;

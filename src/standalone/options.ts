@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { silentReporter, type Reporter } from '../util/reporter.js';
 import { ConfigError } from '../errors.js';
-import type { EngineName, Platform } from '../formats/index.js';
+import type { TargetEngine as EngineName, Platform } from '../formats/index.js';
 import type { FetcherChoice } from '../fetch/types.js';
 import { LOADER_INITS, LOADER_LAYOUTS, type LoaderInit, type LoaderLayout } from '../loader/options.js';
 import { layoutBake, layoutsFor, layoutSpec, listOr, type LayoutBake } from '../layouts.js';
@@ -131,7 +131,7 @@ export async function resolveStandaloneOptions(options: StandaloneBuildOptions, 
   if (!LOADER_LAYOUTS.includes(layout)) bad(`--layout must be one of ${LOADER_LAYOUTS.join(', ')}, got ${String(layout)}`);
   const init = options.init ?? 'busybox';
   if (!LOADER_INITS.includes(init)) bad(`--init must be one of ${LOADER_INITS.join(', ')}, got ${String(init)}`);
-  if (options.engine !== undefined && options.engine !== 'docker' && options.engine !== 'podman') bad(`--engine must be docker or podman, got ${String(options.engine)}`);
+  if (options.engine !== undefined && !['docker', 'podman', 'containerd'].includes(options.engine)) bad(`--engine must be docker, podman or containerd, got ${String(options.engine)}`);
   const engines: readonly EngineName[] = layoutSpec(layout).engines;
   if (options.engine !== undefined && !engines.includes(options.engine)) {
     if (options.engine === 'podman') bad(`--layout ${layout} is a ${engines.join(' or ')} layout; with podman use ${listOr(layoutsFor('podman'))}`);

@@ -144,7 +144,7 @@ engine_process() {
 		# The name first, with the shell's own read: no process started per process listed.
 		comm=""
 		read -r comm 2>/dev/null <"$p/comm" || continue
-		case "$comm" in dockerd | podman | conmon) ;; *) continue ;; esac
+		case "$comm" in dockerd | podman | conmon | containerd) ;; *) continue ;; esac
 		args=$(tr '\000' '\n' 2>/dev/null <"$p/cmdline") || continue
 		name=$(printf '%s\n' "$args" | head -n 1)
 		if printf '%s\n' "$args" | grep -qxF -e "$DATA_ROOT" -e "--data-root=$DATA_ROOT" -e "--root=$DATA_ROOT"; then
@@ -152,6 +152,11 @@ engine_process() {
 			return 0
 		fi
 		if [ -z "$R" ] && [ "${name##*/}" = dockerd ] && ! printf '%s\n' "$args" | grep -q -e '^--data-root'; then
+			echo "${p#/proc/} ($name)"
+			return 0
+		fi
+		# containerd reads its root from its config file: any containerd counts.
+		if [ "$CTRBAKE_ENGINE" = containerd ] && [ "${name##*/}" = containerd ]; then
 			echo "${p#/proc/} ($name)"
 			return 0
 		fi
@@ -625,7 +630,40 @@ seed_new() {
 		gnu_cp=$(find_gnu_cp)
 		"$gnu_cp" -a "$STORE_MOUNT/." "$new/"
 		;;
+	containerd)
+		# containerd's root: meta.db copied (containerd writes it), each content blob a
+		# symlink into the read-only store (containerd opens and stats through it; its GC
+		# removes only the link). Snapshots are made by containerd when a container first runs.
+		content=io.containerd.content.v1.content
+		mkdir -p "$new/$content/blobs/sha256" "$new/$content/ingest" "$new/io.containerd.metadata.v1.bolt"
+		for b in "$STORE_MOUNT/$content"/blobs/sha256/*; do
+			[ -e "$b" ] || continue
+			ln -s "$b" "$new/$content/blobs/sha256/${b##*/}"
+		done
+		cp -a "$STORE_MOUNT/io.containerd.metadata.v1.bolt/meta.db" "$new/io.containerd.metadata.v1.bolt/meta.db"
+		chmod 0644 "$new/io.containerd.metadata.v1.bolt/meta.db"
+		;;
 	esac
+}
+
+# containerd_check [repair]: meta.db present and every content link resolving into the store;
+# with repair, a broken root is seeded again (logged), else the check fails naming the way out.
+containerd_check() {
+	content="$DATA_ROOT/io.containerd.content.v1.content/blobs/sha256"
+	broken=""
+	[ -f "$DATA_ROOT/io.containerd.metadata.v1.bolt/meta.db" ] || broken="$CTRBAKE_DATA_ROOT has no io.containerd.metadata.v1.bolt/meta.db"
+	for l in "$content"/*; do
+		[ -z "$broken" ] || break
+		if [ -L "$l" ] && [ ! -e "$l" ]; then broken="$l points to nothing (not the store image it was seeded from?)"; fi
+	done
+	[ -n "$broken" ] || return 0
+	if [ "${1:-}" = repair ]; then
+		log "$broken: seeding $CTRBAKE_DATA_ROOT again"
+		seed_data_root
+		return 0
+	fi
+	log "$broken: stop the engine ($CTRBAKE_ENGINE_STOP) and run ctrbake-device reset"
+	return 1
 }
 
 seed_data_root() {
@@ -639,7 +677,11 @@ seed_data_root() {
 	rm -rf "$new" "$old"
 	mkdir -p "$(dirname "$DATA_ROOT")"
 	# Free space first: copy takes the whole store, split its metadata.
-	if [ "$CTRBAKE_LAYOUT" = copy ]; then need_kb=$(du -sk "$STORE_MOUNT" | cut -f1); else need_kb=$(du -sk "$STORE_MOUNT/image" | cut -f1); fi
+	case "$CTRBAKE_LAYOUT" in
+	copy) need_kb=$(du -sk "$STORE_MOUNT" | cut -f1) ;;
+	containerd) need_kb=$(du -sk "$STORE_MOUNT/io.containerd.metadata.v1.bolt" | cut -f1) ;;
+	*) need_kb=$(du -sk "$STORE_MOUNT/image" | cut -f1) ;;
+	esac
 	need_kb=$((need_kb + CTRBAKE_SPACE_MARGIN_KB))
 	avail_kb=$(df -Pk "$(dirname "$DATA_ROOT")" | awk 'NR == 2 { print $4 }')
 	if [ "$avail_kb" -lt "$need_kb" ]; then
@@ -833,7 +875,7 @@ store_prepare() {
 	mkdir -p "$STATE"
 	case "$CTRBAKE_LAYOUT" in
 	overlay-vfs) overlay_prepare ;;
-	split | copy)
+	split | copy | containerd)
 		# A missing record means a first boot that did not finish (or an OTA): redo it.
 		if ! seeded || [ ! -d "$DATA_ROOT" ]; then seed_data_root; fi
 		"${CTRBAKE_LAYOUT}_check" repair || true
@@ -853,7 +895,7 @@ store_prepare() {
 store_check() {
 	mount_store
 	case "$CTRBAKE_LAYOUT" in
-	split | copy) "${CTRBAKE_LAYOUT}_check" ;;
+	split | copy | containerd) "${CTRBAKE_LAYOUT}_check" ;;
 	overlay-vfs) overlay_check ;;
 	*) true ;;
 	esac

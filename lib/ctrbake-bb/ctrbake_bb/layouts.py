@@ -13,11 +13,12 @@ LAYOUTS = {
     "split":       ("store",   ("docker",),          ("overlay2",)),
     "copy":        ("store",   ("docker", "podman"), ()),
     "podman-ro":   ("store",   ("podman",),          ()),
+    "containerd":  ("store",   ("containerd",),      ()),
     "rootfs":      ("store",   ("docker",),          ()),
 }
 
-ENGINE_DRIVERS = {"docker": ("overlay2", "vfs"), "podman": ("overlay", "vfs")}
-ENGINE_RDEPENDS = {"docker": "docker", "podman": "podman"}
+ENGINE_DRIVERS = {"docker": ("overlay2", "vfs"), "podman": ("overlay", "vfs"), "containerd": ("overlayfs",)}
+ENGINE_RDEPENDS = {"docker": "docker", "podman": "podman", "containerd": "containerd"}
 
 # Where ctrbake's own builder (no engine, no root) is the default: the rows of the CLI's
 # NATIVE_SCOPE in src/builder/scope.ts without `byDefault: false` (test/unit/layouts.test.ts
@@ -25,6 +26,7 @@ ENGINE_RDEPENDS = {"docker": "docker", "podman": "podman"}
 # (mode, engine, storage driver or None for any, archive format or None for any)
 NATIVE_SCOPE = (
     ("store", "docker", "overlay2", None),
+    ("store", "containerd", "overlayfs", None),
 )
 
 

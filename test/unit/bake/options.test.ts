@@ -29,7 +29,7 @@ describe('resolveBakeOptions', () => {
   it.each([
     [{ storageDriver: 'overlay' }, {}, /does not work with docker: use overlay2 or vfs/],
     [{ engine: 'podman', storageDriver: 'btrfs' }, {}, /does not work with podman/],
-    [{ engine: 'rkt' }, {}, /--engine must be docker or podman/],
+    [{ engine: 'rkt' }, {}, /--engine must be docker, podman or containerd/],
     [{ mode: 'tarball' }, {}, /--mode must be archive or store/],
     [{ archiveFormat: 'zip' }, {}, /--archive-format/],
     [{}, { SOURCE_DATE_EPOCH: 'yesterday' }, /SOURCE_DATE_EPOCH/],

@@ -13,6 +13,7 @@ const bakes = {
   'docker vfs store': ['store', 'docker', 'vfs'],
   'podman overlay store': ['store', 'podman', 'overlay'],
   'podman vfs store': ['store', 'podman', 'vfs'],
+  'containerd store': ['store', 'containerd', 'overlayfs'],
 } as const;
 type Bake = keyof typeof bakes;
 
@@ -27,6 +28,7 @@ const takes: Record<LoaderLayout, Bake[]> = {
   split: ['docker overlay2 store'],
   copy: ['docker overlay2 store', 'docker vfs store', 'podman overlay store', 'podman vfs store'],
   'podman-ro': ['podman overlay store', 'podman vfs store'],
+  containerd: ['containerd store'],
 };
 const needs: Record<LoaderLayout, string> = {
   archive: 'a bake with --mode archive',
@@ -34,6 +36,7 @@ const needs: Record<LoaderLayout, string> = {
   split: 'a docker store baked with --storage-driver overlay2',
   copy: 'a bake with --mode store',
   'podman-ro': 'a podman store (--mode store --engine podman)',
+  containerd: 'a containerd store (--mode store --engine containerd)',
 };
 
 describe('checkLayoutFits', () => {
