@@ -28,7 +28,7 @@ const SAMPLE: Record<string, string> = {
   PN: 'bundle', D: '/b/work/image', WORKDIR: '/b/work', DL_DIR: '/b/downloads', BB_NO_NETWORK: '',
   SOURCE_DATE_EPOCH: '1700000000', CTRBAKE_LAYERDIR: '/layers/ctrbake', CTRBAKE_LOCK_ID: '0123456789abcdef0123456789abcdef',
   CTRBAKE_SRC: '/b/work/sources/ctrbake',
-  CTRBAKE_PLATFORM: 'linux/arm64/v8', CTRBAKE_MODE: 'store', CTRBAKE_ENGINE: 'docker', CTRBAKE_STORAGE_DRIVER: 'overlay2',
+  CTRBAKE_PLATFORM: 'linux/arm64/v8', CTRBAKE_MODE: 'store', CTRBAKE_ENGINE: 'docker', CTRBAKE_STORAGE_DRIVER: 'overlay2', CTRBAKE_BUILDER: 'native',
   CTRBAKE_CLI_ID: 'ctrbake@0.1.0', CTRBAKE_ENGINE_RDEPENDS: 'docker', CTRBAKE_INIT: 'systemd',
   IMAGE_ROOTFS: '/b/rootfs', CTRBAKE_ROOTFS_STORE: 'bundle',
 };
@@ -249,9 +249,10 @@ except ValueError as e:
 
 /**
  * Findings shellcheck makes on any BitBake shell task once variables are expanded: tests on
- * values fixed at parse time (SC2050, SC2157) and loops over a fixed list (SC2043).
+ * values fixed at parse time (SC2050, SC2157, and a `case` on one: SC2194) and loops over a
+ * fixed list (SC2043).
  */
-const EXPANSION_CHECKS = 'SC2050,SC2157,SC2043';
+const EXPANSION_CHECKS = 'SC2050,SC2157,SC2043,SC2194';
 
 // keep the helpers honest: expansion leaves unknown names to the shell and refuses inline python
 describe('expansion helper', () => {

@@ -26,6 +26,7 @@ const OTHER_COMMAND_FLAGS: [file: string, flag: string, command: string][] = [
   ['loader/options.ts', '--storage-driver', 'bake'],
   ['loader/options.ts', '--engine', 'bake'],
   ['loader/payload.ts', '--mode', 'bake'],
+  ['builder/archive-native.ts', '--fetcher', 'fetch'],
 ];
 
 /** The import graph links these files to a command whose calls cannot print these messages. */
@@ -33,7 +34,9 @@ const UNREACHABLE: [file: string, flag: string, command: string, reason: string]
   ['bake/options.ts', '*', 'build', 'build calls bake() with mode, engine and driver derived from --layout, and no archive format, budget or --squashfs'],
   ['bake/store.ts', '--storage-driver', 'build', 'build derives the driver from --layout, always one the store supports'],
   ['loader/options.ts', '--store-mount', 'build', 'build passes no store mount'],
-  ['lock/resolve.ts', '--retries', 'build', 'build locks with the default retries'],
+  ['util/retry.ts', '--retries', 'build', 'build locks and fetches with the default retries'],
+  ['builder/archive-native.ts', '--archive-format', 'build', 'build bakes docker-archives: the OCI archive message cannot reach it'],
+  ['builder/podman-store.ts', '--engine-version', 'build', 'build passes no --engine-version: its bakes are for the default engine version'],
   ['loader/options.ts', '--space-margin', 'build', 'build passes no space margin'],
   ['registry/platform.ts', '--platform', 'bake', 'bake only compares platforms; parsePlatform runs in lock and build'],
   ['report/budget.ts', '*', 'diff', 'diff compares sizes: no budget'],
