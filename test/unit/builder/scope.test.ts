@@ -16,14 +16,29 @@ describe('NATIVE_SCOPE', () => {
     }
   });
 
-  // Every combination the bake accepts: native exactly where a row matches, and the check agrees.
+  // Every combination the bake accepts: native by default exactly where a default row matches
+  // (rows with byDefault: false are served on request only), and the check agrees.
+  it('native is the default for the docker overlay2 store and containerd, on request for vfs, podman and archives', () => {
+    expect(defaultBuilder({ mode: 'store', engine: 'docker', storageDriver: 'overlay2' })).toBe('native');
+    expect(defaultBuilder({ mode: 'store', engine: 'containerd', storageDriver: 'overlayfs' })).toBe('native');
+    for (const shape of [
+      { mode: 'store', engine: 'docker', storageDriver: 'vfs' },
+      { mode: 'store', engine: 'podman', storageDriver: 'overlay' },
+      { mode: 'archive', engine: 'docker', storageDriver: 'overlay2', archiveFormat: 'oci-archive' },
+    ]) {
+      expect(defaultBuilder(shape)).toBe('engine');
+      expect(() => checkNativeScope(shape)).not.toThrow();
+    }
+  });
+
   const shapes = (['docker', 'podman'] as const).flatMap((engine) => [
     ...ENGINE_STORAGE_DRIVERS[engine].map((storageDriver) => ({ mode: 'store', engine, storageDriver })),
     ...(['docker-archive', 'oci-archive'] as const).map((archiveFormat) => ({ mode: 'archive', engine, storageDriver: ENGINE_STORAGE_DRIVERS[engine][0], archiveFormat })),
   ]);
   it.each(shapes)('%j: default builder and --builder native agree with the table', (shape) => {
-    const served = nativeScopeRow(shape) !== undefined;
-    expect(defaultBuilder(shape)).toBe(served ? 'native' : 'engine');
+    const row = nativeScopeRow(shape);
+    const served = row !== undefined;
+    expect(defaultBuilder(shape)).toBe(served && row.byDefault !== false ? 'native' : 'engine');
     if (served) expect(() => checkNativeScope(shape)).not.toThrow();
     else expect(() => checkNativeScope(shape)).toThrow(expect.objectContaining({ code: 'E_CONFIG', message: expect.stringMatching(/use --builder engine/) }));
   });
