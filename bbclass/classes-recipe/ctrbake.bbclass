@@ -54,7 +54,7 @@ CTRBAKE_INSECURE_REGISTRIES[doc] = "HOST:PORT registries spoken to over plain HT
 CTRBAKE_AUTHFILE ?= ""
 CTRBAKE_AUTHFILE[doc] = "Registry credentials for do_fetch (docker config.json or containers auth.json). Not part of the task signature."
 CTRBAKE_BUILDER ?= "${@ctrbake_bb.layouts.default_builder(d.getVar('CTRBAKE_MODE'), d.getVar('CTRBAKE_ENGINE'), d.getVar('CTRBAKE_STORAGE_DRIVER'), d.getVar('CTRBAKE_ARCHIVE_FORMAT'))}"
-CTRBAKE_BUILDER[doc] = "Who writes the bake: native (ctrbake itself, as the build user: no root, no engine, no sudo) or engine (a private dockerd/podman, needs root: see CTRBAKE_RUNNER). Default: native where it serves the bake (docker overlay2 stores: split, copy, rootfs), else engine."
+CTRBAKE_BUILDER[doc] = "Who writes the bake: native (ctrbake itself, as the build user: no root, no engine, no sudo) or engine (a private dockerd/podman, needs root: see CTRBAKE_RUNNER). Default: native where it serves the bake (every store: split, copy, rootfs, overlay-vfs, podman-ro), else engine (archive)."
 CTRBAKE_RUNNER ?= ""
 CTRBAKE_RUNNER[doc] = "With CTRBAKE_BUILDER = engine only: command prefix that runs the bake as root when BitBake does not run as root, e.g. 'sudo -n' (docs/yocto.md#privileges). Empty: BitBake must run as root (privileged build container). Never used by native bakes."
 CTRBAKE_NODE ?= "node"

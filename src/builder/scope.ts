@@ -62,8 +62,8 @@ const writeArchive: NativeBakeWriter = (config, inputs, staged) => {
 
 export const NATIVE_SCOPE: readonly NativeScopeRow[] = Object.freeze([
   { mode: 'store', engine: 'docker', storageDriver: 'overlay2', write: bakeNativeStoreFromConfigInto },
-  { mode: 'store', engine: 'docker', storageDriver: 'vfs', write: bakeNativeStoreFromConfigInto, byDefault: false },
-  { mode: 'store', engine: 'podman', storageDriver: 'overlay', write: bakeNativeStoreFromConfigInto, byDefault: false },
+  { mode: 'store', engine: 'docker', storageDriver: 'vfs', write: bakeNativeStoreFromConfigInto },
+  { mode: 'store', engine: 'podman', storageDriver: 'overlay', write: bakeNativeStoreFromConfigInto },
   // containerd has no engine path: the builder is the only way to bake its store.
   { mode: 'store', engine: 'containerd', storageDriver: 'overlayfs', write: bakeNativeStoreFromConfigInto },
   { mode: 'archive', engine: 'docker', write: writeArchive, byDefault: false },

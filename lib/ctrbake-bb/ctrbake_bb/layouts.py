@@ -26,6 +26,8 @@ ENGINE_RDEPENDS = {"docker": "docker", "podman": "podman", "containerd": "contai
 # (mode, engine, storage driver or None for any, archive format or None for any)
 NATIVE_SCOPE = (
     ("store", "docker", "overlay2", None),
+    ("store", "docker", "vfs", None),
+    ("store", "podman", "overlay", None),
     ("store", "containerd", "overlayfs", None),
 )
 

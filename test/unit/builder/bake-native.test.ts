@@ -24,8 +24,6 @@ describe('--builder', () => {
   });
 
   it.each<[Partial<BakeOptions>]>([
-    [{ storageDriver: 'vfs' }],
-    [{ engine: 'podman' }],
     [{ mode: 'archive' }],
     [{ mode: 'archive', engine: 'podman', archiveFormat: 'oci-archive' }],
   ])('served on request, not yet by default: %j bakes with the engine path unless --builder native', (opts) => {

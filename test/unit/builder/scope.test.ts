@@ -18,13 +18,16 @@ describe('NATIVE_SCOPE', () => {
 
   // Every combination the bake accepts: native by default exactly where a default row matches
   // (rows with byDefault: false are served on request only), and the check agrees.
-  it('native is the default for the docker overlay2 store and containerd, on request for vfs, podman and archives', () => {
-    expect(defaultBuilder({ mode: 'store', engine: 'docker', storageDriver: 'overlay2' })).toBe('native');
-    expect(defaultBuilder({ mode: 'store', engine: 'containerd', storageDriver: 'overlayfs' })).toBe('native');
+  it('native is the default for every store it writes (docker overlay2 and vfs, podman overlay, containerd), on request for archives', () => {
     for (const shape of [
+      { mode: 'store', engine: 'docker', storageDriver: 'overlay2' },
       { mode: 'store', engine: 'docker', storageDriver: 'vfs' },
       { mode: 'store', engine: 'podman', storageDriver: 'overlay' },
+      { mode: 'store', engine: 'containerd', storageDriver: 'overlayfs' },
+    ]) expect(defaultBuilder(shape)).toBe('native');
+    for (const shape of [
       { mode: 'archive', engine: 'docker', storageDriver: 'overlay2', archiveFormat: 'oci-archive' },
+      { mode: 'archive', engine: 'podman', storageDriver: 'overlay', archiveFormat: 'docker-archive' },
     ]) {
       expect(defaultBuilder(shape)).toBe('engine');
       expect(() => checkNativeScope(shape)).not.toThrow();
