@@ -13,18 +13,8 @@
  * layer made, a hard link to a name the layer lacks): the oracle compares stores, not errors.
  */
 import { encodeHeader, endOfArchive, padding, type TarHeader } from '../src/formats/tar/index.js';
+import { prng } from './seeded-random.js';
 
-/** mulberry32: small, seedable, the same sequence everywhere. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CAP_NET_RAW_EP = Buffer.from('0100000200200000000000000000000000000000', 'hex');
 
@@ -117,7 +107,7 @@ export interface RandomStackOptions {
 
 /** The uncompressed layer tars of one random image, base first. */
 export function randomLayerStack(seed: number, options: RandomStackOptions = {}): Buffer[] {
-  const rnd = seededRandom(seed);
+  const rnd = prng(seed);
   const int = (n: number): number => Math.floor(rnd() * n);
   const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
   const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => int(256)));

@@ -81,3 +81,21 @@ export async function* writeDiffEntries(tree: DiffTree, layer: AsyncIterable<Uin
   const left = [...tree.nodes.keys()].filter((p) => !emitted.has(p));
   if (left.length > 0) throw new InputError('E_LAYER_CHANGED', `the layer differs on its second read (${left.length} path(s) not found again): the cache blob changed during the bake; run ctrbake fetch again`);
 }
+
+/** The store's own entries (dirs, small files): owner root, mtime SOURCE_DATE_EPOCH, canonical names. */
+export interface StoreEntryWriters {
+  node: (type: Inode['type'], mode: number) => Inode;
+  dir: (path: string, mode: number, xattrs?: Map<string, Buffer>) => Buffer;
+  file: (path: string, mode: number, content: Buffer) => Generator<Buffer>;
+}
+
+export function storeEntryWriters(sourceDateEpoch: number): StoreEntryWriters {
+  const node = (type: Inode['type'], mode: number): Inode => ({ type, mode, uid: 0, gid: 0, mtime: sourceDateEpoch, xattrs: new Map(), linkname: '', devmajor: 0, devminor: 0, size: 0 });
+  const dir = (path: string, mode: number, xattrs?: Map<string, Buffer>): Buffer => encodeHeader(canonical(path, { ...node('dir', mode), ...(xattrs ? { xattrs } : {}) }));
+  function* file(path: string, mode: number, content: Buffer): Generator<Buffer> {
+    yield encodeHeader(canonical(path, { ...node('file', mode), size: content.length }));
+    yield content;
+    yield padding(content.length);
+  }
+  return { node, dir, file };
+}

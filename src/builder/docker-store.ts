@@ -23,10 +23,10 @@ import type { LockFile, LockedImage } from '../formats/index.js';
 import { blobPath, resolveLayerBlob, type LayerBlob } from '../fetch/cache.js';
 import { diffIdsOfConfig } from '../formats/oci.js';
 import type { Inode } from './diff-tree.js';
-import { canonical, writeDiffEntries } from './diff-writer.js';
+import { canonical, storeEntryWriters, writeDiffEntries } from './diff-writer.js';
 import { scanLayer, type LayerScan } from './layer-scan.js';
 import { chainIds, layerCacheId, overlayLinkName } from './store-ids.js';
-import { encodeHeader, endOfArchive, padding, type TarHeader } from '../formats/tar/index.js';
+import { encodeHeader, endOfArchive } from '../formats/tar/index.js';
 import { tarSplitFlavourFor, type TarSplitFlavour } from './tar-split.js';
 import { VfsTree } from './vfs-tree.js';
 import { writeVfsDir } from './vfs-writer.js';
@@ -289,14 +289,7 @@ function* distributionEntries(plan: DockerStorePlan, root: string, { dir, file }
 export async function* dockerStoreTar(plan: DockerStorePlan, options: DockerStoreOptions): AsyncGenerator<Buffer> {
   const flavour = tarSplitFlavourFor(options.engineVersion);
   const sde = options.sourceDateEpoch;
-  const node = (type: Inode['type'], mode: number): Inode => ({ type, mode, uid: 0, gid: 0, mtime: sde, xattrs: new Map(), linkname: '', devmajor: 0, devminor: 0, size: 0 });
-  const dir = (path: string, mode: number, xattrs?: Map<string, Buffer>): Buffer => encodeHeader(canonical(path, { ...node('dir', mode), ...(xattrs ? { xattrs } : {}) }));
-  function* file(path: string, mode: number, content: Buffer): Generator<Buffer> {
-    const entry: TarHeader = canonical(path, { ...node('file', mode), size: content.length });
-    yield encodeHeader(entry);
-    yield content;
-    yield padding(content.length);
-  }
+  const { node, dir, file } = storeEntryWriters(sde);
   const driver = options.storageDriver ?? 'overlay2';
   const root = `image/${driver}/`;
   const layerdb: Buffer[] = [];

@@ -21,9 +21,9 @@ import { InputError } from '../errors.js';
 import type { LockFile, LockedImage } from '../formats/index.js';
 import { blobPath, resolveLayerBlob, type LayerBlob } from '../fetch/cache.js';
 import { diffIdsOfConfig } from '../formats/oci.js';
-import { encodeHeader, endOfArchive, padding, type TarHeader } from '../formats/tar/index.js';
+import { encodeHeader, endOfArchive } from '../formats/tar/index.js';
 import type { Inode } from './diff-tree.js';
-import { canonical, writeDiffEntries } from './diff-writer.js';
+import { canonical, storeEntryWriters, writeDiffEntries } from './diff-writer.js';
 import { cacheMiss, openLayer } from './docker-store.js';
 import { scanLayer } from './layer-scan.js';
 import { overlayLinkName } from './store-ids.js';
@@ -203,14 +203,7 @@ export async function* podmanStoreTar(plan: PodmanStorePlan, options: PodmanStor
   const flavour = podmanTarSplitFlavour(options.engineVersion);
   const sde = options.sourceDateEpoch;
   const createdIso = new Date(sde * 1000).toISOString().replace('.000Z', 'Z');
-  const node = (type: Inode['type'], mode: number): Inode => ({ type, mode, uid: 0, gid: 0, mtime: sde, xattrs: new Map(), linkname: '', devmajor: 0, devminor: 0, size: 0 });
-  const dir = (path: string, mode: number, xattrs?: Map<string, Buffer>): Buffer => encodeHeader(canonical(path, { ...node('dir', mode), ...(xattrs ? { xattrs } : {}) }));
-  function* file(path: string, mode: number, content: Buffer): Generator<Buffer> {
-    const entry: TarHeader = canonical(path, { ...node('file', mode), size: content.length });
-    yield encodeHeader(entry);
-    yield content;
-    yield padding(content.length);
-  }
+  const { node, dir, file } = storeEntryWriters(sde);
   const layers = [...plan.layers];
   const links = new Map(layers.map((l) => [l.id, overlayLinkName(l.id)]));
   yield dir('overlay', 0o700);
