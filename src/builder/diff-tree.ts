@@ -190,15 +190,7 @@ export class DiffTree {
     }
     if (inode.type === 'dir') throw layerError('E_LAYER_INVALID', entry.name, 'a hard link to a directory; the engine fails on it too');
     this.set(path, inode, index);
-    // Lchown on the link: the kernel drops security.capability on any chown of a non-directory.
-    inode.xattrs.delete('security.capability');
-    inode.uid = entry.uid;
-    inode.gid = entry.gid;
-    for (const [k, v] of entry.xattrs) inode.xattrs.set(k, v);
-    if (inode.type !== 'symlink') {
-      inode.mode = entry.mode & 0o7777;
-      inode.mtime = entry.mtime;
-    }
+    applyLinkHeader(inode, entry);
   }
 
   /**
@@ -214,5 +206,21 @@ export class DiffTree {
       total += node.size;
     }
     return total;
+  }
+}
+
+/**
+ * What the engine's untar does to an inode when a hard link header names it: Lchown (the kernel
+ * then drops security.capability on a non-directory), the header's xattrs, and (not for
+ * symlinks) its mode and mtime. Shared by the overlay2 diff tree and the vfs full tree.
+ */
+export function applyLinkHeader(inode: Inode, entry: Pick<TarEntry, 'uid' | 'gid' | 'xattrs' | 'mode' | 'mtime'>): void {
+  inode.xattrs.delete('security.capability');
+  inode.uid = entry.uid;
+  inode.gid = entry.gid;
+  for (const [k, v] of entry.xattrs) inode.xattrs.set(k, v);
+  if (inode.type !== 'symlink') {
+    inode.mode = entry.mode & 0o7777;
+    inode.mtime = entry.mtime;
   }
 }

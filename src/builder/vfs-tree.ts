@@ -24,7 +24,7 @@
 import { InputError } from '../errors.js';
 import { displayName, type TarEntry } from '../formats/tar/index.js';
 import type { Inode } from './diff-tree.js';
-import { parentOf } from './diff-tree.js';
+import { applyLinkHeader, parentOf } from './diff-tree.js';
 import { goClean } from './tar-split.js';
 
 /** An inode of a vfs tree; a file's content is entry `source` of layer `layer`'s blob. */
@@ -200,15 +200,7 @@ export class VfsTree {
     }
     if (inode.type === 'dir') throw layerError('E_LAYER_INVALID', entry.name, 'a hard link to a directory; the engine fails on it too');
     this.nodes.set(path, inode);
-    // Lchown on the link: the kernel drops security.capability on any chown of a non-directory.
-    inode.xattrs.delete('security.capability');
-    inode.uid = entry.uid;
-    inode.gid = entry.gid;
-    for (const [k, v] of entry.xattrs) inode.xattrs.set(k, v);
-    if (inode.type !== 'symlink') {
-      inode.mode = entry.mode & 0o7777;
-      inode.mtime = entry.mtime;
-    }
+    applyLinkHeader(inode, entry);
   }
 
   /** Walk(dir): everything below it not unpacked by this layer goes, unpacked dirs are walked into. */
