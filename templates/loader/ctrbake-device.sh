@@ -155,13 +155,56 @@ engine_process() {
 			echo "${p#/proc/} ($name)"
 			return 0
 		fi
-		# containerd reads its root from its config file: any containerd counts.
+		# containerd: its root (--root, else the config file's, else the default), seen from its
+		# own root directory; a containerd on another root (dockerd's own, a test's) is not ours.
 		if [ "$CTRBAKE_ENGINE" = containerd ] && [ "${name##*/}" = containerd ]; then
+			# -ef (same device and inode): dash, bash and busybox ash all have it.
+			# shellcheck disable=SC3013
+			if croot=$(containerd_root "$p" "$args") && ! [ "$croot" -ef "$DATA_ROOT" ]; then
+				continue
+			fi
 			echo "${p#/proc/} ($name)"
 			return 0
 		fi
 	done
 	return 1
+}
+
+# containerd_root /proc/PID ARGS: prints the root directory of that containerd as a path that
+# reaches it from here (through /proc/PID/root: its own mount namespace and chroot): --root,
+# else `root` of its config file (-c/--config, default /etc/containerd/config.toml), else
+# /var/lib/containerd. Fails when it cannot tell (its config unreadable): the caller then
+# counts the process as running on this store.
+containerd_root() {
+	[ -d "$1/root/" ] || return 1
+	cr_root="" cr_conf=/etc/containerd/config.toml cr_next="" cr_first=yes
+	while IFS= read -r a; do
+		[ -z "$cr_first" ] || { cr_first="" && continue; }
+		case "$cr_next" in
+		root) cr_root="$a" cr_next="" && continue ;;
+		conf) cr_conf="$a" cr_next="" && continue ;;
+		esac
+		case "$a" in
+		--root) cr_next=root ;;
+		--root=*) cr_root="${a#--root=}" ;;
+		-c | --config) cr_next=conf ;;
+		--config=*) cr_conf="${a#--config=}" ;;
+		esac
+	done <<EOF_ARGS
+$2
+EOF_ARGS
+	if [ -z "$cr_root" ]; then
+		case "$cr_conf" in /*) cr_file="$1/root$cr_conf" ;; *) cr_file="$1/cwd/$cr_conf" ;; esac
+		if [ -e "$cr_file" ]; then
+			[ -r "$cr_file" ] || return 1
+			# The top-level root = "..." (before the first [table]).
+			cr_root=$(awk '/^[[:space:]]*\[/ { exit } /^[[:space:]]*root[[:space:]]*=/ { sub(/^[^=]*=[[:space:]]*/, ""); sub(/[[:space:]]*(#.*)?$/, ""); gsub(/^["\047]|["\047]$/, ""); print; exit }' "$cr_file") || return 1
+		elif [ "$cr_conf" != /etc/containerd/config.toml ]; then
+			return 1
+		fi
+	fi
+	[ -n "$cr_root" ] || cr_root=/var/lib/containerd
+	case "$cr_root" in /*) echo "$1/root$cr_root" ;; *) echo "$1/cwd/$cr_root" ;; esac
 }
 
 # refuse_if_engine_runs WHAT [ask]: dies, changing nothing, when the engine runs (its process,

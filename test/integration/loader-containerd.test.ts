@@ -61,10 +61,15 @@ describe('containerd layout on a simulated device (host containerd 1.6)', () => 
   it('systemd: prepare seeds containerd\'s root with links into the store; images, content and GC hold; containers run; second boot seeds nothing', async () => {
     const d = await SimDevice.create({ overlayDir: overlay, dataSizeMiB: 256 });
     let c: TestContainerd | undefined;
+    // Another containerd on another root (as dockerd's own containerd, or a second test's)
+    // runs through the first boot: prepare must not take it for the device's.
+    let foreign: TestContainerd | undefined = await startContainerd();
     try {
       expect(await readFile(d.path('/etc/containerd/config.toml'), 'utf8')).toContain(`root = "${ROOT}"`);
       const first = await d.boot({ init: 'systemd', stopBefore: 'engine' });
       expectBooted(first);
+      await foreign.close();
+      foreign = undefined;
       const seededKiB = await d.writtenKiB();
       const blobDir = `${ROOT}/io.containerd.content.v1.content/blobs/sha256`;
       const links = await d.listDeviceDir(blobDir);
@@ -72,6 +77,10 @@ describe('containerd layout on a simulated device (host containerd 1.6)', () => 
       expect(await readlink(`/proc/${d.nsPrefix()[2]}/root${d.path(`${blobDir}/${links[0]}`)}`)).toBe(d.path(`/usr/share/ctrbake/store/io.containerd.content.v1.content/blobs/sha256/${links[0]}`));
       c = await onDevice(d);
       await expectImages(c);
+      // The device's own containerd runs on the root prepare seeds: prepare refuses, changing nothing.
+      const again = await d.ctrbakeDevice(['prepare']);
+      expect(again.exitCode, String(again.all)).toBe(1);
+      expect(String(again.stderr)).toMatch(new RegExp(`containerd is running on ${ROOT} \\(it runs: pid \\d+ \\(`));
       const gc = `gc-${Date.now()}`;
       await c.ctr(NS, ['leases', 'create', '--id', gc]);
       await c.ctr(NS, ['leases', 'delete', '--sync', gc]);
@@ -94,6 +103,7 @@ describe('containerd layout on a simulated device (host containerd 1.6)', () => 
       console.log(`containerd layout (systemd): second boot's prepare wrote ${secondKiB} KiB`);
       expect(secondKiB).toBeLessThan(1024);
     } finally {
+      await foreign?.close();
       await c?.close();
       await d.dispose();
     }
