@@ -160,8 +160,11 @@ engine_process() {
 		if [ "$CTRBAKE_ENGINE" = containerd ] && [ "${name##*/}" = containerd ]; then
 			# -ef (same device and inode): dash, bash and busybox ash all have it.
 			# shellcheck disable=SC3013
-			if croot=$(containerd_root "$p" "$args") && ! [ "$croot" -ef "$DATA_ROOT" ]; then
-				continue
+			if croot=$(containerd_root "$p" "$args"); then
+				[ "$croot" -ef "$DATA_ROOT" ] || continue
+			elif [ ! -d "$p/root/" ]; then
+				# Gone while we looked (a short-lived containerd): not running.
+				[ -e "$p" ] || continue
 			fi
 			echo "${p#/proc/} ($name)"
 			return 0
