@@ -130,7 +130,8 @@ engine_answers() {
 # engine_process: prints the pid of an engine process that uses this data-root: a pid file
 # of the engine's init script (Buildroot and meta-virtualization write dockerd.pid, dockerd
 # itself docker.pid) naming a live process, or a dockerd/podman/conmon whose command line
-# names the data-root (a dockerd without --data-root reads it from the generated daemon.json).
+# names the data-root (a dockerd without --data-root reads it from the generated daemon.json),
+# or a containerd whose root (containerd_root) is the data-root.
 engine_process() {
 	for f in $CTRBAKE_ENGINE_PIDFILES; do
 		pid=$(read_state "$R$f")
@@ -162,9 +163,8 @@ engine_process() {
 			# shellcheck disable=SC3013
 			if croot=$(containerd_root "$p" "$args"); then
 				[ "$croot" -ef "$DATA_ROOT" ] || continue
-			elif [ ! -d "$p/root/" ]; then
-				# Gone while we looked (a short-lived containerd): not running.
-				[ -e "$p" ] || continue
+			elif [ ! -e "$p" ]; then
+				continue # gone while we looked (a short-lived containerd)
 			fi
 			echo "${p#/proc/} ($name)"
 			return 0
